@@ -1,0 +1,58 @@
+"""Fixtures shared by every test: a real Redis database of the tests' own, role users."""
+
+import os
+
+import pytest
+import redis as redis_lib
+
+# Tests never touch the Redis database a running lbpanel uses (db 0 by default).
+TEST_REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture(autouse=True)
+def _test_redis_url(settings):
+    settings.REDIS_URL = TEST_REDIS_URL
+
+
+@pytest.fixture
+def redis_url():
+    return TEST_REDIS_URL
+
+
+@pytest.fixture
+def redis(redis_url):
+    """A real Redis, emptied before the test."""
+    client = redis_lib.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+def _user(django_user_model, name, group):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user(name, f"{name}@example.com", "pw-" + name)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def admin_user(db, django_user_model):
+    return _user(django_user_model, "admin", "admin")
+
+
+@pytest.fixture
+def operator(db, django_user_model):
+    return _user(django_user_model, "operator", "operator")
+
+
+@pytest.fixture
+def viewer(db, django_user_model):
+    return _user(django_user_model, "viewer", "viewer")
+
+
+@pytest.fixture
+def nobody(db, django_user_model):
+    """Logged in, but in no role group."""
+    return _user(django_user_model, "nobody", None)

@@ -1,0 +1,78 @@
+"""Choices carry their Kamailio letter, badge colour and one line of meaning, so templates never decide."""
+
+from django.db import models
+
+
+class Algorithm(models.IntegerChoices):
+    HASH_CALLID = 0, "0 · hash over Call-ID"
+    HASH_FROM = 1, "1 · hash over From URI"
+    HASH_TO = 2, "2 · hash over To URI"
+    HASH_RURI = 3, "3 · hash over Request-URI"
+    ROUND_ROBIN = 4, "4 · weighted round-robin"
+    RANDOM = 6, "6 · random"
+    PRIORITY = 8, "8 · first by priority"
+    WEIGHT = 9, "9 · weight (random by weight)"
+    CALL_LOAD = 10, "10 · call load"
+    RELATIVE_WEIGHT = 11, "11 · relative weight"
+    LATENCY = 13, "13 · latency"
+
+
+ALGORITHM_HELP = {
+    0: "Same Call-ID, same server: retransmissions and re-INVITEs stick.",
+    1: "Same caller (From URI), same server.",
+    2: "Same callee (To URI), same server.",
+    3: "Same Request-URI, same server.",
+    4: "Each server in turn, as often as its weight says (50/30/20 → 50%/30%/20%).",
+    6: "A server at random, all equal.",
+    8: "Always the highest priority server that is up; the others only on failover.",
+    9: "A server at random, in proportion to its weight.",
+    10: "The server with the fewest active calls for its weight, never above maxload.",
+    11: "A server at random, in proportion to its rweight among those up.",
+    13: "The server that answered the last probes fastest.",
+}
+
+
+class AdminState(models.TextChoices):
+    ACTIVE = "active", "Active"
+    INACTIVE = "inactive", "Inactive (maintenance)"
+    DISABLED = "disabled", "Disabled"
+
+
+ADMIN_STATE_LETTER = {"active": "A", "inactive": "I", "disabled": "D"}
+ADMIN_STATE_COLOUR = {"active": "green", "inactive": "orange", "disabled": "grey"}
+
+
+class Health(models.TextChoices):
+    UP = "up", "Up"
+    DOWN = "down", "Down"
+    SUSPECT = "suspect", "Suspect"
+    UNKNOWN = "unknown", "Unknown"
+
+
+HEALTH_COLOUR = {"up": "green", "down": "red", "suspect": "orange", "unknown": "grey"}
+
+
+class Cause(models.TextChoices):
+    USER = "user", "User"
+    API = "api", "API"
+    PROBE = "probe", "Probe"
+    PROXY = "proxy", "Proxy"
+    IMPORT = "import", "Import"
+
+
+class EventKind(models.TextChoices):
+    ADMIN = "admin", "Admin state"
+    HEALTH = "health", "Health"
+    CONFIG = "config", "Configuration"
+
+
+class ProbingMode(models.IntegerChoices):
+    FLAGGED = 0, "0 · probe destinations with the P flag"
+    ALL = 1, "1 · probe every destination"
+
+
+PROBE_PRESETS = {
+    "default": {"ping_interval": 15, "probing_threshold": 3, "label": "Default (15 s × 3, down within 45 s)"},
+    "aggressive": {"ping_interval": 10, "probing_threshold": 2, "label": "Aggressive (10 s × 2, down within 20 s)"},
+    "conservative": {"ping_interval": 30, "probing_threshold": 3, "label": "Conservative (30 s × 3, down within 90 s)"},
+}

@@ -1,0 +1,103 @@
+"""What is live, read from Redis: proxy nodes, their counters summed per destination, health, RTT samples.
+
+The panel, the API, /metrics and /healthz all read through here. A Redis that is away gives an empty
+snapshot with `redis_error` set, never an exception in a page.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+from redis.exceptions import RedisError
+
+from dispatcher.redis_client import get_redis
+from proxy import table as contract
+
+STALE_AFTER_SECONDS = 3
+
+
+@dataclass
+class DestinationLive:
+    active: int = 0
+    invites: int = 0
+    answered: int = 0
+    failovers: int = 0
+    cps: float = 0.0
+
+
+@dataclass
+class LiveSnapshot:
+    nodes: list = field(default_factory=list)  # decoded node docs + "age" (seconds since heartbeat)
+    destinations: dict = field(default_factory=dict)  # id -> DestinationLive, summed over live nodes
+    health: dict = field(default_factory=dict)  # id -> proxy.table.Health
+    table_version: int | None = None
+    redis_error: str = ""
+    taken_at: float = field(default_factory=time.time)
+
+    @property
+    def newest_heartbeat_age(self):
+        return min((n["age"] for n in self.nodes), default=None)
+
+    @property
+    def stale(self):
+        age = self.newest_heartbeat_age
+        return age is None or age > STALE_AFTER_SECONDS
+
+    def for_destination(self, destination_id):
+        return self.destinations.get(destination_id, DestinationLive())
+
+    def totals(self, destination_ids=None):
+        total = DestinationLive()
+        for dest_id, live in self.destinations.items():
+            if destination_ids is None or dest_id in destination_ids:
+                total.active += live.active
+                total.invites += live.invites
+                total.answered += live.answered
+                total.failovers += live.failovers
+                total.cps += live.cps
+        return total
+
+
+def snapshot():
+    """One round trip's worth of live state (a pipeline), summed over every node that has not expired."""
+    snap = LiveSnapshot()
+    try:
+        r = get_redis()
+        names = [k.decode() if isinstance(k, bytes) else k for k in r.scan_iter(match=contract.NODE_KEY_PREFIX + "*", count=500)]
+        pipe = r.pipeline(transaction=False)
+        for name in names:
+            pipe.get(name)
+        pipe.hgetall(contract.HEALTH_KEY)
+        pipe.get(contract.TABLE_VERSION_KEY)
+        *node_docs, health_raw, version = pipe.execute()
+    except RedisError as exc:
+        snap.redis_error = f"Redis is not reachable: {exc}"
+        return snap
+    now = time.time()
+    for raw in node_docs:
+        if raw is None:  # expired between SCAN and GET
+            continue
+        doc = contract.decode_node(raw)
+        doc["age"] = max(0.0, now - float(doc.get("heartbeat", 0)))
+        snap.nodes.append(doc)
+        for dest_id, counters in doc["destinations"].items():
+            live = snap.destinations.setdefault(dest_id, DestinationLive())
+            live.active += int(counters.get("active", 0))
+            live.invites += int(counters.get("invites", 0))
+            live.answered += int(counters.get("answered", 0))
+            live.failovers += int(counters.get("failovers", 0))
+            live.cps += float(counters.get("cps", 0.0))
+    snap.nodes.sort(key=lambda n: n.get("name", ""))
+    snap.health = {int(k): contract.decode_health(v) for k, v in health_raw.items()}
+    snap.table_version = int(version) if version is not None else None
+    return snap
+
+
+def rtt_samples(destination_id):
+    """The last probe results, oldest first: list of {"t", "rtt_ms", "code"} (rtt_ms None on timeout)."""
+    import json
+
+    try:
+        raw = get_redis().lrange(contract.rtt_key(destination_id), 0, contract.RTT_SAMPLES - 1)
+    except RedisError:
+        return []
+    return [json.loads(item) for item in reversed(raw)]

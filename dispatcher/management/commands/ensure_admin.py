@@ -1,0 +1,18 @@
+import os
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Create the user 'admin' on first run (LBPANEL_ADMIN_PASSWORD, else a generated one printed once)."
+
+    def handle(self, **options):
+        User = get_user_model()
+        if User.objects.filter(username="admin").exists():
+            return
+        password = os.environ.get("LBPANEL_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
+        User.objects.create_superuser("admin", "", password)
+        shown = "from LBPANEL_ADMIN_PASSWORD" if os.environ.get("LBPANEL_ADMIN_PASSWORD") else password
+        self.stdout.write(f"created user admin, password: {shown}")

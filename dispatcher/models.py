@@ -1,0 +1,235 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from dispatcher.choices import (
+    ADMIN_STATE_COLOUR,
+    ADMIN_STATE_LETTER,
+    HEALTH_COLOUR,
+    AdminState,
+    Algorithm,
+    Cause,
+    EventKind,
+    Health,
+    ProbingMode,
+)
+from dispatcher.validators import (
+    normalise_network,
+    parse_codes,
+    validate_codes,
+    validate_network,
+    validate_reply_codes,
+    validate_sip_uri,
+)
+from proxy.table import FLAG_DISABLED, FLAG_INACTIVE, FLAG_PROBING
+from sip.uri import parse_uri
+
+
+class DispatcherSet(models.Model):
+    setid = models.PositiveIntegerField(unique=True, help_text="The set number, as in dispatcher.list.")
+    name = models.CharField(max_length=100, blank=True)
+    description = models.TextField(blank=True)
+    algorithm = models.PositiveSmallIntegerField(choices=Algorithm.choices, default=Algorithm.ROUND_ROBIN)
+    failover_codes = models.CharField(
+        max_length=100,
+        default="500,503",
+        validators=[validate_codes],
+        help_text="Final responses that make the proxy try the next destination, comma separated.",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["setid"]
+        verbose_name = "dispatcher set"
+
+    def __str__(self):
+        return f"set {self.setid}" + (f" ({self.name})" if self.name else "")
+
+    @property
+    def failover_code_list(self):
+        return list(parse_codes(self.failover_codes))
+
+
+class DestinationQuerySet(models.QuerySet):
+    def probed(self, probing_mode):
+        """What the prober probes: never disabled ones; with mode 0 only those with the P flag."""
+        qs = self.exclude(admin_state=AdminState.DISABLED)
+        return qs if probing_mode == ProbingMode.ALL else qs.filter(probing=True)
+
+
+class Destination(models.Model):
+    dset = models.ForeignKey(DispatcherSet, on_delete=models.CASCADE, related_name="destinations", verbose_name="set")
+    uri = models.CharField("URI", max_length=255, validators=[validate_sip_uri])
+    priority = models.IntegerField(default=0, help_text="Higher first for algorithm 8 and for the initial order.")
+    weight = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(1_000_000)])
+    rweight = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
+    duid = models.CharField("DUID", max_length=64, blank=True, help_text="Unique id within the set.")
+    maxload = models.PositiveIntegerField(default=0, help_text="Most active calls (algorithm 10); 0 = no cap.")
+    attrs = models.CharField(
+        max_length=1024, blank=True, help_text="The dispatcher.list attributes, kept verbatim so unknown ones round-trip."
+    )
+    extra_flags = models.PositiveIntegerField(default=0, help_text="Flag bits other than I, D and P, kept for export.")
+    description = models.CharField(max_length=200, blank=True)
+    admin_state = models.CharField(max_length=10, choices=AdminState.choices, default=AdminState.ACTIVE)
+    probing = models.BooleanField(default=False, help_text="Kamailio's P flag: probed even when probing mode is 0.")
+    health = models.CharField(max_length=10, choices=Health.choices, default=Health.UNKNOWN)
+    health_changed = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = DestinationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["dset__setid", "-priority", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dset", "duid"], condition=~Q(duid=""), name="destination_duid_unique_in_set",
+                violation_error_message="Another destination in this set has this DUID.",
+            ),
+            models.UniqueConstraint(
+                fields=["dset", "uri"], name="destination_uri_unique_in_set",
+                violation_error_message="This URI is already in this set.",
+            ),
+        ]
+
+    def __str__(self):
+        return self.duid or self.uri
+
+    @property
+    def parsed_uri(self):
+        return parse_uri(self.uri)
+
+    @property
+    def flags(self):
+        """The dispatcher.list integer: 1 inactive, 4 disabled, 8 probing, plus any other bits kept."""
+        value = self.extra_flags
+        if self.admin_state == AdminState.INACTIVE:
+            value |= FLAG_INACTIVE
+        elif self.admin_state == AdminState.DISABLED:
+            value |= FLAG_DISABLED
+        if self.probing:
+            value |= FLAG_PROBING
+        return value
+
+    @property
+    def state_letter(self):
+        return ADMIN_STATE_LETTER[self.admin_state]
+
+    @property
+    def state_colour(self):
+        return ADMIN_STATE_COLOUR[self.admin_state]
+
+    @property
+    def health_colour(self):
+        return HEALTH_COLOUR[self.health]
+
+    def clean(self):
+        if self.rweight and not 1 <= self.rweight <= 100:
+            raise ValidationError({"rweight": "rweight is 1-100 (or 0 for none)."})
+
+
+class SourceRule(models.Model):
+    network = models.CharField(
+        max_length=64, unique=True, validators=[validate_network], help_text="An address or CIDR, e.g. 203.0.113.10 or 198.51.100.0/24."
+    )
+    dset = models.ForeignKey(DispatcherSet, on_delete=models.CASCADE, related_name="source_rules", verbose_name="set")
+    description = models.CharField(max_length=200, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["network"]
+
+    def __str__(self):
+        return f"{self.network} → set {self.dset.setid}"
+
+    def save(self, *args, **kwargs):
+        self.network = normalise_network(self.network)
+        super().save(*args, **kwargs)
+
+
+class SingletonModel(models.Model):
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def load(cls):
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj
+
+
+class ProbeSettings(SingletonModel):
+    """Named after Kamailio's dispatcher modparams so its users recognise them."""
+
+    ping_interval = models.PositiveIntegerField(default=15, validators=[MinValueValidator(1)], help_text="Seconds between probe rounds (ds_ping_interval).")
+    probing_threshold = models.PositiveIntegerField(default=3, validators=[MinValueValidator(1)], help_text="Failed probes in a row that take a destination down.")
+    inactive_threshold = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)], help_text="Good replies in a row that bring it back up.")
+    ping_reply_codes = models.CharField(max_length=200, blank=True, validators=[validate_reply_codes], help_text="Extra good replies, Kamailio syntax: code=404;class=2. 200 always counts.")
+    ping_method = models.CharField(max_length=20, default="OPTIONS")
+    ping_from = models.CharField(max_length=255, default="sip:dispatcher@localhost", validators=[validate_sip_uri])
+    ping_timeout_ms = models.PositiveIntegerField(default=2000, validators=[MinValueValidator(50), MaxValueValidator(60000)])
+    probing_mode = models.PositiveSmallIntegerField(choices=ProbingMode.choices, default=ProbingMode.ALL)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "probe settings"
+
+    def __str__(self):
+        return f"every {self.ping_interval}s, down after {self.probing_threshold}"
+
+
+class ProxySettings(SingletonModel):
+    """What every proxy reads from the table's `settings`: timers, trust, the default set."""
+
+    default_set = models.ForeignKey(DispatcherSet, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Where INVITEs go when no source rule matches.")
+    fr_timer_ms = models.PositiveIntegerField(default=5000, validators=[MinValueValidator(100)], help_text="No reply at all within this → timeout (408).")
+    fr_inv_timer_ms = models.PositiveIntegerField(default=30000, validators=[MinValueValidator(1000)], help_text="No final reply to an INVITE after a provisional within this → timeout.")
+    trying_timeout_ms = models.PositiveIntegerField(default=500, validators=[MinValueValidator(50)], help_text="No 100 Trying within this → the server is suspect, fail over at once.")
+    suspect_hold_ms = models.PositiveIntegerField(default=30000, help_text="A suspect no probe has cleared is tried again after this.")
+    trusted_networks = models.TextField(default="127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16", help_text="Out-of-dialog requests from elsewhere (and no source rule) get 403.")
+    server_header = models.CharField(max_length=100, default="lbpanel", help_text="Server and User-Agent header text.")
+    max_pending_invites = models.PositiveIntegerField(default=5000, help_text="Past this many INVITEs awaiting a final reply, new ones get 503 + Retry-After.")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "proxy settings"
+
+    def __str__(self):
+        return "proxy settings"
+
+    @property
+    def trusted_network_list(self):
+        return [normalise_network(n) for n in self.trusted_networks.replace("\n", ",").split(",") if n.strip()]
+
+    def clean(self):
+        for item in self.trusted_networks.replace("\n", ",").split(","):
+            if item.strip():
+                try:
+                    validate_network(item.strip())
+                except ValidationError as exc:
+                    raise ValidationError({"trusted_networks": exc.messages}) from None
+
+
+class StateEvent(models.Model):
+    """Append-only: every change of admin state, health or configuration. The audit log and the downtime record."""
+
+    destination = models.ForeignKey(Destination, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    subject = models.CharField(max_length=255, help_text="What changed, kept when the destination is deleted.")
+    kind = models.CharField(max_length=10, choices=EventKind.choices)
+    old = models.CharField(max_length=255, blank=True)
+    new = models.CharField(max_length=255, blank=True)
+    cause = models.CharField(max_length=10, choices=Cause.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    reason = models.TextField(blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["destination", "-created"])]
+
+    def __str__(self):
+        return f"{self.subject}: {self.old} → {self.new} ({self.cause})"

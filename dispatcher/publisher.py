@@ -1,0 +1,96 @@
+"""Builds the routing table from PostgreSQL and publishes it to Redis, as proxy/table.py defines."""
+
+import logging
+
+from dispatcher.models import Destination, DispatcherSet, ProxySettings, SourceRule
+from dispatcher.redis_client import get_redis
+from proxy import table as contract
+
+log = logging.getLogger(__name__)
+
+
+def destination_doc(dest, setid):
+    uri = dest.parsed_uri
+    return {
+        "id": dest.id,
+        "setid": setid,
+        "uri": dest.uri,
+        "host": uri.host,
+        "port": uri.effective_port,
+        "transport": uri.transport,
+        "priority": dest.priority,
+        "weight": dest.weight,
+        "rweight": dest.rweight,
+        "duid": dest.duid,
+        "maxload": dest.maxload,
+        "attrs": dest.attrs,
+        "admin_state": dest.admin_state,
+        "probing": dest.probing,
+    }
+
+
+def build_table_parts():
+    sets = []
+    by_set = {}
+    for dest in Destination.objects.order_by("-priority", "id"):
+        by_set.setdefault(dest.dset_id, []).append(dest)
+    for dset in DispatcherSet.objects.all():
+        sets.append(
+            {
+                "setid": dset.setid,
+                "name": dset.name,
+                "algorithm": dset.algorithm,
+                "failover_codes": dset.failover_code_list,
+                "destinations": [destination_doc(d, dset.setid) for d in by_set.get(dset.id, [])],
+            }
+        )
+    rules = [{"network": r.network, "setid": r.dset.setid} for r in SourceRule.objects.select_related("dset")]
+    proxy = ProxySettings.load()
+    settings = {
+        "default_set": proxy.default_set.setid if proxy.default_set else _first_setid(sets),
+        "fr_timer_ms": proxy.fr_timer_ms,
+        "fr_inv_timer_ms": proxy.fr_inv_timer_ms,
+        "trying_timeout_ms": proxy.trying_timeout_ms,
+        "suspect_hold_ms": proxy.suspect_hold_ms,
+        "trusted_networks": proxy.trusted_network_list,
+        "server_header": proxy.server_header,
+        "max_pending_invites": proxy.max_pending_invites,
+    }
+    return sets, rules, settings
+
+
+def _first_setid(sets):
+    # The seed's config sends everything that is not from a carrier to set 1.
+    return sets[0]["setid"] if sets else None
+
+
+def publish_table():
+    """Write the whole table under a new version and tell every proxy. Returns the version."""
+    sets, rules, settings = build_table_parts()
+    r = get_redis()
+    version = r.incr(contract.TABLE_VERSION_KEY)
+    payload = contract.encode_table(version, sets, rules, settings)
+    pipe = r.pipeline(transaction=True)
+    pipe.set(contract.TABLE_KEY, payload)
+    pipe.publish(contract.EVENTS_CHANNEL, contract.table_event(version))
+    pipe.execute()
+    log.info("published table version=%s sets=%d", version, len(sets))
+    return version
+
+
+def publish_health(destination_id, health):
+    r = get_redis()
+    pipe = r.pipeline(transaction=True)
+    pipe.hset(contract.HEALTH_KEY, str(destination_id), contract.encode_health(health))
+    pipe.publish(contract.EVENTS_CHANNEL, contract.health_event(destination_id, health))
+    pipe.execute()
+
+
+def store_health(destination_id, health):
+    """A probe result that changes no state: the hash only, no event."""
+    get_redis().hset(contract.HEALTH_KEY, str(destination_id), contract.encode_health(health))
+
+
+def read_health():
+    raw = get_redis().hgetall(contract.HEALTH_KEY)
+    return {int(k): contract.decode_health(v) for k, v in raw.items()}

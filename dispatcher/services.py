@@ -1,0 +1,292 @@
+"""The one place that changes a destination's state or the configuration.
+
+Every change writes PostgreSQL, records a StateEvent, and publishes to Redis
+after commit, so the panel, the API, JSON-RPC and Celery all behave alike.
+"""
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from dispatcher import publisher
+from dispatcher.choices import AdminState, Cause, EventKind
+from dispatcher.kamailio_list import compose_attrs, format_line, parse_list
+from dispatcher.models import Destination, DispatcherSet, ProbeSettings, ProxySettings, SourceRule, StateEvent
+from proxy import table as contract
+
+log = logging.getLogger(__name__)
+
+
+def _publish_on_commit():
+    transaction.on_commit(publisher.publish_table)
+
+
+def _actor(actor):
+    return actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+
+
+# --- admin state ---------------------------------------------------------------
+
+@transaction.atomic
+def set_state(dest, state, *, actor=None, cause=Cause.USER, reason=""):
+    """Set a destination's admin state (kamcmd a/i/d). Returns the destination as it now is.
+
+    A change to the same state records nothing and publishes nothing.
+    """
+    if state not in AdminState.values:
+        raise ValueError(f"state must be one of {', '.join(AdminState.values)}, got {state!r}")
+    # Lock the row so two operators clicking at once record two honest events.
+    dest = Destination.objects.select_for_update().select_related("dset").get(pk=dest.pk)
+    old = dest.admin_state
+    if old == state:
+        return dest
+    dest.admin_state = state
+    dest.save(update_fields=["admin_state", "updated"])
+    StateEvent.objects.create(
+        destination=dest, subject=_subject(dest), kind=EventKind.ADMIN, old=old, new=state,
+        cause=cause, actor=_actor(actor), reason=reason,
+    )
+    log.warning("admin state %s %s -> %s cause=%s reason=%r", dest.uri, old, state, cause, reason)
+    _publish_on_commit()
+    return dest
+
+
+def _subject(dest):
+    return f"set {dest.dset.setid} {dest.uri}" + (f" ({dest.duid})" if dest.duid else "")
+
+
+# --- health ----------------------------------------------------------------------
+
+def change_health(dest, health, *, cause=Cause.PROBE, reason="", actor=None):
+    """Record a health transition: DB row + StateEvent, then lb:health and the event after commit.
+
+    `health` is a proxy.table.Health. Returns True when the state changed.
+    """
+    with transaction.atomic():
+        dest = Destination.objects.select_for_update().select_related("dset").get(pk=dest.pk)
+        old = dest.health
+        changed = old != health.state
+        if changed:
+            dest.health = health.state
+            dest.health_changed = timezone.now()
+            dest.save(update_fields=["health", "health_changed"])
+            StateEvent.objects.create(
+                destination=dest, subject=_subject(dest), kind=EventKind.HEALTH, old=old, new=health.state,
+                cause=cause, actor=_actor(actor), reason=reason or health.reason,
+            )
+            log.warning("health %s %s -> %s cause=%s reason=%r", dest.uri, old, health.state, cause, reason or health.reason)
+            transaction.on_commit(lambda: publisher.publish_health(dest.pk, health))
+        else:
+            transaction.on_commit(lambda: publisher.store_health(dest.pk, health))
+    return changed
+
+
+# --- configuration -----------------------------------------------------------------
+
+def _config_event(subject, old, new, *, actor, cause, reason="", destination=None):
+    StateEvent.objects.create(
+        destination=destination, subject=subject, kind=EventKind.CONFIG, old=old[:255], new=new[:255],
+        cause=cause, actor=_actor(actor), reason=reason,
+    )
+
+
+def _describe(instance):
+    if isinstance(instance, Destination):
+        return _subject(instance)
+    return str(instance)
+
+
+def _fields_summary(instance):
+    skip = {"id", "created", "updated", "health", "health_changed"}
+    return ", ".join(
+        f"{f.name}={getattr(instance, f.attname)}" for f in instance._meta.concrete_fields if f.name not in skip
+    )
+
+
+@transaction.atomic
+def save_config(instance, *, actor=None, cause=Cause.USER, reason=""):
+    """Validate and save a set, destination, source rule or settings row; audit it; publish after commit.
+
+    Raises django ValidationError (with field names) when the instance is invalid.
+    A destination's admin state change is recorded as a state change, as set_state would.
+    """
+    instance.full_clean()
+    model = type(instance)
+    before = model.objects.filter(pk=instance.pk).first() if instance.pk else None
+    if isinstance(instance, Destination):
+        instance.attrs = compose_attrs(
+            instance.attrs, weight=instance.weight, rweight=instance.rweight, duid=instance.duid, maxload=instance.maxload
+        )
+    instance.save()
+    old = _fields_summary(before) if before else ""
+    new = _fields_summary(instance)
+    if old != new:
+        verb = "updated" if before else "created"
+        dest = instance if isinstance(instance, Destination) else None
+        _config_event(f"{verb} {model._meta.verbose_name} {_describe(instance)}", old, new, actor=actor, cause=cause, reason=reason, destination=dest)
+        if dest is not None and before is not None and before.admin_state != instance.admin_state:
+            StateEvent.objects.create(
+                destination=dest, subject=_subject(dest), kind=EventKind.ADMIN, old=before.admin_state,
+                new=instance.admin_state, cause=cause, actor=_actor(actor), reason=reason,
+            )
+        _publish_on_commit()
+    return instance
+
+
+@transaction.atomic
+def delete_config(instance, *, actor=None, cause=Cause.USER, reason=""):
+    subject = f"deleted {type(instance)._meta.verbose_name} {_describe(instance)}"
+    old = _fields_summary(instance)
+    instance.delete()
+    _config_event(subject, old, "", actor=actor, cause=cause, reason=reason)
+    _publish_on_commit()
+
+
+def apply_probe_preset(name, *, actor=None, cause=Cause.USER):
+    from dispatcher.choices import PROBE_PRESETS
+
+    preset = PROBE_PRESETS[name]
+    settings = ProbeSettings.load()
+    settings.ping_interval = preset["ping_interval"]
+    settings.probing_threshold = preset["probing_threshold"]
+    return save_config(settings, actor=actor, cause=cause, reason=f"preset {name}")
+
+
+# --- dispatcher.list import / export -------------------------------------------------
+
+@dataclass
+class ImportResult:
+    changes: list = field(default_factory=list)
+    dry_run: bool = False
+    version: int | None = None
+
+    @property
+    def changed(self):
+        return bool(self.changes)
+
+
+class _DryRun(Exception):
+    pass
+
+
+def _state_from_flags(flags):
+    if flags & contract.FLAG_DISABLED:
+        return AdminState.DISABLED
+    if flags & contract.FLAG_INACTIVE:
+        return AdminState.INACTIVE
+    return AdminState.ACTIVE
+
+
+def _entry_fields(entry):
+    known = contract.FLAG_INACTIVE | contract.FLAG_DISABLED | contract.FLAG_PROBING
+    return {
+        "priority": entry.priority,
+        "weight": entry.values.get("weight", 0),
+        "rweight": entry.values.get("rweight", 0),
+        "duid": entry.values.get("duid", ""),
+        "maxload": entry.values.get("maxload", 0),
+        "attrs": entry.attrs,
+        "extra_flags": entry.flags & ~known & ~contract.FLAG_TRYING,
+        "admin_state": _state_from_flags(entry.flags),
+        "probing": bool(entry.flags & contract.FLAG_PROBING),
+    }
+
+
+def import_dispatcher_list(text, *, replace=False, dry_run=False, actor=None, cause=Cause.IMPORT):
+    """Apply a dispatcher.list: all or nothing. Raises kamailio_list.DispatcherListError naming each bad line.
+
+    Without `replace`, entries are added or updated by (set, URI) and nothing is removed;
+    with it, the table becomes exactly the file. `dry_run` returns the changes and writes nothing.
+    """
+    entries = parse_list(text)
+    result = ImportResult(dry_run=dry_run)
+    try:
+        with transaction.atomic():
+            _apply_entries(entries, replace, result, actor, cause)
+            if dry_run:
+                raise _DryRun
+            if result.changed:
+                _publish_on_commit()
+    except _DryRun:
+        pass
+    return result
+
+
+def _apply_entries(entries, replace, result, actor, cause):
+    sets = {s.setid: s for s in DispatcherSet.objects.all()}
+    seen = set()
+    for entry in entries:
+        dset = sets.get(entry.setid)
+        if dset is None:
+            dset = DispatcherSet.objects.create(setid=entry.setid, name=f"set {entry.setid}")
+            sets[entry.setid] = dset
+            result.changes.append(f"+ set {entry.setid}")
+            _config_event(f"created dispatcher set {dset}", "", f"setid={entry.setid}", actor=actor, cause=cause)
+        wanted = _entry_fields(entry)
+        dest = Destination.objects.filter(dset=dset, uri=entry.uri).first()
+        if dest is None:
+            dest = Destination(dset=dset, uri=entry.uri, **wanted)
+            _save_imported(dest, entry)
+            result.changes.append(f"+ {format_line(entry.setid, entry.uri, entry.flags, entry.priority, entry.attrs)}")
+            _config_event(f"created destination {_subject(dest)}", "", _fields_summary(dest), actor=actor, cause=cause, destination=dest)
+        else:
+            diffs = [f"{k} {getattr(dest, k)!r} → {v!r}" for k, v in wanted.items() if getattr(dest, k) != v]
+            if diffs:
+                old_state, old_summary = dest.admin_state, _fields_summary(dest)
+                for key, value in wanted.items():
+                    setattr(dest, key, value)
+                _save_imported(dest, entry)
+                result.changes.append(f"~ set {entry.setid} {entry.uri}: " + ", ".join(diffs))
+                _config_event(f"updated destination {_subject(dest)}", old_summary, _fields_summary(dest), actor=actor, cause=cause, destination=dest)
+                if old_state != dest.admin_state:
+                    StateEvent.objects.create(
+                        destination=dest, subject=_subject(dest), kind=EventKind.ADMIN, old=old_state,
+                        new=dest.admin_state, cause=cause, actor=_actor(actor), reason="dispatcher.list import",
+                    )
+        seen.add(dest.pk)
+    if replace:
+        for dest in Destination.objects.exclude(pk__in=seen).select_related("dset"):
+            result.changes.append(f"- set {dest.dset.setid} {dest.uri}")
+            _config_event(f"deleted destination {_subject(dest)}", _fields_summary(dest), "", actor=actor, cause=cause)
+            dest.delete()
+        wanted_sets = {e.setid for e in entries}
+        for setid, dset in sets.items():
+            if setid not in wanted_sets and not dset.source_rules.exists():
+                result.changes.append(f"- set {setid}")
+                _config_event(f"deleted dispatcher set {dset}", f"setid={setid}", "", actor=actor, cause=cause)
+                dset.delete()
+
+
+def _save_imported(dest, entry):
+    from django.core.exceptions import ValidationError
+
+    from dispatcher.kamailio_list import DispatcherListError, LineError
+
+    try:
+        dest.full_clean()
+    except ValidationError as exc:
+        detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+        raise DispatcherListError([LineError(entry.lineno, format_line(entry.setid, entry.uri, entry.flags, entry.priority, entry.attrs), detail)]) from None
+    dest.save()
+
+
+def export_dispatcher_list():
+    """The current table in dispatcher.list format, one line per destination, by set."""
+    lines = ["# setid destination flags priority attrs", f"# exported by lbpanel {time.strftime('%Y-%m-%d %H:%M:%S %Z')}"]
+    for dest in Destination.objects.select_related("dset").order_by("dset__setid", "id"):
+        attrs = compose_attrs(dest.attrs, weight=dest.weight, rweight=dest.rweight, duid=dest.duid, maxload=dest.maxload)
+        lines.append(format_line(dest.dset.setid, dest.uri, dest.flags, dest.priority, attrs))
+    return "\n".join(lines) + "\n"
+
+
+def republish(*, with_health=True):
+    """Publish the whole table again, and the last known health, for a Redis that was flushed."""
+    version = publisher.publish_table()
+    if with_health:
+        known = publisher.read_health()
+        for dest in Destination.objects.exclude(pk__in=known.keys()):
+            publisher.store_health(dest.pk, contract.Health(state=dest.health, since=dest.health_changed.timestamp() if dest.health_changed else time.time()))
+    return version

@@ -1,0 +1,264 @@
+"""The Redis contract between the panel, the prober and every proxy.
+
+This module owns the key names and the JSON shapes. The web side encodes with
+`encode_table` / `encode_health`; the proxy decodes with `decode_table` /
+`decode_health` / `decode_event`. No Django here: the proxy imports this.
+
+Keys:
+  lb:table          JSON routing table, written whole on every committed change
+  lb:table:version  INCR counter that numbers the tables
+  lb:health         hash: destination id -> health JSON
+  lb:rtt:<id>       list: last RTT_SAMPLES probe results, newest first (LPUSH+LTRIM),
+                    each JSON {"t": epoch, "rtt_ms": float|null, "code": int|null}
+  lb:probe:last_round  epoch seconds of the last finished probe round (for /healthz)
+  lb:events         pub/sub channel: table and health events
+  lb:node:<name>    JSON heartbeat and counters of one proxy, with a TTL
+"""
+
+import json
+import time
+from dataclasses import dataclass, field
+
+TABLE_KEY = "lb:table"
+TABLE_VERSION_KEY = "lb:table:version"
+HEALTH_KEY = "lb:health"
+EVENTS_CHANNEL = "lb:events"
+NODE_KEY_PREFIX = "lb:node:"
+NODE_TTL_SECONDS = 5
+RTT_KEY_PREFIX = "lb:rtt:"
+RTT_SAMPLES = 60
+LAST_ROUND_KEY = "lb:probe:last_round"
+
+# Health states. "suspect" is set by a proxy that saw a 5xx or a timeout on an
+# INVITE: no new calls until a probe answers (or suspect_hold_ms passes).
+UP, DOWN, UNKNOWN, SUSPECT = "up", "down", "unknown", "suspect"
+HEALTH_STATES = (UP, DOWN, UNKNOWN, SUSPECT)
+
+ACTIVE, INACTIVE, DISABLED = "active", "inactive", "disabled"
+
+# Kamailio dispatcher flag bits, as in dispatcher.list and kamcmd output.
+FLAG_INACTIVE, FLAG_TRYING, FLAG_DISABLED, FLAG_PROBING = 1, 2, 4, 8
+
+DEFAULT_SETTINGS = {
+    "default_set": None,
+    "fr_timer_ms": 5000,
+    "fr_inv_timer_ms": 30000,
+    "trying_timeout_ms": 500,
+    "suspect_hold_ms": 30000,
+    "trusted_networks": ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
+    "server_header": "lbpanel",
+    "max_pending_invites": 5000,
+}
+
+
+def node_key(name):
+    return NODE_KEY_PREFIX + name
+
+
+def rtt_key(destination_id):
+    return f"{RTT_KEY_PREFIX}{destination_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationSpec:
+    id: int
+    setid: int
+    uri: str
+    host: str
+    port: int
+    transport: str
+    priority: int = 0
+    weight: int = 0
+    rweight: int = 0
+    duid: str = ""
+    maxload: int = 0
+    attrs: str = ""
+    admin_state: str = ACTIVE
+    probing: bool = True
+
+    @property
+    def address(self):
+        return (self.host, self.port)
+
+
+@dataclass(frozen=True, slots=True)
+class SetSpec:
+    setid: int
+    name: str
+    algorithm: int
+    failover_codes: tuple
+    destinations: tuple
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRuleSpec:
+    network: str
+    setid: int
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    version: int
+    sets: dict  # setid -> SetSpec
+    source_rules: tuple
+    settings: dict
+    published_at: float = 0.0
+
+    def destination(self, destination_id):
+        for dset in self.sets.values():
+            for dest in dset.destinations:
+                if dest.id == destination_id:
+                    return dest
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    state: str = UNKNOWN
+    rtt_ms: float | None = None
+    since: float = field(default_factory=time.time)
+    fails: int = 0
+    code: int | None = None
+    reason: str = ""
+
+
+EMPTY_TABLE = Table(version=0, sets={}, source_rules=(), settings=dict(DEFAULT_SETTINGS))
+
+
+def encode_table(version, sets, source_rules, settings, published_at=None):
+    """`sets`: list of dicts shaped like SetSpec with destinations as dicts shaped like DestinationSpec."""
+    doc = {
+        "version": version,
+        "published_at": published_at if published_at is not None else time.time(),
+        "sets": {str(s["setid"]): s for s in sets},
+        "source_rules": list(source_rules),
+        "settings": {**DEFAULT_SETTINGS, **settings},
+    }
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True)
+
+
+def decode_table(raw):
+    doc = json.loads(raw)
+    sets = {}
+    for key, s in doc.get("sets", {}).items():
+        dests = tuple(
+            DestinationSpec(**{k: v for k, v in d.items() if k in DestinationSpec.__slots__})
+            for d in s.get("destinations", ())
+        )
+        sets[int(key)] = SetSpec(
+            setid=int(s["setid"]),
+            name=s.get("name", ""),
+            algorithm=int(s.get("algorithm", 4)),
+            failover_codes=tuple(s.get("failover_codes", (500, 503))),
+            destinations=dests,
+        )
+    rules = tuple(SourceRuleSpec(network=r["network"], setid=int(r["setid"])) for r in doc.get("source_rules", ()))
+    return Table(
+        version=int(doc["version"]),
+        sets=sets,
+        source_rules=rules,
+        settings={**DEFAULT_SETTINGS, **doc.get("settings", {})},
+        published_at=float(doc.get("published_at", 0.0)),
+    )
+
+
+def encode_health(health):
+    return json.dumps(
+        {
+            "state": health.state,
+            "rtt_ms": health.rtt_ms,
+            "since": health.since,
+            "fails": health.fails,
+            "code": health.code,
+            "reason": health.reason,
+        },
+        separators=(",", ":"),
+    )
+
+
+def decode_health(raw):
+    doc = json.loads(raw)
+    state = doc.get("state", UNKNOWN)
+    if state not in HEALTH_STATES:
+        state = UNKNOWN
+    return Health(
+        state=state,
+        rtt_ms=doc.get("rtt_ms"),
+        since=float(doc.get("since") or 0.0),
+        fails=int(doc.get("fails") or 0),
+        code=doc.get("code"),
+        reason=doc.get("reason") or "",
+    )
+
+
+def table_event(version):
+    return json.dumps({"type": "table", "version": version})
+
+
+def health_event(destination_id, health):
+    return json.dumps({"type": "health", "id": destination_id, **json.loads(encode_health(health))})
+
+
+def decode_event(raw):
+    """Return ("table", version), ("health", id, Health) or None for anything else."""
+    try:
+        doc = json.loads(raw)
+        if doc.get("type") == "table":
+            return ("table", int(doc["version"]))
+        if doc.get("type") == "health":
+            return ("health", int(doc["id"]), decode_health(json.dumps(doc)))
+    except (ValueError, KeyError, TypeError):
+        return None
+    return None
+
+
+def is_usable(dest, health):
+    """A destination takes new calls only when admin state is active and health is not down."""
+    if dest.admin_state != ACTIVE:
+        return False
+    return health is None or health.state not in (DOWN, SUSPECT)
+
+
+def kamailio_flags(admin_state, health_state, probing):
+    """The kamcmd dispatcher.list letters: A/I/D, then P when probing, T while trying."""
+    if admin_state == DISABLED:
+        letters = "D"
+    elif admin_state == INACTIVE or health_state == DOWN:
+        letters = "I"
+    else:
+        letters = "A"
+    if health_state == SUSPECT:
+        letters += "T"
+    if probing:
+        letters += "P"
+    return letters
+
+
+NODE_COUNTERS = ("invites", "answered", "failovers", "sent_503", "shed")
+DEST_COUNTERS = ("active", "invites", "answered", "failovers", "cps")
+
+
+def encode_node(name, *, table_version, started, pid, listen, totals, destinations, heartbeat=None):
+    """One proxy's heartbeat. `totals`: NODE_COUNTERS (+ "active"); `destinations`: id -> DEST_COUNTERS.
+
+    `cps` is new INVITEs per second over the last minute.
+    """
+    return json.dumps(
+        {
+            "name": name,
+            "heartbeat": heartbeat if heartbeat is not None else time.time(),
+            "started": started,
+            "pid": pid,
+            "listen": list(listen),
+            "table_version": table_version,
+            "totals": totals,
+            "destinations": {str(k): v for k, v in destinations.items()},
+        },
+        separators=(",", ":"),
+    )
+
+
+def decode_node(raw):
+    doc = json.loads(raw)
+    doc["destinations"] = {int(k): v for k, v in doc.get("destinations", {}).items()}
+    return doc

@@ -1,0 +1,1 @@
+"""The SIP protocol: parse and serialize messages and URIs. Standard library only, no Django."""

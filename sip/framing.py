@@ -1,0 +1,83 @@
+"""Cut a TCP byte stream into SIP messages (RFC 3261 §18.3).
+
+Several messages may come in one read and one message over several reads; the
+body length comes from Content-Length. CRLFs between messages are keepalives
+(RFC 5626 §4.4.1): a double CRLF "ping" is counted so the owner can answer a
+single CRLF "pong".
+"""
+
+from sip.errors import SipSyntaxError
+from sip.headers import canonical_name
+
+MAX_MESSAGE = 65535
+
+
+class StreamFramer:
+    __slots__ = ("buf", "pings", "max_size")
+
+    def __init__(self, max_size=MAX_MESSAGE):
+        self.buf = bytearray()
+        self.pings = 0
+        self.max_size = max_size
+
+    def feed(self, data):
+        """Add bytes; return the list of complete messages now available.
+
+        Raises SipSyntaxError when the stream cannot be framed any more (the
+        connection should then be closed: we no longer know where messages start).
+        """
+        buf = self.buf
+        buf += data
+        out = []
+        while buf:
+            skip = 0
+            n = len(buf)
+            while skip < n and buf[skip] in (0x0D, 0x0A):
+                skip += 1
+            if skip:
+                if skip >= 4 and buf[:4] == b"\r\n\r\n":
+                    self.pings += 1
+                del buf[:skip]
+                continue
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if n > self.max_size:
+                    raise SipSyntaxError(f"no end of headers within {self.max_size} bytes", offset=n)
+                break
+            length = _content_length(bytes(buf[:end]))
+            total = end + 4 + length
+            if total > self.max_size:
+                raise SipSyntaxError(f"message of {total} bytes is too large", header="Content-Length")
+            if n < total:
+                break
+            out.append(bytes(buf[:total]))
+            del buf[:total]
+        return out
+
+
+def _content_length(head):
+    pos = 0
+    while True:
+        nl = head.find(b"\r\n", pos)
+        if nl < 0:
+            return 0
+        pos = nl + 2
+        colon = head.find(b":", pos)
+        if colon < 0:
+            return 0
+        raw = head[pos:colon]
+        if len(raw) > 20 or b"\r\n" in raw:
+            continue
+        first = raw[:1].lower()
+        if first not in (b"l", b"c"):
+            continue
+        try:
+            name = canonical_name(raw)
+        except SipSyntaxError:
+            continue
+        if name == b"content-length":
+            end = head.find(b"\r\n", colon)
+            value = head[colon + 1 : end if end >= 0 else len(head)].strip()
+            if not value.isdigit():
+                raise SipSyntaxError(f"Content-Length is not a number: {value[:20]!r}", header="Content-Length")
+            return int(value)

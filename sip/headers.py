@@ -1,0 +1,225 @@
+"""Header-level helpers: canonical names, comma lists, name-addr, parameters, Via.
+
+Everything works on bytes, because the proxy forwards bytes and decoding every
+header would cost more than routing needs.
+"""
+
+import re
+
+from sip.errors import SipSyntaxError
+
+# RFC 3261 §7.3.3 and the IANA registry: compact form -> canonical lower-case name.
+COMPACT = {
+    b"i": b"call-id",
+    b"m": b"contact",
+    b"e": b"content-encoding",
+    b"l": b"content-length",
+    b"c": b"content-type",
+    b"f": b"from",
+    b"t": b"to",
+    b"v": b"via",
+    b"k": b"supported",
+    b"s": b"subject",
+    b"r": b"refer-to",
+    b"o": b"event",
+    b"u": b"allow-events",
+    b"x": b"session-expires",
+    b"a": b"accept-contact",
+    b"b": b"referred-by",
+    b"j": b"reject-contact",
+    b"d": b"request-disposition",
+    b"y": b"identity",
+    b"n": b"identity-info",
+}
+
+# Headers whose values may be comma-joined lists (RFC 3261 §7.3.1).
+COMMA_LISTS = frozenset((b"via", b"route", b"record-route", b"contact"))
+
+_DQUOTE, _BACKSLASH, _LT, _GT, _COMMA = 0x22, 0x5C, 0x3C, 0x3E, 0x2C
+
+# Seen spellings of header names -> canonical name; bounded so junk cannot grow it.
+_NAME_CACHE = {}
+_NAME_CACHE_MAX = 512
+_TOKEN = re.compile(rb"^[A-Za-z0-9.!%*_+`'~-]+$")
+
+
+def canonical_name(raw):
+    """`raw` is the bytes before the colon; returns the lower-case full name or raises."""
+    name = _NAME_CACHE.get(raw)
+    if name is not None:
+        return name
+    stripped = raw.strip()
+    if not stripped or not _TOKEN.match(stripped):
+        raise SipSyntaxError(f"bad header name {raw[:40]!r}", header=raw[:40].decode("latin-1"))
+    name = stripped.lower()
+    name = COMPACT.get(name, name)
+    if len(_NAME_CACHE) < _NAME_CACHE_MAX:
+        _NAME_CACHE[raw] = name
+    return name
+
+
+def split_commas(value, header="header"):
+    """Split a comma list, ignoring commas inside quoted strings and <URIs>."""
+    if b"," not in value:
+        return [value]
+    out = []
+    start = 0
+    in_quote = in_angle = False
+    i, n = 0, len(value)
+    while i < n:
+        ch = value[i]
+        if in_quote:
+            if ch == _BACKSLASH:
+                i += 2
+                continue
+            if ch == _DQUOTE:
+                in_quote = False
+        elif ch == _DQUOTE:
+            in_quote = True
+        elif ch == _LT:
+            in_angle = True
+        elif ch == _GT:
+            in_angle = False
+        elif ch == _COMMA and not in_angle:
+            part = value[start:i].strip()
+            if part:
+                out.append(part)
+            start = i + 1
+        i += 1
+    if in_quote:
+        raise SipSyntaxError("unterminated quoted string", header=header)
+    part = value[start:].strip()
+    if part:
+        out.append(part)
+    return out
+
+
+def _find_outside_quotes(value, ch):
+    if b'"' not in value:
+        return value.find(ch)
+    in_quote = False
+    i, n = 0, len(value)
+    target = ch[0]
+    while i < n:
+        c = value[i]
+        if in_quote:
+            if c == _BACKSLASH:
+                i += 2
+                continue
+            if c == _DQUOTE:
+                in_quote = False
+        elif c == _DQUOTE:
+            in_quote = True
+        elif c == target:
+            return i
+        i += 1
+    if in_quote:
+        return -2
+    return -1
+
+
+def name_addr(value, header="header"):
+    """Split `"Name" <uri>;params` or `uri;params` into (uri, params bytes after the address)."""
+    lt = _find_outside_quotes(value, b"<")
+    if lt == -2:
+        raise SipSyntaxError("unterminated quoted string", header=header)
+    if lt >= 0:
+        gt = value.find(b">", lt)
+        if gt < 0:
+            raise SipSyntaxError("'<' without '>'", header=header)
+        return value[lt + 1 : gt].strip(), value[gt + 1 :]
+    # addr-spec form: header parameters start at the first ';' (RFC 3261 §20.10).
+    semi = value.find(b";")
+    if semi < 0:
+        return value.strip(), b""
+    return value[:semi].strip(), value[semi:]
+
+
+def param(params, name):
+    """Value of `;name=value` in a parameter string (bytes), b"" for a bare flag, None if absent."""
+    if not params:
+        return None
+    low = params.lower() if any(65 <= c <= 90 for c in params) else params
+    key = b";" + name
+    pos = 0
+    while True:
+        i = low.find(key, pos)
+        if i < 0:
+            return None
+        j = i + len(key)
+        # make sure we matched the whole name, not a prefix of a longer one
+        while j < len(params) and params[j] in b" \t":
+            j += 1
+        if j >= len(params) or params[j] == 0x3B:  # ';'
+            return b""
+        if params[j] == 0x3D:  # '='
+            end = params.find(b";", j + 1)
+            return params[j + 1 : end if end >= 0 else len(params)].strip()
+        pos = i + 1
+
+
+def tag_of(value, header):
+    """The tag parameter of a From/To value, or None."""
+    if b"tag" not in value and b"TAG" not in value and b"Tag" not in value:
+        return None
+    _, params = name_addr(value, header)
+    tag = param(params, b"tag")
+    return tag or None
+
+
+_VIA = re.compile(rb"^\s*SIP\s*/\s*2\.0\s*/\s*([A-Za-z]+)\s+([^;\s]+)\s*(.*)$", re.DOTALL)
+
+
+class Via:
+    """One via-parm: transport, sent-by host/port and the parameters routing needs."""
+
+    __slots__ = ("transport", "host", "port", "params", "raw")
+
+    def __init__(self, transport, host, port, params, raw):
+        self.transport = transport
+        self.host = host
+        self.port = port
+        self.params = params
+        self.raw = raw
+
+    @property
+    def branch(self):
+        return param(self.params, b"branch")
+
+    @property
+    def received(self):
+        return param(self.params, b"received")
+
+    @property
+    def rport(self):
+        """None when absent, b"" when requested (bare flag), digits when filled in."""
+        return param(self.params, b"rport")
+
+
+def parse_via(value):
+    """Parse one via-parm (not a comma list)."""
+    m = _VIA.match(value)
+    if m is None:
+        raise SipSyntaxError(f"not a Via value: {value[:60]!r}", header="Via")
+    transport, sent_by, params = m.groups()
+    if sent_by.startswith(b"["):
+        end = sent_by.find(b"]")
+        if end < 0:
+            raise SipSyntaxError("IPv6 sent-by is not closed with ]", header="Via")
+        host, tail = sent_by[1:end], sent_by[end + 1 :]
+        if tail and not tail.startswith(b":"):
+            raise SipSyntaxError(f"unexpected {tail!r} after IPv6 sent-by", header="Via")
+        port_text = tail[1:] if tail else b""
+    else:
+        host, _, port_text = sent_by.partition(b":")
+    port = None
+    if port_text:
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise SipSyntaxError(f"sent-by port must be 1-65535, got {port_text[:10]!r}", header="Via")
+        port = int(port_text)
+    if not host:
+        raise SipSyntaxError("Via has no sent-by host", header="Via")
+    params = params.strip()
+    if params and not params.startswith(b";"):
+        raise SipSyntaxError(f"junk after sent-by: {params[:30]!r}", header="Via")
+    return Via(transport.upper().decode("ascii"), host.decode("latin-1"), port, params, value)

@@ -1,0 +1,52 @@
+"""Build responses to a request (RFC 3261 §8.2.6): copy Via, From, To, Call-ID, CSeq."""
+
+from sip.headers import param
+
+_COPIED = (b"via", b"from", b"call-id", b"cseq")
+
+
+def response_bytes(req, code, reason, *, to_tag=None, extra=(), server=None):
+    """`req` is a parsed SipMessage; `to_tag` is added to To unless it has one
+    (never on 100, RFC 3261 §8.2.6.2). `extra`: full header lines (bytes)."""
+    out = [b"SIP/2.0 %d " % code + reason]
+    lines = req.lines
+    for i, name in enumerate(req.names):
+        if name in _COPIED:
+            out.append(lines[i])
+        elif name == b"to":
+            line = lines[i]
+            if to_tag and code != 100 and req.to_tag is None:
+                line = line + b";tag=" + to_tag
+            out.append(line)
+    out.extend(extra)
+    if server:
+        out.append(b"Server: " + server)
+    out.append(b"Content-Length: 0")
+    return b"\r\n".join(out) + b"\r\n\r\n"
+
+
+def add_received(via, source_ip, source_port):
+    """RFC 3261 §18.2.1 + RFC 3581: the top Via value with received/rport filled in,
+    or None when it needs no change."""
+    params = via.params
+    rport = param(params, b"rport")
+    needs_received = via.host != source_ip
+    if not needs_received and rport != b"":
+        return None
+    out = []
+    for part in params.split(b";"):
+        if not part.strip():
+            continue
+        key = part.split(b"=", 1)[0].strip().lower()
+        if key == b"received":
+            continue
+        if key == b"rport":
+            out.append(b"rport=%d" % source_port)
+            continue
+        out.append(part.strip())
+    if needs_received or rport == b"":
+        out.append(b"received=" + source_ip.encode())
+    head = via.raw
+    semi = head.find(b";")
+    base = head[:semi] if semi >= 0 else head
+    return base.rstrip() + b";" + b";".join(out)

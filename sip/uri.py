@@ -1,0 +1,106 @@
+"""SIP and SIPS URIs (RFC 3261 §19.1): scheme, user, host (name, IPv4, [IPv6]), port, params."""
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+
+from sip.errors import SipSyntaxError
+
+TRANSPORTS = ("udp", "tcp")
+DEFAULT_PORTS = {"sip": 5060, "sips": 5061}
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
+
+
+@dataclass(frozen=True, slots=True)
+class SipUri:
+    scheme: str
+    host: str
+    port: int | None = None
+    user: str | None = None
+    params: dict = field(default_factory=dict)
+
+    @property
+    def transport(self):
+        return self.params.get("transport", "tcp" if self.scheme == "sips" else "udp").lower()
+
+    @property
+    def effective_port(self):
+        return self.port or DEFAULT_PORTS[self.scheme]
+
+    @property
+    def hostport(self):
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}" if self.port else host
+
+    def __str__(self):
+        user = f"{self.user}@" if self.user is not None else ""
+        params = "".join(f";{k}" if v is None else f";{k}={v}" for k, v in self.params.items())
+        return f"{self.scheme}:{user}{self.hostport}{params}"
+
+
+def parse_uri(text):
+    """Parse a sip:/sips: URI; raise SipSyntaxError saying what is wrong."""
+    if not isinstance(text, str):
+        text = text.decode("utf-8", "replace")
+    text = text.strip()
+    if text.startswith("<") and text.endswith(">"):
+        text = text[1:-1]
+    scheme, sep, rest = text.partition(":")
+    scheme = scheme.lower()
+    if not sep or scheme not in DEFAULT_PORTS:
+        raise SipSyntaxError(f"URI must start with sip: or sips:, got {text[:40]!r}")
+    rest, _, _headers = rest.partition("?")
+    user = None
+    if "@" in rest:
+        user, _, rest = rest.rpartition("@")
+    hostport, *raw_params = rest.split(";")
+    params = {}
+    for raw in raw_params:
+        if not raw:
+            continue
+        name, eq, value = raw.partition("=")
+        params[name.lower()] = value if eq else None
+    host, port = _split_hostport(hostport, text)
+    transport = params.get("transport")
+    if transport is not None and transport.lower() not in TRANSPORTS:
+        raise SipSyntaxError(f"transport must be udp or tcp, got {transport!r}")
+    return SipUri(scheme=scheme, host=host, port=port, user=user, params=params)
+
+
+def _split_hostport(hostport, text):
+    if not hostport:
+        raise SipSyntaxError(f"URI has no host: {text!r}")
+    port = None
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            raise SipSyntaxError(f"IPv6 literal is not closed with ]: {text!r}")
+        host, tail = hostport[1:end], hostport[end + 1 :]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise SipSyntaxError(f"{host!r} is not an IPv6 address") from None
+        if tail:
+            if not tail.startswith(":"):
+                raise SipSyntaxError(f"unexpected {tail!r} after IPv6 literal")
+            port = _port(tail[1:])
+        return host, port
+    host, colon, port_text = hostport.partition(":")
+    if colon:
+        port = _port(port_text)
+    if not host:
+        raise SipSyntaxError(f"URI has no host: {text!r}")
+    if host.replace(".", "").isdigit():
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise SipSyntaxError(f"{host!r} is not a valid IPv4 address") from None
+    elif not _HOSTNAME.match(host):
+        raise SipSyntaxError(f"{host!r} is not a valid host name")
+    return host.lower(), port
+
+
+def _port(text):
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise SipSyntaxError(f"port must be 1-65535, got {text!r}")
+    return int(text)
