@@ -1,0 +1,49 @@
+# lbpanel: `make run` brings the whole system up with embedded defaults; `make test` runs the suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export REDIS_URL ?= redis://127.0.0.1:6379/0
+APT_STAMP := var/.apt-updated
+
+.PHONY: run test venv deps test-deps services-test migrate clean help
+
+help:
+	@echo "make run   - the whole system in the foreground (panel http://127.0.0.1:8000/, SIP udp+tcp 127.0.0.1:5060)"
+	@echo "make test  - install what the tests need, start PostgreSQL and Redis if needed, run the suite"
+
+$(BIN)/python:
+	@mkdir -p var
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+var/.deps: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	@touch $@
+
+var/.test-deps: requirements.txt requirements-test.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-test.txt
+	@touch $@
+
+deps: var/.deps
+
+run: var/.deps
+	@scripts/ensure-redis "$(REDIS_URL)"
+	$(BIN)/python manage.py migrate --noinput -v 0
+	$(BIN)/python manage.py ensure_admin
+	$(BIN)/python manage.py publish_table
+	$(BIN)/honcho -f Procfile start
+
+# System packages the suite drives: SIPp (sip-tester), headless Chromium, Redis and PostgreSQL servers.
+test-deps: var/.test-deps
+	@scripts/apt-ensure sipp:sip-tester chromium:chromium redis-server:redis-server psql:postgresql-client
+
+test: test-deps
+	@scripts/ensure-redis "$${LBPANEL_TEST_REDIS_URL:-redis://127.0.0.1:6379/15}"
+	@scripts/ensure-postgres
+	REDIS_URL=$${LBPANEL_TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \
+	DATABASE_URL=$${LBPANEL_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/lbpanel} \
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var/.deps var/.test-deps var/staticfiles
