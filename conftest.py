@@ -39,7 +39,11 @@ def _user(django_user_model, name, group):
 
 @pytest.fixture
 def admin_user(db, django_user_model):
-    return _user(django_user_model, "admin", "admin")
+    """In the admin group and a superuser, so pytest-django's admin_client (Django admin) works too."""
+    user = _user(django_user_model, "admin", "admin")
+    user.is_staff = user.is_superuser = True
+    user.save(update_fields=["is_staff", "is_superuser"])
+    return user
 
 
 @pytest.fixture
