@@ -1,8 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils import timezone
 
 from dispatcher import services
 from dispatcher.choices import Cause
-from dispatcher.models import Destination, DispatcherSet, ProbeSettings, ProxySettings, SourceRule, StateEvent
+from dispatcher.models import ApiToken, Destination, DispatcherSet, ProbeSettings, ProxySettings, SourceRule, StateEvent
 
 
 class AuditedAdmin(admin.ModelAdmin):
@@ -112,3 +113,30 @@ class StateEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are issued here or by `manage.py create_api_token`; the key is shown once, then only its prefix."""
+
+    list_display = ("prefix", "user", "name", "write_enabled", "allowed_networks", "created", "last_used", "revoked")
+    list_filter = ("write_enabled", ("revoked", admin.EmptyFieldListFilter))
+    search_fields = ("prefix", "name", "user__username")
+    list_select_related = ("user",)
+    fields = ("user", "name", "write_enabled", "allowed_networks", "prefix", "created", "last_used", "revoked")
+    readonly_fields = ("prefix", "created", "last_used", "revoked")
+    actions = ["revoke"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save()
+            return
+        key = obj.set_new_key()
+        obj.save()
+        self.message_user(request, f"The new token's key, shown only now: {key}", messages.WARNING)
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request, queryset):
+        # Revoked, not deleted: the row keeps who had which token for the audit.
+        count = queryset.filter(revoked__isnull=True).update(revoked=timezone.now())
+        self.message_user(request, f"{count} token(s) revoked.")

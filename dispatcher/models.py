@@ -233,3 +233,73 @@ class StateEvent(models.Model):
 
     def __str__(self):
         return f"{self.subject}: {self.old} → {self.new} ({self.cause})"
+
+
+class ApiToken(models.Model):
+    """A user's key for the REST API and JSON-RPC. Only a SHA-256 of the key is kept; the key is shown once."""
+
+    KEY_PREFIX = "lbp_"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True, help_text="What the token is for, e.g. the script that uses it.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=12, editable=False, help_text="The key's first characters, to recognise it.")
+    write_enabled = models.BooleanField(default=True, help_text="Off: the token can only read, whatever its user's role.")
+    allowed_networks = models.TextField(blank=True, help_text="Addresses or CIDRs the token may be used from, comma separated; empty = anywhere.")
+    created = models.DateTimeField(auto_now_add=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+    revoked = models.DateTimeField(null=True, blank=True, help_text="Set when the token was revoked; a revoked token never works again.")
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = "API token"
+
+    def __str__(self):
+        return f"{self.prefix}… ({self.user}{', read-only' if not self.write_enabled else ''})"
+
+    @staticmethod
+    def hash_key(key):
+        import hashlib
+
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    def set_new_key(self):
+        """Give the token a fresh key; returns the key, which exists only in this return value."""
+        import secrets
+
+        key = self.KEY_PREFIX + secrets.token_urlsafe(32)
+        self.key_hash, self.prefix = self.hash_key(key), key[:12]
+        return key
+
+    @classmethod
+    def issue(cls, user, *, name="", write_enabled=True, allowed_networks=""):
+        """Create a token; returns (token, key)."""
+        token = cls(user=user, name=name, write_enabled=write_enabled, allowed_networks=allowed_networks)
+        key = token.set_new_key()
+        token.full_clean()
+        token.save()
+        return token, key
+
+    @property
+    def network_list(self):
+        return [normalise_network(n) for n in self.allowed_networks.replace("\n", ",").split(",") if n.strip()]
+
+    def allows_address(self, address):
+        import ipaddress
+
+        networks = self.network_list
+        if not networks:
+            return True
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in ipaddress.ip_network(n) for n in networks)
+
+    def clean(self):
+        for item in self.allowed_networks.replace("\n", ",").split(","):
+            if item.strip():
+                try:
+                    validate_network(item.strip())
+                except ValidationError as exc:
+                    raise ValidationError({"allowed_networks": exc.messages}) from None

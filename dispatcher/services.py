@@ -60,19 +60,23 @@ def _subject(dest):
 
 # --- health ----------------------------------------------------------------------
 
-def change_health(dest, health, *, cause=Cause.PROBE, reason="", actor=None):
+def change_health(dest, health, *, cause=Cause.PROBE, reason="", actor=None, observed=None):
     """Record a health transition: DB row + StateEvent, then lb:health and the event after commit.
 
     `health` is a proxy.table.Health. Returns True when the state changed.
+    `observed` is the state the caller saw live in lb:health, when it has one: the proxy
+    marks a destination suspect in Redis only (it never touches the ORM), so the probe
+    that settles a suspect is a change even though the row already holds the new state.
     """
     with transaction.atomic():
         dest = Destination.objects.select_for_update().select_related("dset").get(pk=dest.pk)
-        old = dest.health
+        old = observed if observed not in (None, health.state) else dest.health
         changed = old != health.state
         if changed:
-            dest.health = health.state
-            dest.health_changed = timezone.now()
-            dest.save(update_fields=["health", "health_changed"])
+            if dest.health != health.state:
+                dest.health = health.state
+                dest.health_changed = timezone.now()
+                dest.save(update_fields=["health", "health_changed"])
             StateEvent.objects.create(
                 destination=dest, subject=_subject(dest), kind=EventKind.HEALTH, old=old, new=health.state,
                 cause=cause, actor=_actor(actor), reason=reason or health.reason,

@@ -1,5 +1,6 @@
 """lbpanel settings: every value from the environment, failing fast on one we do not understand."""
 
+import ipaddress
 from pathlib import Path
 
 import dj_database_url
@@ -117,6 +118,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
 }
+# /metrics answers without a token only to these addresses (a Prometheus on the same host, by default).
+METRICS_ALLOWED_NETWORKS = envlist("LBPANEL_METRICS_ALLOWED", "127.0.0.1/32,::1/128")
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"LBPANEL_METRICS_ALLOWED: {_network!r} is not an address or CIDR ({exc})") from exc
 SPECTACULAR_SETTINGS = {
     "TITLE": "lbpanel API",
     "DESCRIPTION": "Dispatcher sets, destinations, state changes and live stats of the lbpanel SIP load balancer.",
@@ -125,6 +133,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"AdminStateEnum": "dispatcher.choices.AdminState", "HealthEnum": "dispatcher.choices.Health"},
 }
 
 SIP_LISTEN = envlist("SIP_LISTEN", "udp:127.0.0.1:5060,tcp:127.0.0.1:5060")

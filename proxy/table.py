@@ -11,6 +11,7 @@ Keys:
   lb:rtt:<id>       list: last RTT_SAMPLES probe results, newest first (LPUSH+LTRIM),
                     each JSON {"t": epoch, "rtt_ms": float|null, "code": int|null}
   lb:probe:last_round  epoch seconds of the last finished probe round (for /healthz)
+  lb:probe:active   "0" while probing is paused (JSON-RPC dispatcher.ping_active 0); absent or "1" = probing
   lb:events         pub/sub channel: table and health events
   lb:node:<name>    JSON heartbeat and counters of one proxy, with a TTL
 """
@@ -28,6 +29,7 @@ NODE_TTL_SECONDS = 5
 RTT_KEY_PREFIX = "lb:rtt:"
 RTT_SAMPLES = 60
 LAST_ROUND_KEY = "lb:probe:last_round"
+PING_ACTIVE_KEY = "lb:probe:active"
 
 # Health states. "suspect" is set by a proxy that saw a 5xx or a timeout on an
 # INVITE: no new calls until a probe answers (or suspect_hold_ms passes).

@@ -62,6 +62,18 @@ def split_commas(value, header="header"):
     """Split a comma list, ignoring commas inside quoted strings and <URIs>."""
     if b"," not in value:
         return [value]
+    if b'"' not in value:
+        # common case, done with C-level splits: rejoin pieces cut inside <...>
+        parts = value.split(b",")
+        if b"<" in value:
+            merged = []
+            for part in parts:
+                if merged and merged[-1].count(b"<") > merged[-1].count(b">"):
+                    merged[-1] = merged[-1] + b"," + part
+                else:
+                    merged.append(part)
+            parts = merged
+        return [p for p in (x.strip() for x in parts) if p]
     out = []
     start = 0
     in_quote = in_angle = False
@@ -139,7 +151,7 @@ def param(params, name):
     """Value of `;name=value` in a parameter string (bytes), b"" for a bare flag, None if absent."""
     if not params:
         return None
-    low = params.lower() if any(65 <= c <= 90 for c in params) else params
+    low = params.lower()
     key = b";" + name
     pos = 0
     while True:

@@ -26,6 +26,7 @@ class SipMessage:
         "_via",
         "_cseq",
         "_call_id",
+        "_to_tag",
     )
 
     def __init__(self, method, uri, code, reason, names, lines, values, body):
@@ -40,6 +41,7 @@ class SipMessage:
         self._via = None
         self._cseq = None
         self._call_id = None
+        self._to_tag = False
 
     # -- reading -------------------------------------------------------------
 
@@ -123,10 +125,12 @@ class SipMessage:
 
     @property
     def to_tag(self):
-        v = self.get(b"to")
-        if v is None:
-            raise SipSyntaxError("missing To", header="To")
-        return tag_of(v, "To")
+        if self._to_tag is False:
+            v = self.get(b"to")
+            if v is None:
+                raise SipSyntaxError("missing To", header="To")
+            self._to_tag = tag_of(v, "To")
+        return self._to_tag
 
     def uri_of(self, name):
         """The address (URI bytes) of a From/To/Contact style header, or None."""

@@ -1,1 +1,29 @@
-urlpatterns = []
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from dispatcher.api import views
+from dispatcher.api.health import healthz
+from dispatcher.api.metrics import MetricsView
+from dispatcher.api.rpc import JsonRpcView
+
+router = DefaultRouter()
+# Both /destinations/1/state and /destinations/1/state/ work: scripts are written either way.
+router.trailing_slash = "/?"
+router.register("sets", views.DispatcherSetViewSet, basename="set")
+router.register("destinations", views.DestinationViewSet, basename="destination")
+router.register("source-rules", views.SourceRuleViewSet, basename="sourcerule")
+router.register("events", views.StateEventViewSet, basename="event")
+router.register("nodes", views.NodeViewSet, basename="node")
+
+urlpatterns = [
+    path("api/v1/", include(router.urls)),
+    path("api/v1/probe-settings/", views.ProbeSettingsView.as_view(), name="probe-settings"),
+    path("api/v1/stats/", views.StatsView.as_view(), name="stats"),
+    path("api/v1/dispatcher.list", views.DispatcherListView.as_view(), name="dispatcher-list"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("rpc", JsonRpcView.as_view(), name="rpc"),
+    path("metrics", MetricsView.as_view(), name="metrics"),
+    path("healthz", healthz, name="healthz"),
+]

@@ -1,0 +1,83 @@
+"""GET /healthz: is every part the system needs alive? 200 when so, 503 naming what is not.
+
+No authentication, so a load balancer or monitor can ask; it says nothing secret.
+"""
+
+import time
+
+from django.db import DatabaseError, connection
+from django.http import JsonResponse
+from django.views.decorators.http import require_safe
+from redis.exceptions import RedisError
+
+from dispatcher.live import snapshot
+from dispatcher.models import ProbeSettings
+from dispatcher.redis_client import get_redis
+from proxy import table as contract
+
+# The worker is stale after missing this many probe rounds.
+WORKER_ROUNDS_LATE = 3
+
+
+def check_database():
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return {"ok": True}
+    except DatabaseError as exc:
+        return {"ok": False, "error": f"PostgreSQL: {exc}"}
+
+
+def check_redis():
+    try:
+        r = get_redis()
+        r.ping()
+        return {"ok": True}, r.get(contract.LAST_ROUND_KEY), r.get(contract.PING_ACTIVE_KEY)
+    except RedisError as exc:
+        return {"ok": False, "error": f"Redis: {exc}"}, None, None
+
+
+def check_worker(last_round, paused, database_ok, now):
+    interval = ProbeSettings.load().ping_interval if database_ok else ProbeSettings._meta.get_field("ping_interval").default
+    limit = WORKER_ROUNDS_LATE * interval
+    age = now - float(last_round) if last_round is not None else None
+    result = {"last_round_age": round(age, 3) if age is not None else None, "stale_after": limit, "paused": paused}
+    if paused:
+        # Probing was paused by dispatcher.ping_active 0: no rounds are expected.
+        return {"ok": True, **result}
+    if age is None:
+        return {"ok": False, "error": "no probe round has finished: is the Celery worker (and beat) running?", **result}
+    if age > limit:
+        return {"ok": False, "error": f"the last probe round finished {age:.0f}s ago (more than {limit}s)", **result}
+    return {"ok": True, **result}
+
+
+def check_proxies(snap):
+    nodes = [
+        {"name": n.get("name", ""), "age": round(n["age"], 3), "table_version": n.get("table_version"),
+         "behind": snap.table_version is not None and n.get("table_version") != snap.table_version,
+         "ok": n["age"] <= contract.NODE_TTL_SECONDS}
+        for n in snap.nodes
+    ]
+    ok = any(n["ok"] for n in nodes)
+    result = {"ok": ok, "nodes": nodes, "table_version": snap.table_version}
+    if not ok:
+        result["error"] = "no proxy has sent a heartbeat: is runproxy running?"
+    return result
+
+
+@require_safe
+def healthz(request):
+    now = time.time()
+    checks = {"database": check_database()}
+    checks["redis"], last_round, ping_active = check_redis()
+    if checks["redis"]["ok"]:
+        paused = ping_active in (b"0", "0")
+        checks["worker"] = check_worker(last_round, paused, checks["database"]["ok"], now)
+        checks["proxies"] = check_proxies(snapshot())
+    else:
+        checks["worker"] = {"ok": False, "error": "unknown while Redis is down"}
+        checks["proxies"] = {"ok": False, "nodes": [], "error": "unknown while Redis is down"}
+    down = [name for name, check in checks.items() if not check["ok"]]
+    body = {"status": "down" if down else "ok", "down": down, "checks": checks}
+    return JsonResponse(body, status=503 if down else 200)

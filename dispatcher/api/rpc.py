@@ -1,0 +1,318 @@
+"""Kamailio-compatible JSON-RPC 2.0 at POST /rpc: the dispatcher.* commands kamcmd and jsonrpcs scripts use.
+
+Params are positional as kamcmd takes them, results and faults have Kamailio's shapes and texts
+(fault code 500 "Invalid Parameters", "State Update Failed", ...), with a `data` member that says
+which parameter is wrong. Protocol errors use the JSON-RPC codes (-32700, -32600, -32601).
+Authentication failures answer HTTP 401 and role/token refusals HTTP 403, with a JSON-RPC error body;
+every other error is HTTP 200, as JSON-RPC over HTTP clients expect.
+"""
+
+import json
+import logging
+
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from redis.exceptions import RedisError
+from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from dispatcher import services
+from dispatcher.api.auth import AUTHENTICATION, is_read_only_token
+from dispatcher.choices import AdminState, Cause, EventKind, ProbingMode
+from dispatcher.kamailio_list import parse_attrs
+from dispatcher.models import Destination, DispatcherSet, ProbeSettings, StateEvent
+from dispatcher.redis_client import get_redis
+from dispatcher.roles import ADMIN, OPERATOR, VIEWER, has_role
+from proxy import table as contract
+
+log = logging.getLogger(__name__)
+
+PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND = -32700, -32600, -32601
+FAULT = 500  # Kamailio's rpc->fault code for everything a command rejects
+FLAG_NOPING = 16  # Kamailio's DS_NOPING_DST, kept in Destination.extra_flags
+
+
+class RpcError(Exception):
+    def __init__(self, code, message, data=None, http_status=status.HTTP_200_OK):
+        super().__init__(message)
+        self.code, self.message, self.data, self.http_status = code, message, data, http_status
+
+    def body(self, request_id):
+        error = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            error["data"] = self.data
+        return {"jsonrpc": "2.0", "error": error, "id": request_id}
+
+
+def invalid_params(why):
+    return RpcError(FAULT, "Invalid Parameters", why)
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+METHODS = {}
+
+
+def command(name, *, role=VIEWER, writes=False):
+    """Register a dispatcher.* command; `writes` ones need a write-enabled token and `role`."""
+
+    def register(func):
+        METHODS[name] = (func, role, writes)
+        return func
+
+    return register
+
+
+def _int_param(params, index, name):
+    try:
+        value = params[index]
+    except IndexError:
+        raise invalid_params(f"parameter {index + 1} ({name}) is missing") from None
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, str) and not value.strip().lstrip("-").isdigit()):
+        raise invalid_params(f"parameter {index + 1} ({name}) must be an integer, got {value!r}")
+    return int(value)
+
+
+def _str_param(params, index, name):
+    try:
+        value = params[index]
+    except IndexError:
+        raise invalid_params(f"parameter {index + 1} ({name}) is missing") from None
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise invalid_params(f"parameter {index + 1} ({name}) must be a string, got {value!r}")
+    return str(value)
+
+
+def rpc_flags(dest, health, probed):
+    """Kamailio's two FLAGS letters: I/D/T/A (inactive wins, as in ds_rpc_print_set), then P/N/X."""
+    if dest.admin_state == AdminState.DISABLED:
+        first = "D"
+    elif dest.admin_state == AdminState.INACTIVE or health == contract.DOWN:
+        first = "I"  # Kamailio marks a destination that fails its probes inactive too
+    elif health == contract.SUSPECT:
+        first = "T"
+    else:
+        first = "A"
+    if probed:
+        second = "P"
+    elif dest.extra_flags & FLAG_NOPING:
+        second = "N"
+    else:
+        second = "X"
+    return first + second
+
+
+def _attrs(dest, health):
+    named = {key.lower(): value for key, value in parse_attrs(dest.attrs)}
+    return {
+        "BODY": dest.attrs,
+        "DUID": dest.duid,
+        "PROBING_COUNT": health.fails if health else 0,
+        "MAXLOAD": dest.maxload,
+        "WEIGHT": dest.weight,
+        "RWEIGHT": dest.rweight,
+        "SOCKET": named.get("socket") or "",
+        "SOCKNAME": named.get("sockname") or "",
+        "OBPROXY": named.get("obproxy") or "",
+        # Overload control is not implemented: Kamailio's defaults for a destination without oc attributes.
+        "OCMIN": 0,
+        "OCMAX": 100,
+    }
+
+
+def _latency(samples):
+    rtts = [s["rtt_ms"] for s in samples if s.get("rtt_ms") is not None]
+    timeouts = sum(1 for s in samples if s.get("rtt_ms") is None)
+    if not rtts:
+        return {"AVG": 0.0, "STD": 0.0, "EST": 0.0, "MAX": 0, "TIMEOUT": timeouts}
+    avg = sum(rtts) / len(rtts)
+    std = (sum((r - avg) ** 2 for r in rtts) / len(rtts)) ** 0.5
+    return {"AVG": round(avg, 3), "STD": round(std, 3), "EST": round(rtts[-1], 3), "MAX": int(max(rtts)), "TIMEOUT": timeouts}
+
+
+@command("dispatcher.list")
+def dispatcher_list(request, params):
+    """`dispatcher.list [short|full]`. Normal mode is Kamailio's output with ds_ping_latency_stats off;
+    `full` adds HOST/IPADDR/PORT/PROTOID, LATENCY (we always keep probe RTTs) and RUNTIME.DLGLOAD (active calls)."""
+    from dispatcher.live import rtt_samples, snapshot
+
+    mode = str(params[0]).lower() if params else "normal"
+    probing_mode = ProbeSettings.load().probing_mode
+    snap = snapshot()
+    records = []
+    by_set = {}
+    for dest in Destination.objects.select_related("dset").order_by("dset__setid", "-priority", "id"):
+        by_set.setdefault(dest.dset.setid, []).append(dest)
+    # Kamailio has no empty sets: a set exists because the list has a line for it.
+    for setid, dests in by_set.items():
+        targets = []
+        for dest in dests:
+            health = snap.health.get(dest.id)
+            state = health.state if health else dest.health
+            probed = dest.admin_state != AdminState.DISABLED and (dest.probing or probing_mode == ProbingMode.ALL)
+            doc = {"URI": dest.uri, "FLAGS": rpc_flags(dest, state, probed), "PRIORITY": dest.priority}
+            if mode == "full":
+                uri = dest.parsed_uri
+                doc.update({"HOST": uri.host, "IPADDR": uri.host, "PORT": uri.effective_port, "PROTOID": 2 if uri.transport == "tcp" else 1})
+            if (mode != "short" and dest.attrs) or mode == "full":
+                doc["ATTRS"] = _attrs(dest, health)
+            if mode == "full":
+                doc["LATENCY"] = _latency(rtt_samples(dest.id))
+                doc["RUNTIME"] = {"DLGLOAD": snap.for_destination(dest.id).active}
+            targets.append({"DEST": doc})
+        records.append({"SET": {"ID": setid, "TARGETS": targets}})
+    if not records:
+        raise RpcError(FAULT, "No Destination Sets")
+    return {"NRSETS": len(records), "RECORDS": records}
+
+
+STATE_LETTERS = {"0": AdminState.INACTIVE, "i": AdminState.INACTIVE, "1": AdminState.ACTIVE, "a": AdminState.ACTIVE,
+                 "2": AdminState.DISABLED, "d": AdminState.DISABLED}
+
+
+def _state_param(params):
+    text = _str_param(params, 0, "state")
+    if not text:
+        raise RpcError(FAULT, "Invalid State Parameter", "parameter 1 (state) is empty")
+    first = text[0].lower()
+    if first in ("3", "t"):
+        raise RpcError(FAULT, "Unknown State Value", "T (trying) is set by the proxies and probes; use a, i or d")
+    if first not in STATE_LETTERS:
+        raise RpcError(FAULT, "Unknown State Value", f"parameter 1 (state) must be a, i or d (or 1, 0, 2), got {text!r}")
+    # A trailing P (e.g. "ip") is accepted and ignored: probing is configuration in lbpanel.
+    return STATE_LETTERS[first]
+
+
+def _set_states(request, params, *, by_duid):
+    state = _state_param(params)
+    group = _int_param(params, 1, "group")
+    target = _str_param(params, 2, "duid" if by_duid else "address")
+    dset = DispatcherSet.objects.filter(setid=group).first() if -2**31 <= group < 2**31 else None
+    if dset is None:
+        raise RpcError(FAULT, "State Update Failed", f"there is no set {group}")
+    dests = Destination.objects.filter(dset=dset)
+    if target != "all":
+        dests = dests.filter(duid=target) if by_duid else dests.filter(uri__iexact=target)
+    dests = list(dests)
+    if not dests:
+        what = f"duid {target!r}" if by_duid else target
+        raise RpcError(FAULT, "State Update Failed", f"there is no {what} in set {group}")
+    with transaction.atomic():
+        for dest in dests:
+            services.set_state(dest, state, actor=request.user, cause=Cause.API, reason=f"JSON-RPC dispatcher.set_{'duid_' if by_duid else ''}state")
+    return "Ok. Dispatcher state updated."
+
+
+@command("dispatcher.set_state", role=OPERATOR, writes=True)
+def set_state(request, params):
+    """`dispatcher.set_state <a|i|d> <group> <uri|all>`"""
+    return _set_states(request, params, by_duid=False)
+
+
+@command("dispatcher.set_duid_state", role=OPERATOR, writes=True)
+def set_duid_state(request, params):
+    """`dispatcher.set_duid_state <a|i|d> <group> <duid|all>`"""
+    return _set_states(request, params, by_duid=True)
+
+
+@command("dispatcher.reload", role=OPERATOR, writes=True)
+def reload(request, params):
+    """Kamailio rereads its list; the list lives in PostgreSQL here, so every proxy is sent the table again."""
+    try:
+        version = services.republish()
+    except RedisError as exc:
+        raise RpcError(FAULT, "Reload Failed", f"Redis: {exc}") from None
+    log.warning("dispatcher.reload by %s: table version %s", request.user, version)
+    return "Ok. Dispatcher successfully reloaded."
+
+
+def _ping_state(r):
+    return 0 if r.get(contract.PING_ACTIVE_KEY) in (b"0", "0") else 1
+
+
+@command("dispatcher.ping_active", role=VIEWER)
+def ping_active(request, params):
+    """`dispatcher.ping_active [0|1]`: without a parameter, read; with one, pause (0) or resume (1) probing."""
+    try:
+        r = get_redis()
+        old = _ping_state(r)
+        if not params:
+            return {"OldPingState": old}
+        new = _int_param(params, 0, "state")
+        if new not in (0, 1):
+            raise invalid_params(f"parameter 1 (state) must be 0 or 1, got {new}")
+        _require(request, "dispatcher.ping_active with a parameter", ADMIN, writes=True)
+        r.set(contract.PING_ACTIVE_KEY, str(new))
+    except RedisError as exc:
+        raise RpcError(FAULT, "Ping State Update Failed", f"Redis: {exc}") from None
+    if new != old:
+        # Not a destination's state, so no services.set_state; still audited like every change.
+        StateEvent.objects.create(subject="probing (dispatcher.ping_active)", kind=EventKind.CONFIG, old=str(old), new=str(new),
+                                  cause=Cause.API, actor=request.user, reason="JSON-RPC dispatcher.ping_active")
+        log.warning("dispatcher.ping_active %s -> %s by %s", old, new, request.user)
+    return {"NewPingState": new, "OldPingState": old}
+
+
+# --- transport -----------------------------------------------------------------------------------
+
+def _require(request, what, role, *, writes):
+    if writes and is_read_only_token(request):
+        raise RpcError(403, "Forbidden", f"{what}: this token is read-only", http_status=status.HTTP_403_FORBIDDEN)
+    if not has_role(request.user, role):
+        raise RpcError(403, "Forbidden", f"{what} needs the {role} role", http_status=status.HTTP_403_FORBIDDEN)
+
+
+def _parse(body):
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise RpcError(PARSE_ERROR, "Parse Error", "the body is not JSON") from None
+    if isinstance(doc, list):
+        raise RpcError(INVALID_REQUEST, "Invalid Request", "batch requests are not supported; send one call per request")
+    if not isinstance(doc, dict):
+        raise RpcError(INVALID_REQUEST, "Invalid Request", "the body must be a JSON object")
+    request_id = doc.get("id")
+    if doc.get("jsonrpc", "2.0") != "2.0":
+        raise RpcError(INVALID_REQUEST, "Invalid Request", 'jsonrpc must be "2.0"')
+    if not isinstance(doc.get("method"), str):
+        raise RpcError(INVALID_REQUEST, "Invalid Request", "method must be a string")
+    params = doc.get("params", [])
+    if isinstance(params, dict):
+        params = list(params.values())  # jsonrpcs takes a struct's members in order
+    if not isinstance(params, list):
+        raise RpcError(INVALID_REQUEST, "Invalid Request", "params must be an array")
+    return doc["method"], params, request_id
+
+
+class JsonRpcView(APIView):
+    authentication_classes = AUTHENTICATION
+    renderer_classes = [JSONRenderer]
+    parser_classes = []  # the body is read raw: a parse error is a JSON-RPC error, not DRF's 400
+
+    @extend_schema(exclude=True)
+    def post(self, request):
+        if not request.user.is_authenticated:
+            raise exceptions.NotAuthenticated()
+        request_id = None
+        try:
+            method, params, request_id = _parse(request.body)
+            entry = METHODS.get(method)
+            if entry is None:
+                raise RpcError(METHOD_NOT_FOUND, "Method Not Found", f"{method!r}; lbpanel has {', '.join(sorted(METHODS))}")
+            func, role, writes = entry
+            _require(request, method, role, writes=writes)
+            result = func(request, params)
+        except RpcError as exc:
+            return Response(exc.body(request_id), status=exc.http_status)
+        return Response({"jsonrpc": "2.0", "result": result, "id": request_id})
+
+    def handle_exception(self, exc):
+        if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
+            response = Response(RpcError(401, "Unauthorized", str(exc.detail)).body(None), status=status.HTTP_401_UNAUTHORIZED)
+            response["WWW-Authenticate"] = 'Token realm="api"'
+            return response
+        if isinstance(exc, exceptions.PermissionDenied):  # e.g. a session POST without its CSRF token
+            return Response(RpcError(403, "Forbidden", str(exc.detail)).body(None), status=status.HTTP_403_FORBIDDEN)
+        return super().handle_exception(exc)

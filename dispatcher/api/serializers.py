@@ -1,0 +1,192 @@
+"""What the API reads and writes. Writes go through dispatcher.services (see errors.call_service)."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from dispatcher import services
+from dispatcher.api.errors import Conflict, call_service
+from dispatcher.choices import AdminState, Cause
+from dispatcher.models import Destination, DispatcherSet, ProbeSettings, SourceRule, StateEvent
+from dispatcher.validators import normalise_network, validate_network
+from proxy import table as contract
+
+
+class ServiceSaveMixin:
+    """create/update through services.save_config, as the panel does, audited with cause=api."""
+
+    def _save(self, instance, validated_data):
+        for key, value in validated_data.items():
+            setattr(instance, key, value)
+        request = self.context["request"]
+        return call_service(services.save_config, instance, actor=request.user, cause=Cause.API)
+
+    def create(self, validated_data):
+        return self._save(self.Meta.model(), validated_data)
+
+    def update(self, instance, validated_data):
+        return self._save(instance, validated_data)
+
+    def conflict_if(self, queryset, field, message):
+        if self.instance is not None:
+            queryset = queryset.exclude(pk=self.instance.pk)
+        if queryset.exists():
+            raise Conflict({field: [message]})
+
+
+class DispatcherSetSerializer(ServiceSaveMixin, serializers.ModelSerializer):
+    destination_count = serializers.IntegerField(read_only=True, source="destinations.count")
+
+    class Meta:
+        model = DispatcherSet
+        fields = ["id", "setid", "name", "description", "algorithm", "failover_codes", "destination_count", "created", "updated"]
+        # Uniqueness is checked in validate() so that a clash answers 409, not 400.
+        extra_kwargs = {"setid": {"validators": []}}
+
+    def validate(self, attrs):
+        if "setid" in attrs:
+            self.conflict_if(DispatcherSet.objects.filter(setid=attrs["setid"]), "setid", f"Set {attrs['setid']} already exists.")
+        return attrs
+
+
+class DestinationSerializer(ServiceSaveMixin, serializers.ModelSerializer):
+    set = serializers.SlugRelatedField(source="dset", slug_field="setid", queryset=DispatcherSet.objects.all(), help_text="The set's setid.")
+    flags = serializers.IntegerField(read_only=True, help_text="The dispatcher.list flags integer (1 inactive, 4 disabled, 8 probing).")
+    kamailio_flags = serializers.SerializerMethodField(help_text="kamcmd letters: A/I/D, T while suspect, P when probed.")
+
+    class Meta:
+        model = Destination
+        fields = [
+            "id", "set", "uri", "duid", "priority", "weight", "rweight", "maxload", "attrs", "description",
+            "admin_state", "probing", "health", "health_changed", "flags", "kamailio_flags", "created", "updated",
+        ]
+        read_only_fields = ["health", "health_changed"]
+        validators = []  # the (set, uri) and (set, duid) clashes are 409s, checked in validate()
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_kamailio_flags(self, dest):
+        return contract.kamailio_flags(dest.admin_state, dest.health, dest.probing)
+
+    def validate(self, attrs):
+        dset = attrs.get("dset", getattr(self.instance, "dset", None))
+        uri = attrs.get("uri", getattr(self.instance, "uri", None))
+        duid = attrs.get("duid", getattr(self.instance, "duid", ""))
+        same_set = Destination.objects.filter(dset=dset)
+        self.conflict_if(same_set.filter(uri=uri), "uri", f"{uri} is already in set {dset.setid}.")
+        if duid:
+            self.conflict_if(same_set.filter(duid=duid), "duid", f"Another destination in set {dset.setid} has DUID {duid!r}.")
+        return attrs
+
+
+class SourceRuleSerializer(ServiceSaveMixin, serializers.ModelSerializer):
+    set = serializers.SlugRelatedField(source="dset", slug_field="setid", queryset=DispatcherSet.objects.all(), help_text="The set's setid.")
+
+    class Meta:
+        model = SourceRule
+        fields = ["id", "network", "set", "description", "created"]
+        extra_kwargs = {"network": {"validators": []}}
+
+    def validate_network(self, value):
+        # Emptying the field's validators (for the 409) dropped the model's too, so it runs here;
+        # then compare in the stored form, so 10.0.0.1 clashes with 10.0.0.1/32.
+        try:
+            validate_network(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+        return normalise_network(value)
+
+    def validate(self, attrs):
+        if "network" in attrs:
+            self.conflict_if(SourceRule.objects.filter(network=attrs["network"]), "network", f"There is already a rule for {attrs['network']}.")
+        return attrs
+
+
+class ProbeSettingsSerializer(ServiceSaveMixin, serializers.ModelSerializer):
+    class Meta:
+        model = ProbeSettings
+        exclude = ["id"]
+
+
+class StateEventSerializer(serializers.ModelSerializer):
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = StateEvent
+        fields = ["id", "created", "destination", "subject", "kind", "old", "new", "cause", "actor", "reason"]
+
+
+class StateChangeSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=AdminState.choices, help_text="active (A), inactive (I: maintenance) or disabled (D).")
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
+
+
+class DestinationStatsSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    set = serializers.IntegerField()
+    uri = serializers.CharField()
+    duid = serializers.CharField()
+    admin_state = serializers.CharField()
+    health = serializers.CharField()
+    kamailio_flags = serializers.CharField()
+    usable = serializers.BooleanField()
+    rtt_ms = serializers.FloatField(allow_null=True)
+    active = serializers.IntegerField()
+    cps = serializers.FloatField()
+    invites = serializers.IntegerField()
+    answered = serializers.IntegerField()
+    failovers = serializers.IntegerField()
+
+
+class SetStatsSerializer(serializers.Serializer):
+    setid = serializers.IntegerField()
+    name = serializers.CharField()
+    destinations = serializers.IntegerField()
+    usable = serializers.IntegerField()
+    active = serializers.IntegerField()
+    cps = serializers.FloatField()
+    invites = serializers.IntegerField()
+    answered = serializers.IntegerField()
+    failovers = serializers.IntegerField()
+
+
+class StatsSerializer(serializers.Serializer):
+    taken_at = serializers.FloatField()
+    table_version = serializers.IntegerField(allow_null=True)
+    redis_error = serializers.CharField(allow_blank=True)
+    nodes = serializers.IntegerField(help_text="Proxies with a live heartbeat, whose counters are summed here.")
+    sets = SetStatsSerializer(many=True)
+    destinations = DestinationStatsSerializer(many=True)
+
+
+class NodeSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    heartbeat = serializers.FloatField(help_text="Epoch seconds of the last heartbeat.")
+    age = serializers.FloatField(help_text="Seconds since the last heartbeat.")
+    table_version = serializers.IntegerField(allow_null=True, help_text="The routing table version this proxy has applied.")
+    behind = serializers.BooleanField(help_text="True when the proxy has not applied the latest published table.")
+    started = serializers.FloatField(allow_null=True)
+    pid = serializers.IntegerField(allow_null=True)
+    listen = serializers.ListField(child=serializers.CharField())
+    totals = serializers.DictField(child=serializers.FloatField())
+
+
+class ImportResultSerializer(serializers.Serializer):
+    dry_run = serializers.BooleanField()
+    changed = serializers.IntegerField(help_text="How many changes were (or, with dry_run, would be) made.")
+    changes = serializers.ListField(child=serializers.CharField(), help_text="+ added, ~ changed, - removed.")
+
+
+class ImportRequestSerializer(serializers.Serializer):
+    text = serializers.CharField(help_text="The dispatcher.list content.", allow_blank=True, trim_whitespace=False)
+
+
+class LineErrorSerializer(serializers.Serializer):
+    line = serializers.IntegerField()
+    text = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ImportErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = LineErrorSerializer(many=True)

@@ -1,0 +1,55 @@
+"""Live numbers joined with configuration, for /api/v1/stats/, /api/v1/nodes/ and /metrics."""
+
+from dispatcher.models import Destination, DispatcherSet
+from proxy import table as contract
+
+
+def live_health(dest, snap):
+    """The health the proxies act on (Redis) when known, else the last recorded one (PostgreSQL)."""
+    health = snap.health.get(dest.id)
+    return (health.state, health.rtt_ms) if health is not None else (dest.health, None)
+
+
+def destination_rows(snap):
+    rows = []
+    for dest in Destination.objects.select_related("dset").order_by("dset__setid", "-priority", "id"):
+        health, rtt_ms = live_health(dest, snap)
+        live = snap.for_destination(dest.id)
+        rows.append({
+            "id": dest.id, "set": dest.dset.setid, "uri": dest.uri, "duid": dest.duid,
+            "admin_state": dest.admin_state, "health": health,
+            "kamailio_flags": contract.kamailio_flags(dest.admin_state, health, dest.probing),
+            "usable": dest.admin_state == contract.ACTIVE and health not in (contract.DOWN, contract.SUSPECT),
+            "rtt_ms": rtt_ms, "active": live.active, "cps": round(live.cps, 3), "invites": live.invites,
+            "answered": live.answered, "failovers": live.failovers,
+        })
+    return rows
+
+
+def stats_document(snap):
+    rows = destination_rows(snap)
+    sets = []
+    for dset in DispatcherSet.objects.order_by("setid"):
+        mine = [r for r in rows if r["set"] == dset.setid]
+        sets.append({
+            "setid": dset.setid, "name": dset.name, "destinations": len(mine), "usable": sum(r["usable"] for r in mine),
+            **{key: sum(r[key] for r in mine) for key in ("active", "invites", "answered", "failovers")},
+            "cps": round(sum(r["cps"] for r in mine), 3),
+        })
+    return {
+        "taken_at": snap.taken_at, "table_version": snap.table_version, "redis_error": snap.redis_error,
+        "nodes": len(snap.nodes), "sets": sets, "destinations": rows,
+    }
+
+
+def node_rows(snap):
+    return [
+        {
+            "name": node.get("name", ""), "heartbeat": float(node.get("heartbeat", 0)), "age": round(node["age"], 3),
+            "table_version": node.get("table_version"),
+            "behind": snap.table_version is not None and node.get("table_version") != snap.table_version,
+            "started": node.get("started"), "pid": node.get("pid"), "listen": list(node.get("listen", [])),
+            "totals": {k: float(v) for k, v in (node.get("totals") or {}).items() if isinstance(v, (int, float))},
+        }
+        for node in snap.nodes
+    ]

@@ -1,0 +1,176 @@
+"""Panel forms. Model forms validate through the model (full_clean), so errors land on the field;
+saving always goes through dispatcher.services."""
+
+from django import forms
+
+from dispatcher.choices import ALGORITHM_HELP, PROBE_PRESETS, AdminState, Algorithm, Cause, EventKind
+from dispatcher.models import Destination, DispatcherSet, ProbeSettings, ProxySettings, SourceRule
+
+
+class StateChangeForm(forms.Form):
+    state = forms.ChoiceField(choices=AdminState.choices)
+    reason = forms.CharField(required=False, max_length=500, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+
+    def clean(self):
+        data = super().clean()
+        # Disabling takes a server out of probing too; the next shift needs to know why.
+        if data.get("state") == AdminState.DISABLED and not data.get("reason", "").strip():
+            self.add_error("reason", "Say why this server is disabled.")
+        return data
+
+
+def algorithm_choices():
+    return [(value, f"{label} — {ALGORITHM_HELP[value]}") for value, label in Algorithm.choices]
+
+
+class DispatcherSetForm(forms.ModelForm):
+    algorithm = forms.TypedChoiceField(
+        choices=algorithm_choices, coerce=int, widget=forms.RadioSelect, initial=Algorithm.ROUND_ROBIN
+    )
+
+    class Meta:
+        model = DispatcherSet
+        fields = ["setid", "name", "algorithm", "failover_codes", "description"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+
+
+class DestinationForm(forms.ModelForm):
+    class Meta:
+        model = Destination
+        fields = ["dset", "uri", "duid", "priority", "weight", "rweight", "maxload", "probing", "description"]
+        widgets = {"uri": forms.TextInput(attrs={"placeholder": "sip:10.0.0.11:5080", "size": 40})}
+
+    def clean(self):
+        # The model's unique constraints would report these without a field; say which field.
+        data = super().clean()
+        others = Destination.objects.filter(dset=data.get("dset")).exclude(pk=self.instance.pk)
+        if data.get("uri") and others.filter(uri=data["uri"]).exists():
+            self.add_error("uri", "This URI is already in this set.")
+        if data.get("duid") and others.filter(duid=data["duid"]).exists():
+            self.add_error("duid", "Another destination in this set has this DUID.")
+        return data
+
+
+class SourceRuleForm(forms.ModelForm):
+    class Meta:
+        model = SourceRule
+        fields = ["network", "dset", "description"]
+
+
+class ProbeSettingsForm(forms.ModelForm):
+    class Meta:
+        model = ProbeSettings
+        fields = [
+            "ping_interval", "probing_threshold", "inactive_threshold", "ping_reply_codes",
+            "ping_method", "ping_from", "ping_timeout_ms", "probing_mode",
+        ]
+
+
+class ProxySettingsForm(forms.ModelForm):
+    class Meta:
+        model = ProxySettings
+        fields = [
+            "default_set", "fr_timer_ms", "fr_inv_timer_ms", "trying_timeout_ms", "suspect_hold_ms",
+            "trusted_networks", "server_header", "max_pending_invites",
+        ]
+        widgets = {"trusted_networks": forms.Textarea(attrs={"rows": 3})}
+
+
+class ProbePresetForm(forms.Form):
+    preset = forms.ChoiceField(choices=[(name, p["label"]) for name, p in PROBE_PRESETS.items()])
+
+
+class ImportForm(forms.Form):
+    text = forms.CharField(
+        required=False, label="dispatcher.list",
+        widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false", "placeholder": "1 sip:10.0.0.11:5080 0 0 weight=50;duid=ast1"}),
+    )
+    upload = forms.FileField(required=False, label="or upload a file")
+    replace = forms.BooleanField(
+        required=False, help_text="Make the table exactly this file: destinations not in it are deleted."
+    )
+
+    def clean(self):
+        data = super().clean()
+        upload = data.get("upload")
+        if upload:
+            if upload.size > 1_000_000:
+                self.add_error("upload", "The file is over 1 MB; a dispatcher.list is a few KB.")
+                return data
+            try:
+                data["text"] = upload.read().decode("utf-8")
+            except UnicodeDecodeError:
+                self.add_error("upload", "The file is not UTF-8 text.")
+                return data
+        if not (data.get("text") or "").strip():
+            self.add_error("text", "Paste a dispatcher.list or choose a file.")
+        return data
+
+
+class AuditFilterForm(forms.Form):
+    destination = forms.ModelChoiceField(
+        queryset=Destination.objects.select_related("dset").order_by("dset__setid", "duid", "uri"), required=False,
+        empty_label="any destination",
+    )
+    kind = forms.ChoiceField(choices=[("", "any kind"), *EventKind.choices], required=False)
+    cause = forms.ChoiceField(choices=[("", "any cause"), *Cause.choices], required=False)
+    user = forms.ModelChoiceField(queryset=None, required=False, empty_label="any user")
+
+    def __init__(self, *args, **kwargs):
+        from django.contrib.auth import get_user_model
+
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = get_user_model().objects.order_by("username")
+        self.fields["destination"].label_from_instance = lambda d: f"set {d.dset.setid} · {d.duid or d.uri}"
+
+    def filter(self, events):
+        if not self.is_valid():
+            return events
+        data = self.cleaned_data
+        if data["destination"]:
+            events = events.filter(destination=data["destination"])
+        if data["kind"]:
+            events = events.filter(kind=data["kind"])
+        if data["cause"]:
+            events = events.filter(cause=data["cause"])
+        if data["user"]:
+            events = events.filter(actor=data["user"])
+        return events
+
+
+ROLE_CHOICES = [("viewer", "viewer — read-only"), ("operator", "operator — maintenance and drain"), ("admin", "admin — everything")]
+
+
+def assign_role(user, role):
+    """A user holds exactly one of the role groups."""
+    from django.contrib.auth.models import Group
+
+    groups = Group.objects.filter(name__in=[name for name, _ in ROLE_CHOICES])
+    user.groups.remove(*groups)
+    user.groups.add(groups.get(name=role))
+
+
+class UserCreateForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    password = forms.CharField(widget=forms.PasswordInput, min_length=8)
+    role = forms.ChoiceField(choices=ROLE_CHOICES, initial="viewer")
+
+    def clean_username(self):
+        from django.contrib.auth import get_user_model
+
+        name = self.cleaned_data["username"].strip()
+        if get_user_model().objects.filter(username__iexact=name).exists():
+            raise forms.ValidationError("A user with this name exists.")
+        return name
+
+    def save(self):
+        from django.contrib.auth import get_user_model
+
+        user = get_user_model().objects.create_user(self.cleaned_data["username"], password=self.cleaned_data["password"])
+        assign_role(user, self.cleaned_data["role"])
+        return user
+
+
+class UserRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=ROLE_CHOICES)
+    active = forms.BooleanField(required=False)

@@ -1,0 +1,106 @@
+from dispatcher.models import Destination, StateEvent
+from dispatcher.tests.api_support import (  # noqa: F401
+    anonymous, as_admin, as_nobody, as_operator, as_readonly_admin, as_viewer, table,
+)
+
+URL = "/api/v1/destinations/"
+NEW = {"set": 1, "uri": "sip:127.0.0.1:5099", "duid": "ast9", "weight": 10, "priority": 1}
+
+
+def test_it_lists_destinations_with_kamailio_flags(as_viewer, table):
+    body = as_viewer.get(URL).json()
+    assert body["count"] == 4
+    first = body["results"][0]
+    assert first["set"] == 1 and first["uri"] == "sip:127.0.0.1:5081" and first["kamailio_flags"] == "A" and first["flags"] == 0
+
+
+def test_it_filters_by_set_state_and_duid(as_viewer, table):
+    Destination.objects.filter(duid="ast2", dset__setid=1).update(admin_state="inactive")
+    assert [d["uri"] for d in as_viewer.get(URL, {"set": 2}).json()["results"]] == ["sip:127.0.0.1:5091"]
+    assert [d["duid"] for d in as_viewer.get(URL, {"state": "inactive"}).json()["results"]] == ["ast2"]
+    assert as_viewer.get(URL, {"duid": "ast1"}).json()["count"] == 2
+    response = as_viewer.get(URL, {"state": "sleeping"})
+    assert response.status_code == 400 and "state" in response.json()
+
+
+def test_it_requires_authentication(anonymous, table):
+    assert anonymous.get(URL).status_code == 401
+    assert anonymous.get(f"{URL}{table['dests'][0].pk}/").status_code == 401
+
+
+def test_it_refuses_a_user_without_role(as_nobody, table):
+    assert as_nobody.get(URL).status_code == 403
+
+
+def test_it_creates_a_destination_through_services(as_admin, table):
+    response = as_admin.post(URL, NEW, format="json")
+    assert response.status_code == 201, response.json()
+    dest = Destination.objects.get(uri=NEW["uri"])
+    assert dest.dset.setid == 1 and dest.attrs == "weight=10;duid=ast9"
+    assert StateEvent.objects.get(destination=dest).cause == "api"
+
+
+def test_operators_and_viewers_cannot_change_configuration(as_operator, as_viewer, table):
+    assert as_operator.post(URL, NEW, format="json").status_code == 403
+    dest = table["dests"][0]
+    assert as_operator.patch(f"{URL}{dest.pk}/", {"weight": 1}, format="json").status_code == 403
+    assert as_viewer.delete(f"{URL}{dest.pk}/").status_code == 403
+
+
+def test_a_read_only_token_cannot_write(as_readonly_admin, table):
+    response = as_readonly_admin.post(URL, NEW, format="json")
+    assert response.status_code == 403 and response.json()["detail"] == "This token is read-only."
+
+
+def test_validation_errors_name_the_field(as_admin, table):
+    response = as_admin.post(URL, {**NEW, "uri": "http://127.0.0.1", "rweight": 101, "set": 42}, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert set(body) == {"uri", "rweight", "set"}
+    assert "not a valid SIP URI" in body["uri"][0]
+    assert "setid=42" in body["set"][0]
+
+
+def test_a_missing_field_is_named(as_admin, table):
+    response = as_admin.post(URL, {"set": 1}, format="json")
+    assert response.status_code == 400 and response.json() == {"uri": ["This field is required."]}
+
+
+def test_a_duplicate_uri_or_duid_in_a_set_is_a_conflict(as_admin, table):
+    response = as_admin.post(URL, {**NEW, "uri": "sip:127.0.0.1:5081"}, format="json")
+    assert response.status_code == 409 and response.json() == {"uri": ["sip:127.0.0.1:5081 is already in set 1."]}
+    response = as_admin.post(URL, {**NEW, "duid": "ast2"}, format="json")
+    assert response.status_code == 409 and list(response.json()) == ["duid"]
+    # The same server may be in another set.
+    assert as_admin.post(URL, {**NEW, "uri": "sip:127.0.0.1:5081", "set": 2, "duid": ""}, format="json").status_code == 201
+
+
+def test_it_updates_a_destination_and_its_attrs(as_admin, table):
+    dest = table["dests"][0]
+    response = as_admin.patch(f"{URL}{dest.pk}/", {"weight": 70, "maxload": 40}, format="json")
+    assert response.status_code == 200
+    dest.refresh_from_db()
+    assert dest.weight == 70 and dest.attrs == "weight=70;duid=ast1;maxload=40"
+
+
+def test_changing_admin_state_by_patch_is_audited_as_a_state_change(as_admin, table):
+    dest = table["dests"][0]
+    assert as_admin.patch(f"{URL}{dest.pk}/", {"admin_state": "disabled"}, format="json").status_code == 200
+    assert StateEvent.objects.filter(destination=dest, kind="admin", new="disabled", cause="api").exists()
+
+
+def test_it_deletes_a_destination(as_admin, table):
+    dest = table["dests"][3]
+    assert as_admin.delete(f"{URL}{dest.pk}/").status_code == 204
+    assert not Destination.objects.filter(pk=dest.pk).exists()
+    assert StateEvent.objects.filter(subject__startswith="deleted destination", cause="api").exists()
+
+
+def test_unknown_destination_is_404(as_admin, as_viewer):
+    assert as_viewer.get(f"{URL}999999/").status_code == 404
+    assert as_admin.patch(f"{URL}999999/", {"weight": 1}, format="json").status_code == 404
+
+
+def test_wrong_method_is_405(as_admin, table):
+    assert as_admin.put(URL, NEW, format="json").status_code == 405
+    assert as_admin.post(f"{URL}{table['dests'][0].pk}/", NEW, format="json").status_code == 405

@@ -1,0 +1,133 @@
+"""Configuration by admins: sets, destinations, source rules, probe and proxy settings; errors on the field; audited."""
+
+import pytest
+
+from dispatcher.models import Destination, DispatcherSet, ProbeSettings, ProxySettings, SourceRule, StateEvent
+from dispatcher.tests.panel_support import cluster, fast_passwords  # noqa: F401
+
+
+@pytest.fixture
+def as_admin(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+def test_it_creates_a_set_with_the_algorithm_by_name_and_number(as_admin, admin_user, redis):
+    page = as_admin.get("/config/sets/new/").content.decode()
+    assert "10 · call load — The server with the fewest active calls for its weight, never above maxload." in page
+    response = as_admin.post("/config/sets/new/", {"setid": 7, "name": "agents", "algorithm": 10, "failover_codes": "500,503"})
+    assert response.status_code == 302 and response["Location"] == "/config/"
+    dset = DispatcherSet.objects.get(setid=7)
+    assert dset.algorithm == 10
+    event = StateEvent.objects.get()
+    assert (event.kind, event.cause, event.actor) == ("config", "user", admin_user)
+    assert "created dispatcher set" in event.subject
+
+
+def test_it_shows_errors_on_the_field(as_admin, cluster, redis):
+    response = as_admin.post("/config/sets/new/", {"setid": 1, "algorithm": 5, "failover_codes": "five"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert '<p class="field-error" data-field="setid">' in html
+    assert '<p class="field-error" data-field="algorithm">' in html
+    assert '<p class="field-error" data-field="failover_codes">' in html
+    assert DispatcherSet.objects.count() == 1 and not StateEvent.objects.exists()
+
+
+def test_it_creates_a_destination(as_admin, cluster, redis):
+    data = {"dset": cluster["set"].id, "uri": "sip:127.0.0.1:25090", "duid": "ast9", "priority": 0, "weight": 10, "rweight": 0, "maxload": 0}
+    assert as_admin.post("/config/destinations/new/", data).status_code == 302
+    dest = Destination.objects.get(duid="ast9")
+    assert "weight=10" in dest.attrs and "duid=ast9" in dest.attrs
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"uri": "http://nope"}, "uri"),
+    ({"uri": "sip:127.0.0.1:25081"}, "uri"),  # ast1's URI, already in the set
+    ({"duid": "ast2"}, "duid"),
+    ({"rweight": 101}, "rweight"),
+])
+def test_destination_errors_land_on_the_field(as_admin, cluster, redis, change, field):
+    data = {"dset": cluster["set"].id, "uri": "sip:127.0.0.1:25090", "duid": "ast9", "priority": 0, "weight": 10, "rweight": 0, "maxload": 0}
+    html = as_admin.post("/config/destinations/new/", {**data, **change}).content.decode()
+    assert f'data-field="{field}"' in html, html
+    assert Destination.objects.count() == 3
+
+
+def test_it_edits_a_destination_through_the_service(as_admin, cluster, redis):
+    ast1 = cluster["ast1"]
+    data = {"dset": ast1.dset_id, "uri": ast1.uri, "duid": "ast1", "priority": 5, "weight": 70, "rweight": 0, "maxload": 0}
+    assert as_admin.post(f"/config/destinations/{ast1.id}/", data).status_code == 302
+    ast1.refresh_from_db()
+    assert (ast1.weight, ast1.priority) == (70, 5)
+    event = StateEvent.objects.get(destination=ast1)
+    assert "weight=50" in event.old and "weight=70" in event.new
+    audit = as_admin.get("/audit/").content.decode()
+    assert "weight 50 → 70" in audit
+
+
+def test_deleting_a_destination_names_its_calls_and_is_audited(as_admin, cluster, redis):
+    from dispatcher.tests.panel_support import write_node
+
+    ast1 = cluster["ast1"]
+    write_node(redis, destinations={ast1.id: {"active": 9}})
+    assert "has 9 active calls" in as_admin.get(f"/config/destinations/{ast1.id}/delete/").content.decode()
+    assert as_admin.post(f"/config/destinations/{ast1.id}/delete/", {"reason": "decommissioned"}).status_code == 302
+    assert not Destination.objects.filter(pk=ast1.pk).exists()
+    event = StateEvent.objects.get()
+    assert event.subject.startswith("deleted destination") and event.reason == "decommissioned"
+
+
+def test_deleting_a_set_says_what_goes_with_it(as_admin, cluster, redis):
+    html = as_admin.get(f"/config/sets/{cluster['set'].id}/delete/").content.decode()
+    assert "Its 3 destinations are deleted with it" in html
+
+
+def test_it_manages_source_rules(as_admin, cluster, redis):
+    response = as_admin.post("/config/rules/new/", {"network": "203.0.113.0/24", "dset": cluster["set"].id})
+    assert response.status_code == 302
+    rule = SourceRule.objects.get()
+    html = as_admin.post(f"/config/rules/{rule.id}/", {"network": "300.1.1.1", "dset": cluster["set"].id}).content.decode()
+    assert 'data-field="network"' in html
+    assert as_admin.post(f"/config/rules/{rule.id}/delete/").status_code == 302
+    assert not SourceRule.objects.exists()
+
+
+def test_it_applies_a_probe_preset(as_admin, admin_user, redis):
+    page = as_admin.get("/config/probes/").content.decode()
+    assert "Aggressive (10 s × 2, down within 20 s)" in page
+    assert as_admin.post("/config/probes/preset/", {"preset": "aggressive"}).status_code == 302
+    probe = ProbeSettings.load()
+    assert (probe.ping_interval, probe.probing_threshold) == (10, 2)
+    assert StateEvent.objects.get().reason == "preset aggressive"
+    as_admin.post("/config/probes/preset/", {"preset": "reckless"})
+    assert ProbeSettings.load().ping_interval == 10
+
+
+def test_it_edits_probe_settings_with_errors_on_the_field(as_admin, redis):
+    data = {"ping_interval": 0, "probing_threshold": 3, "inactive_threshold": 1, "ping_reply_codes": "", "ping_method": "OPTIONS",
+            "ping_from": "sip:dispatcher@localhost", "ping_timeout_ms": 2000, "probing_mode": 1}
+    assert 'data-field="ping_interval"' in as_admin.post("/config/probes/", data).content.decode()
+    assert as_admin.post("/config/probes/", {**data, "ping_interval": 20}).status_code == 302
+    assert ProbeSettings.load().ping_interval == 20
+
+
+def test_it_edits_proxy_settings(as_admin, cluster, redis):
+    data = {"default_set": cluster["set"].id, "fr_timer_ms": 5000, "fr_inv_timer_ms": 30000, "trying_timeout_ms": 500,
+            "suspect_hold_ms": 30000, "trusted_networks": "127.0.0.0/8, nonsense", "server_header": "lbpanel", "max_pending_invites": 5000}
+    assert 'data-field="trusted_networks"' in as_admin.post("/config/proxy/", data).content.decode()
+    assert as_admin.post("/config/proxy/", {**data, "trusted_networks": "127.0.0.0/8"}).status_code == 302
+    assert ProxySettings.load().default_set == cluster["set"]
+
+
+def test_the_overview_lists_everything(as_admin, cluster, redis, django_assert_max_num_queries):
+    from dispatcher.tests.panel_support import make_destination, make_set
+
+    more = make_set(2, "carriers")
+    for n in range(10, 30):
+        make_destination(more, n)
+    as_admin.get("/config/")  # the first load creates the settings rows
+    # session, user, groups, probe settings, proxy settings, sets, destinations, rules
+    with django_assert_max_num_queries(8):
+        html = as_admin.get("/config/").content.decode()
+    assert "set 1 · agents" in html and "sip:127.0.0.1:25083" in html and "Source rules" in html

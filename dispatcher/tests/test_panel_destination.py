@@ -1,0 +1,61 @@
+"""The destination page: settings, live numbers, state history, RTT and calls charts."""
+
+import json
+import time
+
+import pytest
+
+from dispatcher.choices import AdminState
+from dispatcher.services import set_state
+from dispatcher.tests.panel_support import cluster, fast_passwords, write_health, write_node  # noqa: F401
+from proxy import table as contract
+
+
+@pytest.fixture
+def as_viewer(client, viewer):
+    client.force_login(viewer)
+    return client
+
+
+def test_it_shows_settings_and_state_history(as_viewer, operator, cluster, redis):
+    ast1 = cluster["ast1"]
+    set_state(ast1, AdminState.INACTIVE, actor=operator, reason="kernel update")
+    html = as_viewer.get(f"/destinations/{ast1.id}/").content.decode()
+    assert "ast1" in html and "sip:127.0.0.1:25081" in html and "Weight / rweight" in html
+    history = html.split('data-testid="events"')[1]
+    assert "active → <b>inactive</b>" in history and "operator" in history and "kernel update" in history
+
+
+def test_it_draws_the_rtt_of_the_last_probes(as_viewer, cluster, redis):
+    ast1 = cluster["ast1"]
+    for i, rtt in enumerate([3.0, 4.0, None, 5.0]):
+        redis.lpush(contract.rtt_key(ast1.id), json.dumps({"t": time.time() - 60 + i, "rtt_ms": rtt, "code": 200 if rtt else None}))
+    html = as_viewer.get(f"/destinations/{ast1.id}/").content.decode()
+    chart = html.split('data-testid="rtt-chart"')[1].split("</svg>")[0]
+    assert chart.count("<circle") == 1  # the timeout
+    assert chart.count(",") == 3  # three points on the line
+    assert "last 4 probes" in html and "max 5.0 ms" in html
+
+
+def test_it_draws_calls_by_proxy(as_viewer, cluster, redis):
+    ast1 = cluster["ast1"]
+    write_node(redis, "proxy-a", destinations={ast1.id: {"active": 6}})
+    write_node(redis, "proxy-b", destinations={ast1.id: {"active": 2}})
+    write_health(redis, ast1.id, "up", rtt_ms=2.5, code=200)
+    html = as_viewer.get(f"/destinations/{ast1.id}/").content.decode()
+    chart = html.split('data-testid="calls-chart"')[1].split("</svg>")[0]
+    assert "proxy-a · 6" in chart and "proxy-b · 2" in chart and chart.count("<rect") == 2
+    assert "<b>8</b>" in html and "2.5 ms · 200" in html
+
+
+def test_its_live_card_refreshes_as_a_fragment(as_viewer, cluster, redis):
+    response = as_viewer.get(f"/destinations/{cluster['ast1'].id}/", HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert "<html" not in html and "Active calls" in html and "State history" not in html
+    assert "no proxy reporting" in html
+
+
+def test_operators_get_links_back_to_this_page(client, operator, cluster, redis):
+    client.force_login(operator)
+    html = client.get(f"/destinations/{cluster['ast1'].id}/").content.decode()
+    assert f"/destinations/{cluster['ast1'].id}/confirm/inactive/?next=/destinations/{cluster['ast1'].id}/" in html

@@ -1,0 +1,42 @@
+"""Admins manage users and their one role."""
+
+import pytest
+
+from dispatcher.roles import role_of
+from dispatcher.tests.panel_support import fast_passwords  # noqa: F401
+
+
+@pytest.fixture
+def as_admin(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+def test_it_creates_a_user_with_a_role(as_admin, django_user_model, redis):
+    assert as_admin.post("/config/users/", {"username": "carol", "password": "long-enough", "role": "operator"}).status_code == 302
+    assert role_of(django_user_model.objects.get(username="carol")) == "operator"
+
+
+def test_it_refuses_a_taken_name_on_the_field(as_admin, viewer, redis):
+    html = as_admin.post("/config/users/", {"username": "Viewer", "password": "long-enough", "role": "viewer"}).content.decode()
+    assert '<p class="field-error" data-field="username">A user with this name exists.</p>' in html
+
+
+def test_it_changes_a_role_and_deactivates(as_admin, viewer, django_user_model, redis):
+    as_admin.post(f"/config/users/{viewer.id}/role/", {"role": "admin"})
+    viewer = django_user_model.objects.get(pk=viewer.pk)
+    assert list(viewer.groups.values_list("name", flat=True)) == ["admin"] and not viewer.is_active
+    assert role_of(viewer) is None  # an inactive user has no role at all
+    as_admin.post(f"/config/users/{viewer.id}/role/", {"role": "viewer", "active": "on"})
+    viewer = django_user_model.objects.get(pk=viewer.pk)
+    assert role_of(viewer) == "viewer" and viewer.is_active
+
+
+def test_an_admin_cannot_demote_themselves(as_admin, admin_user, django_user_model, redis):
+    as_admin.post(f"/config/users/{admin_user.id}/role/", {"role": "viewer", "active": "on"})
+    assert role_of(django_user_model.objects.get(pk=admin_user.pk)) == "admin"
+
+
+def test_it_refuses_operator(client, operator, viewer, redis):
+    client.force_login(operator)
+    assert client.post(f"/config/users/{viewer.id}/role/", {"role": "admin", "active": "on"}).status_code == 403

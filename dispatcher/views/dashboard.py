@@ -1,0 +1,24 @@
+from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
+
+from dispatcher import live
+from dispatcher.permissions import role_required
+from dispatcher.views import wants_partial
+from dispatcher.views.rows import build_board, node_rows
+
+
+def board_context(snap):
+    blocks, cluster = build_board(snap)
+    return {"snap": snap, "blocks": blocks, "cluster": cluster, "nodes": node_rows(snap)}
+
+
+@role_required("viewer")
+def dashboard(request):
+    """The whole board; polled by htmx every 2 s, when it answers with the live fragment only."""
+    snap = live.snapshot()
+    context = board_context(snap)
+    template = "partials/_live.html" if wants_partial(request) else "dashboard.html"
+    response = render(request, template, context)
+    # The same URL serves page and fragment: keep caches and the back button from mixing them up.
+    patch_vary_headers(response, ["HX-Request"])
+    return response

@@ -1,0 +1,35 @@
+from django.shortcuts import get_object_or_404, render
+from django.utils.cache import patch_vary_headers
+
+from dispatcher import live
+from dispatcher.models import StateEvent
+from dispatcher.permissions import role_required
+from dispatcher.views import wants_partial
+from dispatcher.views.charts import bar_chart, rtt_chart
+from dispatcher.views.rows import destinations_with_state_times, make_row
+
+HISTORY_ROWS = 50
+
+
+def _calls_by_proxy(snap, dest_id):
+    return [(node["name"], int(node["destinations"].get(dest_id, {}).get("active", 0))) for node in snap.nodes]
+
+
+@role_required("viewer")
+def destination(request, pk):
+    """One server: what is set, what is live, its state history and its last probes."""
+    dest = get_object_or_404(destinations_with_state_times(), pk=pk)
+    snap = live.snapshot()
+    context = {
+        "row": make_row(dest, snap),
+        "snap": snap,
+        "rtt": rtt_chart(live.rtt_samples(pk)),
+        "calls": bar_chart(_calls_by_proxy(snap, pk)),
+    }
+    if wants_partial(request):
+        response = render(request, "partials/_destination_live.html", context)
+    else:
+        context["events"] = StateEvent.objects.filter(destination=dest).select_related("actor")[:HISTORY_ROWS]
+        response = render(request, "destination.html", context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response

@@ -1,0 +1,150 @@
+"""The dashboard's view of each destination: what people set (PostgreSQL) beside what is live (Redis).
+
+Built in a fixed number of queries whatever the number of destinations: sets, then destinations
+with the time of their last admin-state change as a subquery.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+from django.db.models import OuterRef, Subquery
+
+from dispatcher.choices import ADMIN_STATE_COLOUR, HEALTH_COLOUR, AdminState, EventKind
+from dispatcher.live import STALE_AFTER_SECONDS, DestinationLive
+from dispatcher.models import Destination, DispatcherSet, StateEvent
+from proxy import table as contract
+
+
+def destinations_with_state_times():
+    last_admin_change = StateEvent.objects.filter(destination=OuterRef("pk"), kind=EventKind.ADMIN).order_by("-created")
+    return Destination.objects.select_related("dset").annotate(
+        admin_changed=Subquery(last_admin_change.values("created")[:1])
+    )
+
+
+@dataclass
+class DestinationRow:
+    dest: Destination
+    live: DestinationLive
+    health: contract.Health | None  # from Redis; None when no probe has written one
+    stale: bool  # no proxy heartbeat: live counters unknown
+
+    @property
+    def id(self):
+        return self.dest.id
+
+    @property
+    def health_state(self):
+        return self.health.state if self.health else self.dest.health
+
+    @property
+    def health_label(self):
+        return self.health_state.capitalize()
+
+    @property
+    def health_colour(self):
+        return HEALTH_COLOUR.get(self.health_state, "grey")
+
+    @property
+    def state_colour(self):
+        return ADMIN_STATE_COLOUR[self.dest.admin_state]
+
+    @property
+    def state_label(self):
+        return {"active": "Active", "inactive": "Maintenance", "disabled": "Disabled"}[self.dest.admin_state]
+
+    @property
+    def flags(self):
+        return contract.kamailio_flags(self.dest.admin_state, self.health_state, self.dest.probing)
+
+    @property
+    def usable(self):
+        return contract.is_usable(self.dest, self.health)
+
+    @property
+    def is_active(self):
+        return self.dest.admin_state == AdminState.ACTIVE
+
+    @property
+    def is_inactive(self):
+        return self.dest.admin_state == AdminState.INACTIVE
+
+    @property
+    def is_disabled(self):
+        return self.dest.admin_state == AdminState.DISABLED
+
+    @property
+    def drained(self):
+        """Safe to restart: in maintenance and the live proxies carry no call to it."""
+        return self.is_inactive and not self.stale and self.live.active == 0
+
+    @property
+    def name(self):
+        return self.dest.duid or self.dest.uri
+
+    @property
+    def state_since(self):
+        """Epoch of the later of the last admin change and the last health change."""
+        admin = getattr(self.dest, "admin_changed", None) or self.dest.created
+        times = [admin.timestamp()]
+        if self.health and self.health.since:
+            times.append(self.health.since)
+        elif self.dest.health_changed:
+            times.append(self.dest.health_changed.timestamp())
+        return max(times)
+
+    @property
+    def in_state_for(self):
+        return max(0.0, time.time() - self.state_since)
+
+
+@dataclass
+class Totals:
+    active: int = 0
+    cps: float = 0.0
+    up: int = 0
+    down: int = 0
+    usable: int = 0
+    count: int = 0
+
+    def add(self, row):
+        self.active += row.live.active
+        self.cps += row.live.cps
+        self.count += 1
+        self.up += row.health_state == contract.UP
+        self.down += row.health_state in (contract.DOWN, contract.SUSPECT)
+        self.usable += row.usable
+
+
+@dataclass
+class SetBlock:
+    dset: DispatcherSet
+    rows: list = field(default_factory=list)
+    totals: Totals = field(default_factory=Totals)
+
+
+def make_row(dest, snap):
+    return DestinationRow(dest=dest, live=snap.for_destination(dest.id), health=snap.health.get(dest.id), stale=snap.stale)
+
+
+def build_board(snap):
+    """(set blocks in setid order, cluster totals)."""
+    blocks = {dset.id: SetBlock(dset) for dset in DispatcherSet.objects.all()}
+    cluster = Totals()
+    for dest in destinations_with_state_times():
+        row = make_row(dest, snap)
+        block = blocks[dest.dset_id]
+        block.rows.append(row)
+        block.totals.add(row)
+        cluster.add(row)
+    return list(blocks.values()), cluster
+
+
+def node_rows(snap):
+    """Each proxy with how far behind the published table it is (0 = current)."""
+    rows = []
+    for node in snap.nodes:
+        applied = node.get("table_version")
+        behind = (snap.table_version - applied) if (snap.table_version is not None and applied is not None) else None
+        rows.append({**node, "behind": behind, "stale": node["age"] > STALE_AFTER_SECONDS, "totals": node.get("totals") or {}})
+    return rows

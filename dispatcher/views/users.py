@@ -1,0 +1,41 @@
+"""Users and their role (admin only). Roles are the viewer/operator/admin groups."""
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.db.models import Prefetch
+from django.contrib.auth.models import Group
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from dispatcher.forms import UserCreateForm, UserRoleForm, assign_role
+from dispatcher.permissions import role_required
+
+
+@role_required("admin")
+@require_http_methods(["GET", "POST"])
+def users(request):
+    form = UserCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        messages.success(request, f"Created {user.username} as {form.cleaned_data['role']}.")
+        return redirect("panel:config-users")
+    people = get_user_model().objects.order_by("username").prefetch_related(Prefetch("groups", queryset=Group.objects.only("name")))
+    return render(request, "config/users.html", {"form": form, "people": people})
+
+
+@role_required("admin")
+@require_POST
+def user_role(request, pk):
+    person = get_object_or_404(get_user_model(), pk=pk)
+    form = UserRoleForm(request.POST)
+    if person == request.user:
+        # An admin demoting or deactivating themselves locks the panel out of its last admin.
+        messages.error(request, "You cannot change your own role or deactivate yourself.")
+    elif form.is_valid():
+        assign_role(person, form.cleaned_data["role"])
+        person.is_active = form.cleaned_data["active"]
+        person.save(update_fields=["is_active"])
+        messages.success(request, f"{person.username} is now {form.cleaned_data['role']}{'' if person.is_active else ' (deactivated)'}.")
+    else:
+        messages.error(request, "Choose viewer, operator or admin.")
+    return redirect("panel:config-users")

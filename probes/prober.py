@@ -1,0 +1,259 @@
+"""Probe many destinations at once with asyncio: one request each, one outcome each.
+
+No Django here and no state: the caller gives targets and settings, and gets back
+what every destination answered (or that it did not) and how fast. UDP probes of
+one round share one socket per local address and are matched to replies by the
+Via branch; TCP probes open a connection each (bounded in number).
+"""
+
+import asyncio
+import ipaddress
+import logging
+import socket
+import time
+from dataclasses import dataclass
+
+from sip.errors import SipSyntaxError
+from sip.options import build_request, new_branch, new_call_id, new_tag, parse_reply, stream_reply_length
+
+log = logging.getLogger(__name__)
+
+T1 = 0.5  # RFC 3261 timer T1: first UDP retransmission, doubling up to T2
+T2 = 4.0
+SEND_BATCH = 100  # yield to the loop between batches so replies are read while we send
+TCP_CONCURRENCY = 256  # open connections at once; keeps a big round under the fd limit
+UDP_RCVBUF = 4 * 1024 * 1024
+
+TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    id: int
+    uri: str
+    host: str
+    port: int
+    transport: str  # "udp" or "tcp"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    id: int
+    code: int | None  # the final reply's code; None when there was no reply
+    status: str  # "200 OK", "503 Service Unavailable", "timeout", "connection refused", ...
+    rtt_ms: float | None
+    at: float  # epoch seconds when the probe was sent
+
+    @property
+    def answered(self):
+        return self.code is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeConfig:
+    from_uri: str = "sip:dispatcher@localhost"
+    method: str = "OPTIONS"
+    timeout: float = 2.0
+    user_agent: str = "lbpanel"
+
+
+async def probe_all(targets, config):
+    """Probe every target concurrently; return one Outcome per target, in target order."""
+    loop = asyncio.get_running_loop()
+    addresses = await _resolve(targets, config.timeout)
+    outcomes = {}
+    for target in targets:
+        if addresses.get(target.host) is None:
+            outcomes[target.id] = Outcome(target.id, None, "cannot resolve host", None, time.time())
+    udp = [t for t in targets if t.transport == "udp" and t.id not in outcomes]
+    tcp = [t for t in targets if t.transport == "tcp" and t.id not in outcomes]
+    jobs = []
+    if udp:
+        jobs.append(_UdpRound(loop, config).run(udp, addresses))
+    if tcp:
+        sem = asyncio.Semaphore(TCP_CONCURRENCY)
+        jobs.extend(_probe_tcp(t, addresses[t.host], config, sem) for t in tcp)
+    for result in await asyncio.gather(*jobs):
+        for outcome in result if isinstance(result, list) else [result]:
+            outcomes[outcome.id] = outcome
+    return [outcomes[t.id] for t in targets]
+
+
+async def _resolve(targets, timeout):
+    """host -> IP string (None when it cannot be resolved). IP literals need no lookup."""
+    loop = asyncio.get_running_loop()
+    out = {}
+    names = set()
+    for target in targets:
+        try:
+            out[target.host] = str(ipaddress.ip_address(target.host))
+        except ValueError:
+            names.add(target.host)
+
+    async def lookup(name):
+        try:
+            infos = await asyncio.wait_for(loop.getaddrinfo(name, None, type=socket.SOCK_DGRAM), timeout)
+            out[name] = infos[0][4][0]
+        except (OSError, asyncio.TimeoutError) as exc:
+            log.warning("probe cannot resolve host=%s error=%s", name, exc)
+            out[name] = None
+
+    await asyncio.gather(*(lookup(n) for n in names))
+    return out
+
+
+def _local_ip_for(ip):
+    """The source address the kernel would use towards `ip` (a UDP connect sends nothing)."""
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        s.connect((ip, 9))
+        return s.getsockname()[0]
+
+
+class _UdpReplies(asyncio.DatagramProtocol):
+    def __init__(self, pending):
+        self.pending = pending  # branch -> (future, call_id)
+
+    def datagram_received(self, data, addr):
+        try:
+            reply = parse_reply(data)
+        except SipSyntaxError as exc:
+            log.info("probe reply dropped from=%s:%s error=%s", addr[0], addr[1], exc)
+            return
+        entry = self.pending.get(reply.branch)
+        if entry is None:
+            return  # a late reply to a probe that already timed out, or a retransmission
+        future, call_id = entry
+        if reply.call_id != call_id or not reply.is_final or future.done():
+            return
+        future.set_result((reply, time.perf_counter()))
+
+    def error_received(self, exc):
+        # ICMP errors arrive here only on some platforms; the probe then times out.
+        log.debug("probe socket error %s", exc)
+
+
+class _UdpRound:
+    """One socket per local address for the whole round; replies found by branch."""
+
+    def __init__(self, loop, config):
+        self.loop = loop
+        self.config = config
+        self.pending = {}
+        self.sockets = {}  # local ip -> (transport, port)
+
+    async def _socket(self, local_ip):
+        if local_ip not in self.sockets:
+            family = socket.AF_INET6 if ":" in local_ip else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
+            except OSError:
+                pass
+            sock.bind((local_ip, 0))
+            transport, _ = await self.loop.create_datagram_endpoint(lambda: _UdpReplies(self.pending), sock=sock)
+            self.sockets[local_ip] = (transport, sock.getsockname()[1])
+        return self.sockets[local_ip]
+
+    async def run(self, targets, addresses):
+        local_ips = {}
+        tasks = []
+        try:
+            for n, target in enumerate(targets):
+                ip = addresses[target.host]
+                if ip not in local_ips:
+                    local_ips[ip] = _local_ip_for(ip)
+                transport, port = await self._socket(local_ips[ip])
+                tasks.append(asyncio.ensure_future(self._probe(target, (ip, target.port), transport, local_ips[ip], port)))
+                if n % SEND_BATCH == SEND_BATCH - 1:
+                    await asyncio.sleep(0)
+            return list(await asyncio.gather(*tasks))
+        finally:
+            for transport, _ in self.sockets.values():
+                transport.close()
+
+    async def _probe(self, target, addr, transport, local_ip, local_port):
+        config = self.config
+        branch, call_id = new_branch(), new_call_id()
+        data = build_request(
+            target.uri, from_uri=config.from_uri, transport="udp", local_host=local_ip, local_port=local_port,
+            branch=branch, call_id=call_id, from_tag=new_tag(), method=config.method, user_agent=config.user_agent,
+        )
+        future = self.loop.create_future()
+        self.pending[branch] = (future, call_id)
+        at = time.time()
+        sent = time.perf_counter()
+        deadline = sent + config.timeout
+        wait = T1
+        try:
+            while True:
+                try:
+                    transport.sendto(data, addr)
+                except OSError as exc:
+                    return Outcome(target.id, None, exc.strerror or str(exc), None, at)
+                remaining = deadline - time.perf_counter()
+                done, _ = await asyncio.wait({future}, timeout=max(0.0, min(wait, remaining)))
+                if done:
+                    reply, received = future.result()
+                    return Outcome(target.id, reply.code, reply.status, round((received - sent) * 1000, 3), at)
+                if time.perf_counter() >= deadline:
+                    return Outcome(target.id, None, TIMEOUT, None, at)
+                wait = min(wait * 2, T2)
+        finally:
+            self.pending.pop(branch, None)
+
+
+async def _probe_tcp(target, ip, config, sem):
+    async with sem:
+        at = time.time()
+        start = time.perf_counter()
+        deadline = start + config.timeout
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(ip, target.port), config.timeout)
+        except asyncio.TimeoutError:
+            return Outcome(target.id, None, TIMEOUT, None, at)
+        except ConnectionRefusedError:
+            return Outcome(target.id, None, "connection refused", None, at)
+        except OSError as exc:
+            return Outcome(target.id, None, exc.strerror or str(exc), None, at)
+        try:
+            local_ip, local_port = writer.get_extra_info("sockname")[:2]
+            branch, call_id = new_branch(), new_call_id()
+            writer.write(
+                build_request(
+                    target.uri, from_uri=config.from_uri, transport="tcp", local_host=local_ip, local_port=local_port,
+                    branch=branch, call_id=call_id, from_tag=new_tag(), method=config.method, user_agent=config.user_agent,
+                )
+            )
+            sent = time.perf_counter()
+            reply = await asyncio.wait_for(_read_final(reader, branch, call_id), max(0.0, deadline - time.perf_counter()))
+            if reply is None:
+                return Outcome(target.id, None, "connection closed", None, at)
+            return Outcome(target.id, reply.code, reply.status, round((time.perf_counter() - sent) * 1000, 3), at)
+        except asyncio.TimeoutError:
+            return Outcome(target.id, None, TIMEOUT, None, at)
+        except SipSyntaxError as exc:
+            log.info("probe reply unreadable id=%s uri=%s error=%s", target.id, target.uri, exc)
+            return Outcome(target.id, None, f"bad reply: {exc}", None, at)
+        except OSError as exc:
+            return Outcome(target.id, None, exc.strerror or str(exc), None, at)
+        finally:
+            writer.close()
+
+
+async def _read_final(reader, branch, call_id):
+    buf = bytearray()
+    while True:
+        while buf[:1] in (b"\r", b"\n"):  # keepalive CRLFs between messages
+            del buf[:1]
+        length = stream_reply_length(buf) if buf else None
+        if length is None:
+            chunk = await reader.read(65536)
+            if not chunk:
+                return None
+            buf += chunk
+            continue
+        reply = parse_reply(bytes(buf[:length]))
+        del buf[:length]
+        if reply.branch == branch and reply.call_id == call_id and reply.is_final:
+            return reply

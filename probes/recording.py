@@ -1,0 +1,126 @@
+"""Turn probe outcomes into health: streaks, lb:health, RTT samples, and state changes.
+
+A probe that changes nothing costs Redis only (one pipeline for the whole round);
+a change of state goes through dispatcher.services.change_health, which writes the
+row and the StateEvent and, after commit, lb:health and the lb:events message.
+"""
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+from dispatcher.choices import Cause
+from dispatcher.models import Destination
+from dispatcher.services import change_health
+from probes.machine import is_good, step
+from proxy.table import HEALTH_KEY, RTT_SAMPLES, UNKNOWN, Health, decode_health, encode_health, rtt_key
+
+log = logging.getLogger(__name__)
+
+STREAK_KEY = "lb:probe:streak"  # hash: destination id -> +n good / -n failed probes in a row
+STREAK_CAP = 1_000_000
+
+# Atomic, so the count stays right whichever worker records which probe.
+_STREAK = """
+local out = {}
+local cap = tonumber(ARGV[1])
+for i = 2, #ARGV, 2 do
+  local s = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0')
+  if ARGV[i + 1] == '1' then
+    if s > 0 then s = math.min(s + 1, cap) else s = 1 end
+  else
+    if s < 0 then s = math.max(s - 1, -cap) else s = -1 end
+  end
+  redis.call('HSET', KEYS[1], ARGV[i], s)
+  out[#out + 1] = s
+end
+return out
+"""
+
+# Store a probe's health only if the state is still the one we decided from: the proxy
+# may have marked the destination suspect meanwhile, and that must not be overwritten.
+_STORE_IF_STATE = """
+local n = 0
+for i = 1, #ARGV, 3 do
+  local raw = redis.call('HGET', KEYS[1], ARGV[i])
+  local state = ''
+  if raw then
+    local ok, doc = pcall(cjson.decode, raw)
+    if ok and type(doc) == 'table' and type(doc.state) == 'string' then state = doc.state end
+  end
+  if state == ARGV[i + 1] then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
+    n = n + 1
+  end
+end
+return n
+"""
+
+
+@dataclass
+class Recorded:
+    probed: int = 0
+    good: int = 0
+    transitions: list = field(default_factory=list)  # (id, old, new, reason)
+    skipped_writes: int = 0
+
+
+def record(r, outcomes, thresholds, *, db_health=None, suspect_reason=""):
+    """Apply `outcomes` (probes.prober.Outcome) to each destination's health.
+
+    `db_health`: id -> health as the rows hold it, for destinations lb:health does not
+    know yet (a flushed Redis) and to notice rows that disagree with Redis.
+    Callers hold each destination busy (probes.claims) while this runs.
+    """
+    db_health = db_health or {}
+    result = Recorded(probed=len(outcomes))
+    if not outcomes:
+        return result
+    now = time.time()
+    ids = [o.id for o in outcomes]
+    goods = [is_good(o, thresholds.reply_codes) for o in outcomes]
+    result.good = sum(goods)
+    streak_args = [STREAK_CAP]
+    for i, good in zip(ids, goods):
+        streak_args += [i, 1 if good else 0]
+    raws = r.hmget(HEALTH_KEY, ids)
+    streaks = r.register_script(_STREAK)(keys=[STREAK_KEY], args=streak_args)
+
+    changes, store_args = [], []
+    pipe = r.pipeline(transaction=False)
+    for outcome, raw, streak in zip(outcomes, raws, streaks):
+        current, raw_state = _current(raw, db_health.get(outcome.id, UNKNOWN), now)
+        st = step(current, outcome, int(streak), thresholds, now, suspect_reason=suspect_reason)
+        row_state = db_health.get(outcome.id)
+        if st.changed or (row_state is not None and row_state != st.health.state):
+            changes.append((outcome.id, current.state, st))
+        else:
+            store_args += [outcome.id, raw_state, encode_health(st.health)]
+        sample = json.dumps({"t": round(outcome.at, 3), "rtt_ms": outcome.rtt_ms, "code": outcome.code}, separators=(",", ":"))
+        pipe.lpush(rtt_key(outcome.id), sample)
+        pipe.ltrim(rtt_key(outcome.id), 0, RTT_SAMPLES - 1)
+    if store_args:
+        r.register_script(_STORE_IF_STATE)(keys=[HEALTH_KEY], args=store_args, client=pipe)
+    replies = pipe.execute()
+    if store_args:
+        result.skipped_writes = len(store_args) // 3 - int(replies[-1])
+
+    for dest_id, old, st in changes:
+        try:
+            if change_health(Destination(pk=dest_id), st.health, cause=Cause.PROBE, reason=st.reason, observed=old):
+                result.transitions.append((dest_id, old, st.health.state, st.reason))
+        except Destination.DoesNotExist:
+            log.info("probe result dropped: destination id=%s was deleted", dest_id)
+    return result
+
+
+def _current(raw, row_state, now):
+    """Health as lb:health holds it (the proxy's suspect marks live only there), else the row's."""
+    if raw is None:
+        return Health(state=row_state, since=now), ""
+    try:
+        raw_state = json.loads(raw).get("state", "")
+        return decode_health(raw), raw_state
+    except (ValueError, AttributeError, TypeError):
+        return Health(state=row_state, since=now), ""

@@ -1,0 +1,132 @@
+"""A probe round, and the single probe the proxy asks for: claim, probe, record, release."""
+
+import asyncio
+import logging
+import secrets
+import time
+
+from django.db.models import Q
+
+from dispatcher.choices import AdminState
+from dispatcher.choices import Health as HealthChoice
+from dispatcher.models import Destination, ProbeSettings
+from dispatcher.redis_client import get_redis
+from dispatcher.validators import parse_reply_codes
+from probes import claims
+from probes.machine import Thresholds
+from probes.prober import ProbeConfig, Target, probe_all
+from probes.recording import record
+from proxy.table import LAST_ROUND_KEY
+from sip.errors import SipSyntaxError
+from sip.uri import parse_uri
+
+log = logging.getLogger(__name__)
+
+# The busy hold outlives the probe by this much, so recording finishes under it;
+# a worker that dies mid-round frees its destinations after it.
+HOLD_MARGIN_MS = 10_000
+
+
+def thresholds(settings):
+    return Thresholds(
+        probing=settings.probing_threshold,
+        inactive=settings.inactive_threshold,
+        reply_codes=parse_reply_codes(settings.ping_reply_codes),
+    )
+
+
+def probe_config(settings):
+    return ProbeConfig(from_uri=settings.ping_from, method=settings.ping_method, timeout=settings.ping_timeout_ms / 1000)
+
+
+def round_destinations(settings):
+    """What a round probes: never disabled; all others (mode 1) or those with P (mode 0).
+
+    A destination that is down is probed whatever its P flag, as Kamailio's
+    ds_mark_dst("p") sets the flag: otherwise nothing would ever bring it back.
+    """
+    probed = Destination.objects.probed(settings.probing_mode)
+    down = Destination.objects.exclude(admin_state=AdminState.DISABLED).filter(health=HealthChoice.DOWN)
+    return Destination.objects.filter(Q(pk__in=probed.values("pk")) | Q(pk__in=down.values("pk"))).values_list("id", "uri", "health")
+
+
+def _targets(rows):
+    targets, health = [], {}
+    for dest_id, uri, state in rows:
+        try:
+            parsed = parse_uri(uri)
+        except SipSyntaxError as exc:
+            log.warning("probe skipped: destination id=%s uri=%r is not a SIP URI: %s", dest_id, uri, exc)
+            continue
+        targets.append(Target(dest_id, uri, parsed.host, parsed.effective_port, parsed.transport))
+        health[dest_id] = state
+    return targets, health
+
+
+def run_round(round_id=None):
+    """Probe every destination this worker can claim for `round_id` (a new round when None)."""
+    started = time.perf_counter()
+    r = get_redis()
+    settings = ProbeSettings.load()
+    if round_id is None:
+        round_id = claims.new_round_id(r)
+    targets, db_health = _targets(round_destinations(settings))
+    token = f"round:{round_id}:{secrets.token_hex(4)}"
+    hold_ms = settings.ping_timeout_ms + HOLD_MARGIN_MS
+    mine = set(claims.claim(r, round_id, [t.id for t in targets], token=token, hold_ms=hold_ms))
+    targets = [t for t in targets if t.id in mine]
+    try:
+        probe_started = time.perf_counter()
+        outcomes = asyncio.run(probe_all(targets, probe_config(settings))) if targets else []
+        probe_s = time.perf_counter() - probe_started
+        recorded = record(r, outcomes, thresholds(settings), db_health=db_health)
+    finally:
+        claims.release(r, [t.id for t in targets], token=token)
+    r.set(LAST_ROUND_KEY, f"{time.time():.3f}")
+    summary = {
+        "round": round_id,
+        "probed": recorded.probed,
+        "good": recorded.good,
+        "transitions": [list(t) for t in recorded.transitions],
+        "probe_s": round(probe_s, 4),
+        "duration_s": round(time.perf_counter() - started, 4),
+    }
+    log.info(
+        "probe round=%s probed=%d good=%d changes=%d probe_s=%.3f duration_s=%.3f",
+        round_id, summary["probed"], summary["good"], len(recorded.transitions), probe_s, summary["duration_s"],
+    )
+    return summary
+
+
+def probe_one(destination_id, reason=""):
+    """Probe one destination now (the proxy marked it suspect, saying `reason`).
+
+    If a round's probe of it is out, wait for that to be recorded first (bounded),
+    then probe afresh: the suspect mark must be settled by a probe sent after it.
+    """
+    r = get_redis()
+    settings = ProbeSettings.load()
+    rows = list(Destination.objects.exclude(admin_state=AdminState.DISABLED).filter(pk=destination_id).values_list("id", "uri", "health"))
+    targets, db_health = _targets(rows)
+    if not targets:
+        log.info("probe_now skipped: destination id=%s is disabled, deleted or unparsable", destination_id)
+        return {"probed": 0}
+    token = f"now:{secrets.token_hex(4)}"
+    hold_ms = settings.ping_timeout_ms + HOLD_MARGIN_MS
+    deadline = time.monotonic() + settings.ping_timeout_ms / 1000 + 2.0
+    while not claims.hold(r, destination_id, token=token, hold_ms=hold_ms):
+        if time.monotonic() >= deadline:
+            log.warning("probe_now gave up waiting: destination id=%s still busy (reason=%r)", destination_id, reason)
+            return {"probed": 0}
+        time.sleep(0.01)
+    try:
+        outcomes = asyncio.run(probe_all(targets, probe_config(settings)))
+        recorded = record(r, outcomes, thresholds(settings), db_health=db_health, suspect_reason=reason)
+    finally:
+        claims.release(r, [destination_id], token=token)
+    outcome = outcomes[0]
+    log.info(
+        "probe_now destination=%s uri=%s status=%r rtt_ms=%s changes=%s reason=%r",
+        destination_id, targets[0].uri, outcome.status, outcome.rtt_ms, recorded.transitions, reason,
+    )
+    return {"probed": 1, "status": outcome.status, "transitions": [list(t) for t in recorded.transitions]}

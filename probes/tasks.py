@@ -1,0 +1,36 @@
+"""Celery tasks: the beat's tick, a probe round, and the proxy's probe_now (called by name)."""
+
+import logging
+
+from celery import shared_task
+
+from dispatcher.models import ProbeSettings
+from dispatcher.redis_client import get_redis
+from probes import claims, rounds
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="probes.tick", ignore_result=True)
+def tick():
+    """Fired by beat every second; starts a round only when ping_interval has passed.
+
+    Reading ProbeSettings here, not in the beat schedule, is what lets a new
+    interval apply without restarting beat.
+    """
+    settings = ProbeSettings.load()
+    round_id = claims.start_round_if_due(get_redis(), settings.ping_interval)
+    if round_id:
+        # A round queued behind a stalled worker is stale once the next one is due.
+        run_round.apply_async(args=[round_id], expires=settings.ping_interval)
+    return round_id
+
+
+@shared_task(name="probes.run_round")
+def run_round(round_id=None):
+    return rounds.run_round(round_id)
+
+
+@shared_task(name="probes.probe_now")
+def probe_now(destination_id, reason=""):
+    return rounds.probe_one(int(destination_id), reason)

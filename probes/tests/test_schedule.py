@@ -1,0 +1,66 @@
+"""Beat ticks every second and a round starts when ping_interval has passed, by the
+Redis clock: a changed interval applies without restarting beat or the worker,
+and however many ticks arrive at once, one starts the round."""
+
+import os
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from probes import claims
+from probes.tests.conftest import QUEUE, REDIS_URL, ROOT
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+@pytest.fixture
+def beat(database_url, worker, tmp_path):
+    env = dict(os.environ)
+    for key in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
+        env.pop(key, None)
+    env.update(DATABASE_URL=database_url, REDIS_URL=REDIS_URL, CELERY_TASK_DEFAULT_QUEUE=QUEUE, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "lbpanel", "beat", "-s", str(tmp_path / "beat-schedule"), "--loglevel=INFO"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    lines = []
+    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+    yield proc
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def probe_times(responder, uri):
+    return [r.at for r in responder.received if r.uri == uri]
+
+
+def gaps(times):
+    return [b - a for a, b in zip(times, times[1:])]
+
+
+def test_beat_follows_a_new_interval_without_a_restart(probes, responder, probe_settings, make_destination, beat):
+    dest = make_destination(f"sip:ast1@127.0.0.1:{responder.port}")
+    assert responder.wait_for(lambda r: r.count(dest.uri) >= 3, timeout=10), "no rounds from beat"
+    assert min(gaps(probe_times(responder, dest.uri))) >= 0.4
+
+    probe_settings.ping_interval = 3
+    probe_settings.save()
+    seen = responder.count(dest.uri)
+    assert responder.wait_for(lambda r: r.count(dest.uri) >= seen + 2, timeout=12)
+    after = probe_times(responder, dest.uri)[seen - 1 :]
+    assert min(gaps(after)) >= 2.3
+    assert probes.health(dest.pk)["state"] == "up"
+
+
+def test_one_tick_of_many_starts_the_round(lb_redis):
+    with ThreadPoolExecutor(8) as pool:
+        started = list(pool.map(lambda _: claims.start_round_if_due(lb_redis, 15), range(40)))
+    assert len([r for r in started if r]) == 1
+    assert claims.start_round_if_due(lb_redis, 15) is None

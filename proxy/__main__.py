@@ -1,0 +1,25 @@
+"""`python -m proxy --listen udp:127.0.0.1:5060 --redis-url redis://... --node-name n1` (no Django)."""
+
+import argparse
+import os
+import sys
+
+from proxy import cli
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m proxy", description="lbpanel SIP load-balancing proxy")
+    cli.add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        listen = cli.listen_specs(args.listen)
+    except ValueError as exc:
+        parser.error(str(exc))
+    cli.setup_logging(args.log_level)
+    redis_url = args.redis_url or os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    cli.run(listen, redis_url, cli.node_name(args.node_name))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Command-line options shared by `python -m proxy` and `manage.py runproxy`."""
+
+import logging
+import os
+import socket
+import sys
+
+from proxy.transport import parse_listen
+
+DEFAULT_LISTEN = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
+
+
+def add_arguments(parser, *, redis_required=False):
+    parser.add_argument(
+        "--listen",
+        action="append",
+        metavar="PROTO:HOST:PORT",
+        help="socket to serve SIP on, repeatable (default: $SIP_LISTEN or udp+tcp 127.0.0.1:5060)",
+    )
+    parser.add_argument("--node-name", help="name of this proxy in lb:node:<name> (default: $LBPANEL_NODE_NAME or hostname)")
+    parser.add_argument("--redis-url", required=redis_required, help="Redis holding lb:table and lb:health")
+    parser.add_argument(
+        "--log-level", default=os.environ.get("LBPANEL_LOG_LEVEL", "INFO"), help="DEBUG, INFO, WARNING (default INFO)"
+    )
+
+
+def listen_specs(values):
+    """--listen values, else SIP_LISTEN (comma-separated), else the defaults; ValueError names the bad one."""
+    if not values:
+        env = os.environ.get("SIP_LISTEN", "").strip()
+        values = [v for v in env.split(",") if v.strip()] if env else list(DEFAULT_LISTEN)
+    return [parse_listen(v) for v in values]
+
+
+def node_name(value):
+    return value or os.environ.get("LBPANEL_NODE_NAME") or socket.gethostname()
+
+
+def setup_logging(level):
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=getattr(logging, str(level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def run(listen, redis_url, name, suspect_hooks=()):
+    import asyncio
+
+    import uvloop
+
+    from proxy.server import serve
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve(listen, redis_url, name, suspect_hooks))

@@ -1,0 +1,544 @@
+"""The proxy engine: messages in, transactions, branches, responses out.
+
+`Proxy` owns the sockets, the transaction tables, the applied table and health, and the
+timers. The request route (what the seed's kamailio.cfg decides) lives in routing.py;
+this file does what tm does: forward on a branch, retransmit, time out, match responses,
+relay them upstream and call the failure route.
+"""
+
+import logging
+import time
+import zlib
+
+from proxy import transactions as tx
+from proxy.accounting import Accounting
+from proxy.selection import SetState
+from proxy.table import SUSPECT, Health
+from proxy.timers import ExpiryQueue, TimerWheel
+from proxy.transactions import ACCEPTED, CALLING, COMPLETED, PROCEEDING, ClientTxn, new_branch
+from proxy.transport import TcpPool, UdpDestination, pending_bytes
+from proxy.view import TableView, resolve, usable
+from sip.errors import SipSyntaxError
+from sip.message import parse_message
+from sip.responses import response_bytes
+from sip.uri import parse_uri
+
+log = logging.getLogger("proxy")
+
+# A timer that runs this late says more about our loop than about the peer.
+LAG_TOLERANCE = 0.05
+_URI_CACHE_MAX = 20000
+
+
+def reason_phrase(text):
+    clean = "".join(c if 32 <= ord(c) < 127 else "?" for c in str(text))
+    return clean[:120].encode("ascii")
+
+
+class Proxy:
+    def __init__(self, loop, node_name="proxy"):
+        self.loop = loop
+        self.node_name = node_name
+        self.wheel = TimerWheel(loop)
+        self.listeners = []
+        self.pool = TcpPool(self, loop)
+        self.udp_dests = {}
+        self.view = TableView()
+        self.health = {}
+        self.set_states = {}
+        self.servers = {}
+        self.clients = {}
+        self.calling_by_addr = {}
+        self.pending_invites = 0
+        self.server_linger = ExpiryQueue(tx.LINGER)
+        self.client_linger = ExpiryQueue(tx.LINGER + 5)
+        self.accounting = Accounting(self)
+        self.my_addrs = set()
+        self.uri_cache = {}
+        self.on_suspect = []  # callables (dest, code, reason, call_id): Redis writer, probe hook
+        self.resolved = {}
+        from proxy.routing import Router  # noqa: PLC0415 (routing imports core helpers)
+
+        self.router = Router(self)
+        self.sweeper = None
+
+    # -- setup ---------------------------------------------------------------
+
+    def add_listener(self, listener):
+        self.listeners.append(listener)
+        self.my_addrs.add((listener.advertised, listener.port))
+        if listener.host in ("0.0.0.0", "::"):
+            self.my_addrs.add(("127.0.0.1", listener.port))
+            self.my_addrs.add(("localhost", listener.port))
+        else:
+            self.my_addrs.add((listener.host, listener.port))
+        if listener.advertised == "127.0.0.1":
+            self.my_addrs.add(("localhost", listener.port))
+
+    def listener_for(self, proto, like=None):
+        if like is not None and like.proto == proto:
+            return like
+        for lis in self.listeners:
+            if lis.proto == proto:
+                return lis
+        return self.listeners[0]
+
+    def start(self):
+        self.wheel.start()
+        self.sweeper = self.loop.call_later(1.0, self._sweep)
+
+    def stop(self):
+        self.wheel.stop()
+        if self.sweeper is not None:
+            self.sweeper.cancel()
+        for d in self.udp_dests.values():
+            d.close()
+        self.udp_dests.clear()
+        self.pool.close()
+
+    def apply_table(self, table, resolved=None):
+        """Swap in a new table; open connected UDP sockets for new destinations."""
+        if resolved:
+            self.resolved.update(resolved)
+        view = TableView(table, self.resolved)
+        self.view = view
+        udp = self.listener_for("udp")
+        wanted = set()
+        if udp is not None and udp.proto == "udp":
+            for dset in table.sets.values():
+                for d in dset.destinations:
+                    if d.transport == "udp":
+                        wanted.add(view.addr_of[d.id])
+            for addr in wanted - set(self.udp_dests):
+                try:
+                    self.udp_dests[addr] = UdpDestination(self, self.loop, addr, udp)
+                except OSError as exc:
+                    log.warning("cannot open udp socket to %s:%s: %s", addr[0], addr[1], exc)
+        for addr in set(self.udp_dests) - wanted:
+            self.udp_dests.pop(addr).close()
+        for setid in list(self.set_states):
+            if setid not in table.sets:
+                del self.set_states[setid]
+        log.info("table version %s applied (%d sets)", table.version, len(table.sets))
+
+    def set_health(self, dest_id, health):
+        self.health[dest_id] = health
+
+    def set_state(self, setid):
+        st = self.set_states.get(setid)
+        if st is None:
+            st = self.set_states[setid] = SetState()
+        return st
+
+    def is_usable(self, dest, now=None):
+        return usable(dest, self.health.get(dest.id), self.view.suspect_hold, now)
+
+    # -- URIs ----------------------------------------------------------------
+
+    def uri(self, raw):
+        u = self.uri_cache.get(raw)
+        if u is None:
+            u = parse_uri(raw.decode("latin-1"))
+            if len(self.uri_cache) > _URI_CACHE_MAX:
+                self.uri_cache.clear()
+            self.uri_cache[raw] = u
+        return u
+
+    def is_myself(self, u):
+        return (u.host, u.effective_port) in self.my_addrs
+
+    def target_of(self, u):
+        """(proto, (ip, port)) to send to for a URI (RFC 3263 without DNS SRV)."""
+        host = u.host
+        ip = self.resolved.get(host)
+        if ip is None:
+            ip = self.resolved[host] = resolve(host)
+        return u.transport, (ip, u.effective_port)
+
+    # -- input ---------------------------------------------------------------
+
+    def on_message(self, data, listener, addr, conn):
+        try:
+            msg = parse_message(data, stream=conn is not None)
+        except SipSyntaxError as exc:
+            self.router.malformed(data, exc, listener, addr, conn)
+            return
+        try:
+            if msg.method is None:
+                self.on_response(msg, addr)
+            else:
+                self.router.on_request(msg, listener, addr, conn)
+        except SipSyntaxError as exc:
+            self.router.malformed(data, exc, listener, addr, conn, msg)
+        except Exception:
+            log.exception("failed on a message from %s:%s", addr[0], addr[1])
+
+    # -- sending -------------------------------------------------------------
+
+    def send(self, proto, addr, data, listener):
+        if proto == "udp":
+            dest = self.udp_dests.get(addr)
+            if dest is not None:
+                dest.send(data)
+            else:
+                lis = listener if listener.proto == "udp" else self.listener_for("udp")
+                lis.send(data, addr)
+        else:
+            self.pool.send(addr, data, listener)
+
+    def send_upstream(self, st, data):
+        conn = st.conn
+        if conn is not None:
+            if not conn.closed:
+                conn.send(data)
+            else:
+                self.pool.send(st.addr, data, st.listener)
+        else:
+            st.listener.send(data, st.addr)
+
+    def reply(self, st, code, reason, extra=()):
+        """Answer a server transaction ourselves (100, 403, 503...)."""
+        if st.to_tag is None and code > 100:
+            st.to_tag = b"%x" % zlib.crc32(st.key)
+        data = response_bytes(st.req, code, reason, to_tag=st.to_tag, extra=extra, server=self.view.server)
+        self.send_upstream(st, data)
+        if code >= 200:
+            self.finalize(st, code, data)
+        else:
+            st.last_response = data
+
+    # -- transactions --------------------------------------------------------
+
+    def finalize(self, st, code, data):
+        """A server transaction got its final response (already sent)."""
+        first = st.final_code is None
+        st.final_code = code
+        st.last_response = data
+        if not first:
+            return
+        if st.method == b"INVITE" and st.dispatch:
+            self.pending_invites -= 1
+            self.accounting.finished(st)
+        self.server_linger.add(self.loop.time(), st)
+        if st.method == b"INVITE" and code >= 300 and st.conn is None:
+            st.interval = tx.T1
+            st.retrans = self.wheel.call_later(tx.T1, self._retransmit_final, st)
+        for ct in st.branches:
+            if ct.state in (CALLING, PROCEEDING) and code < 300:
+                self._give_up_branch(ct)
+
+    def _retransmit_final(self, st, _late):
+        if st.retrans is None:
+            return
+        self.send_upstream(st, st.last_response)
+        st.interval = min(st.interval * 2, tx.T2)
+        st.retrans = self.wheel.call_later(st.interval, self._retransmit_final, st)
+
+    def ack_received(self, st):
+        if st.retrans is not None:
+            st.retrans.active = False
+            st.retrans = None
+
+    def start_branch(self, st, dest, proto, addr):
+        """Forward the server transaction's request on a new branch."""
+        lis = self.listener_for(proto, st.listener)
+        branch = new_branch()
+        via_line = lis.via_prefix + branch
+        tail = st.tails.get(lis)
+        if tail is None:
+            tail = self._tail(st, lis)
+        data = st.template_start + via_line + b"\r\n" + tail
+        ct = ClientTxn(branch, st, dest, proto, addr, data, via_line, lis)
+        st.branches.append(ct)
+        self.clients[branch] = ct
+        view = self.view
+        ct.sent_at = self.loop.time()
+        if proto == "udp":
+            ct.t_retrans = self.wheel.call_later(tx.T1, self._retransmit, ct)
+        if ct.is_invite and st.dispatch:
+            ct.t_trying = self.wheel.call_later(view.trying_timeout, self._trying_timeout, ct)
+        ct.t_fr = self.wheel.call_later(view.fr_timer, self._fr_timeout, ct)
+        calling = self.calling_by_addr.get(addr)
+        if calling is None:
+            calling = self.calling_by_addr[addr] = set()
+        calling.add(ct)
+        # registered before sending: a refusal reported by this very send fails it over
+        self.send(proto, addr, data, lis)
+        return ct
+
+    def _tail(self, st, lis):
+        req = st.template
+        lines = req.lines
+        if st.record_route:
+            rr = [st.listener.rr_line]
+            if lis is not st.listener:
+                rr.insert(0, lis.rr_line)  # RFC 5658 double Record-Route when changing transport
+            lines = rr + lines
+        tail = b"\r\n".join(lines) + b"\r\n\r\n" + req.body
+        st.tails[lis] = tail
+        return tail
+
+    def _not_calling(self, ct):
+        calling = self.calling_by_addr.get(ct.addr)
+        if calling is not None:
+            calling.discard(ct)
+            if not calling:
+                del self.calling_by_addr[ct.addr]
+
+    def _retransmit(self, ct, _late):
+        if ct.state != CALLING or ct.abandoned:
+            return
+        self.send(ct.proto, ct.addr, ct.data, ct.listener)
+        ct.interval = min(ct.interval * 2, tx.T2) if not ct.is_invite else ct.interval * 2
+        ct.t_retrans = self.wheel.call_later(ct.interval, self._retransmit, ct)
+
+    def loop_is_late(self, late):
+        """Our own processing, not the peer, may explain a silent destination."""
+        if late > LAG_TOLERANCE or self.wheel.lag > LAG_TOLERANCE:
+            return True
+        for lis in self.listeners:
+            if lis.proto == "udp" and lis.sock is not None and pending_bytes(lis.sock):
+                return True
+        return False
+
+    def _trying_timeout(self, ct, late):
+        ct.t_trying = None
+        if ct.state != CALLING or ct.abandoned:
+            return
+        st = ct.server
+        if st.final_code is not None:
+            return
+        if False:
+            ct.trying_rearms += 1
+            ct.t_trying = self.wheel.call_later(max(0.05, self.view.trying_timeout / 4), self._trying_timeout, ct)
+            return
+        self.router.branch_dead(ct, f"no provisional within {int(self.view.trying_timeout * 1000)} ms")
+
+    def _fr_timeout(self, ct, late):
+        ct.t_fr = None
+        st = ct.server
+        if ct.abandoned or ct.state >= ACCEPTED:
+            return
+        if ct.state == CALLING and self.loop_is_late(late) and ct.trying_rearms < 20:
+            ct.trying_rearms += 1
+            ct.t_fr = self.wheel.call_later(0.1, self._fr_timeout, ct)
+            return
+        # a branch that rang for fr_inv_timer without an answer is a no-answer, not a server fault
+        no_answer = ct.state == PROCEEDING and ct.is_invite
+        self._give_up_branch(ct)
+        if st.final_code is None:
+            self.router.failure(st, ct, 408, None, no_answer=no_answer)
+
+    def _give_up_branch(self, ct, cancel=True):
+        """Stop a branch; CANCEL it when it already sent a provisional."""
+        ct.stop_timers()
+        self._not_calling(ct)
+        if ct.state == PROCEEDING and cancel and ct.is_invite:
+            self.send_cancel(ct)
+        elif ct.state == CALLING and cancel and ct.is_invite:
+            ct.cancel_pending = True
+        if not ct.abandoned:
+            ct.abandoned = True
+            self.client_linger.add(self.loop.time(), ct)
+
+    def send_cancel(self, ct):
+        if ct.cancel_data is not None:
+            return
+        ct.cancel_data = tx.build_cancel(ct)
+        self.send(ct.proto, ct.addr, ct.cancel_data, ct.listener)
+        if ct.proto == "udp":
+            ct.t_cancel = self.wheel.call_later(tx.T1, self._retransmit_cancel, [ct, tx.T1, 0])
+
+    def _retransmit_cancel(self, state, _late):
+        ct, interval, n = state
+        if ct.t_cancel is None or n >= 6:
+            return
+        self.send(ct.proto, ct.addr, ct.cancel_data, ct.listener)
+        interval = min(interval * 2, tx.T2)
+        ct.t_cancel = self.wheel.call_later(interval, self._retransmit_cancel, [ct, interval, n + 1])
+
+    def cancel_server(self, st):
+        """The caller sent CANCEL: cancel every live branch, no failover from now on."""
+        st.canceled = True
+        for ct in st.branches:
+            if ct.state == PROCEEDING:
+                self.send_cancel(ct)
+            elif ct.state == CALLING:
+                ct.cancel_pending = True
+
+    # -- responses -----------------------------------------------------------
+
+    def on_response(self, msg, addr):
+        via = msg.via
+        branch = via.branch
+        ct = self.clients.get(branch) if branch else None
+        if ct is None:
+            self.router.stray_response(msg, addr)
+            return
+        num, method = msg.cseq
+        if method == b"CANCEL":
+            if ct.t_cancel is not None:
+                ct.t_cancel.active = False
+                ct.t_cancel = None
+            return
+        code = msg.code
+        st = ct.server
+        if ct.is_invite:
+            self._invite_response(ct, st, msg, code)
+        else:
+            self._non_invite_response(ct, st, msg, code)
+
+    def _invite_response(self, ct, st, msg, code):
+        if code < 200:
+            if ct.state == CALLING:
+                ct.state = PROCEEDING
+                self._not_calling(ct)
+                for t in (ct.t_retrans, ct.t_trying, ct.t_fr):
+                    if t is not None:
+                        t.active = False
+                ct.t_retrans = ct.t_trying = None
+                if not ct.abandoned:
+                    ct.t_fr = self.wheel.call_later(self.view.fr_inv_timer, self._fr_timeout, ct)
+            elif ct.state == PROCEEDING and not ct.abandoned:
+                # restart_fr_on_each_reply
+                if ct.t_fr is not None:
+                    ct.t_fr.active = False
+                ct.t_fr = self.wheel.call_later(self.view.fr_inv_timer, self._fr_timeout, ct)
+            if ct.cancel_pending or (ct.abandoned and ct.state == PROCEEDING):
+                self.send_cancel(ct)
+                return
+            if code == 100 or st.final_code is not None or ct.abandoned:
+                return
+            self.relay(st, msg, final=False)
+            return
+        if code < 300:
+            first = ct.state != ACCEPTED
+            if first:
+                ct.stop_timers()
+                self._not_calling(ct)
+                ct.state = ACCEPTED
+                if not ct.abandoned:
+                    ct.abandoned = True  # nothing more to do but linger
+                    self.client_linger.add(self.loop.time(), ct)
+            if st.final_code is None:
+                st.winner = ct
+                self.relay(st, msg, final=True)
+                self.accounting.answered(st, ct, msg)
+                self.router.answered(st, ct)
+            elif st.winner is ct:
+                self.relay(st, msg, final=True)  # 2xx retransmission: the caller may have lost it
+            elif first:
+                self.router.orphan_answer(ct, msg)
+            return
+        if ct.state in (COMPLETED, ACCEPTED):
+            if ct.ack_data is not None:
+                self.send(ct.proto, ct.addr, ct.ack_data, ct.listener)
+            return
+        was_abandoned = ct.abandoned
+        ct.stop_timers()
+        self._not_calling(ct)
+        ct.state = COMPLETED
+        ct.ack_data = tx.build_ack(ct, msg)
+        self.send(ct.proto, ct.addr, ct.ack_data, ct.listener)
+        if ct.t_cancel is not None:
+            ct.t_cancel.active = False
+            ct.t_cancel = None
+        if not was_abandoned:
+            ct.abandoned = True
+            self.client_linger.add(self.loop.time(), ct)
+        if was_abandoned or st.final_code is not None:
+            return
+        self.router.failure(st, ct, code, msg)
+
+    def _non_invite_response(self, ct, st, msg, code):
+        if ct.state >= ACCEPTED:
+            return
+        if code < 200:
+            if ct.state == CALLING:
+                ct.state = PROCEEDING
+                self._not_calling(ct)
+                if ct.t_retrans is not None:
+                    ct.t_retrans.active = False
+                    ct.t_retrans = None
+            if st.final_code is None and not ct.abandoned and code != 100:
+                self.relay(st, msg, final=False)
+            return
+        ct.stop_timers()
+        self._not_calling(ct)
+        ct.state = COMPLETED
+        if not ct.abandoned:
+            ct.abandoned = True
+            self.client_linger.add(self.loop.time(), ct)
+        if st.final_code is None:
+            self.relay(st, msg, final=True)
+
+    def relay(self, st, msg, final):
+        """Send a downstream response upstream: drop our Via, keep everything else."""
+        msg.pop_first(b"via")
+        data = msg.to_bytes()
+        self.send_upstream(st, data)
+        if final:
+            self.finalize(st, msg.code, data)
+        else:
+            st.last_response = data
+
+    # -- deaths --------------------------------------------------------------
+
+    def on_unreachable(self, proto, addr, reason):
+        """ICMP port unreachable or a refused TCP connect: the destination is dead now."""
+        calling = self.calling_by_addr.pop(addr, None)
+        dests = self.view.by_addr.get(addr, ())
+        if not calling:
+            for d in dests:
+                self.mark_suspect(d, None, reason, b"")
+            return
+        for ct in list(calling):
+            if ct.state == CALLING and not ct.abandoned:
+                self.router.branch_dead(ct, reason, certain=True)
+
+    def mark_suspect(self, dest, code, reason, call_id):
+        h = self.health.get(dest.id)
+        if h is not None and h.state == SUSPECT and time.time() - h.since < self.view.suspect_hold:
+            return  # already marked: one Redis write and one probe per outage, not per call
+        new = Health(
+            state=SUSPECT,
+            rtt_ms=h.rtt_ms if h else None,
+            since=time.time(),
+            fails=h.fails if h else 0,
+            code=code,
+            reason=reason,
+        )
+        self.health[dest.id] = new
+        log.warning(
+            "destination %s (%s) suspect: %s call-id=%s",
+            dest.id,
+            dest.uri,
+            reason,
+            call_id.decode("latin-1") if call_id else "-",
+        )
+        for hook in self.on_suspect:
+            try:
+                hook(dest, new)
+            except Exception:
+                log.exception("suspect hook failed for destination %s", dest.id)
+
+    # -- housekeeping --------------------------------------------------------
+
+    def _sweep(self):
+        now = self.loop.time()
+        servers = self.servers
+        for st in self.server_linger.expire(now):
+            if st.retrans is not None:
+                st.retrans.active = False
+            if servers.get(st.key) is st:
+                del servers[st.key]
+        clients = self.clients
+        for ct in self.client_linger.expire(now):
+            ct.stop_timers()
+            self._not_calling(ct)
+            if ct.t_cancel is not None:
+                ct.t_cancel.active = False
+            if clients.get(ct.branch) is ct:
+                del clients[ct.branch]
+        self.accounting.expire(time.time())
+        self.sweeper = self.loop.call_later(0.25, self._sweep)

@@ -1,0 +1,216 @@
+"""Keep the proxy's table and health current from Redis, and write what the proxy knows.
+
+Subscribe first, then load `lb:table` and `lb:health` in full, so no event can fall
+between the load and the subscription. On any Redis error: keep routing from the last
+table, retry with backoff, and reload in full on reconnect (events may have been missed).
+Writes: suspect marks (HSET lb:health + PUBLISH) and the node heartbeat every second,
+which also brings back the other nodes' active calls for algorithm 10.
+"""
+
+import asyncio
+import logging
+import os
+import time
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from proxy.table import (
+    EVENTS_CHANNEL,
+    HEALTH_KEY,
+    NODE_KEY_PREFIX,
+    NODE_TTL_SECONDS,
+    TABLE_KEY,
+    decode_event,
+    decode_health,
+    decode_node,
+    decode_table,
+    encode_health,
+    encode_node,
+    health_event,
+    node_key,
+)
+from proxy.view import resolve
+
+log = logging.getLogger("proxy.follower")
+
+BACKOFF_MIN, BACKOFF_MAX = 0.1, 5.0
+
+
+class Follower:
+    def __init__(self, core, url, node_name, listen):
+        self.core = core
+        self.url = url
+        self.node_name = node_name
+        self.listen = listen
+        self.started = time.time()
+        self.client = None
+        self.connected = False
+        self.first_attempt = asyncio.Event()
+        self._warned = False
+
+    def _client(self):
+        return aioredis.from_url(
+            self.url, socket_connect_timeout=1.0, socket_timeout=5.0, health_check_interval=10
+        )
+
+    async def run(self):
+        backoff = BACKOFF_MIN
+        while True:
+            client = self._client()
+            pubsub = client.pubsub()
+            try:
+                await pubsub.subscribe(EVENTS_CHANNEL)
+                await self.reload(client)
+                self.client = client
+                self.connected = True
+                if self._warned:
+                    log.warning("redis is back: table version %s reloaded", self.core.view.version)
+                self._warned = False
+                backoff = BACKOFF_MIN
+                self.first_attempt.set()
+                await self._listen(client, pubsub)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError, ValueError) as exc:
+                if not self._warned:
+                    log.warning(
+                        "redis unavailable (%s): routing from table version %s, retrying", exc, self.core.view.version
+                    )
+                    self._warned = True
+            finally:
+                self.connected = False
+                self.client = None
+                try:
+                    await pubsub.aclose()
+                    await client.aclose()
+                except Exception:
+                    pass
+            self.first_attempt.set()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX)
+
+    async def _listen(self, client, pubsub):
+        while True:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+            if message is None or message.get("type") != "message":
+                continue
+            event = decode_event(message["data"])
+            if event is None:
+                continue
+            if event[0] == "table":
+                if event[1] != self.core.view.version:
+                    await self.load_table(client, only_if_newer=True)
+            else:
+                # Redis pub/sub ignores the db number: an event may come from another
+                # deployment on the same server. Our own db's hash is the truth.
+                dest_id = event[1]
+                raw = await client.hget(HEALTH_KEY, str(dest_id))
+                if raw is not None:
+                    self.core.set_health(dest_id, decode_health(raw))
+
+    async def reload(self, client):
+        await self.load_table(client)
+        raw = await client.hgetall(HEALTH_KEY)
+        health = {}
+        for k, v in raw.items():
+            try:
+                health[int(k)] = decode_health(v)
+            except (ValueError, TypeError):
+                log.warning("ignoring bad health entry %r", k)
+        self.core.health = health
+
+    async def load_table(self, client, only_if_newer=False):
+        raw = await client.get(TABLE_KEY)
+        if raw is None:
+            return
+        try:
+            table = decode_table(raw)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring undecodable %s: %s", TABLE_KEY, exc)
+            return
+        if only_if_newer and table.version == self.core.view.version:
+            return
+        names = {d.host for s in table.sets.values() for d in s.destinations}
+        names -= set(self.core.resolved)
+        resolved = {}
+        if names:
+            loop = asyncio.get_running_loop()
+            ips = await asyncio.gather(*(loop.run_in_executor(None, resolve, n) for n in names))
+            resolved = dict(zip(names, ips))
+        self.core.apply_table(table, resolved)
+
+    # -- writes ----------------------------------------------------------------
+
+    def publish_suspect(self, dest, health):
+        client = self.client
+        if client is None:
+            return
+        asyncio.get_running_loop().create_task(self._publish_suspect(client, dest.id, health))
+
+    async def _publish_suspect(self, client, dest_id, health):
+        try:
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.hset(HEALTH_KEY, str(dest_id), encode_health(health))
+                pipe.publish(EVENTS_CHANNEL, health_event(dest_id, health))
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("could not write suspect mark of destination %s: %s", dest_id, exc)
+
+    async def heartbeat(self):
+        """Every second: our counters to lb:node:<name>, the others' active calls back."""
+        client = None
+        failing = False
+        key = node_key(self.node_name)
+        while True:
+            try:
+                if client is None:
+                    client = self._client()
+                totals, dests = self.core.accounting.snapshot()
+                doc = encode_node(
+                    self.node_name,
+                    table_version=self.core.view.version,
+                    started=self.started,
+                    pid=os.getpid(),
+                    listen=self.listen,
+                    totals=totals,
+                    destinations=dests,
+                )
+                await client.set(key, doc, ex=NODE_TTL_SECONDS)
+                remote = {}
+                keys = [k async for k in client.scan_iter(match=NODE_KEY_PREFIX + "*", count=100)]
+                keys = [k for k in keys if k != key.encode()]
+                if keys:
+                    for raw in await client.mget(keys):
+                        if raw is None:
+                            continue
+                        try:
+                            node = decode_node(raw)
+                        except (ValueError, TypeError):
+                            continue
+                        for did, c in node.get("destinations", {}).items():
+                            remote[did] = remote.get(did, 0) + int(c.get("active", 0) or 0)
+                self.core.accounting.remote_active = remote
+                failing = False
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                if not failing:
+                    log.warning("heartbeat to redis failed: %s", exc)
+                failing = True
+                if client is not None:
+                    try:
+                        await client.aclose()
+                    except Exception:
+                        pass
+                client = None
+            await asyncio.sleep(1.0)
+
+    async def remove_node(self):
+        client = self._client()
+        try:
+            await client.delete(node_key(self.node_name))
+        except (RedisError, OSError):
+            pass
+        finally:
+            await client.aclose()

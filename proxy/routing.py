@@ -1,0 +1,442 @@
+"""The request route of the seed's kamailio.cfg, step by step, and its failure route.
+
+request_route: Max-Forwards (483) -> sanity (400) -> CANCEL -> retransmissions ->
+Record-Route on INVITE/SUBSCRIBE -> in-dialog by loose routing (404 "Not Here") ->
+REGISTER 404 -> OPTIONS to us 200 -> INVITE dispatch -> relay.
+Added to the seed: the no-open-relay check (403) on out-of-dialog requests, and an
+overload cap on pending INVITEs (503 with Retry-After).
+failure_route: on the set's failover codes or a timeout without any reply, mark the
+destination suspect and try the next one in the order the algorithm chose.
+"""
+
+import logging
+import time
+import zlib
+
+from proxy import selection
+from proxy.transactions import ServerTxn, build_dialog_request, new_branch
+from sip.headers import COMPACT, canonical_name, name_addr
+from sip.message import SipMessage
+from sip.responses import add_received, response_bytes
+
+log = logging.getLogger("proxy.routing")
+
+RETRY_AFTER = (b"Retry-After: 5",)
+_STATELESS = b"z9hG4bK-lbs-"
+_SALVAGE = (b"via", b"from", b"to", b"call-id", b"cseq")
+
+
+def _text(b):
+    return b.decode("latin-1") if b else "-"
+
+
+class Router:
+    def __init__(self, core):
+        self.core = core
+        self.log_debug = log.isEnabledFor(logging.DEBUG)
+
+    # -- entry ---------------------------------------------------------------
+
+    def on_request(self, msg, listener, addr, conn):
+        core = self.core
+        method = msg.method
+        msg.check()
+        via = msg.via
+        if conn is None:
+            fixed = add_received(via, addr[0], addr[1])
+            if fixed is not None:
+                msg.set_top_via(fixed)
+                via = msg.via
+            reply_addr = (addr[0], addr[1] if via.rport is not None else (via.port or 5060))
+        else:
+            reply_addr = addr
+        branch = via.branch
+        if branch and branch.startswith(b"z9hG4bK"):
+            txkey = branch
+        else:  # RFC 2543 peers: no usable branch, key on the dialog and CSeq instead
+            txkey = msg.call_id + b"|%d|" % msg.cseq[0] + (msg.from_tag or b"") + b"|" + via.raw
+
+        if method == b"ACK":
+            st = core.servers.get(txkey + b" INVITE")
+            if st is not None and st.final_code is not None and st.final_code >= 300:
+                core.ack_received(st)  # ACK for our non-2xx: hop by hop, ends here
+                return
+            self.in_dialog_ack(msg, listener, addr)
+            return
+        if method == b"CANCEL":
+            self.cancel(msg, txkey, listener, reply_addr, conn)
+            return
+        key = txkey + b" " + method
+        st = core.servers.get(key)
+        if st is not None:  # retransmission: the last response again, nothing forwarded
+            if st.last_response is not None:
+                core.send_upstream(st, st.last_response)
+            return
+        st = ServerTxn(key, method, msg.call_id, msg, listener, reply_addr, conn)
+        st.created = core.loop.time()
+        core.servers[key] = st
+        mf = msg.max_forwards
+        if mf == 0:
+            core.reply(st, 483, b"Too Many Hops")
+            return
+        if msg.to_tag is not None:
+            self.in_dialog(msg, st)
+        else:
+            self.out_of_dialog(msg, st, addr)
+
+    def cancel(self, msg, txkey, listener, reply_addr, conn):
+        core = self.core
+        st = core.servers.get(txkey + b" INVITE")
+        tmp = ServerTxn(txkey + b" CANCEL", b"CANCEL", msg.call_id, msg, listener, reply_addr, conn)
+        if st is None:
+            data = response_bytes(msg, 481, b"Call/Transaction Does Not Exist", to_tag=b"%x" % zlib.crc32(txkey))
+            core.send_upstream(tmp, data)
+            return
+        if st.to_tag is None:
+            st.to_tag = b"%x" % zlib.crc32(st.key)
+        core.send_upstream(tmp, response_bytes(msg, 200, b"OK", to_tag=st.to_tag, server=core.view.server))
+        if st.final_code is not None or st.canceled:
+            return
+        core.cancel_server(st)
+        if not any(ct.state < 2 and not ct.abandoned for ct in st.branches):
+            core.reply(st, 487, b"Request Terminated")
+
+    # -- in-dialog -----------------------------------------------------------
+
+    def _pop_own_routes(self, msg):
+        """loose_route(): remove the Route entries that name us; return the next one's URI or None."""
+        core = self.core
+        popped = False
+        while b"route" in msg.names:
+            top = msg.first_of_list(b"route")
+            uri = core.uri(name_addr(top, "Route")[0])
+            if not core.is_myself(uri):
+                return uri, popped
+            msg.pop_first(b"route")
+            popped = True
+        return None, popped
+
+    def in_dialog(self, msg, st):
+        core = self.core
+        if b"route" not in msg.names:
+            core.reply(st, 404, b"Not Here")
+            return
+        nxt, popped = self._pop_own_routes(msg)
+        if not popped:
+            core.reply(st, 404, b"Not Here")
+            return
+        method = msg.method
+        if method == b"BYE":
+            core.accounting.bye(msg.call_id)
+        target = nxt if nxt is not None else core.uri(msg.uri)
+        proto, addr = core.target_of(target)
+        msg.decrement_max_forwards(10)
+        if method == b"INVITE":
+            core.reply(st, 100, b"Trying")
+        st.record_route = method in (b"INVITE", b"SUBSCRIBE")
+        self._prepare(st, msg)
+        if self.log_debug:
+            log.debug("in-dialog %s call-id=%s to %s:%s:%s", _text(method), _text(msg.call_id), proto, *addr)
+        core.start_branch(st, None, proto, addr)
+
+    def in_dialog_ack(self, msg, listener, addr):
+        """ACK for a 2xx: its own transaction, forwarded statelessly along the Route set."""
+        core = self.core
+        if msg.to_tag is None or b"route" not in msg.names:
+            return
+        nxt, popped = self._pop_own_routes(msg)
+        if not popped:
+            return
+        target = nxt if nxt is not None else core.uri(msg.uri)
+        proto, dest = core.target_of(target)
+        if msg.max_forwards == 0:
+            return
+        msg.decrement_max_forwards(10)
+        lis = core.listener_for(proto, listener)
+        # stateless branch: derived from the incoming one so a retransmitted ACK gets the same
+        branch = _STATELESS + b"%x" % zlib.crc32(msg.via.raw)
+        data = msg.start_line() + b"\r\n" + lis.via_prefix + branch + b"\r\n" + msg.head_bytes() + msg.body
+        core.send(proto, dest, data, lis)
+
+    # -- out-of-dialog -------------------------------------------------------
+
+    def out_of_dialog(self, msg, st, addr):
+        core = self.core
+        view = core.view
+        method = msg.method
+        if not view.is_trusted(addr[0]):
+            log.warning(
+                "refused %s from untrusted %s:%s call-id=%s", _text(method), addr[0], addr[1], _text(msg.call_id)
+            )
+            core.reply(st, 403, b"Forbidden")
+            return
+        if method == b"REGISTER":
+            core.reply(st, 404, b"No registrar")
+            return
+        nxt, _ = self._pop_own_routes(msg)
+        ruri = core.uri(msg.uri)
+        to_us = core.is_myself(ruri)
+        if method == b"OPTIONS" and to_us and nxt is None:
+            core.reply(st, 200, b"OK", extra=(b"Allow: INVITE, ACK, CANCEL, BYE, OPTIONS",))
+            return
+        msg.decrement_max_forwards(10)
+        st.record_route = method in (b"INVITE", b"SUBSCRIBE")
+        if method == b"INVITE" or (to_us and nxt is None):
+            self.dispatch(msg, st, addr)
+            return
+        # route(RELAY): toward the next Route, else the R-URI
+        proto, dest = core.target_of(nxt if nxt is not None else ruri)
+        self._prepare(st, msg)
+        core.start_branch(st, None, proto, dest)
+
+    def _prepare(self, st, msg):
+        st.template = msg
+        st.template_start = msg.start_line() + b"\r\n"
+
+    # -- dispatch ------------------------------------------------------------
+
+    def dispatch(self, msg, st, addr):
+        core = self.core
+        view = core.view
+        is_invite = msg.method == b"INVITE"
+        acc = core.accounting
+        if is_invite:
+            acc.totals["invites"] += 1
+            if core.pending_invites >= view.max_pending:
+                acc.totals["shed"] += 1
+                acc.totals["sent_503"] += 1
+                if self.log_debug:
+                    log.debug("shed call-id=%s: %d pending INVITEs", _text(st.call_id), core.pending_invites)
+                core.reply(st, 503, b"Service Unavailable", extra=RETRY_AFTER)
+                return
+            core.pending_invites += 1
+            st.dispatch = True
+            core.reply(st, 100, b"Trying")
+        setid = view.set_for(addr[0])
+        dset = view.table.sets.get(setid) if setid is not None else None
+        order = ()
+        if dset is not None:
+            now = time.time()
+            usable = [d for d in dset.destinations if core.is_usable(d, now)]
+            if usable:
+                order = selection.order(
+                    dset.algorithm,
+                    usable,
+                    self._hash_key(dset.algorithm, msg),
+                    core.set_state(setid),
+                    core.accounting.loads() if dset.algorithm == 10 else None,
+                    self._rtts(usable) if dset.algorithm == 13 else None,
+                    dset.destinations,
+                )
+        if not order:
+            log.error(
+                "no usable destination in set %s for %s call-id=%s from %s",
+                setid,
+                _text(msg.method),
+                _text(st.call_id),
+                _text(msg.uri_of(b"from")),
+            )
+            if is_invite:
+                acc.totals["sent_503"] += 1
+            core.reply(st, 503, b"Service Unavailable", extra=RETRY_AFTER)
+            return
+        st.dispatch = True
+        st.dset = dset
+        st.order = order
+        self._prepare(st, msg)
+        if self.log_debug:
+            log.debug(
+                "dispatching %s call-id=%s set=%s to %s", _text(msg.method), _text(st.call_id), setid, order[0].uri
+            )
+        self.next_branch(st)
+
+    def _hash_key(self, algorithm, msg):
+        if algorithm == 0:
+            return msg.call_id
+        if algorithm == 1:
+            return msg.uri_of(b"from") or b""
+        if algorithm == 2:
+            return msg.uri_of(b"to") or b""
+        if algorithm == 3:
+            return msg.uri
+        return b""
+
+    def _rtts(self, usable):
+        health = self.core.health
+        return {d.id: health[d.id].rtt_ms for d in usable if d.id in health}
+
+    def next_branch(self, st):
+        core = self.core
+        view = core.view
+        order = st.order
+        while st.tried < len(order):
+            d = order[st.tried]
+            st.tried += 1
+            if st.tried > 1 and not core.is_usable(d):
+                continue
+            addr = view.addr_of.get(d.id) or (d.host, d.port)
+            if st.method == b"INVITE":
+                core.accounting.branch_started(st, d)
+            return core.start_branch(st, d, d.transport, addr)
+        return None
+
+    def _has_next(self, st):
+        core = self.core
+        return any(core.is_usable(d) for d in st.order[st.tried :])
+
+    # -- failure route -------------------------------------------------------
+
+    def failure(self, st, ct, code, resp, no_answer=False):
+        core = self.core
+        if st.canceled:
+            if resp is not None:
+                core.relay(st, resp, final=True)
+            else:
+                core.reply(st, 487, b"Request Terminated")
+            return
+        timeout = resp is None
+        if st.dispatch and not no_answer and (timeout or code in st.dset.failover_codes):
+            dest = ct.dest
+            why = "timeout" if timeout else f"replied {code}"
+            core.mark_suspect(dest, code, why, st.call_id)
+            old = dest
+            if self.next_branch(st) is not None:
+                core.accounting.failover(old)
+                log.warning(
+                    "failover call-id=%s from %s (%s) to %s", _text(st.call_id), old.uri, why, st.branches[-1].dest.uri
+                )
+                return
+            log.error("all destinations exhausted for call-id=%s, last %s %s", _text(st.call_id), old.uri, why)
+        if resp is not None:
+            core.relay(st, resp, final=True)
+        else:
+            core.reply(st, 408, b"Request Timeout")
+
+    def branch_dead(self, ct, reason, certain=False):
+        """First sign of death (ICMP, refused connect, no provisional): fail over at once."""
+        core = self.core
+        st = ct.server
+        if ct.dest is not None:
+            core.mark_suspect(ct.dest, None, reason, st.call_id)
+        if st.final_code is not None:
+            core._give_up_branch(ct)
+            return
+        if st.canceled:
+            core._give_up_branch(ct)
+            core.reply(st, 487, b"Request Terminated")
+            return
+        if not st.dispatch or not self._has_next(st):
+            if certain:
+                core._give_up_branch(ct)
+                core.reply(st, 503, b"Service Unavailable", extra=RETRY_AFTER)
+                if st.dispatch:
+                    core.accounting.totals["sent_503"] += 1
+            # a silent server might still answer: fr_timer decides when nothing else is left
+            return
+        core._give_up_branch(ct)
+        old = ct.dest
+        self.next_branch(st)
+        core.accounting.failover(old)
+        log.warning(
+            "failover call-id=%s from %s (%s) to %s", _text(st.call_id), old.uri, reason, st.branches[-1].dest.uri
+        )
+
+    def answered(self, st, ct):
+        if self.log_debug:
+            log.debug("answered call-id=%s by %s", _text(st.call_id), ct.dest.uri if ct.dest else "-")
+
+    def orphan_answer(self, ct, resp):
+        """A 2xx from a branch that lost (the caller has its answer): ACK and BYE it ourselves."""
+        core = self.core
+        routes = []
+        for rr in reversed(resp.get_all(b"record-route")):
+            uri = core.uri(name_addr(rr, "Record-Route")[0])
+            if not core.is_myself(uri):
+                routes.append(rr)
+        target_raw = name_addr(routes[0], "Route")[0] if routes else resp.uri_of(b"contact")
+        if target_raw is None:
+            log.warning("late 2xx without Contact call-id=%s: cannot BYE it", _text(resp.call_id))
+            return
+        proto, addr = core.target_of(core.uri(target_raw))
+        lis = core.listener_for(proto)
+        num = resp.cseq[0]
+        ack = build_dialog_request(b"ACK", resp, lis.via_prefix + new_branch(), num, routes)
+        bye = build_dialog_request(b"BYE", resp, lis.via_prefix + new_branch(), num + 1, routes)
+        ct.ack_data = ack
+        core.send(proto, addr, ack, lis)
+        core.send(proto, addr, bye, lis)
+        log.warning(
+            "late 2xx from %s call-id=%s after the call was settled: sent ACK and BYE",
+            ct.dest.uri if ct.dest else f"{addr[0]}:{addr[1]}",
+            _text(resp.call_id),
+        )
+
+    # -- odd input -----------------------------------------------------------
+
+    def stray_response(self, msg, addr):
+        """A response no transaction knows: forward statelessly if the top Via is ours (RFC 3261 §16.11)."""
+        core = self.core
+        via = msg.via
+        if (via.host, via.port or 5060) not in core.my_addrs:
+            return
+        if via.branch and via.branch.startswith(_STATELESS):
+            return
+        msg.pop_first(b"via")
+        if b"via" not in msg.names:
+            return  # answer to a request we originated (a BYE we sent): nothing to do
+        nv = msg.via
+        host = (nv.received or nv.host.encode()).decode("latin-1")
+        rport = nv.rport
+        port = int(rport) if rport else (nv.port or 5060)
+        proto = nv.transport.lower()
+        core.send(proto, (host, port), msg.to_bytes(), core.listener_for(proto))
+
+    def malformed(self, data, exc, listener, addr, conn, msg=None):
+        log.warning("malformed SIP from %s:%s: %s", addr[0], addr[1], exc)
+        if msg is None:
+            msg = _salvage(data)
+        if msg is None or msg.method is None or msg.method == b"ACK":
+            return
+        try:
+            via = msg.via
+        except Exception:
+            return
+        phrase = b"Bad Request (" + _phrase(str(exc)) + b")"
+        data = response_bytes(msg, 400, phrase, to_tag=b"400", server=self.core.view.server)
+        if conn is not None:
+            conn.send(data)
+        else:
+            port = addr[1] if via.rport is not None else (via.port or 5060)
+            listener.send(data, (addr[0], port))
+
+
+def _phrase(text):
+    return "".join(c if 32 <= ord(c) < 127 else "?" for c in text)[:100].encode("ascii")
+
+
+def _salvage(data):
+    """Enough of an unparseable request to answer 400: request line plus Via/From/To/Call-ID/CSeq."""
+    end = data.find(b"\r\n\r\n")
+    head = data[: end if end >= 0 else len(data)]
+    lines = head.split(b"\r\n")
+    parts = lines[0].split(b" ")
+    if len(parts) != 3 or parts[2] != b"SIP/2.0" or not parts[0].isalpha():
+        return None
+    names, keep, values = [], [], []
+    for line in lines[1:]:
+        colon = line.find(b":")
+        if colon <= 0:
+            continue
+        raw = line[:colon].strip().lower()
+        name = COMPACT.get(raw, raw)
+        if name in _SALVAGE:
+            try:
+                canonical_name(line[:colon])
+            except Exception:
+                continue
+            names.append(name)
+            keep.append(line)
+            values.append(line[colon + 1 :].strip())
+    if b"via" not in names:
+        return None
+    return SipMessage(parts[0], parts[1], None, None, names, keep, values, b"")

@@ -1,0 +1,92 @@
+"""Wiring: bind the listeners, follow Redis, heartbeat, stop cleanly on SIGTERM/SIGINT."""
+
+import asyncio
+import logging
+import signal
+import socket
+
+from proxy.core import Proxy
+from proxy.follower import Follower
+from proxy.transport import TcpConnection, TcpListener, UdpListener
+
+log = logging.getLogger("proxy")
+
+READY_WAIT = 3.0  # how long start-up waits for Redis before serving with an empty table
+
+
+async def _bind(core, loop, proto, host, port):
+    if proto == "udp":
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # The listener shares its port with the per-destination sockets (SO_REUSEPORT),
+        # which would also let a second proxy bind it silently: check it is free first.
+        probe = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            probe.bind((host, port))
+        finally:
+            probe.close()
+        _, lis = await loop.create_datagram_endpoint(
+            lambda: UdpListener(core, host, port), local_addr=(host, port), family=family, reuse_port=True
+        )
+        try:
+            lis.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+            lis.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        except OSError:
+            pass
+        return lis, None
+    lis = TcpListener(host, port)
+    server = await loop.create_server(
+        lambda: TcpConnection(core, lis), host, port, reuse_address=True, backlog=1024
+    )
+    return lis, server
+
+
+async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None):
+    """Run until SIGTERM/SIGINT (or `stop_event`). `listen`: [(proto, host, port)]."""
+    loop = asyncio.get_running_loop()
+    core = Proxy(loop, node_name)
+    servers = []
+    for proto, host, port in listen:
+        lis, server = await _bind(core, loop, proto, host, port)
+        core.add_listener(lis)
+        if server is not None:
+            servers.append(server)
+    core.start()
+    specs = [f"{p}:{h}:{port}" for p, h, port in listen]
+    follower = Follower(core, redis_url, node_name, specs)
+    core.on_suspect.append(follower.publish_suspect)
+    core.on_suspect.extend(suspect_hooks)
+    tasks = [loop.create_task(follower.run())]
+    try:
+        await asyncio.wait_for(follower.first_attempt.wait(), READY_WAIT)
+    except asyncio.TimeoutError:
+        pass
+    tasks.append(loop.create_task(follower.heartbeat()))
+    stop = stop_event or asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    log.warning(
+        "proxy ready node=%s table version=%s redis=%s listen=%s",
+        node_name,
+        core.view.version,
+        "connected" if follower.connected else "absent",
+        ",".join(specs),
+    )
+    await stop.wait()
+    log.warning("proxy stopping node=%s", node_name)
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for server in servers:
+        server.close()
+    for lis in core.listeners:
+        if lis.proto == "udp" and lis.transport is not None:
+            lis.transport.close()
+    core.stop()
+    try:
+        await asyncio.wait_for(follower.remove_node(), 1.0)
+    except (asyncio.TimeoutError, OSError):
+        pass
+    return core

@@ -1,0 +1,47 @@
+import time
+
+from proxy.table import ACTIVE, DOWN, INACTIVE, SUSPECT, UP, DestinationSpec, Health, SetSpec, SourceRuleSpec, Table
+from proxy.view import TableView, usable
+
+
+def _table(**settings):
+    d = DestinationSpec(id=1, setid=1, uri="sip:127.0.0.1:5081", host="127.0.0.1", port=5081, transport="udp")
+    sets = {1: SetSpec(1, "out", 4, (500, 503), (d,)), 2: SetSpec(2, "in", 4, (500, 503), ())}
+    rules = (SourceRuleSpec("203.0.113.0/24", 2), SourceRuleSpec("203.0.113.10/32", 1))
+    return Table(version=3, sets=sets, source_rules=rules, settings={"trusted_networks": ["127.0.0.0/8"], "default_set": None, **settings})
+
+
+def test_it_picks_the_longest_source_rule():
+    view = TableView(_table())
+    assert view.set_for("203.0.113.10") == 1
+    assert view.set_for("203.0.113.11") == 2
+
+
+def test_it_falls_back_to_the_default_set():
+    assert TableView(_table()).set_for("127.0.0.1") == 1  # lowest set when none is configured
+    assert TableView(_table(default_set=2)).set_for("127.0.0.1") == 2
+
+
+def test_it_trusts_source_rules_and_trusted_networks_only():
+    view = TableView(_table())
+    assert view.is_trusted("127.0.0.1")
+    assert view.is_trusted("203.0.113.77")
+    assert not view.is_trusted("198.51.100.1")
+    assert not view.is_trusted("not-an-ip")
+
+
+def test_it_uses_only_active_destinations_that_are_not_down():
+    d = _table().sets[1].destinations[0]
+    now = time.time()
+    assert usable(d, None, 30)
+    assert usable(d, Health(state=UP), 30)
+    assert not usable(d, Health(state=DOWN), 30)
+    assert not usable(d.__class__(**{**{s: getattr(d, s) for s in d.__slots__}, "admin_state": INACTIVE}), None, 30)
+    assert d.admin_state == ACTIVE
+
+
+def test_it_lets_a_stale_suspect_mark_lapse():
+    d = _table().sets[1].destinations[0]
+    now = time.time()
+    assert not usable(d, Health(state=SUSPECT, since=now - 5), 30, now)
+    assert usable(d, Health(state=SUSPECT, since=now - 31), 30, now)

@@ -1,0 +1,121 @@
+"""The applied routing table, with what the hot path needs precomputed.
+
+Built once per table version (off the hot path): source rules sorted for longest
+match, trusted networks parsed, destinations indexed by address. Per-source answers
+are cached, so a request pays a dict lookup, not an ipaddress parse.
+"""
+
+import ipaddress
+import socket
+import time
+
+from proxy.table import ACTIVE, DOWN, EMPTY_TABLE, SUSPECT, is_usable
+
+_CACHE_MAX = 10000
+
+
+def _net(text):
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+
+
+def resolve(host):
+    """IP literal as is; a name through the resolver (done when a table is applied)."""
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    try:
+        return socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)[0][4][0]
+    except OSError:
+        return host
+
+
+class TableView:
+    def __init__(self, table=EMPTY_TABLE, resolved=None):
+        self.table = table
+        self.version = table.version
+        s = table.settings
+        self.settings = s
+        self.fr_timer = float(s.get("fr_timer_ms") or 5000) / 1000
+        self.fr_inv_timer = float(s.get("fr_inv_timer_ms") or 30000) / 1000
+        self.trying_timeout = float(s.get("trying_timeout_ms") or 500) / 1000
+        self.suspect_hold = float(s.get("suspect_hold_ms") or 30000) / 1000
+        self.max_pending = int(s.get("max_pending_invites") or 5000)
+        self.server = str(s.get("server_header") or "lbpanel").encode()
+        self.dialog_timeout = float(s.get("dialog_timeout_s") or 10800)
+        rules = []
+        for r in table.source_rules:
+            net = _net(r.network)
+            if net is not None:
+                rules.append((net, r.setid))
+        rules.sort(key=lambda r: r[0].prefixlen, reverse=True)
+        self.rules = rules
+        self.trusted = [n for n in (_net(t) for t in s.get("trusted_networks") or ()) if n is not None]
+        default = s.get("default_set")
+        if default is None and table.sets:
+            default = min(table.sets)
+        self.default_set = int(default) if default is not None else None
+        resolved = resolved or {}
+        self.addr_of = {}  # destination id -> (ip, port)
+        self.by_addr = {}  # (ip, port) -> [destination]
+        for dset in table.sets.values():
+            for d in dset.destinations:
+                ip = resolved.get(d.host) or d.host
+                addr = (ip, d.port)
+                self.addr_of[d.id] = addr
+                self.by_addr.setdefault(addr, []).append(d)
+        self._set_cache = {}
+        self._trusted_cache = {}
+
+    def _match(self, ip):
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return None, False
+        setid = None
+        for net, sid in self.rules:
+            if addr.version == net.version and addr in net:
+                setid = sid
+                break
+        trusted = setid is not None or any(addr.version == n.version and addr in n for n in self.trusted)
+        return setid, trusted
+
+    def set_for(self, ip):
+        """Longest source-rule match, else the default set."""
+        try:
+            return self._set_cache[ip]
+        except KeyError:
+            pass
+        setid, _ = self._match(ip)
+        if setid is None:
+            setid = self.default_set
+        if len(self._set_cache) < _CACHE_MAX:
+            self._set_cache[ip] = setid
+        return setid
+
+    def is_trusted(self, ip):
+        """Matches a source rule or lies in trusted_networks (else: no open relay, 403)."""
+        try:
+            return self._trusted_cache[ip]
+        except KeyError:
+            pass
+        _, trusted = self._match(ip)
+        if len(self._trusted_cache) < _CACHE_MAX:
+            self._trusted_cache[ip] = trusted
+        return trusted
+
+
+def usable(dest, health, hold, now=None):
+    """is_usable, except a suspect mark older than suspect_hold no longer counts: a proxy
+    without a prober must not lose a server for good."""
+    if is_usable(dest, health):
+        return True
+    if dest.admin_state != ACTIVE or health is None or health.state == DOWN:
+        return False
+    if health.state == SUSPECT:
+        return (now if now is not None else time.time()) - health.since >= hold
+    return False

@@ -1,0 +1,22 @@
+// Keeps "updated Ns ago" honest between polls: if the web server stops answering, the age keeps
+// growing and turns red, instead of freezing at the last good value.
+(function () {
+  "use strict";
+  var STALE_AFTER = 3;
+  function tick() {
+    var el = document.querySelector("[data-age]");
+    if (!el || el.dataset.age === "") return;
+    // Each poll swaps in a new element, so the first tick that sees it starts its clock.
+    if (!el.renderedAt) el.renderedAt = Date.now();
+    var age = parseFloat(el.dataset.age) + (Date.now() - el.renderedAt) / 1000;
+    el.textContent = "updated " + Math.round(age) + "s ago";
+    el.classList.toggle("stale", age > STALE_AFTER);
+  }
+
+  document.addEventListener("htmx:afterSettle", tick);
+  document.addEventListener("keydown", function (event) {
+    var modal = document.getElementById("modal");
+    if (event.key === "Escape" && modal && modal.firstElementChild && !modal.closest("[hx-disable]")) modal.innerHTML = "";
+  });
+  setInterval(tick, 1000);
+})();

@@ -1,0 +1,33 @@
+"""With no usable destination the caller gets 503 at once."""
+
+import pytest
+
+from proxy import table as contract
+
+pytestmark = pytest.mark.sipp
+
+CALLS = 20
+
+
+def test_it_answers_503_when_every_server_is_down(cluster_factory):
+    from dispatcher.services import change_health
+
+    # Health events carry no version a test could wait on, so mark them down before the proxy
+    # starts: it must take lb:health into account from its first call.
+    cluster = cluster_factory(start_proxy=False)
+    for dest in cluster.dests.values():
+        change_health(dest, contract.Health(state=contract.DOWN, fails=3, reason="e2e: probes failed"))
+    cluster.start_proxy()
+    uac = cluster.run_uac("uac_503.xml", calls=CALLS, rate=50)
+    assert uac.proc.returncode == 0, cluster.report(uac)
+    assert int(uac.stats()["SuccessfulCall(C)"]) == CALLS, cluster.report(uac)
+    counts = cluster.stop_all_uas()
+    assert all(c.get("INVITE_Recv", 0) == 0 for c in counts.values()), counts
+
+
+def test_it_answers_503_when_every_server_is_gone(cluster):
+    for sipp in cluster.ast.values():
+        sipp.kill()
+    uac = cluster.run_uac("uac_503.xml", calls=CALLS, rate=50, timeout=60)
+    assert uac.proc.returncode == 0, cluster.report(uac)
+    assert int(uac.stats()["SuccessfulCall(C)"]) == CALLS, cluster.report(uac)
