@@ -33,7 +33,7 @@ def _user(django_user_model, name, group):
 
     user = django_user_model.objects.create_user(name, f"{name}@example.com", "pw-" + name)
     if group:
-        user.groups.add(Group.objects.get(name=group))
+        user.groups.add(Group.objects.get_or_create(name=group)[0])
     return user
 
 

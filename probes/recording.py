@@ -8,13 +8,15 @@ row and the StateEvent and, after commit, lb:health and the lb:events message.
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from django.db import transaction
 
 from dispatcher.choices import Cause
 from dispatcher.models import Destination
 from dispatcher.services import change_health
 from probes.machine import is_good, step
-from proxy.table import HEALTH_KEY, RTT_SAMPLES, UNKNOWN, Health, decode_health, encode_health, rtt_key
+from proxy.table import HEALTH_KEY, RTT_SAMPLES, SUSPECT, UNKNOWN, UP, Health, decode_health, encode_health, rtt_key
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,10 @@ def record(r, outcomes, thresholds, *, db_health=None, suspect_reason=""):
 
     `db_health`: id -> health as the rows hold it, for destinations lb:health does not
     know yet (a flushed Redis) and to notice rows that disagree with Redis.
+    `suspect_reason`: the proxy asked for this probe (probe_now) because it suspects
+    the destination. Its suspect mark may not have reached lb:health yet (it is
+    written off the proxy's event loop), so the probe is judged as a suspect's
+    whatever lb:health says: one failure confirms it down.
     Callers hold each destination busy (probes.claims) while this runs.
     """
     db_health = db_health or {}
@@ -91,9 +97,15 @@ def record(r, outcomes, thresholds, *, db_health=None, suspect_reason=""):
     pipe = r.pipeline(transaction=False)
     for outcome, raw, streak in zip(outcomes, raws, streaks):
         current, raw_state = _current(raw, db_health.get(outcome.id, UNKNOWN), now)
-        st = step(current, outcome, int(streak), thresholds, now, suspect_reason=suspect_reason)
+        basis = current
+        if suspect_reason and current.state in (UP, UNKNOWN):
+            basis = replace(current, state=SUSPECT)
+        st = step(basis, outcome, int(streak), thresholds, now, suspect_reason=suspect_reason)
+        changed = st.health.state != current.state
+        if not changed and basis is not current:
+            st = replace(st, health=replace(st.health, since=current.since), changed=False)
         row_state = db_health.get(outcome.id)
-        if st.changed or (row_state is not None and row_state != st.health.state):
+        if changed or (row_state is not None and row_state != st.health.state):
             changes.append((outcome.id, current.state, st))
         else:
             store_args += [outcome.id, raw_state, encode_health(st.health)]
@@ -106,12 +118,15 @@ def record(r, outcomes, thresholds, *, db_health=None, suspect_reason=""):
     if store_args:
         result.skipped_writes = len(store_args) // 3 - int(replies[-1])
 
-    for dest_id, old, st in changes:
-        try:
-            if change_health(Destination(pk=dest_id), st.health, cause=Cause.PROBE, reason=st.reason, observed=old):
-                result.transitions.append((dest_id, old, st.health.state, st.reason))
-        except Destination.DoesNotExist:
-            log.info("probe result dropped: destination id=%s was deleted", dest_id)
+    # One transaction for the round's changes: one commit instead of one per destination
+    # (a whole site going down is hundreds of changes at once); the events go out after it.
+    with transaction.atomic():
+        for dest_id, old, st in changes:
+            try:
+                if change_health(Destination(pk=dest_id), st.health, cause=Cause.PROBE, reason=st.reason, observed=old):
+                    result.transitions.append((dest_id, old, st.health.state, st.reason))
+            except Destination.DoesNotExist:
+                log.info("probe result dropped: destination id=%s was deleted", dest_id)
     return result
 
 

@@ -27,6 +27,16 @@ log = logging.getLogger(__name__)
 HOLD_MARGIN_MS = 10_000
 
 
+def _run(coro):
+    """Run the probes on a fresh loop (a task owns no loop between rounds); uvloop when present."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
 def thresholds(settings):
     return Thresholds(
         probing=settings.probing_threshold,
@@ -77,7 +87,7 @@ def run_round(round_id=None):
     targets = [t for t in targets if t.id in mine]
     try:
         probe_started = time.perf_counter()
-        outcomes = asyncio.run(probe_all(targets, probe_config(settings))) if targets else []
+        outcomes = _run(probe_all(targets, probe_config(settings))) if targets else []
         probe_s = time.perf_counter() - probe_started
         recorded = record(r, outcomes, thresholds(settings), db_health=db_health)
     finally:
@@ -105,6 +115,9 @@ def probe_one(destination_id, reason=""):
     then probe afresh: the suspect mark must be settled by a probe sent after it.
     """
     r = get_redis()
+    if not claims.probing_active(r):
+        log.info("probe_now skipped: probing is paused (ping_active 0) destination=%s reason=%r", destination_id, reason)
+        return {"probed": 0}
     settings = ProbeSettings.load()
     rows = list(Destination.objects.exclude(admin_state=AdminState.DISABLED).filter(pk=destination_id).values_list("id", "uri", "health"))
     targets, db_health = _targets(rows)
@@ -120,7 +133,7 @@ def probe_one(destination_id, reason=""):
             return {"probed": 0}
         time.sleep(0.01)
     try:
-        outcomes = asyncio.run(probe_all(targets, probe_config(settings)))
+        outcomes = _run(probe_all(targets, probe_config(settings)))
         recorded = record(r, outcomes, thresholds(settings), db_health=db_health, suspect_reason=reason)
     finally:
         claims.release(r, [destination_id], token=token)

@@ -18,8 +18,11 @@ def tick():
     Reading ProbeSettings here, not in the beat schedule, is what lets a new
     interval apply without restarting beat.
     """
+    r = get_redis()
+    if not claims.probing_active(r):
+        return None
     settings = ProbeSettings.load()
-    round_id = claims.start_round_if_due(get_redis(), settings.ping_interval)
+    round_id = claims.start_round_if_due(r, settings.ping_interval)
     if round_id:
         # A round queued behind a stalled worker is stale once the next one is due.
         run_round.apply_async(args=[round_id], expires=settings.ping_interval)

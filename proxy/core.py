@@ -81,7 +81,7 @@ class Proxy:
         for lis in self.listeners:
             if lis.proto == proto:
                 return lis
-        return self.listeners[0]
+        return self.listeners[0] if self.listeners else None
 
     def start(self):
         self.wheel.start()
@@ -308,7 +308,7 @@ class Proxy:
         st = ct.server
         if st.final_code is not None:
             return
-        if False:
+        if self.loop_is_late(late) and ct.trying_rearms < 20:
             ct.trying_rearms += 1
             ct.t_trying = self.wheel.call_later(max(0.05, self.view.trying_timeout / 4), self._trying_timeout, ct)
             return

@@ -47,16 +47,32 @@ class Follower:
         self.client = None
         self.connected = False
         self.first_attempt = asyncio.Event()
+        self.stopped = asyncio.Event()
         self._warned = False
 
+    def stop(self):
+        """Ask both loops to end (a cancel alone can be eaten inside redis-py)."""
+        self.stopped.set()
+
+    async def _pause(self, seconds):
+        try:
+            await asyncio.wait_for(self.stopped.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
+
     def _client(self):
+        # named so operators (and tests) can tell this proxy's connections apart in CLIENT LIST
         return aioredis.from_url(
-            self.url, socket_connect_timeout=1.0, socket_timeout=5.0, health_check_interval=10
+            self.url,
+            socket_connect_timeout=1.0,
+            socket_timeout=5.0,
+            health_check_interval=10,
+            client_name=f"lbpanel-proxy:{self.node_name}",
         )
 
     async def run(self):
         backoff = BACKOFF_MIN
-        while True:
+        while not self.stopped.is_set():
             client = self._client()
             pubsub = client.pubsub()
             try:
@@ -73,6 +89,7 @@ class Follower:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError, ValueError) as exc:
+                _reraise_cancel()
                 if not self._warned:
                     log.warning(
                         "redis unavailable (%s): routing from table version %s, retrying", exc, self.core.view.version
@@ -81,18 +98,14 @@ class Follower:
             finally:
                 self.connected = False
                 self.client = None
-                try:
-                    await pubsub.aclose()
-                    await client.aclose()
-                except Exception:
-                    pass
+                await _close(pubsub, client)
             self.first_attempt.set()
-            await asyncio.sleep(backoff)
+            await self._pause(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
 
     async def _listen(self, client, pubsub):
-        while True:
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+        while not self.stopped.is_set():
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
             if message is None or message.get("type") != "message":
                 continue
             event = decode_event(message["data"])
@@ -162,7 +175,7 @@ class Follower:
         client = None
         failing = False
         key = node_key(self.node_name)
-        while True:
+        while not self.stopped.is_set():
             try:
                 if client is None:
                     client = self._client()
@@ -195,16 +208,16 @@ class Follower:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
+                _reraise_cancel()
                 if not failing:
                     log.warning("heartbeat to redis failed: %s", exc)
                 failing = True
                 if client is not None:
-                    try:
-                        await client.aclose()
-                    except Exception:
-                        pass
+                    await _close(client)
                 client = None
-            await asyncio.sleep(1.0)
+            await self._pause(1.0)
+        if client is not None:
+            await _close(client)
 
     async def remove_node(self):
         client = self._client()
@@ -214,3 +227,19 @@ class Follower:
             pass
         finally:
             await client.aclose()
+
+
+def _reraise_cancel():
+    """redis-py may turn our cancellation into a connection error: keep it a cancellation."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+async def _close(*things):
+    """Close redis clients without letting a stuck close hold up reconnecting or stopping."""
+    for thing in things:
+        try:
+            await asyncio.wait_for(thing.aclose(), 1.0)
+        except (Exception, asyncio.TimeoutError):
+            pass

@@ -55,12 +55,12 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None)
     follower = Follower(core, redis_url, node_name, specs)
     core.on_suspect.append(follower.publish_suspect)
     core.on_suspect.extend(suspect_hooks)
-    tasks = [loop.create_task(follower.run())]
+    tasks = [loop.create_task(follower.run(), name="follower")]
     try:
         await asyncio.wait_for(follower.first_attempt.wait(), READY_WAIT)
     except asyncio.TimeoutError:
         pass
-    tasks.append(loop.create_task(follower.heartbeat()))
+    tasks.append(loop.create_task(follower.heartbeat(), name="heartbeat"))
     stop = stop_event or asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
@@ -76,9 +76,13 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None)
     )
     await stop.wait()
     log.warning("proxy stopping node=%s", node_name)
+    follower.stop()
     for t in tasks:
         t.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    # bounded: a Redis client stuck in close must not keep the process from exiting
+    _, pending = await asyncio.wait(tasks, timeout=3.0)
+    for t in pending:
+        log.warning("task %s did not stop in time: %s", t.get_name(), t.get_stack(limit=5))
     for server in servers:
         server.close()
     for lis in core.listeners:

@@ -96,3 +96,11 @@ def test_it_explains_why_a_set_in_use_stays(as_admin, table):
     response = as_admin.delete(f"{URL}2/")
     assert response.status_code == 409 and "default set" in response.json()["setid"][0]
     assert DispatcherSet.objects.filter(setid=2).exists()
+
+
+def test_the_list_costs_the_same_queries_for_more_sets(as_viewer, table, django_assert_max_num_queries):
+    for setid in range(10, 30):
+        DispatcherSet.objects.create(setid=setid)
+    # token lookup, last_used, role groups, count, page
+    with django_assert_max_num_queries(6):
+        assert as_viewer.get(URL).json()["count"] == 22

@@ -27,6 +27,6 @@ def test_it_logs_out_by_post(client, viewer):
 
 
 @pytest.mark.parametrize(("fixture", "sees_config"), [("viewer", False), ("operator", False), ("admin_user", True)])
-def test_only_admins_see_the_configuration_link(client, request, redis, fixture, sees_config):
+def test_only_admins_see_the_configuration_link(client, request, db, redis, fixture, sees_config):
     client.force_login(request.getfixturevalue(fixture))
     assert (b'href="/config/"' in client.get("/").content) is sees_config

@@ -213,15 +213,21 @@ class _Udp(asyncio.DatagramProtocol):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Answer SIP probes on 127.0.0.1.")
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--port", type=int, required=True, help="first port")
+    parser.add_argument("--count", type=int, default=1, help="answer on this many ports from --port")
     parser.add_argument("--transport", action="append", choices=("udp", "tcp"))
     parser.add_argument("--code", type=int, default=200, help="reply code; 0 = stay silent")
+    parser.add_argument("--silent-prefix", default="", help="stay silent to Request-URIs whose user part starts with this")
     args = parser.parse_args(argv)
-    responder = Responder(args.port, tuple(args.transport or ["udp"]), args.code or SILENT)
+    responders = [Responder(args.port + i, tuple(args.transport or ["udp"]), args.code or SILENT) for i in range(args.count)]
+    if args.silent_prefix:
+        for responder in responders:
+            responder.code_for = _silent_for(responder, f"sip:{args.silent_prefix}")
 
     async def run():
-        await responder.serve()
-        print(f"ready port={args.port}", flush=True)
+        for responder in responders:
+            await responder.serve()
+        print(f"ready ports={args.port}-{args.port + args.count - 1}", flush=True)
         # Runs until the parent closes our stdin (the bench) or kills us.
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
@@ -231,6 +237,15 @@ def main(argv=None):
         asyncio.run(run())
     else:
         uvloop.run(run())
+
+
+def _silent_for(responder, prefix):
+    default = responder.code_for
+
+    def code_for(uri):
+        return SILENT if uri.startswith(prefix) else default(uri)
+
+    return code_for
 
 
 if __name__ == "__main__":

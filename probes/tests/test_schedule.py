@@ -64,3 +64,11 @@ def test_one_tick_of_many_starts_the_round(lb_redis):
         started = list(pool.map(lambda _: claims.start_round_if_due(lb_redis, 15), range(40)))
     assert len([r for r in started if r]) == 1
     assert claims.start_round_if_due(lb_redis, 15) is None
+
+
+def test_no_round_starts_while_probing_is_paused(lb_redis, probe_settings):
+    from probes.tasks import tick
+
+    lb_redis.set("lb:probe:active", "0")
+    assert tick() is None
+    assert lb_redis.get("lb:probe:round:id") is None

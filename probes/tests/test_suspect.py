@@ -68,3 +68,18 @@ def test_probe_now_ignores_a_disabled_destination(probes, responder, up_destinat
     before = responder.count()
     assert probes.probe_now(up_destination.pk, "503 on INVITE").get(timeout=10) == {"probed": 0}
     assert responder.count() == before
+
+
+def test_probe_now_confirms_down_even_before_the_mark_lands(probes, responder, up_destination):
+    # The proxy writes its mark off its event loop; the task may get here first.
+    responder.answer(SILENT)
+    result = probes.probe_now(up_destination.pk, "503 on INVITE").get(timeout=10)
+    assert result["transitions"] == [[up_destination.pk, "up", "down", "timeout (suspect: 503 on INVITE)"]]
+    assert probes.health(up_destination.pk)["state"] == "down"
+
+
+def test_probe_now_does_nothing_while_probing_is_paused(probes, responder, up_destination):
+    probes.redis.set("lb:probe:active", "0")
+    before = responder.count()
+    assert probes.probe_now(up_destination.pk, "503 on INVITE").get(timeout=10) == {"probed": 0}
+    assert responder.count() == before

@@ -104,3 +104,16 @@ def test_updated_turns_red_when_no_proxy_reports(page, viewer, cluster, redis):
     redis.delete("lb:node:proxy-a")  # the proxy dies: its key expires
     expect(page.get_by_test_id("no-proxy")).to_have_text(re.compile("no proxy reporting"))
     expect(page.get_by_test_id("updated")).to_have_class(re.compile("stale"))
+
+
+def test_cancel_closes_the_confirmation_and_changes_nothing(page, operator, cluster, redis):
+    ast1 = cluster["ast1"]
+    log_in(page, "operator")
+    row(page, ast1).get_by_test_id("maintenance").click()
+    page.get_by_test_id("confirm").get_by_role("link", name="Cancel").click()
+    expect(page.get_by_test_id("confirm")).to_have_count(0)
+    row(page, ast1).get_by_test_id("maintenance").click()
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("confirm")).to_have_count(0)
+    assert Destination.objects.get(pk=ast1.pk).admin_state == "active"
+    assert page.url.endswith("/")

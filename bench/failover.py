@@ -1,0 +1,106 @@
+"""The failover run: 50 calls/s for 40 s with production timers; ast2 is SIGKILLed at 10 s and
+started again at 25 s. Counts failed calls, calls up on ast2 when it died, and the new INVITEs
+sent to the dead ast2 (captured on loopback: its port stays closed, so senders get ICMP)."""
+
+import json
+import time
+from pathlib import Path
+
+import redis as redis_lib
+
+from bench.capture import InviteCounter
+from bench.measure import BYE_OK, INVITE_OK, percentile
+from bench.targets import Kamailio, OurProxy
+from tests.e2e_proxy.sippctl import Sipp, uac_args
+
+KILL_AT, RESTART_AT = 10.0, 25.0
+DEAD = 2
+
+
+def run_one(target, workdir, args, redis_url):
+    rate, seconds = args.failover_rate, args.failover_seconds
+    calls = int(rate * seconds)
+    dead_port = target.servers.ports[DEAD]
+    counter = InviteCounter(dead_port)
+    uac_port = target.port + 10
+    extra = ["-timeout", str(int(seconds + 60))]
+    uac = Sipp("uac.xml", Path(workdir) / "uac", uac_args(f"127.0.0.1:{target.port}", uac_port, calls=calls, rate=rate, hold_ms=1000, recv_timeout_ms=35000, extra=extra), f"uac failover {target.name}")
+    t0 = time.monotonic()
+    time.sleep(max(0.0, t0 + KILL_AT - time.monotonic()))
+    active_at_kill = _proxy_active(target, redis_url)
+    target.servers.kill(DEAD)
+    t_kill = time.monotonic()
+    time.sleep(max(0.0, t0 + RESTART_AT - time.monotonic()))
+    target.servers.start(DEAD)
+    t_restart = time.monotonic()
+    uac.wait(seconds + 120)
+    t_end = time.monotonic()
+    counter.close()
+    answered, ended = uac.count(INVITE_OK), uac.count(BYE_OK)
+    stats = uac.stats()
+    setups = uac.rtt()
+    dead_datagrams, dead_calls = counter.between(t_kill, t_restart)
+    first_5s = counter.between(t_kill, t_kill + 5.0)[1]
+    _, after_restart = counter.between(t_restart, t_end)
+    return {
+        "target": target.name,
+        "calls": calls,
+        "successful": int(stats.get("SuccessfulCall(C)", 0) or 0),
+        "failed": int(stats.get("FailedCall(C)", 0) or 0),
+        "failed_before_answer": calls - answered,
+        "failed_after_answer": answered - ended,
+        "proxy_active_on_dead_at_kill": active_at_kill,
+        "new_invites_to_dead": dead_calls,
+        "new_invites_to_dead_first_5s": first_5s,
+        "invite_datagrams_to_dead": dead_datagrams,
+        "new_invites_after_restart": after_restart,
+        "setup_p99_ms": percentile(setups, 99),
+        "setup_max_ms": max(setups) if setups else None,
+        "setups_over_1s": sum(1 for s in setups if s > 1000),
+    }
+
+
+def _proxy_active(target, redis_url):
+    """What the proxy's last heartbeat says is up on the server about to die (ours only)."""
+    if not isinstance(target, OurProxy):
+        return None
+    raw = redis_lib.Redis.from_url(redis_url).get(f"lb:node:{target.proxy.node_name}")
+    if not raw:
+        return None
+    return json.loads(raw).get("destinations", {}).get(str(DEAD), {}).get("active")
+
+
+def run_all(args, workdir):
+    names = [t for t in args.targets.split(",") if t in ("lbpanel", "kamailio")]
+    if "kamailio" in names and not Kamailio.installed():
+        names.remove("kamailio")
+    print(f"failover: {args.failover_rate} calls/s for {args.failover_seconds:g} s, 1 s hold, fr_timer 5 s, "
+          f"ast{DEAD} SIGKILLed at {KILL_AT:g} s and restarted at {RESTART_AT:g} s")
+    rows = []
+    for i, name in enumerate(names):
+        base = args.port_base + 900 + 20 * i
+        stepdir = Path(workdir) / f"failover-{name}"
+        stepdir.mkdir(parents=True)
+        if name == "lbpanel":
+            # The seed's production timers; probes (15 s x 3) are the Celery prober's, not run here.
+            target = OurProxy(base, stepdir, args.redis_url, fr_timer_ms=5000, fr_inv_timer_ms=30000)
+        else:
+            target = Kamailio(base, stepdir)
+        try:
+            rows.append(run_one(target, stepdir, args, args.redis_url))
+        finally:
+            target.stop()
+    keys = [
+        ("calls", "calls"), ("failed", "failed calls"), ("failed_before_answer", "failed before answer"),
+        ("failed_after_answer", "failed after answer (up on ast2 at the kill)"),
+        ("proxy_active_on_dead_at_kill", "proxy's own count of calls up on ast2 at the kill"),
+        ("new_invites_to_dead", "new INVITEs sent to dead ast2"), ("new_invites_to_dead_first_5s", "... of them in the first 5 s"),
+        ("invite_datagrams_to_dead", "INVITE datagrams to dead ast2 (with retransmissions)"),
+        ("new_invites_after_restart", "INVITEs to ast2 after its restart"),
+        ("setups_over_1s", "calls whose setup took > 1 s"), ("setup_p99_ms", "setup p99 ms"), ("setup_max_ms", "setup max ms"),
+    ]
+    print("| | " + " | ".join(r["target"] for r in rows) + " |")
+    print("| --- |" + " ---: |" * len(rows))
+    for key, label in keys:
+        print(f"| {label} | " + " | ".join("-" if r[key] is None else str(r[key]) for r in rows) + " |")
+    return rows
