@@ -48,8 +48,8 @@ def ladder(args, workdir):
         names.remove("kamailio")
     results, failures = [], {n: 0 for n in names}
     print(f"ladder: {args.seconds:g} s per step, {args.hold_ms} ms hold, rates {rates}")
-    print("| rate/s | target | calls | failed % | setup median ms | setup p99 ms | CPU s / 1,000 calls |")
-    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| rate/s | target | calls | failed % | setup median ms | setup p99 ms | CPU s / 1,000 calls | load before |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     step_no = 0
     for rate in rates:
         for name in names:
@@ -59,6 +59,8 @@ def ladder(args, workdir):
             base = args.port_base + 20 * (step_no % 40)
             stepdir = Path(workdir) / f"{step_no:02d}-{name}-{rate}"
             stepdir.mkdir(parents=True)
+            # Other work on the host skews every number: show the 1-minute load the step started under.
+            load = os.getloadavg()[0]
             target = TARGETS[name](base, stepdir, args.redis_url)
             try:
                 step, _ = run_calls(target, stepdir / "uac", uac_port=base + 10, rate=rate, seconds=args.seconds, hold_ms=args.hold_ms)
@@ -69,7 +71,7 @@ def ladder(args, workdir):
                 failures[name] += 1
             print(
                 f"| {rate} | {name} | {step.calls} | {step.failed_pct:.2f} | {fmt(step.setup_median_ms)} | "
-                f"{fmt(step.setup_p99_ms)} | {fmt(step.cpu_per_1000, '{:.2f}')} |",
+                f"{fmt(step.setup_p99_ms)} | {fmt(step.cpu_per_1000, '{:.2f}')} | {load:.1f} |",
                 flush=True,
             )
     print()

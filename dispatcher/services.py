@@ -178,10 +178,10 @@ class _DryRun(Exception):
 
 def _state_from_flags(flags):
     if flags & contract.FLAG_DISABLED:
-        return AdminState.DISABLED
+        return AdminState.DISABLED.value
     if flags & contract.FLAG_INACTIVE:
-        return AdminState.INACTIVE
-    return AdminState.ACTIVE
+        return AdminState.INACTIVE.value
+    return AdminState.ACTIVE.value
 
 
 def _entry_fields(entry):

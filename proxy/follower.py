@@ -142,8 +142,9 @@ class Follower:
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("ignoring undecodable %s: %s", TABLE_KEY, exc)
             return
-        if only_if_newer and table.version == self.core.view.version:
-            return
+        current = self.core.view.table
+        if only_if_newer and (table.version, table.published_at) == (current.version, current.published_at):
+            return  # same table (a flushed Redis can reuse a version number: compare the stamp too)
         names = {d.host for s in table.sets.values() for d in s.destinations}
         names -= set(self.core.resolved)
         resolved = {}

@@ -22,6 +22,7 @@ from sip.responses import add_received, response_bytes
 log = logging.getLogger("proxy.routing")
 
 RETRY_AFTER = (b"Retry-After: 5",)
+MALFORMED_LOGS_PER_SECOND = 20
 _STATELESS = b"z9hG4bK-lbs-"
 _SALVAGE = (b"via", b"from", b"to", b"call-id", b"cseq")
 
@@ -34,6 +35,9 @@ class Router:
     def __init__(self, core):
         self.core = core
         self.log_debug = log.isEnabledFor(logging.DEBUG)
+        self._malformed_window = 0.0
+        self._malformed_logged = 0
+        self._malformed_quiet = 0
 
     # -- entry ---------------------------------------------------------------
 
@@ -392,7 +396,16 @@ class Router:
         core.send(proto, (host, port), msg.to_bytes(), core.listener_for(proto))
 
     def malformed(self, data, exc, listener, addr, conn, msg=None):
-        log.warning("malformed SIP from %s:%s: %s", addr[0], addr[1], exc)
+        now = self.core.loop.time()
+        if now - self._malformed_window >= 1.0:
+            if self._malformed_quiet:
+                log.warning("%d more malformed messages not logged", self._malformed_quiet)
+            self._malformed_window, self._malformed_logged, self._malformed_quiet = now, 0, 0
+        if self._malformed_logged < MALFORMED_LOGS_PER_SECOND:
+            self._malformed_logged += 1
+            log.warning("malformed SIP from %s:%s: %s", addr[0], addr[1], exc)
+        else:  # a junk flood must not turn into a log flood
+            self._malformed_quiet += 1
         if msg is None:
             msg = _salvage(data)
         if msg is None or msg.method is None or msg.method == b"ACK":

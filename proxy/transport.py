@@ -200,6 +200,9 @@ class TcpConnection(asyncio.Protocol):
     def connection_lost(self, exc):
         self.closed = True
         self.core.pool.forget(self)
+        if self.peer is not None and self.core.calling_by_addr.get(self.peer):
+            # a server that crashes closes its connections: INVITEs waiting on it fail over now
+            self.core.on_unreachable("tcp", self.peer, "TCP connection lost")
 
     def send(self, data):
         if self.transport is None:

@@ -95,3 +95,9 @@ def test_merge_updates_and_replace_removes(db, no_publish):
 def test_import_is_audited(db, no_publish):
     import_dispatcher_list(SEED.read_text())
     assert StateEvent.objects.filter(cause="import", kind="config").count() == 8
+
+
+def test_a_state_change_reads_plainly_in_the_preview(db, no_publish):
+    import_dispatcher_list("1 sip:127.0.0.1:5081 0 0\n")
+    result = import_dispatcher_list("1 sip:127.0.0.1:5081 1 0\n", dry_run=True)
+    assert result.changes == ["~ set 1 sip:127.0.0.1:5081: admin_state 'active' → 'inactive'"]
