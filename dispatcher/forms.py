@@ -141,13 +141,11 @@ class AuditFilterForm(forms.Form):
 ROLE_CHOICES = [("viewer", "viewer — read-only"), ("operator", "operator — maintenance and drain"), ("admin", "admin — everything")]
 
 
-def assign_role(user, role):
-    """A user holds exactly one of the role groups."""
-    from django.contrib.auth.models import Group
+def assign_role(user, role, *, actor=None, active=True, created=False):
+    """A user holds exactly one of the role groups (through services, so it is audited)."""
+    from dispatcher.services import set_user_role
 
-    groups = Group.objects.filter(name__in=[name for name, _ in ROLE_CHOICES])
-    user.groups.remove(*groups)
-    user.groups.add(groups.get(name=role))
+    set_user_role(user, role, active=active, actor=actor, created=created)
 
 
 class UserCreateForm(forms.Form):
@@ -163,11 +161,11 @@ class UserCreateForm(forms.Form):
             raise forms.ValidationError("A user with this name exists.")
         return name
 
-    def save(self):
+    def save(self, actor=None):
         from django.contrib.auth import get_user_model
 
         user = get_user_model().objects.create_user(self.cleaned_data["username"], password=self.cleaned_data["password"])
-        assign_role(user, self.cleaned_data["role"])
+        assign_role(user, self.cleaned_data["role"], actor=actor, created=True)
         return user
 
 

@@ -294,3 +294,43 @@ def republish(*, with_health=True):
         for dest in Destination.objects.exclude(pk__in=known.keys()):
             publisher.store_health(dest.pk, contract.Health(state=dest.health, since=dest.health_changed.timestamp() if dest.health_changed else time.time()))
     return version
+
+
+# --- people and probing ------------------------------------------------------------------
+
+ROLE_GROUPS = ("viewer", "operator", "admin")
+
+
+@transaction.atomic
+def set_user_role(person, role, *, active=True, actor=None, cause=Cause.USER, created=False):
+    """A user holds exactly one role group; every change of role or activity is audited."""
+    from django.contrib.auth.models import Group
+
+    if role not in ROLE_GROUPS:
+        raise ValueError(f"role must be one of {', '.join(ROLE_GROUPS)}, got {role!r}")
+    from dispatcher.roles import role_of
+
+    person._lbpanel_role = False  # drop the cached role
+    old = "" if created else f"{role_of(person) or 'no role'}{'' if person.is_active else ' (deactivated)'}"
+    groups = {g.name: g for g in (Group.objects.get_or_create(name=name)[0] for name in ROLE_GROUPS)}
+    person.groups.remove(*groups.values())
+    person.groups.add(groups[role])
+    if person.is_active != active:
+        person.is_active = active
+        person.save(update_fields=["is_active"])
+    person._lbpanel_role = False
+    new = f"{role}{'' if active else ' (deactivated)'}"
+    if old != new:
+        _config_event(f"{'created' if created else 'updated'} user {person.username}", old, new, actor=actor, cause=cause)
+    return person
+
+
+def set_ping_active(active, *, actor=None, cause=Cause.API, reason=""):
+    """Pause (False) or resume (True) probing, as Kamailio's dispatcher.ping_active. Returns the old value."""
+    r = publisher.get_redis()
+    old = r.get(contract.PING_ACTIVE_KEY) not in (b"0", "0")
+    r.set(contract.PING_ACTIVE_KEY, "1" if active else "0")
+    if old != active:
+        _config_event("probing (dispatcher.ping_active)", str(int(old)), str(int(active)), actor=actor, cause=cause, reason=reason)
+        log.warning("probing %s by %s", "resumed" if active else "paused", actor)
+    return old

@@ -20,9 +20,9 @@ from rest_framework.views import APIView
 
 from dispatcher import services
 from dispatcher.api.auth import AUTHENTICATION, is_read_only_token
-from dispatcher.choices import AdminState, Cause, EventKind, ProbingMode
+from dispatcher.choices import AdminState, Cause, ProbingMode
 from dispatcher.kamailio_list import parse_attrs
-from dispatcher.models import Destination, DispatcherSet, ProbeSettings, StateEvent
+from dispatcher.models import Destination, DispatcherSet, ProbeSettings
 from dispatcher.redis_client import get_redis
 from dispatcher.roles import ADMIN, OPERATOR, VIEWER, has_role
 from proxy import table as contract
@@ -244,14 +244,9 @@ def ping_active(request, params):
         if new not in (0, 1):
             raise invalid_params(f"parameter 1 (state) must be 0 or 1, got {new}")
         _require(request, "dispatcher.ping_active with a parameter", ADMIN, writes=True)
-        r.set(contract.PING_ACTIVE_KEY, str(new))
+        services.set_ping_active(bool(new), actor=request.user, cause=Cause.API, reason="JSON-RPC dispatcher.ping_active")
     except RedisError as exc:
         raise RpcError(FAULT, "Ping State Update Failed", f"Redis: {exc}") from None
-    if new != old:
-        # Not a destination's state, so no services.set_state; still audited like every change.
-        StateEvent.objects.create(subject="probing (dispatcher.ping_active)", kind=EventKind.CONFIG, old=str(old), new=str(new),
-                                  cause=Cause.API, actor=request.user, reason="JSON-RPC dispatcher.ping_active")
-        log.warning("dispatcher.ping_active %s -> %s by %s", old, new, request.user)
     return {"NewPingState": new, "OldPingState": old}
 
 

@@ -40,3 +40,14 @@ def test_an_admin_cannot_demote_themselves(as_admin, admin_user, django_user_mod
 def test_it_refuses_operator(client, operator, viewer, redis):
     client.force_login(operator)
     assert client.post(f"/config/users/{viewer.id}/role/", {"role": "admin", "active": "on"}).status_code == 403
+
+
+def test_a_role_change_is_in_the_audit_log(db, admin_user, viewer):
+    from dispatcher.models import StateEvent
+    from dispatcher.services import set_user_role
+
+    set_user_role(viewer, "operator", actor=admin_user)
+    event = StateEvent.objects.get(subject="updated user viewer")
+    assert (event.old, event.new, event.actor) == ("viewer", "operator", admin_user)
+    set_user_role(viewer, "operator", active=False, actor=admin_user)
+    assert StateEvent.objects.filter(subject="updated user viewer", new="operator (deactivated)").exists()

@@ -16,7 +16,7 @@ from dispatcher.permissions import role_required
 def users(request):
     form = UserCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = form.save()
+        user = form.save(actor=request.user)
         messages.success(request, f"Created {user.username} as {form.cleaned_data['role']}.")
         return redirect("panel:config-users")
     people = get_user_model().objects.order_by("username").prefetch_related(Prefetch("groups", queryset=Group.objects.only("name")))
@@ -32,9 +32,7 @@ def user_role(request, pk):
         # An admin demoting or deactivating themselves locks the panel out of its last admin.
         messages.error(request, "You cannot change your own role or deactivate yourself.")
     elif form.is_valid():
-        assign_role(person, form.cleaned_data["role"])
-        person.is_active = form.cleaned_data["active"]
-        person.save(update_fields=["is_active"])
+        assign_role(person, form.cleaned_data["role"], active=form.cleaned_data["active"], actor=request.user)
         messages.success(request, f"{person.username} is now {form.cleaned_data['role']}{'' if person.is_active else ' (deactivated)'}.")
     else:
         messages.error(request, "Choose viewer, operator or admin.")
