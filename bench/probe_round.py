@@ -19,7 +19,6 @@ It refuses to run against a database holding anything but 127.0.0.1 destinations
 """
 
 import argparse
-import asyncio
 import json
 import os
 import statistics
@@ -155,6 +154,7 @@ class Worker:
 def raw_baseline(args, transport, rounds):
     from dispatcher.models import Destination
     from probes.prober import ProbeConfig, Target, probe_all
+    from probes.rounds import run_async
     from sip.uri import parse_uri
 
     targets = []
@@ -165,7 +165,7 @@ def raw_baseline(args, transport, rounds):
     times = []
     for _ in range(rounds):
         start = time.perf_counter()
-        outcomes = asyncio.run(probe_all(targets, config))
+        outcomes = run_async(probe_all(targets, config))  # the worker's own loop (uvloop)
         times.append(time.perf_counter() - start)
     return times, sum(o.code == 200 for o in outcomes)
 

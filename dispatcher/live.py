@@ -101,3 +101,38 @@ def rtt_samples(destination_id):
     except RedisError:
         return []
     return [json.loads(item) for item in reversed(raw)]
+
+
+def record_calls_sample(destination_ids):
+    """Append each destination's active calls to its history, once per CALLS_SAMPLE_SECONDS cluster-wide.
+
+    Called from the beat's every-second tick; the NX claim makes extra ticks and extra workers no-ops.
+    Returns True when a sample was written.
+    """
+    import json
+
+    r = get_redis()
+    if not r.set(contract.CALLS_SAMPLE_CLAIM_KEY, "1", nx=True, ex=contract.CALLS_SAMPLE_SECONDS):
+        return False
+    snap = snapshot()
+    if snap.redis_error or not snap.nodes:
+        return False  # no proxy reporting: a gap in the chart, not a run of false zeros
+    now = round(time.time(), 1)
+    pipe = r.pipeline(transaction=False)
+    for dest_id in destination_ids:
+        key = contract.calls_key(dest_id)
+        pipe.lpush(key, json.dumps({"t": now, "active": snap.for_destination(dest_id).active}))
+        pipe.ltrim(key, 0, contract.CALLS_SAMPLES - 1)
+    pipe.execute()
+    return True
+
+
+def calls_samples(destination_id):
+    """Active calls over the last hour, oldest first: list of {"t", "active"}."""
+    import json
+
+    try:
+        raw = get_redis().lrange(contract.calls_key(destination_id), 0, contract.CALLS_SAMPLES - 1)
+    except RedisError:
+        return []
+    return [json.loads(item) for item in reversed(raw)]

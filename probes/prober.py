@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 T1 = 0.5  # RFC 3261 timer T1: first UDP retransmission, doubling up to T2
 T2 = 4.0
+MIN_RETRANSMIT_WINDOW = 0.05  # no retransmission when less than this would be left to answer it
 SEND_BATCH = 100  # yield to the loop between batches so replies are read while we send
 TCP_CONCURRENCY = 256  # open connections at once; keeps a big round under the fd limit
 UDP_RCVBUF = 4 * 1024 * 1024
@@ -93,6 +94,8 @@ async def _resolve(targets, timeout):
     async def lookup(name):
         try:
             infos = await asyncio.wait_for(loop.getaddrinfo(name, None, type=socket.SOCK_DGRAM), timeout)
+            # IPv4 first, as Kamailio's default dns_try_ipv6=no would have it.
+            infos.sort(key=lambda info: info[0] != socket.AF_INET)
             out[name] = infos[0][4][0]
         except (OSError, asyncio.TimeoutError) as exc:
             log.warning("probe cannot resolve host=%s error=%s", name, exc)
@@ -156,18 +159,25 @@ class _UdpRound:
         return self.sockets[local_ip]
 
     async def run(self, targets, addresses):
-        local_ips = {}
-        tasks = []
+        local_ips, no_route = {}, {}
+        tasks, unroutable = [], []
         try:
             for n, target in enumerate(targets):
                 ip = addresses[target.host]
-                if ip not in local_ips:
-                    local_ips[ip] = _local_ip_for(ip)
+                if ip not in local_ips and ip not in no_route:
+                    try:
+                        local_ips[ip] = _local_ip_for(ip)
+                    except OSError as exc:  # no route to that network from this host
+                        no_route[ip] = exc.strerror or str(exc)
+                        log.warning("probe cannot reach %s: %s", ip, no_route[ip])
+                if ip in no_route:
+                    unroutable.append(Outcome(target.id, None, no_route[ip], None, time.time()))
+                    continue
                 transport, port = await self._socket(local_ips[ip])
                 tasks.append(asyncio.ensure_future(self._probe(target, (ip, target.port), transport, local_ips[ip], port)))
                 if n % SEND_BATCH == SEND_BATCH - 1:
                     await asyncio.sleep(0)
-            return list(await asyncio.gather(*tasks))
+            return unroutable + list(await asyncio.gather(*tasks))
         finally:
             for transport, _ in self.sockets.values():
                 transport.close()
@@ -191,12 +201,16 @@ class _UdpRound:
                     transport.sendto(data, addr)
                 except OSError as exc:
                     return Outcome(target.id, None, exc.strerror or str(exc), None, at)
+                # Decide before waiting whether this is the last wait: loop timers may fire a
+                # hair early (uvloop rounds to milliseconds), and a clock check after the
+                # wait would then resend in a tight loop until the deadline.
                 remaining = deadline - time.perf_counter()
-                done, _ = await asyncio.wait({future}, timeout=max(0.0, min(wait, remaining)))
+                last = remaining - wait < MIN_RETRANSMIT_WINDOW
+                done, _ = await asyncio.wait({future}, timeout=max(0.0, remaining if last else wait))
                 if done:
                     reply, received = future.result()
                     return Outcome(target.id, reply.code, reply.status, round((received - sent) * 1000, 3), at)
-                if time.perf_counter() >= deadline:
+                if last:
                     return Outcome(target.id, None, TIMEOUT, None, at)
                 wait = min(wait * 2, T2)
         finally:

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 HOLD_MARGIN_MS = 10_000
 
 
-def _run(coro):
+def run_async(coro):
     """Run the probes on a fresh loop (a task owns no loop between rounds); uvloop when present."""
     try:
         import uvloop
@@ -87,7 +87,7 @@ def run_round(round_id=None):
     targets = [t for t in targets if t.id in mine]
     try:
         probe_started = time.perf_counter()
-        outcomes = _run(probe_all(targets, probe_config(settings))) if targets else []
+        outcomes = run_async(probe_all(targets, probe_config(settings))) if targets else []
         probe_s = time.perf_counter() - probe_started
         recorded = record(r, outcomes, thresholds(settings), db_health=db_health)
     finally:
@@ -133,7 +133,7 @@ def probe_one(destination_id, reason=""):
             return {"probed": 0}
         time.sleep(0.01)
     try:
-        outcomes = _run(probe_all(targets, probe_config(settings)))
+        outcomes = run_async(probe_all(targets, probe_config(settings)))
         recorded = record(r, outcomes, thresholds(settings), db_health=db_health, suspect_reason=reason)
     finally:
         claims.release(r, [destination_id], token=token)

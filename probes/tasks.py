@@ -4,7 +4,8 @@ import logging
 
 from celery import shared_task
 
-from dispatcher.models import ProbeSettings
+from dispatcher import live
+from dispatcher.models import Destination, ProbeSettings
 from dispatcher.redis_client import get_redis
 from probes import claims, rounds
 
@@ -19,6 +20,7 @@ def tick():
     interval apply without restarting beat.
     """
     r = get_redis()
+    live.record_calls_sample(Destination.objects.values_list("pk", flat=True))
     if not claims.probing_active(r):
         return None
     settings = ProbeSettings.load()

@@ -11,6 +11,8 @@ Keys:
   lb:rtt:<id>       list: last RTT_SAMPLES probe results, newest first (LPUSH+LTRIM),
                     each JSON {"t": epoch, "rtt_ms": float|null, "code": int|null}
   lb:probe:last_round  epoch seconds of the last finished probe round (for /healthz)
+  lb:calls:<id>     list: active calls sampled every CALLS_SAMPLE_SECONDS, newest first, capped at
+                    CALLS_SAMPLES; each JSON {"t": epoch, "active": int} (written by the beat tick)
   lb:probe:active   "0" while probing is paused (JSON-RPC dispatcher.ping_active 0); absent or "1" = probing
   lb:events         pub/sub channel: table and health events
   lb:node:<name>    JSON heartbeat and counters of one proxy, with a TTL
@@ -29,6 +31,10 @@ NODE_TTL_SECONDS = 5
 RTT_KEY_PREFIX = "lb:rtt:"
 RTT_SAMPLES = 60
 LAST_ROUND_KEY = "lb:probe:last_round"
+CALLS_KEY_PREFIX = "lb:calls:"
+CALLS_SAMPLE_SECONDS = 10
+CALLS_SAMPLES = 360  # one hour
+CALLS_SAMPLE_CLAIM_KEY = "lb:calls:claim"
 PING_ACTIVE_KEY = "lb:probe:active"
 
 # Health states. "suspect" is set by a proxy that saw a 5xx or a timeout on an
@@ -55,6 +61,10 @@ DEFAULT_SETTINGS = {
 
 def node_key(name):
     return NODE_KEY_PREFIX + name
+
+
+def calls_key(destination_id):
+    return f"{CALLS_KEY_PREFIX}{destination_id}"
 
 
 def rtt_key(destination_id):

@@ -58,3 +58,20 @@ def bar_chart(items):
         })
     chart.empty = False
     return chart
+
+
+def calls_chart(samples):
+    """Active calls over time as a line (samples: oldest first, {"t", "active"})."""
+    chart = Chart()
+    if not samples:
+        return chart
+    values = [int(s.get("active", 0)) for s in samples]
+    chart.y_max = max(values) or 1
+    span = max(len(values) - 1, 1)
+    usable_h = HEIGHT - 2 * PAD
+    chart.points = " ".join(
+        f"{PAD + (WIDTH - 2 * PAD) * i / span:.1f},{chart.baseline - usable_h * v / chart.y_max:.1f}" for i, v in enumerate(values)
+    )
+    chart.count = len(values)
+    chart.empty = False
+    return chart

@@ -5,7 +5,7 @@ from dispatcher import live
 from dispatcher.models import StateEvent
 from dispatcher.permissions import role_required
 from dispatcher.views import wants_partial
-from dispatcher.views.charts import bar_chart, rtt_chart
+from dispatcher.views.charts import bar_chart, calls_chart, rtt_chart
 from dispatcher.views.rows import destinations_with_state_times, make_row
 
 HISTORY_ROWS = 50
@@ -25,6 +25,7 @@ def destination(request, pk):
         "snap": snap,
         "rtt": rtt_chart(live.rtt_samples(pk)),
         "calls": bar_chart(_calls_by_proxy(snap, pk)),
+        "calls_history": calls_chart(live.calls_samples(pk)),
     }
     if wants_partial(request):
         response = render(request, "partials/_destination_live.html", context)

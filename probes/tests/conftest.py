@@ -50,8 +50,11 @@ def free_port():
 class Worker:
     """`celery -A lbpanel worker` as a child process; its output is kept for failures."""
 
+    running = []  # every live worker, so each test can wait for all of them to be idle
+
     def __init__(self, name, queues, database_url, extra=()):
         self.name, self.queues = name, queues
+        self.node = f"{name}-{os.getpid()}@localhost"
         self.lines = []
         self.ready = threading.Event()
         env = dict(os.environ)
@@ -63,7 +66,7 @@ class Worker:
         )
         cmd = [
             sys.executable, "-m", "celery", "-A", "lbpanel", "worker", "--pool=threads", "--concurrency=4",
-            "-Q", ",".join(queues), "-n", f"{name}-{os.getpid()}@localhost",
+            "-Q", ",".join(queues), "-n", self.node,
             "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO", *extra,
         ]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -79,9 +82,31 @@ class Worker:
         if not self.ready.wait(WORKER_START_TIMEOUT):
             self.stop()
             raise RuntimeError(f"worker {self.name} did not start:\n" + "\n".join(self.lines[-40:]))
+        Worker.running.append(self)
         return self
 
+    def wait_idle(self, app, timeout=15):
+        """Until no task runs or waits in this worker: a task still recording when the
+        test's database flush starts would deadlock with it (row locks vs TRUNCATE)."""
+        deadline = time.monotonic() + timeout
+        inspect = app.control.inspect(destination=[self.node], timeout=1.0, limit=1)
+        queues = redis_lib.Redis.from_url(REDIS_URL)
+        try:
+            while time.monotonic() < deadline:
+                # The queues first: a message taken from them after this shows as reserved.
+                if any(queues.llen(q) for q in self.queues):
+                    time.sleep(0.02)
+                    continue
+                active, reserved = inspect.active() or {}, inspect.reserved() or {}
+                if self.node in active and not active[self.node] and not reserved.get(self.node):
+                    return
+        finally:
+            queues.close()
+        raise RuntimeError(f"worker {self.name} still busy after {timeout} s")
+
     def stop(self):
+        if self in Worker.running:
+            Worker.running.remove(self)
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -148,8 +173,10 @@ def responder():
 
 @pytest.fixture
 def probes(worker, celery_client, lb_redis):
-    """Run rounds and probes through the real worker."""
-    return Probes(worker, celery_client, lb_redis)
+    """Run rounds and probes through the real worker; at the end, wait for it to be idle."""
+    yield Probes(worker, celery_client, lb_redis)
+    for w in list(Worker.running):
+        w.wait_idle(celery_client)
 
 
 class Probes:

@@ -162,7 +162,7 @@ class Responder:
                     if reply:
                         writer.write(reply)
                         await writer.drain()
-        except ConnectionError:
+        except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
             writer.close()
@@ -173,6 +173,7 @@ class Responder:
 
         def run():
             self._loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self._loop)
             try:
                 self._loop.run_until_complete(self.serve())
             except OSError as exc:
@@ -183,6 +184,11 @@ class Responder:
             self._loop.run_forever()
             for server in self._servers:
                 server.close()
+            # Connections still open end here, inside the loop, not at interpreter exit.
+            pending = asyncio.all_tasks(self._loop)
+            for task in pending:
+                task.cancel()
+            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self._loop.close()
 
         self._thread = threading.Thread(target=run, name=f"responder-{self.port}", daemon=True)

@@ -9,6 +9,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import redis as redis_lib
 
 from probes import claims
 from probes.tests.conftest import QUEUE, REDIS_URL, ROOT
@@ -29,6 +30,8 @@ def beat(database_url, worker, tmp_path):
     lines = []
     threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
     yield proc
+    # Pause probing first so a tick already queued starts no round after beat is gone.
+    redis_lib.Redis.from_url(REDIS_URL).set("lb:probe:active", "0")
     proc.terminate()
     try:
         proc.wait(10)
