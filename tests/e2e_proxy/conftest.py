@@ -7,6 +7,7 @@ Ports come from LBPANEL_TEST_PORT_BASE (default 25000): each test takes a fresh 
 
 import itertools
 import os
+import shutil
 import time
 
 import pytest
@@ -20,12 +21,6 @@ _blocks = itertools.count()
 
 WEIGHTS = {1: 50, 2: 30, 3: 20}
 PRIORITIES = {1: 10, 2: 5, 3: 3}
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if "e2e_proxy" in str(item.fspath):
-            item.add_marker(pytest.mark.sipp)
 
 
 class Ports:
@@ -167,6 +162,8 @@ def ports():
 @pytest.fixture
 def cluster_factory(transactional_db, redis, redis_url, tmp_path, ports):
     """Build a cluster: cluster_factory(scenarios={2: "uas_503.xml"}, algorithm=9, fr_timer_ms=...)."""
+    if shutil.which(os.environ.get("SIPP", "sipp")) is None:
+        pytest.fail("sipp is not installed: apt-get install -y sip-tester (make test-deps)")
     made = []
 
     def make(*, scenarios=None, transports=None, algorithm=4, start_proxy=True, **proxy_settings):

@@ -1,4 +1,4 @@
-"""With no usable destination the caller gets 503 at once."""
+"""With no usable destination (down by probes, gone, or all in maintenance) the caller gets 503."""
 
 import pytest
 
@@ -31,3 +31,15 @@ def test_it_answers_503_when_every_server_is_gone(cluster):
     uac = cluster.run_uac("uac_503.xml", calls=CALLS, rate=50, timeout=60)
     assert uac.proc.returncode == 0, cluster.report(uac)
     assert int(uac.stats()["SuccessfulCall(C)"]) == CALLS, cluster.report(uac)
+
+
+def test_it_answers_503_when_every_server_is_in_maintenance(cluster):
+    from dispatcher.services import set_state
+
+    for dest in cluster.dests.values():
+        set_state(dest, "inactive", reason="e2e: all in maintenance")
+    cluster.wait_table(int(cluster.redis.get("lb:table:version")))
+    uac = cluster.run_uac("uac_503.xml", calls=CALLS, rate=50)
+    assert uac.proc.returncode == 0, cluster.report(uac)
+    counts = cluster.stop_all_uas()
+    assert all(c.get("INVITE_Recv", 0) == 0 for c in counts.values()), counts
