@@ -44,7 +44,9 @@ def live_server(request):
     server.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API runs an event loop in the main thread while it
+# lives, and the proxy and prober tests that pytest-django orders after these call asyncio.run().
+@pytest.fixture(scope="module")
 def browser():
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make test-deps installs it)")
