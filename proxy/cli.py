@@ -51,5 +51,9 @@ def run(listen, redis_url, name, suspect_hooks=()):
 
     from proxy.server import serve
 
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(serve(listen, redis_url, name, suspect_hooks))
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve(listen, redis_url, name, suspect_hooks))
+    except OSError as exc:
+        logging.getLogger("proxy").error("%s", exc.strerror or exc)
+        raise SystemExit(1) from None

@@ -10,6 +10,7 @@ import logging
 import time
 import zlib
 
+from proxy import gcpolicy
 from proxy import transactions as tx
 from proxy.accounting import Accounting
 from proxy.selection import SetState
@@ -28,11 +29,6 @@ log = logging.getLogger("proxy")
 # A timer that runs this late says more about our loop than about the peer.
 LAG_TOLERANCE = 0.05
 _URI_CACHE_MAX = 20000
-
-
-def reason_phrase(text):
-    clean = "".join(c if 32 <= ord(c) < 127 else "?" for c in str(text))
-    return clean[:120].encode("ascii")
 
 
 class Proxy:
@@ -61,6 +57,7 @@ class Proxy:
 
         self.router = Router(self)
         self.sweeper = None
+        self.gc = gcpolicy.Scheduler()
 
     # -- setup ---------------------------------------------------------------
 
@@ -344,7 +341,7 @@ class Proxy:
     def send_cancel(self, ct):
         if ct.cancel_data is not None:
             return
-        ct.cancel_data = tx.build_cancel(ct)
+        ct.cancel_data = tx.build_cancel(ct, self.view.server)
         self.send(ct.proto, ct.addr, ct.cancel_data, ct.listener)
         if ct.proto == "udp":
             ct.t_cancel = self.wheel.call_later(tx.T1, self._retransmit_cancel, [ct, tx.T1, 0])
@@ -438,7 +435,7 @@ class Proxy:
         ct.stop_timers()
         self._not_calling(ct)
         ct.state = COMPLETED
-        ct.ack_data = tx.build_ack(ct, msg)
+        ct.ack_data = tx.build_ack(ct, msg, self.view.server)
         self.send(ct.proto, ct.addr, ct.ack_data, ct.listener)
         if ct.t_cancel is not None:
             ct.t_cancel.active = False
@@ -532,6 +529,9 @@ class Proxy:
                 st.retrans.active = False
             if servers.get(st.key) is st:
                 del servers[st.key]
+            # break the server<->branch cycle so refcounting frees both, not the cyclic GC
+            st.branches = ()
+            st.winner = None
         clients = self.clients
         for ct in self.client_linger.expire(now):
             ct.stop_timers()
@@ -540,5 +540,7 @@ class Proxy:
                 ct.t_cancel.active = False
             if clients.get(ct.branch) is ct:
                 del clients[ct.branch]
+            ct.server = None
         self.accounting.expire(time.time())
+        self.gc.maybe_full()
         self.sweeper = self.loop.call_later(0.25, self._sweep)

@@ -112,8 +112,8 @@ class Follower:
             if event is None:
                 continue
             if event[0] == "table":
-                if event[1] != self.core.view.version:
-                    await self.load_table(client, only_if_newer=True)
+                # always look: a flushed Redis can publish a version number we already have
+                await self.load_table(client, only_if_newer=True)
             else:
                 # Redis pub/sub ignores the db number: an event may come from another
                 # deployment on the same server. Our own db's hash is the truth.

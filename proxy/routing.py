@@ -133,6 +133,9 @@ class Router:
         if method == b"BYE":
             core.accounting.bye(msg.call_id)
         target = nxt if nxt is not None else core.uri(msg.uri)
+        if nxt is None and core.is_myself(target):
+            core.reply(st, 404, b"Not Here")  # would loop back to us until Max-Forwards runs out
+            return
         proto, addr = core.target_of(target)
         msg.decrement_max_forwards(10)
         if method == b"INVITE":
@@ -364,8 +367,9 @@ class Router:
         proto, addr = core.target_of(core.uri(target_raw))
         lis = core.listener_for(proto)
         num = resp.cseq[0]
-        ack = build_dialog_request(b"ACK", resp, lis.via_prefix + new_branch(), num, routes)
-        bye = build_dialog_request(b"BYE", resp, lis.via_prefix + new_branch(), num + 1, routes)
+        ua = core.view.server
+        ack = build_dialog_request(b"ACK", resp, lis.via_prefix + new_branch(), num, routes, ua)
+        bye = build_dialog_request(b"BYE", resp, lis.via_prefix + new_branch(), num + 1, routes, ua)
         ct.ack_data = ack
         core.send(proto, addr, ack, lis)
         core.send(proto, addr, bye, lis)

@@ -5,6 +5,7 @@ import logging
 import signal
 import socket
 
+from proxy import gcpolicy
 from proxy.core import Proxy
 from proxy.follower import Follower
 from proxy.transport import TcpConnection, TcpListener, UdpListener
@@ -46,7 +47,10 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None)
     core = Proxy(loop, node_name)
     servers = []
     for proto, host, port in listen:
-        lis, server = await _bind(core, loop, proto, host, port)
+        try:
+            lis, server = await _bind(core, loop, proto, host, port)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot listen on {proto}:{host}:{port}: {exc.strerror or exc}") from None
         core.add_listener(lis)
         if server is not None:
             servers.append(server)
@@ -67,6 +71,7 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None)
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
+    gcpolicy.install()
     log.warning(
         "proxy ready node=%s table version=%s redis=%s listen=%s",
         node_name,

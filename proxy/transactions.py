@@ -147,7 +147,7 @@ def _route_lines(req):
     return [req.lines[i] for i, n in enumerate(req.names) if n == b"route"]
 
 
-def build_cancel(ct):
+def build_cancel(ct, ua=b"lbpanel"):
     """CANCEL for a branch (RFC 3261 §9.1): same R-URI, Via branch, Call-ID, From, To, CSeq number, Route."""
     st = ct.server
     req = st.template
@@ -161,12 +161,13 @@ def build_cancel(ct):
         b"Call-ID: " + req.call_id,
         b"CSeq: %d CANCEL" % num,
         *_route_lines(req),
+        b"User-Agent: " + ua,
         b"Content-Length: 0",
     ]
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
-def build_ack(ct, resp):
+def build_ack(ct, resp, ua=b"lbpanel"):
     """Hop-by-hop ACK for a non-2xx final response (RFC 3261 §17.1.1.3): To from the response."""
     req = ct.server.template
     num, _ = req.cseq
@@ -179,12 +180,13 @@ def build_ack(ct, resp):
         b"Call-ID: " + req.call_id,
         b"CSeq: %d ACK" % num,
         *_route_lines(req),
+        b"User-Agent: " + ua,
         b"Content-Length: 0",
     ]
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
-def build_dialog_request(method, resp, via_line, cseq_num, routes):
+def build_dialog_request(method, resp, via_line, cseq_num, routes, ua=b"lbpanel"):
     """ACK or BYE inside the dialog a late 2xx created (we act as the caller's side)."""
     target = resp.uri_of(b"contact") or b""
     lines = [
@@ -196,6 +198,7 @@ def build_dialog_request(method, resp, via_line, cseq_num, routes):
         b"Call-ID: " + resp.call_id,
         b"CSeq: %d " % cseq_num + method,
         *[b"Route: " + r for r in routes],
+        b"User-Agent: " + ua,
         b"Content-Length: 0",
     ]
     return b"\r\n".join(lines) + b"\r\n\r\n"

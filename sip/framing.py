@@ -6,8 +6,9 @@ body length comes from Content-Length. CRLFs between messages are keepalives
 single CRLF "pong".
 """
 
+import re
+
 from sip.errors import SipSyntaxError
-from sip.headers import canonical_name
 
 MAX_MESSAGE = 65535
 
@@ -44,7 +45,7 @@ class StreamFramer:
                 if n > self.max_size:
                     raise SipSyntaxError(f"no end of headers within {self.max_size} bytes", offset=n)
                 break
-            length = _content_length(bytes(buf[:end]))
+            length = _content_length(buf, end)
             total = end + 4 + length
             if total > self.max_size:
                 raise SipSyntaxError(f"message of {total} bytes is too large", header="Content-Length")
@@ -55,29 +56,15 @@ class StreamFramer:
         return out
 
 
-def _content_length(head):
-    pos = 0
-    while True:
-        nl = head.find(b"\r\n", pos)
-        if nl < 0:
-            return 0
-        pos = nl + 2
-        colon = head.find(b":", pos)
-        if colon < 0:
-            return 0
-        raw = head[pos:colon]
-        if len(raw) > 20 or b"\r\n" in raw:
-            continue
-        first = raw[:1].lower()
-        if first not in (b"l", b"c"):
-            continue
-        try:
-            name = canonical_name(raw)
-        except SipSyntaxError:
-            continue
-        if name == b"content-length":
-            end = head.find(b"\r\n", colon)
-            value = head[colon + 1 : end if end >= 0 else len(head)].strip()
-            if not value.isdigit():
-                raise SipSyntaxError(f"Content-Length is not a number: {value[:20]!r}", header="Content-Length")
-            return int(value)
+# Compiled once: the header name (full or compact "l") at a line start, then the value.
+_CONTENT_LENGTH = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)", re.IGNORECASE)
+
+
+def _content_length(buf, end):
+    m = _CONTENT_LENGTH.search(buf, 0, end)
+    if m is None:
+        return 0
+    value = bytes(m.group(1)).strip()
+    if not value.isdigit():
+        raise SipSyntaxError(f"Content-Length is not a number: {value[:20]!r}", header="Content-Length")
+    return int(value)

@@ -7,7 +7,7 @@ back, so a forwarded message differs from the received one only where we edited 
 """
 
 from sip.errors import SipSyntaxError
-from sip.headers import COMMA_LISTS, canonical_name, name_addr, parse_via, split_commas, tag_of
+from sip.headers import _NAME_CACHE, COMMA_LISTS, canonical_name, name_addr, parse_via, split_commas, tag_of
 
 _SIP20 = b"SIP/2.0"
 _CRLF = b"\r\n"
@@ -259,32 +259,7 @@ def _offset_of_line(lines, index):
     return sum(len(x) + 2 for x in lines[:index])
 
 
-def parse_message(data, *, stream=False):
-    """Parse one whole message. On a datagram the body is bounded by Content-Length
-    (which may not promise more than arrived); on a stream the framer has already cut it."""
-    end = data.find(b"\r\n\r\n")
-    if end < 0:
-        raise SipSyntaxError("no blank line after the headers", offset=len(data))
-    lines = data[:end].split(_CRLF)
-    start = lines[0]
-    if start.startswith(_SIP20):
-        parts = start.split(b" ", 2)
-        if len(parts) < 2 or parts[0] != _SIP20 or len(parts[1]) != 3 or not parts[1].isdigit():
-            raise SipSyntaxError(f"bad status line {start[:60]!r}", offset=0)
-        code = int(parts[1])
-        if code < 100:
-            raise SipSyntaxError(f"status code {code} is below 100", offset=8)
-        method = uri = None
-        reason = parts[2] if len(parts) > 2 else b""
-    else:
-        parts = start.split(b" ")
-        if len(parts) != 3 or parts[2] != _SIP20:
-            raise SipSyntaxError(f"bad request line {start[:60]!r}", offset=0)
-        method, uri = parts[0], parts[1]
-        if not method.isalpha() or not method.isupper() or not uri:
-            raise SipSyntaxError(f"bad request line {start[:60]!r}", offset=0)
-        code = None
-        reason = None
+def _headers_slow(lines):
     names = []
     hlines = []
     values = []
@@ -311,6 +286,57 @@ def parse_message(data, *, stream=False):
         names.append(name)
         hlines.append(line)
         values.append(line[colon + 1 :].strip())
+    return names, hlines, values
+
+
+def parse_message(data, *, stream=False):
+    """Parse one whole message. On a datagram the body is bounded by Content-Length
+    (which may not promise more than arrived); on a stream the framer has already cut it."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        raise SipSyntaxError("no blank line after the headers", offset=len(data))
+    lines = data[:end].split(_CRLF)
+    start = lines[0]
+    if start.startswith(_SIP20):
+        parts = start.split(b" ", 2)
+        if len(parts) < 2 or parts[0] != _SIP20 or len(parts[1]) != 3 or not parts[1].isdigit():
+            raise SipSyntaxError(f"bad status line {start[:60]!r}", offset=0)
+        code = int(parts[1])
+        if code < 100:
+            raise SipSyntaxError(f"status code {code} is below 100", offset=8)
+        method = uri = None
+        reason = parts[2] if len(parts) > 2 else b""
+    else:
+        parts = start.split(b" ")
+        if len(parts) != 3 or parts[2] != _SIP20:
+            raise SipSyntaxError(f"bad request line {start[:60]!r}", offset=0)
+        method, uri = parts[0], parts[1]
+        if not method.isalpha() or not method.isupper() or not uri:
+            raise SipSyntaxError(f"bad request line {start[:60]!r}", offset=0)
+        code = None
+        reason = None
+    hlines = lines[1:]
+    names = []
+    values = []
+    append_name = names.append
+    append_value = values.append
+    cached = _NAME_CACHE.get
+    for line in hlines:
+        colon = line.find(b":")
+        if colon <= 0 or line[0] in (0x20, 0x09):
+            # folding, blank or broken lines: the careful path
+            names, hlines, values = _headers_slow(lines)
+            break
+        raw = line[:colon]
+        name = cached(raw)
+        if name is None:
+            try:
+                name = canonical_name(raw)
+            except SipSyntaxError:
+                _headers_slow(lines)  # raises again, with the byte offset
+                raise
+        append_name(name)
+        append_value(line[colon + 1 :].strip())
     body = data[end + 4 :]
     try:
         cl_index = names.index(b"content-length")

@@ -83,3 +83,48 @@ def test_it_reads_listen_specs_from_the_environment(monkeypatch):
 def test_it_names_a_bad_listen_spec():
     with pytest.raises(ValueError, match="sctp:1.2.3.4:5060"):
         listen_specs(["sctp:1.2.3.4:5060"])
+
+
+def test_runproxy_asks_celery_to_probe_a_destination_it_marks_suspect(redis, redis_url, settings):
+    import json
+
+    from proxy.table import TABLE_KEY, encode_table
+
+    ports = port_block()
+    port, dead = next(ports), next(ports)  # nothing listens on `dead`: ICMP port unreachable
+    dest = {"id": 7, "setid": 1, "uri": f"sip:127.0.0.1:{dead}", "host": "127.0.0.1", "port": dead, "transport": "udp"}
+    redis.set(TABLE_KEY, encode_table(1, [{"setid": 1, "name": "out", "algorithm": 4, "destinations": [dest]}], [], {}))
+    args = ["--listen", f"udp:127.0.0.1:{port}", "--redis-url", redis_url, "--node-name", "cli-probe"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "REDIS_URL": redis_url, "CELERY_BROKER_URL": redis_url}
+    proc = subprocess.Popen([sys.executable, "manage.py", "runproxy", *args], cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
+    try:
+        _wait_line(proc, "proxy ready")
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        me = s.getsockname()[1]
+        s.sendto(
+            (
+                f"INVITE sip:svc@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{me};branch=z9hG4bKprobe{me}\r\n"
+                f"From: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:svc@127.0.0.1>\r\nCall-ID: probe-{me}\r\nCSeq: 1 INVITE\r\n"
+                "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            ).encode(),
+            ("127.0.0.1", port),
+        )
+        queue = settings.CELERY_TASK_DEFAULT_QUEUE
+        end = time.monotonic() + 10
+        raw = None
+        while time.monotonic() < end and raw is None:
+            raw = redis.lpop(queue)
+            time.sleep(0.05)
+        s.close()
+        assert raw is not None, "no Celery task reached the broker"
+        headers = json.loads(raw)["headers"]
+        assert headers["task"] == "probes.probe_now"
+        assert headers["argsrepr"].startswith("[7, ")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
