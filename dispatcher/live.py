@@ -4,6 +4,7 @@ The panel, the API, /metrics and /healthz all read through here. A Redis that is
 snapshot with `redis_error` set, never an exception in a page.
 """
 
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -92,15 +93,18 @@ def snapshot():
     return snap
 
 
-def rtt_samples(destination_id):
-    """The last probe results, oldest first: list of {"t", "rtt_ms", "code"} (rtt_ms None on timeout)."""
-    import json
-
+def _json_history(key, limit):
+    """A newest-first JSON list from Redis, oldest first; empty when Redis is away."""
     try:
-        raw = get_redis().lrange(contract.rtt_key(destination_id), 0, contract.RTT_SAMPLES - 1)
+        raw = get_redis().lrange(key, 0, limit - 1)
     except RedisError:
         return []
     return [json.loads(item) for item in reversed(raw)]
+
+
+def rtt_samples(destination_id):
+    """The last probe results, oldest first: list of {"t", "rtt_ms", "code"} (rtt_ms None on timeout)."""
+    return _json_history(contract.rtt_key(destination_id), contract.RTT_SAMPLES)
 
 
 def record_calls_sample(destination_ids):
@@ -109,8 +113,6 @@ def record_calls_sample(destination_ids):
     Called from the beat's every-second tick; the NX claim makes extra ticks and extra workers no-ops.
     Returns True when a sample was written.
     """
-    import json
-
     r = get_redis()
     if not r.set(contract.CALLS_SAMPLE_CLAIM_KEY, "1", nx=True, ex=contract.CALLS_SAMPLE_SECONDS):
         return False
@@ -129,10 +131,4 @@ def record_calls_sample(destination_ids):
 
 def calls_samples(destination_id):
     """Active calls over the last hour, oldest first: list of {"t", "active"}."""
-    import json
-
-    try:
-        raw = get_redis().lrange(contract.calls_key(destination_id), 0, contract.CALLS_SAMPLES - 1)
-    except RedisError:
-        return []
-    return [json.loads(item) for item in reversed(raw)]
+    return _json_history(contract.calls_key(destination_id), contract.CALLS_SAMPLES)
