@@ -13,6 +13,7 @@ import zlib
 from proxy import gcpolicy
 from proxy import transactions as tx
 from proxy.accounting import Accounting
+from proxy.overload import OverloadGuard, head_received
 from proxy.selection import SetState
 from proxy.table import SUSPECT, Health
 from proxy.timers import ExpiryQueue, TimerWheel
@@ -58,11 +59,14 @@ class Proxy:
         self.router = Router(self)
         self.sweeper = None
         self.gc = gcpolicy.Scheduler()
+        self.overload = OverloadGuard(loop, time.time)
 
     # -- setup ---------------------------------------------------------------
 
     def add_listener(self, listener):
         self.listeners.append(listener)
+        if listener.proto == "udp" and listener.sock is not None:
+            self.overload.watch(listener.sock)
         self.my_addrs.add((listener.advertised, listener.port))
         if listener.host in ("0.0.0.0", "::"):
             self.my_addrs.add(("127.0.0.1", listener.port))
@@ -82,10 +86,12 @@ class Proxy:
 
     def start(self):
         self.wheel.start()
+        self.overload.start()
         self.sweeper = self.loop.call_later(1.0, self._sweep)
 
     def stop(self):
         self.wheel.stop()
+        self.overload.stop()
         if self.sweeper is not None:
             self.sweeper.cancel()
         for d in self.udp_dests.values():
@@ -99,6 +105,7 @@ class Proxy:
             self.resolved.update(resolved)
         view = TableView(table, self.resolved)
         self.view = view
+        self.overload.high = view.overload_lag
         udp = self.listener_for("udp")
         wanted = set()
         if udp is not None and udp.proto == "udp":
@@ -289,10 +296,20 @@ class Proxy:
         ct.interval = min(ct.interval * 2, tx.T2) if not ct.is_invite else ct.interval * 2
         ct.t_retrans = self.wheel.call_later(ct.interval, self._retransmit, ct)
 
-    def loop_is_late(self, late):
+    def loop_is_late(self, late, ct=None):
         """Our own processing, not the peer, may explain a silent destination."""
-        if late > LAG_TOLERANCE or self.wheel.lag > LAG_TOLERANCE:
+        if late > LAG_TOLERANCE or self.wheel.lag > LAG_TOLERANCE or self.overload.lag > LAG_TOLERANCE:
             return True
+        dest = self.udp_dests.get(ct.addr) if ct is not None and ct.proto == "udp" else None
+        if dest is not None and pending_bytes(dest.sock):
+            try:
+                received = head_received(dest.sock)
+            except ConnectionRefusedError:
+                self.on_unreachable("udp", ct.addr, "ICMP port unreachable")
+                return True  # the branch is failed over already; the re-armed timer finds it abandoned
+            # the destination's reply reached the kernel before the deadline and waits unread
+            if received is not None and received < time.time() - late:
+                return True
         for lis in self.listeners:
             if lis.proto == "udp" and lis.sock is not None and pending_bytes(lis.sock):
                 return True
@@ -305,7 +322,7 @@ class Proxy:
         st = ct.server
         if st.final_code is not None:
             return
-        if self.loop_is_late(late) and ct.trying_rearms < 20:
+        if self.loop_is_late(late, ct) and ct.trying_rearms < 20:
             ct.trying_rearms += 1
             ct.t_trying = self.wheel.call_later(max(0.05, self.view.trying_timeout / 4), self._trying_timeout, ct)
             return
@@ -316,7 +333,7 @@ class Proxy:
         st = ct.server
         if ct.abandoned or ct.state >= ACCEPTED:
             return
-        if ct.state == CALLING and self.loop_is_late(late) and ct.trying_rearms < 20:
+        if ct.state == CALLING and self.loop_is_late(late, ct) and ct.trying_rearms < 20:
             ct.trying_rearms += 1
             ct.t_fr = self.wheel.call_later(0.1, self._fr_timeout, ct)
             return
@@ -494,6 +511,15 @@ class Proxy:
                 self.router.branch_dead(ct, reason, certain=True)
 
     def mark_suspect(self, dest, code, reason, call_id):
+        # A server listed in several sets (the seed's outbound and inbound sets share their
+        # Asterisk boxes) is one machine: what killed it for one set killed it for all.
+        addr = self.view.addr_of.get(dest.id)
+        for sibling in self.view.by_addr.get(addr, ()) if addr is not None else ():
+            if sibling.id != dest.id:
+                self._mark_one_suspect(sibling, code, reason, call_id)
+        self._mark_one_suspect(dest, code, reason, call_id)
+
+    def _mark_one_suspect(self, dest, code, reason, call_id):
         h = self.health.get(dest.id)
         if h is not None and h.state == SUSPECT and time.time() - h.since < self.view.suspect_hold:
             return  # already marked: one Redis write and one probe per outage, not per call
