@@ -62,7 +62,7 @@ class ProbeSettingsForm(forms.ModelForm):
         model = ProbeSettings
         fields = [
             "ping_interval", "probing_threshold", "inactive_threshold", "ping_reply_codes",
-            "ping_method", "ping_from", "ping_timeout_ms", "probing_mode",
+            "ping_method", "ping_from", "ping_timeout_ms", "probing_mode", "recovery_interval",
         ]
 
 

@@ -175,6 +175,11 @@ class ProbeSettings(SingletonModel):
     ping_from = models.CharField(max_length=255, default="sip:dispatcher@localhost", validators=[validate_sip_uri])
     ping_timeout_ms = models.PositiveIntegerField(default=2000, validators=[MinValueValidator(50), MaxValueValidator(60000)])
     probing_mode = models.PositiveSmallIntegerField(choices=ProbingMode.choices, default=ProbingMode.ALL)
+    recovery_interval = models.PositiveIntegerField(
+        default=1, validators=[MaxValueValidator(3600)],
+        help_text="Probe destinations that are down every this many seconds, between rounds, so a restarted server "
+        "is back within seconds (still after inactive_threshold good replies). 0: only in rounds, as Kamailio.",
+    )
 
     class Meta:
         verbose_name = verbose_name_plural = "probe settings"

@@ -74,6 +74,14 @@ def start_round_if_due(r, interval):
     return int(round_id) or None
 
 
+RECOVERY_KEY = "lb:probe:recovery"
+
+
+def start_recovery_if_due(r, interval):
+    """True for exactly one caller per `interval` seconds: time to probe the destinations that are down."""
+    return bool(r.set(RECOVERY_KEY, "1", nx=True, px=max(int(interval * 1000 - TICK_SLACK * 1000), 100)))
+
+
 def new_round_id(r):
     """A round started by hand (management command, bench): numbered like the rest."""
     return int(r.incr(ROUND_ID_KEY))

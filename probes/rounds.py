@@ -108,6 +108,36 @@ def run_round(round_id=None):
     return summary
 
 
+def down_destinations():
+    return Destination.objects.exclude(admin_state=AdminState.DISABLED).filter(health=HealthChoice.DOWN)
+
+
+def run_recovery():
+    """Probe the destinations that are down, between rounds.
+
+    Kamailio probes a dead server only every ds_ping_interval, so a restarted Asterisk
+    waits up to that long to get calls again; this closes the gap. The busy hold keeps it
+    from overlapping a round's or probe_now's probe of the same destination.
+    """
+    r = get_redis()
+    settings = ProbeSettings.load()
+    rows = down_destinations().values_list("id", "uri", "health")
+    targets, db_health = _targets(rows)
+    token = f"recovery:{secrets.token_hex(4)}"
+    hold_ms = settings.ping_timeout_ms + HOLD_MARGIN_MS
+    mine = [t for t in targets if claims.hold(r, t.id, token=token, hold_ms=hold_ms)]
+    if not mine:
+        return {"probed": 0}
+    try:
+        outcomes = run_async(probe_all(mine, probe_config(settings)))
+        recorded = record(r, outcomes, thresholds(settings), db_health=db_health)
+    finally:
+        claims.release(r, [t.id for t in mine], token=token)
+    if recorded.transitions:
+        log.info("recovery probes=%d changes=%s", recorded.probed, recorded.transitions)
+    return {"probed": recorded.probed, "transitions": [list(t) for t in recorded.transitions]}
+
+
 def probe_one(destination_id, reason=""):
     """Probe one destination now (the proxy marked it suspect, saying `reason`).
 

@@ -28,7 +28,14 @@ def tick():
     if round_id:
         # A round queued behind a stalled worker is stale once the next one is due.
         run_round.apply_async(args=[round_id], expires=settings.ping_interval)
+    if settings.recovery_interval and rounds.down_destinations().exists() and claims.start_recovery_if_due(r, settings.recovery_interval):
+        recover.apply_async(expires=max(settings.recovery_interval, 2))
     return round_id
+
+
+@shared_task(name="probes.recover")
+def recover():
+    return rounds.run_recovery()
 
 
 @shared_task(name="probes.run_round")

@@ -4,7 +4,7 @@ request_route: Max-Forwards (483) -> sanity (400) -> CANCEL -> retransmissions -
 Record-Route on INVITE/SUBSCRIBE -> in-dialog by loose routing (404 "Not Here") ->
 REGISTER 404 -> OPTIONS to us 200 -> INVITE dispatch -> relay.
 Added to the seed: the no-open-relay check (403) on out-of-dialog requests, and an
-overload cap on pending INVITEs (503 with Retry-After).
+overload cap on pending INVITEs and overload shedding (503 with Retry-After, see overload.py).
 failure_route: on the set's failover codes or a timeout without any reply, mark the
 destination suspect and try the next one in the order the algorithm chose.
 """
@@ -21,7 +21,6 @@ from sip.responses import add_received, response_bytes
 
 log = logging.getLogger("proxy.routing")
 
-RETRY_AFTER = (b"Retry-After: 5",)
 MALFORMED_LOGS_PER_SECOND = 20
 _STATELESS = b"z9hG4bK-lbs-"
 _SALVAGE = (b"via", b"from", b"to", b"call-id", b"cseq")
@@ -76,6 +75,12 @@ class Router:
             if st.last_response is not None:
                 core.send_upstream(st, st.last_response)
             return
+        # overload: a new call is refused before it costs a transaction; everything else
+        # (in-dialog requests, CANCEL, ACK, responses) still flows so accepted calls complete
+        if core.overload.admit < 1.0 and method == b"INVITE" and msg.to_tag is None:
+            if not core.overload.admit_invite():
+                self.shed(msg, txkey, listener, reply_addr, conn)
+                return
         st = ServerTxn(key, method, msg.call_id, msg, listener, reply_addr, conn)
         st.created = core.loop.time()
         core.servers[key] = st
@@ -87,6 +92,26 @@ class Router:
             self.in_dialog(msg, st)
         else:
             self.out_of_dialog(msg, st, addr)
+
+    def shed(self, msg, txkey, listener, reply_addr, conn):
+        """503 + Retry-After, stateless: a retransmission gets another one, the ACK is dropped."""
+        core = self.core
+        totals = core.accounting.totals
+        totals["invites"] += 1
+        totals["shed"] += 1
+        totals["sent_503"] += 1
+        view = core.view
+        data = response_bytes(
+            msg, 503, b"Service Unavailable", to_tag=b"%x" % zlib.crc32(txkey), extra=view.retry_after, server=view.server
+        )
+        if conn is None:
+            listener.send(data, reply_addr)
+        elif not conn.closed:
+            conn.send(data)
+        else:
+            core.pool.send(reply_addr, data, listener)
+        if self.log_debug:
+            log.debug("shed call-id=%s: overload lag %.0f ms", _text(msg.call_id), core.overload.lag * 1000)
 
     def cancel(self, msg, txkey, listener, reply_addr, conn):
         core = self.core
@@ -214,7 +239,7 @@ class Router:
                 acc.totals["sent_503"] += 1
                 if self.log_debug:
                     log.debug("shed call-id=%s: %d pending INVITEs", _text(st.call_id), core.pending_invites)
-                core.reply(st, 503, b"Service Unavailable", extra=RETRY_AFTER)
+                core.reply(st, 503, b"Service Unavailable", extra=core.view.retry_after)
                 return
             core.pending_invites += 1
             st.dispatch = True
@@ -245,7 +270,7 @@ class Router:
             )
             if is_invite:
                 acc.totals["sent_503"] += 1
-            core.reply(st, 503, b"Service Unavailable", extra=RETRY_AFTER)
+            core.reply(st, 503, b"Service Unavailable", extra=core.view.retry_after)
             return
         st.dispatch = True
         st.dset = dset
@@ -335,7 +360,7 @@ class Router:
         if not st.dispatch or not self._has_next(st):
             if certain:
                 core._give_up_branch(ct)
-                core.reply(st, 503, b"Service Unavailable", extra=RETRY_AFTER)
+                core.reply(st, 503, b"Service Unavailable", extra=core.view.retry_after)
                 if st.dispatch:
                     core.accounting.totals["sent_503"] += 1
             # a silent server might still answer: fr_timer decides when nothing else is left

@@ -56,6 +56,9 @@ DEFAULT_SETTINGS = {
     "trusted_networks": ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
     "server_header": "lbpanel",
     "max_pending_invites": 5000,
+    "dialog_timeout_s": 10800,  # a call with no BYE stops counting as active after this
+    "overload_lag_ms": 200,  # requests waiting this long before we read them: shed new INVITEs
+    "retry_after_s": 5,  # Retry-After on the 503s the proxy sends itself
 }
 
 

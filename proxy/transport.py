@@ -13,6 +13,7 @@ import socket
 import struct
 import termios
 
+from proxy.overload import enable_timestamps
 from sip.errors import SipSyntaxError
 from sip.framing import StreamFramer
 
@@ -116,6 +117,7 @@ class UdpDestination:
                 self.sock = socket.socket(family, socket.SOCK_DGRAM)
                 self.sock.setblocking(False)
         self.sock.connect(addr)
+        enable_timestamps(self.sock)  # so a late timer can tell whether a reply is waiting unread
         loop.add_reader(self.sock.fileno(), self._readable)
 
     def send(self, data):

@@ -47,6 +47,8 @@ class TableView:
         self.max_pending = int(s.get("max_pending_invites") or 5000)
         self.server = str(s.get("server_header") or "lbpanel").encode()
         self.dialog_timeout = float(s.get("dialog_timeout_s") or 10800)
+        self.overload_lag = float(s.get("overload_lag_ms") or 200) / 1000
+        self.retry_after = (b"Retry-After: %d" % int(s.get("retry_after_s") or 5),)
         rules = []
         for r in table.source_rules:
             net = _net(r.network)

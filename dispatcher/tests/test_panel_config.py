@@ -106,7 +106,7 @@ def test_it_applies_a_probe_preset(as_admin, admin_user, redis):
 
 def test_it_edits_probe_settings_with_errors_on_the_field(as_admin, redis):
     data = {"ping_interval": 0, "probing_threshold": 3, "inactive_threshold": 1, "ping_reply_codes": "", "ping_method": "OPTIONS",
-            "ping_from": "sip:dispatcher@localhost", "ping_timeout_ms": 2000, "probing_mode": 1}
+            "ping_from": "sip:dispatcher@localhost", "ping_timeout_ms": 2000, "probing_mode": 1, "recovery_interval": 1}
     assert 'data-field="ping_interval"' in as_admin.post("/config/probes/", data).content.decode()
     assert as_admin.post("/config/probes/", {**data, "ping_interval": 20}).status_code == 302
     assert ProbeSettings.load().ping_interval == 20
