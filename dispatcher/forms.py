@@ -71,7 +71,8 @@ class ProxySettingsForm(forms.ModelForm):
         model = ProxySettings
         fields = [
             "default_set", "fr_timer_ms", "fr_inv_timer_ms", "trying_timeout_ms", "suspect_hold_ms",
-            "trusted_networks", "server_header", "max_pending_invites",
+            "trusted_networks", "server_header", "max_pending_invites", "overload_lag_ms", "retry_after_s",
+            "dialog_timeout_s",
         ]
         widgets = {"trusted_networks": forms.Textarea(attrs={"rows": 3})}
 

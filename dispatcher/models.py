@@ -199,6 +199,9 @@ class ProxySettings(SingletonModel):
     trusted_networks = models.TextField(default="127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16", help_text="Out-of-dialog requests from elsewhere (and no source rule) get 403.")
     server_header = models.CharField(max_length=100, default="lbpanel", help_text="Server and User-Agent header text.")
     max_pending_invites = models.PositiveIntegerField(default=5000, help_text="Past this many INVITEs awaiting a final reply, new ones get 503 + Retry-After.")
+    overload_lag_ms = models.PositiveIntegerField(default=200, validators=[MinValueValidator(20)], help_text="When SIP waits this long unread, the proxy sheds new INVITEs with 503 + Retry-After.")
+    retry_after_s = models.PositiveIntegerField(default=5, validators=[MaxValueValidator(3600)], help_text="Retry-After on the 503s the proxy sends itself.")
+    dialog_timeout_s = models.PositiveIntegerField(default=10800, validators=[MinValueValidator(60)], help_text="A call with no BYE stops counting as active after this.")
 
     class Meta:
         verbose_name = verbose_name_plural = "proxy settings"

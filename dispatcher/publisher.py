@@ -55,6 +55,9 @@ def build_table_parts():
         "trusted_networks": proxy.trusted_network_list,
         "server_header": proxy.server_header,
         "max_pending_invites": proxy.max_pending_invites,
+        "overload_lag_ms": proxy.overload_lag_ms,
+        "retry_after_s": proxy.retry_after_s,
+        "dialog_timeout_s": proxy.dialog_timeout_s,
     }
     return sets, rules, settings
 
