@@ -131,6 +131,7 @@ class UdpDestination:
             except OSError:
                 pass
             self.core.on_unreachable("udp", self.addr, "ICMP port unreachable")
+            self.loop.call_soon(self._rearm)
         except BlockingIOError:
             # queue full: the transaction layer retransmits
             pass
@@ -145,11 +146,21 @@ class UdpDestination:
                 return
             except ConnectionRefusedError:
                 self.core.on_unreachable("udp", self.addr, "ICMP port unreachable")
+                # libuv stops polling an fd that reported POLLERR and uvloop does not resume
+                # it: without a fresh reader, the replies of a restarted server would sit
+                # unread forever and every call to it would time out.
+                self.loop.call_soon(self._rearm)
                 continue
             except OSError as exc:
                 log.warning("udp:%s:%s read failed: %s", self.addr[0], self.addr[1], exc)
                 return
             self.core.on_message(data, self.listener, self.addr, None)
+
+    def _rearm(self):
+        if self.sock.fileno() < 0:
+            return  # closed meanwhile
+        self.loop.remove_reader(self.sock.fileno())
+        self.loop.add_reader(self.sock.fileno(), self._readable)
 
     def close(self):
         try:
