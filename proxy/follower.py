@@ -224,8 +224,9 @@ class Follower:
         client = self._client()
         try:
             await client.delete(node_key(self.node_name))
-        except (RedisError, OSError):
-            pass
+        except (RedisError, OSError) as exc:
+            # the key's TTL removes this node from the panel a few seconds later anyway
+            log.warning("could not remove %s on stop: %s", node_key(self.node_name), exc)
         finally:
             await client.aclose()
 
@@ -242,5 +243,5 @@ async def _close(*things):
     for thing in things:
         try:
             await asyncio.wait_for(thing.aclose(), 1.0)
-        except (Exception, asyncio.TimeoutError):
-            pass
+        except (Exception, asyncio.TimeoutError) as exc:
+            log.debug("closing a redis client failed (it is dropped anyway): %r", exc)
