@@ -4,10 +4,11 @@ import logging
 
 from celery import shared_task
 
-from dispatcher import live
+from dispatcher import live, services
 from dispatcher.models import Destination, ProbeSettings
 from dispatcher.redis_client import get_redis
 from probes import claims, rounds
+from proxy.table import TABLE_KEY
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,7 @@ def tick():
     interval apply without restarting beat.
     """
     r = get_redis()
+    ensure_table(r)
     live.record_calls_sample(Destination.objects.values_list("pk", flat=True))
     if not claims.probing_active(r):
         return None
@@ -31,6 +33,19 @@ def tick():
     if settings.recovery_interval and rounds.down_destinations().exists() and claims.start_recovery_if_due(r, settings.recovery_interval):
         recover.apply_async(expires=max(settings.recovery_interval, 2))
     return round_id
+
+
+def ensure_table(r):
+    """A Redis that restarted empty (or was flushed) gets the table back within a tick.
+
+    Proxies keep routing from their last copy meanwhile, but a proxy that starts now would
+    find nothing, and the panel would show no table version.
+    """
+    if r.exists(TABLE_KEY):
+        return False
+    version = services.republish()
+    log.warning("lb:table was missing from Redis: republished the table as version %s", version)
+    return True
 
 
 @shared_task(name="probes.recover")
