@@ -13,6 +13,24 @@
     el.classList.toggle("stale", age > STALE_AFTER);
   }
 
+  // The live area is replaced every 2 s; without this, a keyboard user tabbing to a row's
+  // button would be thrown back to the top of the page at every refresh.
+  var focusKey = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var active = document.activeElement;
+    focusKey = null;
+    if (!active || active === document.body || !event.detail.target.contains(active)) return;
+    var holder = active.id ? active : active.closest("[id]");
+    if (holder) focusKey = { id: holder.id, testid: active.id ? null : active.dataset.testid || null };
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!focusKey) return;
+    var holder = document.getElementById(focusKey.id);
+    var el = holder && (focusKey.testid ? holder.querySelector('[data-testid="' + focusKey.testid + '"]') : holder);
+    if (el && el !== document.activeElement) el.focus({ preventScroll: true });
+    focusKey = null;
+  });
+
   document.addEventListener("htmx:afterSettle", tick);
   document.addEventListener("keydown", function (event) {
     var modal = document.getElementById("modal");

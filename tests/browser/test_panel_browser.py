@@ -117,3 +117,14 @@ def test_cancel_closes_the_confirmation_and_changes_nothing(page, operator, clus
     expect(page.get_by_test_id("confirm")).to_have_count(0)
     assert Destination.objects.get(pk=ast1.pk).admin_state == "active"
     assert page.url.endswith("/")
+
+
+def test_keyboard_focus_survives_the_live_refresh(page, operator, cluster, redis):
+    ast1 = cluster["ast1"]
+    log_in(page, "operator")
+    button = row(page, ast1).get_by_test_id("maintenance")
+    button.focus()
+    page.evaluate("() => { window.swaps = 0; document.body.addEventListener('htmx:afterSettle', () => window.swaps++); }")
+    page.wait_for_function("() => window.swaps >= 2", timeout=10_000)  # two refreshes of the live area
+    focused = page.evaluate("() => [document.activeElement.dataset.testid, document.activeElement.closest('tr') && document.activeElement.closest('tr').id]")
+    assert focused == ["maintenance", f"dest-{ast1.id}"]
