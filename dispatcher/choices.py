@@ -60,6 +60,10 @@ class Cause(models.TextChoices):
     IMPORT = "import", "Import"
 
 
+# Who caused a change, by colour: people orange, machines blue, bulk imports grey.
+CAUSE_COLOUR = {"user": "orange", "api": "blue", "probe": "blue", "proxy": "blue", "import": "grey"}
+
+
 class EventKind(models.TextChoices):
     ADMIN = "admin", "Admin state"
     HEALTH = "health", "Health"

@@ -4,6 +4,8 @@ import time
 
 from django import template
 
+from dispatcher.choices import CAUSE_COLOUR
+
 from dispatcher.roles import has_role as _has_role
 from dispatcher.roles import role_of
 
@@ -58,8 +60,6 @@ def cps(value):
     return f"{value:.1f}" if value else "0"
 
 
-# Who caused a change, by colour: people orange, machines blue, bulk imports grey.
-CAUSE_COLOUR = {"user": "orange", "api": "blue", "probe": "blue", "proxy": "blue", "import": "grey"}
 
 
 @register.filter
