@@ -88,6 +88,16 @@ def change_health(dest, health, *, cause=Cause.PROBE, reason="", actor=None, obs
     return changed
 
 
+def record_suspect(dest, reason, *, cause=Cause.PROXY):
+    """Audit a proxy's suspect mark. The proxy wrote lb:health itself (it never touches the
+    ORM); this row makes the mark visible in the history, before the probe that settles it."""
+    dest = Destination.objects.select_related("dset").get(pk=dest.pk)
+    StateEvent.objects.create(
+        destination=dest, subject=_subject(dest), kind=EventKind.HEALTH, old=dest.health, new="suspect",
+        cause=cause, reason=reason,
+    )
+
+
 # --- configuration -----------------------------------------------------------------
 
 def _config_event(subject, old, new, *, actor, cause, reason="", destination=None):

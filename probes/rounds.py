@@ -10,6 +10,7 @@ from django.db.models import Q
 from dispatcher.choices import AdminState
 from dispatcher.choices import Health as HealthChoice
 from dispatcher.models import Destination, ProbeSettings
+from dispatcher.services import record_suspect
 from dispatcher.redis_client import get_redis
 from dispatcher.validators import parse_reply_codes
 from probes import claims
@@ -154,6 +155,8 @@ def probe_one(destination_id, reason=""):
     if not targets:
         log.info("probe_now skipped: destination id=%s is disabled, deleted or unparsable", destination_id)
         return {"probed": 0}
+    if reason:
+        record_suspect(Destination(pk=destination_id), reason)
     token = f"now:{secrets.token_hex(4)}"
     hold_ms = settings.ping_timeout_ms + HOLD_MARGIN_MS
     deadline = time.monotonic() + settings.ping_timeout_ms / 1000 + 2.0

@@ -83,3 +83,11 @@ def test_probe_now_does_nothing_while_probing_is_paused(probes, responder, up_de
     before = responder.count()
     assert probes.probe_now(up_destination.pk, "503 on INVITE").get(timeout=10) == {"probed": 0}
     assert responder.count() == before
+
+
+def test_the_proxys_mark_is_in_the_history_before_the_probe_that_settles_it(probes, responder, up_destination):
+    responder.answer(SILENT)
+    mark_suspect(probes.redis, up_destination.pk)
+    probes.probe_now(up_destination.pk, "replied 503").get(timeout=10)
+    history = list(StateEvent.objects.filter(destination=up_destination, kind="health").order_by("id").values_list("old", "new", "cause", "reason"))
+    assert history[-2:] == [("up", "suspect", "proxy", "replied 503"), ("suspect", "down", "probe", "timeout (suspect: replied 503)")]
