@@ -24,12 +24,14 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from tests.celery_process import CeleryProcess  # noqa: E402
+from tests.celery_process import child_env as celery_child_env  # noqa: E402
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/lbpanel_bench_probes"
 QUEUE = f"bench-probes-{os.getpid()}"
@@ -63,12 +65,7 @@ def ensure_database(url):
 
 
 def child_env(args):
-    env = dict(os.environ)
-    for key in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "CELERY_TASK_ALWAYS_EAGER"):
-        env.pop(key, None)
-    env.update(DATABASE_URL=args.database_url, REDIS_URL=args.redis_url, CELERY_TASK_DEFAULT_QUEUE=QUEUE,
-               PYTHONPATH=str(ROOT), LBPANEL_LOG_LEVEL="WARNING", DJANGO_SETTINGS_MODULE="lbpanel.settings")
-    return env
+    return celery_child_env(args.database_url, args.redis_url, QUEUE, log_level="WARNING")
 
 
 def setup_django(args):
@@ -120,35 +117,20 @@ class Responder:
             self.proc.wait(10)
 
 
-class Worker:
+class Worker(CeleryProcess):
     def __init__(self, args):
-        cmd = [sys.executable, "-m", "celery", "-A", "lbpanel", "worker", "--pool=threads", "--concurrency=4", "-Q", QUEUE,
-               "-n", f"bench-{os.getpid()}@localhost", "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO"]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=child_env(args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.lines = []
-        self.ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-        if not self.ready.wait(30):
-            self.stop()
-            sys.exit("worker did not start:\n" + "\n".join(self.lines[-30:]))
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip())
-            if " ready." in line:
-                self.ready.set()
+        super().__init__("bench", [
+            "worker", "--pool=threads", "--concurrency=4", "-Q", QUEUE, "-n", f"bench-{os.getpid()}@localhost",
+            "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO",
+        ], child_env(args), " ready.")
+        try:
+            self.wait_ready()
+        except RuntimeError as exc:
+            sys.exit(str(exc))
 
     def cpu_seconds(self):
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 def raw_baseline(args, transport, rounds):

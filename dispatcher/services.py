@@ -8,13 +8,16 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from dispatcher import publisher
-from dispatcher.choices import AdminState, Cause, EventKind
-from dispatcher.kamailio_list import compose_attrs, format_line, parse_list
+from dispatcher.choices import PROBE_PRESETS, AdminState, Cause, EventKind
+from dispatcher.kamailio_list import DispatcherListError, LineError, compose_attrs, format_line, parse_list
 from dispatcher.models import Destination, DispatcherSet, ProbeSettings, ProxySettings, SourceRule, StateEvent
+from dispatcher.roles import ADMIN, OPERATOR, VIEWER, role_of
 from proxy import table as contract
 
 log = logging.getLogger(__name__)
@@ -160,8 +163,6 @@ def delete_config(instance, *, actor=None, cause=Cause.USER, reason=""):
 
 
 def apply_probe_preset(name, *, actor=None, cause=Cause.USER):
-    from dispatcher.choices import PROBE_PRESETS
-
     preset = PROBE_PRESETS[name]
     settings = ProbeSettings.load()
     settings.ping_interval = preset["ping_interval"]
@@ -275,10 +276,6 @@ def _apply_entries(entries, replace, result, actor, cause):
 
 
 def _save_imported(dest, entry):
-    from django.core.exceptions import ValidationError
-
-    from dispatcher.kamailio_list import DispatcherListError, LineError
-
     try:
         dest.full_clean()
     except ValidationError as exc:
@@ -308,18 +305,14 @@ def republish(*, with_health=True):
 
 # --- people and probing ------------------------------------------------------------------
 
-ROLE_GROUPS = ("viewer", "operator", "admin")
+ROLE_GROUPS = (VIEWER, OPERATOR, ADMIN)
 
 
 @transaction.atomic
 def set_user_role(person, role, *, active=True, actor=None, cause=Cause.USER, created=False):
     """A user holds exactly one role group; every change of role or activity is audited."""
-    from django.contrib.auth.models import Group
-
     if role not in ROLE_GROUPS:
         raise ValueError(f"role must be one of {', '.join(ROLE_GROUPS)}, got {role!r}")
-    from dispatcher.roles import role_of
-
     person._lbpanel_role = False  # drop the cached role
     old = "" if created else f"{role_of(person) or 'no role'}{'' if person.is_active else ' (deactivated)'}"
     groups = {g.name: g for g in (Group.objects.get_or_create(name=name)[0] for name in ROLE_GROUPS)}

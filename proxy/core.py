@@ -191,14 +191,17 @@ class Proxy:
             self.pool.send(addr, data, listener)
 
     def send_upstream(self, st, data):
-        conn = st.conn
+        self.send_back(data, st.addr, st.listener, st.conn)
+
+    def send_back(self, data, addr, listener, conn):
+        """To whoever sent us a request: over its TCP connection while it lives, else by address."""
         if conn is not None:
             if not conn.closed:
                 conn.send(data)
             else:
-                self.pool.send(st.addr, data, st.listener)
+                self.pool.send(addr, data, listener)
         else:
-            st.listener.send(data, st.addr)
+            listener.send(data, addr)
 
     def reply(self, st, code, reason, extra=()):
         """Answer a server transaction ourselves (100, 403, 503...)."""

@@ -104,26 +104,20 @@ class Router:
         data = response_bytes(
             msg, 503, b"Service Unavailable", to_tag=b"%x" % zlib.crc32(txkey), extra=view.retry_after, server=view.server
         )
-        if conn is None:
-            listener.send(data, reply_addr)
-        elif not conn.closed:
-            conn.send(data)
-        else:
-            core.pool.send(reply_addr, data, listener)
+        core.send_back(data, reply_addr, listener, conn)
         if self.log_debug:
             log.debug("shed call-id=%s: overload lag %.0f ms", _text(msg.call_id), core.overload.lag * 1000)
 
     def cancel(self, msg, txkey, listener, reply_addr, conn):
         core = self.core
         st = core.servers.get(txkey + b" INVITE")
-        tmp = ServerTxn(txkey + b" CANCEL", b"CANCEL", msg.call_id, msg, listener, reply_addr, conn)
         if st is None:
             data = response_bytes(msg, 481, b"Call/Transaction Does Not Exist", to_tag=b"%x" % zlib.crc32(txkey))
-            core.send_upstream(tmp, data)
+            core.send_back(data, reply_addr, listener, conn)
             return
         if st.to_tag is None:
             st.to_tag = b"%x" % zlib.crc32(st.key)
-        core.send_upstream(tmp, response_bytes(msg, 200, b"OK", to_tag=st.to_tag, server=core.view.server))
+        core.send_back(response_bytes(msg, 200, b"OK", to_tag=st.to_tag, server=core.view.server), reply_addr, listener, conn)
         if st.final_code is not None or st.canceled:
             return
         core.cancel_server(st)

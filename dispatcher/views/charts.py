@@ -18,6 +18,14 @@ class Chart:
     baseline: float = HEIGHT - PAD
 
 
+def _x(i, count):
+    return PAD + (WIDTH - 2 * PAD) * i / max(count - 1, 1)
+
+
+def _y(value, y_max):
+    return HEIGHT - PAD - (HEIGHT - 2 * PAD) * value / y_max
+
+
 def rtt_chart(samples):
     """Last probes' RTT as a line; probes without an RTT (timeouts) as red marks on the axis."""
     chart = Chart()
@@ -25,16 +33,14 @@ def rtt_chart(samples):
         return chart
     rtts = [s.get("rtt_ms") for s in samples]
     chart.y_max = max([r for r in rtts if r is not None], default=1.0) or 1.0
-    span = max(len(samples) - 1, 1)
-    usable_h = HEIGHT - 2 * PAD
     coords = []
     for i, (sample, rtt) in enumerate(zip(samples, rtts, strict=True)):
-        x = PAD + (WIDTH - 2 * PAD) * i / span
+        x = _x(i, len(samples))
         code = sample.get("code")
         if rtt is None or (code is not None and code >= 300 and code != 404):
             chart.marks.append((round(x, 1), chart.baseline))
         if rtt is not None:
-            coords.append(f"{x:.1f},{chart.baseline - usable_h * rtt / chart.y_max:.1f}")
+            coords.append(f"{x:.1f},{_y(rtt, chart.y_max):.1f}")
     chart.points = " ".join(coords)
     chart.count = len(samples)
     chart.empty = False
@@ -67,11 +73,7 @@ def calls_chart(samples):
         return chart
     values = [int(s.get("active", 0)) for s in samples]
     chart.y_max = max(values) or 1
-    span = max(len(values) - 1, 1)
-    usable_h = HEIGHT - 2 * PAD
-    chart.points = " ".join(
-        f"{PAD + (WIDTH - 2 * PAD) * i / span:.1f},{chart.baseline - usable_h * v / chart.y_max:.1f}" for i, v in enumerate(values)
-    )
+    chart.points = " ".join(f"{_x(i, len(values)):.1f},{_y(v, chart.y_max):.1f}" for i, v in enumerate(values))
     chart.count = len(values)
     chart.empty = False
     return chart

@@ -5,83 +5,50 @@ import itertools
 import json
 import os
 import socket
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import redis as redis_lib
 from celery import Celery
 
 from probes.tests.responder import Responder
+from tests.celery_process import CeleryProcess, child_env, test_database_url
+from tests.ports import is_free
 
-ROOT = Path(__file__).resolve().parents[2]
 # The same default as the root conftest's: tests never use the Redis db a running lbpanel uses.
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
 PORT_BASE = int(os.environ.get("LBPANEL_TEST_PORT_BASE") or 23000)
 QUEUE = f"probes-test-{os.getpid()}"
-WORKER_START_TIMEOUT = 30
 TASK_TIMEOUT = 15
 
 _ports = itertools.count(PORT_BASE + 100)  # the first hundred are left to the bench
 
 
-def _is_free(port):
-    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-        with socket.socket(socket.AF_INET, kind) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
-
-
 def free_port():
     for _ in range(500):
         port = next(_ports)
-        if _is_free(port):
+        if is_free(port):
             return port
     raise RuntimeError(f"no free port from LBPANEL_TEST_PORT_BASE={PORT_BASE}")
 
 
 class Worker:
-    """`celery -A lbpanel worker` as a child process; its output is kept for failures."""
+    """A `celery -A lbpanel worker` child on the test database, consuming `queues`."""
 
     running = []  # every live worker, so each test can wait for all of them to be idle
 
     def __init__(self, name, queues, database_url, extra=()):
         self.name, self.queues = name, queues
         self.node = f"{name}-{os.getpid()}@localhost"
-        self.lines = []
-        self.ready = threading.Event()
-        env = dict(os.environ)
-        for key in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "CELERY_TASK_ALWAYS_EAGER"):
-            env.pop(key, None)
-        env.update(
-            DATABASE_URL=database_url, REDIS_URL=REDIS_URL, CELERY_TASK_DEFAULT_QUEUE=QUEUE,
-            DJANGO_SETTINGS_MODULE="lbpanel.settings", PYTHONPATH=str(ROOT), LBPANEL_LOG_LEVEL="INFO",
-        )
-        cmd = [
-            sys.executable, "-m", "celery", "-A", "lbpanel", "worker", "--pool=threads", "--concurrency=4",
-            "-Q", ",".join(queues), "-n", self.node,
+        args = [
+            "worker", "--pool=threads", "--concurrency=4", "-Q", ",".join(queues), "-n", self.node,
             "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO", *extra,
         ]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip())
-            if " ready." in line:
-                self.ready.set()
+        self.process = CeleryProcess(name, args, child_env(database_url, REDIS_URL, QUEUE), " ready.")
 
     def wait_ready(self):
-        if not self.ready.wait(WORKER_START_TIMEOUT):
-            self.stop()
-            raise RuntimeError(f"worker {self.name} did not start:\n" + "\n".join(self.lines[-40:]))
+        self.process.wait_ready()
         Worker.running.append(self)
         return self
 
@@ -107,32 +74,15 @@ class Worker:
     def stop(self):
         if self in Worker.running:
             Worker.running.remove(self)
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        self.process.stop()
 
     def log(self):
-        return "\n".join(self.lines)
-
-
-def _database_url(django_db_blocker):
-    from django.db import connection
-
-    with django_db_blocker.unblock():
-        d = connection.settings_dict
-        if connection.vendor != "postgresql":
-            pytest.skip("probe tests share the test database with a worker process: set DATABASE_URL to PostgreSQL")
-        auth = quote(d["USER"] or "postgres") + (":" + quote(d["PASSWORD"]) if d["PASSWORD"] else "")
-        return f"postgres://{auth}@{d['HOST'] or '127.0.0.1'}:{d['PORT'] or 5432}/{d['NAME']}"
+        return self.process.log()
 
 
 @pytest.fixture(scope="session")
 def database_url(django_db_setup, django_db_blocker):
-    return _database_url(django_db_blocker)
+    return test_database_url(django_db_blocker, "probe tests share the test database with a worker process")
 
 
 @pytest.fixture(scope="session")

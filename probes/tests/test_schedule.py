@@ -2,42 +2,26 @@
 Redis clock: a changed interval applies without restarting beat or the worker,
 and however many ticks arrive at once, one starts the round."""
 
-import os
-import subprocess
-import sys
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis as redis_lib
 
 from probes import claims
-from probes.tests.conftest import QUEUE, REDIS_URL, ROOT
+from probes.tests.conftest import QUEUE, REDIS_URL
+from tests.celery_process import CeleryProcess, child_env
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 @pytest.fixture
 def beat(database_url, worker, tmp_path):
-    env = dict(os.environ)
-    for key in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
-        env.pop(key, None)
-    env.update(DATABASE_URL=database_url, REDIS_URL=REDIS_URL, CELERY_TASK_DEFAULT_QUEUE=QUEUE, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "lbpanel", "beat", "-s", str(tmp_path / "beat-schedule"), "--loglevel=INFO"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    lines = []
-    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+    env = child_env(database_url, REDIS_URL, QUEUE)
+    proc = CeleryProcess("beat", ["beat", "-s", str(tmp_path / "beat-schedule"), "--loglevel=INFO"], env, "beat: Starting")
     yield proc
     # Pause probing first so a tick already queued starts no round after beat is gone.
     redis_lib.Redis.from_url(REDIS_URL).set("lb:probe:active", "0")
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
+    proc.stop()
 
 
 def probe_times(responder, uri):

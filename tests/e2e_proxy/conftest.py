@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from tests.ports import is_free
 from tests.e2e_proxy.proxyctl import ProxyProcess
 from tests.e2e_proxy.sippctl import Sipp, uac_args, uas_args, wait_tcp, wait_udp_sip
 
@@ -24,9 +25,16 @@ PRIORITIES = {1: 10, 2: 5, 3: 3}
 
 
 class Ports:
-    def __init__(self):
+    """A block of 20: proxy at +0, ast1..3 at +1..+3, UACs from +10. Blocks in use are skipped."""
+
+    def __init__(self, port_base=PORT_BASE, blocks=_blocks):
         # 45 blocks of 20 fit in the 1,000 ports a helper or CI job is given.
-        self.base = PORT_BASE + BLOCK * (next(_blocks) % 45)
+        for _ in range(45):
+            self.base = port_base + BLOCK * (next(blocks) % 45)
+            if all(is_free(p) for p in range(self.base, self.base + 4)):
+                break
+        else:
+            raise RuntimeError(f"no free block of {BLOCK} ports from {port_base} (LBPANEL_TEST_PORT_BASE)")
         self.proxy = self.base
         self.ast = {n: self.base + n for n in (1, 2, 3)}
         self._uac = itertools.count(self.base + 10)
@@ -48,6 +56,8 @@ def dispatcher_list(ports, transports=None):
 
 class Cluster:
     """What a test drives: the proxy, the UAS by number, the destinations, and UAC runs."""
+
+    proxy_env = None  # extra environment for the proxy process
 
     def __init__(self, tmp_path, redis, redis_url, ports):
         self.tmp_path = tmp_path
@@ -79,7 +89,7 @@ class Cluster:
         from dispatcher.models import Destination, DispatcherSet, ProxySettings
         from dispatcher.services import import_dispatcher_list, save_config
 
-        import_dispatcher_list(dispatcher_list(self.ports, self.uas_transport))
+        import_dispatcher_list(self.table_text())
         dset = DispatcherSet.objects.get(setid=1)
         if dset.algorithm != algorithm:
             dset.algorithm = algorithm
@@ -93,8 +103,13 @@ class Cluster:
         self.version = int(self.redis.get("lb:table:version"))
         return self.version
 
+    def table_text(self):
+        return dispatcher_list(self.ports, self.uas_transport)
+
     def start_proxy(self, node_name="e2e"):
-        self.proxy = ProxyProcess(port=self.ports.proxy, redis_url=self.redis_url, node_name=node_name, logdir=self.tmp_path)
+        self.proxy = ProxyProcess(
+            port=self.ports.proxy, redis_url=self.redis_url, node_name=node_name, logdir=self.tmp_path, env=self.proxy_env,
+        )
         self._procs.append(self.proxy)
         self.proxy.start()
         self.proxy.wait_table(self.redis, self.version)

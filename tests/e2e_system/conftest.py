@@ -15,30 +15,22 @@ import itertools
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import redis as redis_lib
 from celery import Celery
 
-from tests.e2e_proxy.conftest import Cluster
-from tests.e2e_proxy.proxyctl import ProxyProcess
+from tests.celery_process import CeleryProcess, child_env, test_database_url
+from tests.e2e_proxy.conftest import Cluster, Ports
 
-ROOT = Path(__file__).resolve().parents[2]
 # The same default as the root conftest's, so the test process and the children share one Redis.
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
 PORT_BASE = int(os.environ.get("LBPANEL_TEST_PORT_BASE") or 28000)
-BLOCK = 20
 # The production queue name: beat's ticks and the proxy's probe_now go to the default queue.
 QUEUE = "lbpanel"
 NODE_NAME = "system"
-START_TIMEOUT = 30
 
 # Short timers so a down server is seen in a few seconds (Kamailio's defaults would take 45 s).
 PROBE_SETTINGS = {"ping_interval": 1, "probing_threshold": 2, "inactive_threshold": 1, "ping_timeout_ms": 300, "probing_mode": 1}
@@ -48,57 +40,6 @@ _blocks = itertools.count()
 
 
 # --- processes -----------------------------------------------------------------------
-
-def child_env(database_url):
-    env = dict(os.environ)
-    for key in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "CELERY_TASK_ALWAYS_EAGER"):
-        env.pop(key, None)
-    env.update(
-        DATABASE_URL=database_url, REDIS_URL=REDIS_URL, CELERY_TASK_DEFAULT_QUEUE=QUEUE,
-        DJANGO_SETTINGS_MODULE="lbpanel.settings", PYTHONPATH=str(ROOT), LBPANEL_LOG_LEVEL="INFO",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-class CeleryProcess:
-    """`celery -A lbpanel <worker|beat>` as a child; its output is kept for failure reports."""
-
-    def __init__(self, name, args, env, ready_text):
-        self.name = name
-        self.lines = []
-        self.ready = threading.Event()
-        self.ready_text = ready_text
-        cmd = [sys.executable, "-m", "celery", "-A", "lbpanel", *args]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        threading.Thread(target=self._read, name=f"{name}-output", daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip())
-            if self.ready_text in line:
-                self.ready.set()
-
-    def wait_ready(self):
-        if not self.ready.wait(START_TIMEOUT):
-            self.stop()
-            raise RuntimeError(f"celery {self.name} never logged {self.ready_text!r}:\n" + self.log(-40))
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"celery {self.name} exited with {self.proc.returncode}:\n" + self.log(-40))
-        return self
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-    def log(self, last=-200):
-        return "\n".join(self.lines[last:])
-
 
 class Celeries:
     """The worker and beat of the module, and a client app to ask the worker whether it is idle."""
@@ -124,22 +65,11 @@ class Celeries:
         return f"--- worker log tail ---\n{self.worker.log(-60)}\n--- beat log tail ---\n{self.beat.log(-20)}"
 
 
-def _database_url(django_db_blocker):
-    from django.db import connection
-
-    with django_db_blocker.unblock():
-        d = connection.settings_dict
-        if connection.vendor != "postgresql":
-            pytest.skip("the system test shares its database with a Celery worker: set DATABASE_URL to PostgreSQL")
-        auth = quote(d["USER"] or "postgres") + (":" + quote(d["PASSWORD"]) if d["PASSWORD"] else "")
-        return f"postgres://{auth}@{d['HOST'] or '127.0.0.1'}:{d['PORT'] or 5432}/{d['NAME']}"
-
-
 @pytest.fixture(scope="module")
 def celeries(django_db_setup, django_db_blocker, tmp_path_factory):
     if shutil.which(os.environ.get("SIPP", "sipp")) is None:
         pytest.fail("sipp is not installed: apt-get install -y sip-tester (make test-deps)")
-    env = child_env(_database_url(django_db_blocker))
+    env = child_env(test_database_url(django_db_blocker, "the system test shares its database with a Celery worker"), REDIS_URL, QUEUE)
     client = redis_lib.Redis.from_url(REDIS_URL)
     # Only what this module will consume: probe_now messages other tests' proxies left unconsumed.
     client.delete(QUEUE)
@@ -177,36 +107,6 @@ def _clear_lb_keys(client):
 
 # --- ports and the cluster ---------------------------------------------------------------
 
-def _is_free(port):
-    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-        with socket.socket(socket.AF_INET, kind) as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
-
-
-class Ports:
-    """A block of 20: proxy at +0, ast1..3 at +1..+3, UACs from +10. Blocks in use are skipped."""
-
-    def __init__(self):
-        for _ in range(45):
-            self.base = PORT_BASE + BLOCK * (next(_blocks) % 45)
-            if all(_is_free(p) for p in range(self.base, self.base + 4)):
-                break
-        else:
-            raise RuntimeError(f"no free block of {BLOCK} ports from LBPANEL_TEST_PORT_BASE={PORT_BASE}")
-        self.proxy = self.base
-        self.ast = {n: self.base + n for n in (1, 2, 3)}
-        self._uac = itertools.count(self.base + 10)
-
-    def uac(self):
-        port = next(self._uac)
-        assert port < self.base + BLOCK, "a test used more UAC ports than its block holds"
-        return port
-
-
 def dispatcher_list(ports):
     lines = ["# setid destination flags priority attrs"]
     for n in (1, 2, 3):
@@ -221,34 +121,14 @@ class System(Cluster):
         super().__init__(tmp_path, redis, REDIS_URL, ports)
         self.celeries = celeries
 
-    def publish(self, *, algorithm=4, **proxy_settings):
-        from dispatcher.models import Destination, DispatcherSet, ProxySettings
-        from dispatcher.services import import_dispatcher_list, save_config
+    # The proxy's probe_now hook sends through lbpanel.celery: same Redis, same queue as the worker.
+    proxy_env = {"CELERY_TASK_DEFAULT_QUEUE": QUEUE}
 
-        import_dispatcher_list(dispatcher_list(self.ports))
-        dset = DispatcherSet.objects.get(setid=1)
-        if dset.algorithm != algorithm:
-            dset.algorithm = algorithm
-            save_config(dset)
-        settings = ProxySettings.load()
-        settings.default_set = dset
-        for key, value in proxy_settings.items():
-            setattr(settings, key, value)
-        save_config(settings)
-        self.dests = {int(d.duid[3:]): d for d in Destination.objects.filter(dset=dset)}
-        self.version = int(self.redis.get("lb:table:version"))
-        return self.version
+    def table_text(self):
+        return dispatcher_list(self.ports)
 
     def start_proxy(self, node_name=NODE_NAME):
-        # The proxy's probe_now hook sends through lbpanel.celery: same Redis, same queue as the worker.
-        self.proxy = ProxyProcess(
-            port=self.ports.proxy, redis_url=self.redis_url, node_name=node_name, logdir=self.tmp_path,
-            env={"CELERY_TASK_DEFAULT_QUEUE": QUEUE},
-        )
-        self._procs.append(self.proxy)
-        self.proxy.start()
-        self.proxy.wait_table(self.redis, self.version)
-        return self.proxy
+        return super().start_proxy(node_name)
 
     def restart_uas(self, n):
         """Start ast<n> again on the same port (a restarted Asterisk)."""
@@ -334,7 +214,7 @@ def system(transactional_db, celeries, system_redis, tmp_path):
     for key, value in PROBE_SETTINGS.items():
         setattr(settings, key, value)
     save_config(settings, reason="system test: short probe timers")
-    made = System(tmp_path, system_redis, Ports(), celeries)
+    made = System(tmp_path, system_redis, Ports(PORT_BASE, _blocks), celeries)
     try:
         for n in (1, 2, 3):
             made.start_uas(n)
