@@ -6,7 +6,7 @@ header would cost more than routing needs.
 
 import re
 
-from sip.errors import SipSyntaxError
+from sip.errors import SipSyntaxError, UnsafeHeaderValue
 
 # RFC 3261 §7.3.3 and the IANA registry: compact form -> canonical lower-case name.
 COMPACT = {
@@ -41,6 +41,77 @@ _DQUOTE, _BACKSLASH, _LT, _GT, _COMMA = 0x22, 0x5C, 0x3C, 0x3E, 0x2C
 _NAME_CACHE = {}
 _NAME_CACHE_MAX = 512
 _TOKEN = re.compile(rb"^[A-Za-z0-9.!%*_+`'~-]+$")
+_TOKEN_TEXT = re.compile(r"[A-Za-z0-9.!%*_+`'~-]+")
+# RFC 3261 §25.1: no CTL in a header value we write, except HTAB (part of LWS).
+_CTL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def is_token(text):
+    """RFC 3261 token (a method name, a header name, a product): letters, digits, -.!%*_+`'~"""
+    return isinstance(text, str) and _TOKEN_TEXT.fullmatch(text) is not None
+
+
+def check_header_value(header, value):
+    """Return `value` (bytes) unchanged, or raise UnsafeHeaderValue if it could break out of
+    its header: what we write must never carry CR, LF, NUL or another control character."""
+    if _CTL.search(value) is not None:
+        raise UnsafeHeaderValue(header, value)
+    return value
+
+
+def server_val_error(text):
+    """Why `text` is not a Server / User-Agent value (RFC 3261 §20.35: server-val *(LWS server-val),
+    server-val = product / comment, product = token [/ token]), or None when it is one."""
+    if not text or not text.strip():
+        return "is empty"
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch in " \t":
+            i += 1
+        elif ch == "(":
+            i = _comment_end(text, i)
+            if i < 0:
+                return "has a comment ( ... ) that is not closed, or a control character in it"
+        else:
+            m = _TOKEN_TEXT.match(text, i)
+            if m is None:
+                return f"has {ch!r} at {i + 1}: use product names (letters, digits, -.!%*_+`'~, a / before a version) and (comments)"
+            i = m.end()
+            if i < n and text[i] == "/":
+                m = _TOKEN_TEXT.match(text, i + 1)
+                if m is None:
+                    return f"has nothing after '/' at {i + 1}"
+                i = m.end()
+            if i < n and text[i] not in " \t(":
+                return f"has {text[i]!r} at {i + 1}: use product names (letters, digits, -.!%*_+`'~, a / before a version) and (comments)"
+    return None
+
+
+def _comment_end(text, i):
+    """Index after the comment opening at text[i] (nested, with \\-escapes), or -1."""
+    depth, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if _is_ctl(ch):
+            return -1
+        if ch == "\\":
+            if i + 1 >= n or _is_ctl(text[i + 1]):
+                return -1
+            i += 2
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return -1
+
+
+def _is_ctl(ch):
+    return ch != "\t" and (ch < " " or ch == "\x7f")
 
 
 def canonical_name(raw):

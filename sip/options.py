@@ -8,7 +8,9 @@ it to the request. Stdlib only; the prober (probes/) owns sockets and timing.
 import secrets
 from dataclasses import dataclass
 
-from sip.errors import SipSyntaxError
+from sip.errors import SipSyntaxError, UnsafeHeaderValue
+from sip.headers import check_header_value, is_token
+from sip.uri import parse_wire_uri
 
 BRANCH_MAGIC = "z9hG4bK"  # RFC 3261 §8.1.1.7: marks a branch as globally unique
 MAX_FORWARDS = 70
@@ -46,12 +48,23 @@ def build_request(
 ):
     """The request as bytes. `target_uri` is the destination URI as configured (it is
     also the To URI, as Kamailio's dispatcher sends it); `local_host`/`local_port` go
-    into Via, with ;rport so a server behind NAT answers the port we sent from."""
+    into Via, with ;rport so a server behind NAT answers the port we sent from.
+
+    Nothing that could break out of its header is written: a method that is not an RFC 3261
+    token or a URI with spaces or control characters raises ValueError, any other value with
+    CR, LF or NUL raises UnsafeHeaderValue (a ValueError too)."""
     method = method.upper()
-    if not method.isalpha():
-        raise ValueError(f"ping method must be a SIP method name, got {method!r}")
+    if not is_token(method):
+        raise ValueError(f"ping method must be a SIP method name (an RFC 3261 token), got {method!r}")
     if transport.lower() not in ("udp", "tcp"):
         raise ValueError(f"transport must be udp or tcp, got {transport!r}")
+    for header, uri in (("request URI and To", target_uri), ("From", from_uri)):
+        try:
+            parse_wire_uri(uri)
+        except SipSyntaxError as exc:
+            raise UnsafeHeaderValue(header, uri, f"is not a SIP URI that can be sent: {exc}") from None
+    for header, value in (("Via", local_host), ("Via branch", branch), ("Call-ID", call_id), ("From tag", from_tag), ("User-Agent", user_agent)):
+        check_header_value(header, str(value).encode("utf-8"))
     sent_by = f"[{local_host}]" if ":" in local_host else local_host
     lines = (
         f"{method} {target_uri} SIP/2.0\r\n"

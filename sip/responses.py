@@ -1,13 +1,14 @@
 """Build responses to a request (RFC 3261 §8.2.6): copy Via, From, To, Call-ID, CSeq."""
 
-from sip.headers import param
+from sip.headers import check_header_value, param
 
 _COPIED = (b"via", b"from", b"call-id", b"cseq")
 
 
 def response_bytes(req, code, reason, *, to_tag=None, extra=(), server=None):
     """`req` is a parsed SipMessage; `to_tag` is added to To unless it has one
-    (never on 100, RFC 3261 §8.2.6.2). `extra`: full header lines (bytes)."""
+    (never on 100, RFC 3261 §8.2.6.2). `extra`: full header lines (bytes).
+    A `server` that could break out of its header raises UnsafeHeaderValue."""
     out = [b"SIP/2.0 %d " % code + reason]
     lines = req.lines
     for i, name in enumerate(req.names):
@@ -20,7 +21,7 @@ def response_bytes(req, code, reason, *, to_tag=None, extra=(), server=None):
             out.append(line)
     out.extend(extra)
     if server:
-        out.append(b"Server: " + server)
+        out.append(b"Server: " + check_header_value("Server", server))
     out.append(b"Content-Length: 0")
     return b"\r\n".join(out) + b"\r\n\r\n"
 

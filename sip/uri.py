@@ -8,6 +8,10 @@ from sip.errors import SipSyntaxError
 
 TRANSPORTS = ("udp", "tcp")
 DEFAULT_PORTS = {"sip": 5060, "sips": 5061}
+# RFC 3261 §25.1: what a SIP-URI is written with (unreserved, reserved, %-escapes, [] for IPv6).
+# No space, control character, quote or angle bracket: each would let the URI end its header line
+# or its <...> and start something else.
+_URI_CHARS = re.compile(r"[A-Za-z0-9\-_.!~*'()%;/:@&=+$,\[\]]+")
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
 
 
@@ -65,6 +69,23 @@ def parse_uri(text):
     if transport is not None and transport.lower() not in TRANSPORTS:
         raise SipSyntaxError(f"transport must be udp or tcp, got {transport!r}")
     return SipUri(scheme=scheme, host=host, port=port, user=user, params=params)
+
+
+def parse_wire_uri(text):
+    """parse_uri for a URI we will write into a message (a probe's request line, To, From):
+    the text must be exactly a SIP URI, nothing around it, no ?headers, no character outside
+    RFC 3261's URI set. Raises SipSyntaxError saying what is wrong."""
+    if not isinstance(text, str):
+        text = text.decode("utf-8", "replace")
+    if "?" in text:
+        raise SipSyntaxError("URI headers (?...) cannot be sent in a request")
+    m = _URI_CHARS.match(text)
+    end = m.end() if m else 0
+    if end < len(text):
+        raise SipSyntaxError(
+            f"character {text[end]!r} at {end + 1} is not allowed in a SIP URI (no spaces, control characters, quotes or <>; escape others as %XX)"
+        )
+    return parse_uri(text)
 
 
 def _split_hostport(hostport, text):
