@@ -311,3 +311,26 @@ class ApiToken(models.Model):
                     validate_network(item.strip())
                 except ValidationError as exc:
                     raise ValidationError({"allowed_networks": exc.messages}) from None
+
+
+class TableRevision(models.Model):
+    """The routing table the database wants the proxies to have.
+
+    `number` goes up in the same transaction as every change that alters the table, and each
+    publish records in Redis the number it was built from, so a change that committed but never
+    reached Redis is visible (pending) and the beat publishes it again until it does.
+    The last failed publish is kept here, not in Redis: Redis is what failed.
+    """
+
+    number = models.BigIntegerField(default=0)
+    publish_error = models.CharField(max_length=500, blank=True)
+    failing_since = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"table revision {self.number}"
+
+
+class WriteCheck(models.Model):
+    """One row /healthz updates, so "database ok" means the database takes writes, not only reads."""
+
+    checked = models.DateTimeField()
