@@ -1,6 +1,7 @@
 """lbpanel settings: every value from the environment, failing fast on one we do not understand."""
 
 import ipaddress
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -29,12 +30,17 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
+    "csp",
     "dispatcher",
     "probes",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Refuses an oversized body by its Content-Length, before anything reads it (DRF's parsers would not).
+    "lbpanel.middleware.BodySizeLimitMiddleware",
     # Static files from gunicorn itself: the embedded default has no nginx in front.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -44,6 +50,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a lockout raised during authentication into its response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "lbpanel.urls"
@@ -72,6 +80,16 @@ try:
     }
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a database URL we understand: {exc}") from exc
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite is for trying lbpanel out; PostgreSQL is for production. Still, no 500s under load:
+    # WAL lets readers and the one writer work at once, IMMEDIATE takes the write lock at BEGIN (a
+    # deferred transaction that upgrades fails at once, without waiting), and `timeout` is how long
+    # a writer waits for the lock before "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": envint("LBPANEL_SQLITE_TIMEOUT", 20),
+    }
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -83,6 +101,51 @@ if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # Counts failed logins (panel, Django admin) per user name and per address; locks out past the limit.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("LBPANEL_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("LBPANEL_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "dispatcher.views.auth.locked_out"
+AXES_CLIENT_IP_CALLABLE = "dispatcher.api.auth.client_address"
+AXES_VERBOSE = False
+if AXES_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured(f"LBPANEL_LOGIN_FAILURE_LIMIT={AXES_FAILURE_LIMIT}: at least 1")
+
+# Behind a TLS-terminating front (Caddy, nginx) that sets X-Forwarded-Proto and X-Forwarded-For.
+# Only switch this on when nothing but that front can reach gunicorn: the headers are believed.
+BEHIND_TLS = envbool("LBPANEL_BEHIND_TLS", "false")
+if BEHIND_TLS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = BEHIND_TLS
+# Django sends HSTS only on requests that came over HTTPS, so this is inert on plain HTTP.
+SECURE_HSTS_SECONDS = envint("LBPANEL_HSTS_SECONDS", 31_536_000 if BEHIND_TLS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("LBPANEL_HSTS_INCLUDE_SUBDOMAINS", "false")
+X_FRAME_OPTIONS = "DENY"
+# Only our own files: no inline script or style, no eval. htmx's indicator <style> is turned off in
+# base.html (htmx-config) and its rules live in panel.css.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# Request bodies past this are refused with 400 before they are read (API, panel, JSON-RPC).
+MAX_BODY_BYTES = envint("LBPANEL_MAX_BODY_BYTES", 2 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_BODY_BYTES
+
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
@@ -114,6 +177,9 @@ CELERY_TASK_DEFAULT_QUEUE = envstr("CELERY_TASK_DEFAULT_QUEUE", "lbpanel")
 CELERY_RESULT_EXPIRES = 3600
 
 REST_FRAMEWORK = {
+    # No HTTP Basic: a password is typed into the login page only, where it is throttled.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["dispatcher.api.auth.TokenAuthentication", "rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PARSER_CLASSES": ["dispatcher.api.parsers.JSONParser", "rest_framework.parsers.FormParser", "rest_framework.parsers.MultiPartParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,

@@ -6,6 +6,7 @@ an admin also changes configuration. A token without write_enabled never writes,
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
@@ -19,8 +20,15 @@ LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
 def client_address(request):
-    # Behind a reverse proxy, gunicorn is started with the proxy's address as REMOTE_ADDR unless
-    # it is configured to trust X-Forwarded-For; we never read that header ourselves.
+    """The caller's address, for token address limits and login throttling (django-axes).
+
+    Behind the TLS front (LBPANEL_BEHIND_TLS) REMOTE_ADDR is the front's own address; the front
+    appends the real one to X-Forwarded-For, so its last entry is the only one we can believe.
+    """
+    if settings.BEHIND_TLS:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1].strip()
+        if forwarded:
+            return forwarded
     return request.META.get("REMOTE_ADDR", "")
 
 

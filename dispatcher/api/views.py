@@ -7,7 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.parsers import BaseParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,6 +18,7 @@ from dispatcher.api.auth import AUTHENTICATION, RolePermission
 from dispatcher.api.schema import ApiSchema
 from dispatcher.api.errors import Conflict, call_service
 from dispatcher.api.filters import DestinationFilter, StateEventFilter
+from dispatcher.api.parsers import JSONParser
 from dispatcher.api.stats import node_rows, stats_document
 from dispatcher.choices import Cause
 from dispatcher.kamailio_list import DispatcherListError
