@@ -19,7 +19,8 @@ from probes.prober import ProbeConfig, Target, probe_all
 from probes.recording import record
 from proxy.table import LAST_ROUND_KEY
 from sip.errors import SipSyntaxError
-from sip.uri import parse_uri
+from sip.headers import is_token
+from sip.uri import parse_wire_uri
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,20 @@ def thresholds(settings):
 
 
 def probe_config(settings):
-    return ProbeConfig(from_uri=settings.ping_from, method=settings.ping_method, timeout=settings.ping_timeout_ms / 1000)
+    """The probe settings as sent. A value saved before it was validated (a method that is not a
+    SIP token, a From that is not a sendable URI) must not stop every round: the default is used
+    instead and the log says why, while the panel refuses to save such a value again."""
+    method, from_uri = settings.ping_method, settings.ping_from
+    default = ProbeConfig()
+    if not is_token(method):
+        log.error("ping_method %r is not a SIP method name: probing with OPTIONS until it is fixed in Probe settings", method)
+        method = default.method
+    try:
+        parse_wire_uri(from_uri)
+    except SipSyntaxError as exc:
+        log.error("ping_from %r cannot be sent (%s): probing from %s until it is fixed in Probe settings", from_uri, exc, default.from_uri)
+        from_uri = default.from_uri
+    return ProbeConfig(from_uri=from_uri, method=method, timeout=settings.ping_timeout_ms / 1000)
 
 
 def round_destinations(settings):
@@ -65,9 +79,9 @@ def _targets(rows):
     targets, health = [], {}
     for dest_id, uri, state in rows:
         try:
-            parsed = parse_uri(uri)
+            parsed = parse_wire_uri(uri)
         except SipSyntaxError as exc:
-            log.warning("probe skipped: destination id=%s uri=%r is not a SIP URI: %s", dest_id, uri, exc)
+            log.warning("probe skipped: destination id=%s uri=%r is not a SIP URI that can be sent: %s", dest_id, uri, exc)
             continue
         targets.append(Target(dest_id, uri, parsed.host, parsed.effective_port, parsed.transport))
         health[dest_id] = state

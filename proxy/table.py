@@ -19,8 +19,13 @@ Keys:
 """
 
 import json
+import logging
 import time
 from dataclasses import dataclass, field
+
+from sip.headers import server_val_error
+
+log = logging.getLogger(__name__)
 
 TABLE_KEY = "lb:table"
 TABLE_VERSION_KEY = "lb:table:version"
@@ -118,6 +123,17 @@ class Table:
     source_rules: tuple
     settings: dict
     published_at: float = 0.0
+
+    @property
+    def server_header(self):
+        """Server / User-Agent bytes for the proxy's own messages. The panel refuses a bad value;
+        one published before it did (or written into Redis by hand) falls back to lbpanel."""
+        text = self.settings.get("server_header") or DEFAULT_SETTINGS["server_header"]
+        why = server_val_error(text) if isinstance(text, str) else "is not text"
+        if why is not None:
+            log.error("table %s: server_header %r %s; sending Server: lbpanel instead", self.version, text, why)
+            return DEFAULT_SETTINGS["server_header"].encode()
+        return text.encode()
 
     def destination(self, destination_id):
         for dset in self.sets.values():

@@ -45,7 +45,7 @@ class TableView:
         self.trying_timeout = float(s.get("trying_timeout_ms") or 500) / 1000
         self.suspect_hold = float(s.get("suspect_hold_ms") or 30000) / 1000
         self.max_pending = int(s.get("max_pending_invites") or 5000)
-        self.server = str(s.get("server_header") or "lbpanel").encode()
+        self.server = table.server_header
         self.dialog_timeout = float(s.get("dialog_timeout_s") or 10800)
         self.overload_lag = float(s.get("overload_lag_ms") or 200) / 1000
         self.retry_after = (b"Retry-After: %d" % int(s.get("retry_after_s") or 5),)
