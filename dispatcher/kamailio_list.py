@@ -6,7 +6,7 @@ Pure text in and out, no database: the importer in services.py applies what this
 from dataclasses import dataclass, field
 
 from sip.errors import SipSyntaxError
-from sip.uri import parse_uri
+from sip.uri import parse_wire_uri
 
 INT_ATTRS = ("weight", "rweight", "maxload")
 
@@ -87,7 +87,7 @@ def parse_line(lineno, line):
     if setid < 0:
         raise ValueError(f"set id must not be negative, got {setid}")
     try:
-        parse_uri(parts[1])
+        parse_wire_uri(parts[1])
     except SipSyntaxError as exc:
         raise ValueError(f"destination {parts[1]!r} is not a valid SIP URI ({exc})") from None
     entry = ListEntry(lineno=lineno, setid=setid, uri=parts[1])

@@ -20,7 +20,11 @@ from dispatcher.validators import (
     parse_codes,
     validate_codes,
     validate_network,
+    validate_attr_value,
+    validate_no_control_characters,
     validate_reply_codes,
+    validate_server_header,
+    validate_sip_method,
     validate_sip_uri,
 )
 from proxy.table import FLAG_DISABLED, FLAG_INACTIVE, FLAG_PROBING
@@ -66,10 +70,10 @@ class Destination(models.Model):
     priority = models.IntegerField(default=0, help_text="Higher first for algorithm 8 and for the initial order.")
     weight = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(1_000_000)])
     rweight = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
-    duid = models.CharField("DUID", max_length=64, blank=True, help_text="Unique id within the set.")
+    duid = models.CharField("DUID", max_length=64, blank=True, validators=[validate_attr_value], help_text="Unique id within the set.")
     maxload = models.PositiveIntegerField(default=0, help_text="Most active calls (algorithm 10); 0 = no cap.")
     attrs = models.CharField(
-        max_length=1024, blank=True, help_text="The dispatcher.list attributes, kept verbatim so unknown ones round-trip."
+        max_length=1024, blank=True, validators=[validate_no_control_characters], help_text="The dispatcher.list attributes, kept verbatim so unknown ones round-trip."
     )
     extra_flags = models.PositiveIntegerField(default=0, help_text="Flag bits other than I, D and P, kept for export.")
     description = models.CharField(max_length=200, blank=True)
@@ -171,7 +175,7 @@ class ProbeSettings(SingletonModel):
     probing_threshold = models.PositiveIntegerField(default=3, validators=[MinValueValidator(1)], help_text="Failed probes in a row that take a destination down.")
     inactive_threshold = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)], help_text="Good replies in a row that bring it back up.")
     ping_reply_codes = models.CharField(max_length=200, blank=True, validators=[validate_reply_codes], help_text="Extra good replies, Kamailio syntax: code=404;class=2. 200 always counts.")
-    ping_method = models.CharField(max_length=20, default="OPTIONS")
+    ping_method = models.CharField(max_length=20, default="OPTIONS", validators=[validate_sip_method])
     ping_from = models.CharField(max_length=255, default="sip:dispatcher@localhost", validators=[validate_sip_uri])
     ping_timeout_ms = models.PositiveIntegerField(default=2000, validators=[MinValueValidator(50), MaxValueValidator(60000)])
     probing_mode = models.PositiveSmallIntegerField(choices=ProbingMode.choices, default=ProbingMode.ALL)
@@ -197,7 +201,7 @@ class ProxySettings(SingletonModel):
     trying_timeout_ms = models.PositiveIntegerField(default=500, validators=[MinValueValidator(50)], help_text="No 100 Trying within this → the server is suspect, fail over at once.")
     suspect_hold_ms = models.PositiveIntegerField(default=30000, help_text="A suspect no probe has cleared is tried again after this.")
     trusted_networks = models.TextField(default="127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16", help_text="Out-of-dialog requests from elsewhere (and no source rule) get 403.")
-    server_header = models.CharField(max_length=100, default="lbpanel", help_text="Server and User-Agent header text.")
+    server_header = models.CharField(max_length=100, default="lbpanel", validators=[validate_server_header], help_text="Server and User-Agent header text.")
     max_pending_invites = models.PositiveIntegerField(default=5000, help_text="Past this many INVITEs awaiting a final reply, new ones get 503 + Retry-After.")
     overload_lag_ms = models.PositiveIntegerField(default=200, validators=[MinValueValidator(20)], help_text="When SIP waits this long unread, the proxy sheds new INVITEs with 503 + Retry-After.")
     retry_after_s = models.PositiveIntegerField(default=5, validators=[MaxValueValidator(3600)], help_text="Retry-After on the 503s the proxy sends itself.")

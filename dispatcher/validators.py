@@ -6,16 +6,46 @@ import re
 from django.core.exceptions import ValidationError
 
 from sip.errors import SipSyntaxError
-from sip.uri import parse_uri
+from sip.headers import is_token, server_val_error
+from sip.uri import parse_wire_uri
 
 _REPLY_CODE_ITEM = re.compile(r"^(code|class)\s*=?\s*(\d+)$", re.IGNORECASE)
+# Control characters (CR and LF above all) end a header line in SIP and a line in dispatcher.list.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def validate_sip_uri(value):
+    """A SIP URI that can go on the wire as it is: no spaces, control characters, quotes or <>."""
     try:
-        parse_uri(value)
+        parse_wire_uri(value)
     except SipSyntaxError as exc:
         raise ValidationError(f"{value!r} is not a valid SIP URI: {exc}", code="invalid_uri") from None
+
+
+def validate_sip_method(value):
+    """ds_ping_method: a SIP method name, which RFC 3261 makes a token."""
+    if not is_token(value):
+        raise ValidationError(
+            f"{value!r} is not a SIP method name: use letters, digits and -.!%*_+`'~ only, e.g. OPTIONS",
+            code="invalid_method",
+        )
+
+
+def validate_server_header(value):
+    """Server / User-Agent text (RFC 3261 server-val): product names and (comments), no control characters."""
+    why = server_val_error(value)
+    if why is not None:
+        raise ValidationError(f"{value!r} is not a Server header value: it {why}", code="invalid_server_header")
+
+
+def validate_no_control_characters(value):
+    """For text that reaches a dispatcher.list line or the wire verbatim (attrs, duid)."""
+    match = _CONTROL.search(value or "")
+    if match:
+        raise ValidationError(
+            f"{value!r} has a control character ({match.group()!r} at {match.start() + 1}): line breaks, tabs and NUL are not allowed",
+            code="control_character",
+        )
 
 
 def validate_network(value):
@@ -74,3 +104,10 @@ def validate_reply_codes(value):
 def is_good_reply(code, reply_codes):
     codes, classes = reply_codes
     return code in codes or code // 100 in classes
+
+
+def validate_attr_value(value):
+    """A value kept inside dispatcher.list attrs (`duid=...;`): one word, no ; to split it."""
+    validate_no_control_characters(value)
+    if value and re.search(r"[\s;]", value):
+        raise ValidationError(f"{value!r} must be one word without spaces or ;", code="invalid_attr_value")

@@ -1,0 +1,148 @@
+"""Every field that reaches SIP (or a dispatcher.list line) refuses CR/LF and other injection,
+wherever it is written: the API, the panel's forms, dispatcher.list import and the Django admin.
+Each refusal is a 400 (or the form again) naming the field, and nothing is saved."""
+
+import pytest
+from django.urls import reverse
+
+from dispatcher.models import Destination, ProbeSettings, ProxySettings, StateEvent
+from dispatcher.tests.api_support import as_admin as api_admin, table  # noqa: F401
+from dispatcher.tests.panel_support import cluster, fast_passwords  # noqa: F401
+
+CRLF = "\r\nContact: <sip:evil@203.0.113.9>\r\nP-Asserted-Identity: <sip:boss@example.com>"
+
+BAD_URIS = [
+    "sip:127.0.0.1:5099;x=1" + CRLF,
+    "sip:127.0.0.1:5099;x=1\nX-Injected: 1",
+    "sip:127.0.0.1:5099;x=\x00",
+    "sip:127.0.0.1:5099 SIP/2.0",
+    "sip:127.0.0.1:5099?Contact=sip:evil",
+    "sip:127.0.0.1:5099>;x=<sip:a",
+]
+BAD_METHODS = ["<i>PM</i>", "OPTIONS" + CRLF, "OPT IONS", "OPTIONS;x"]
+BAD_SERVERS = ["lbpanel" + CRLF, "lbpanel\nX: y", "lb\x00panel", "<b>lbpanel</b>", "lbpanel; x"]
+
+
+# --- API ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("uri", BAD_URIS)
+def test_the_api_refuses_an_injected_destination_uri(api_admin, table, uri):  # noqa: F811
+    response = api_admin.post("/api/v1/destinations/", {"set": 1, "uri": uri, "duid": "ast9"}, format="json")
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == ["uri"] and "not a valid SIP URI" in response.json()["uri"][0]
+    assert not Destination.objects.filter(duid="ast9").exists()
+
+
+def test_the_api_refuses_an_injected_uri_on_update_too(api_admin, table):  # noqa: F811
+    dest = table["dests"][0]
+    response = api_admin.patch(f"/api/v1/destinations/{dest.pk}/", {"uri": BAD_URIS[0]}, format="json")
+    assert response.status_code == 400 and list(response.json()) == ["uri"]
+    dest.refresh_from_db()
+    assert dest.uri == "sip:127.0.0.1:5081"
+
+
+@pytest.mark.parametrize(("field", "value"), [("attrs", "weight=5" + CRLF), ("attrs", "weight=5\n2 sip:203.0.113.9 0 0"), ("duid", "ast9" + CRLF), ("duid", "ast 9;x")])
+def test_the_api_refuses_control_characters_in_attrs_and_duid(api_admin, table, field, value):  # noqa: F811
+    response = api_admin.post("/api/v1/destinations/", {"set": 1, "uri": "sip:127.0.0.1:5099", field: value}, format="json")
+    assert response.status_code == 400 and field in response.json(), response.content
+    assert not Destination.objects.filter(uri="sip:127.0.0.1:5099").exists()
+
+
+@pytest.mark.parametrize(("field", "value"), [("ping_from", "sip:lb@localhost" + CRLF), ("ping_from", "sip:lb@localhost>;x=<sip:a"),
+                                             *[("ping_method", m) for m in BAD_METHODS]])
+def test_the_api_refuses_injected_probe_settings(api_admin, field, value):
+    response = api_admin.patch("/api/v1/probe-settings/", {field: value}, format="json")
+    assert response.status_code == 400 and list(response.json()) == [field], response.content
+    settings = ProbeSettings.load()
+    assert (settings.ping_method, settings.ping_from) == ("OPTIONS", "sip:dispatcher@localhost")
+
+
+def test_the_api_takes_any_sip_token_as_ping_method(api_admin):
+    assert api_admin.patch("/api/v1/probe-settings/", {"ping_method": "INFO"}, format="json").status_code == 200
+    assert ProbeSettings.load().ping_method == "INFO"
+
+
+# --- dispatcher.list import (API, panel, command) ---------------------------------------------
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("1 sip:127.0.0.1:5099;x=\x01 0 0\n", "not a valid SIP URI"),
+    ("1 sip:127.0.0.1:5099;x=1\rContact: <sip:evil@203.0.113.9> 0 0\n", "set id must be a number"),
+    ("1 sip:127.0.0.1:5099 0 0 weight=5;x=\x01\n", "attrs"),
+    ("1 sip:127.0.0.1:5099 0 0 duid=a\x7fb\n", "duid"),
+])
+def test_the_import_api_refuses_injection_and_imports_nothing(api_admin, table, text, words):  # noqa: F811
+    response = api_admin.post("/api/v1/dispatcher.list", {"text": text}, format="json")
+    assert response.status_code == 400, response.content
+    assert words in str(response.json())
+    assert not Destination.objects.filter(uri__startswith="sip:127.0.0.1:5099").exists()
+
+
+# --- the panel ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def panel_admin(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+PROBES = {"ping_interval": 15, "probing_threshold": 3, "inactive_threshold": 1, "ping_reply_codes": "", "ping_method": "OPTIONS",
+          "ping_from": "sip:dispatcher@localhost", "ping_timeout_ms": 2000, "probing_mode": 1, "recovery_interval": 1}
+PROXY = {"fr_timer_ms": 5000, "fr_inv_timer_ms": 30000, "trying_timeout_ms": 500, "suspect_hold_ms": 30000,
+         "trusted_networks": "127.0.0.0/8", "server_header": "lbpanel", "max_pending_invites": 5000, "overload_lag_ms": 200,
+         "retry_after_s": 5, "dialog_timeout_s": 10800}
+
+
+@pytest.mark.parametrize("uri", BAD_URIS)
+def test_the_panel_refuses_an_injected_destination_uri(panel_admin, cluster, redis, uri):  # noqa: F811
+    data = {"dset": cluster["set"].id, "uri": uri, "duid": "ast9", "priority": 0, "weight": 10, "rweight": 0, "maxload": 0}
+    html = panel_admin.post("/config/destinations/new/", data).content.decode()
+    assert 'data-field="uri"' in html
+    assert not Destination.objects.filter(duid="ast9").exists()
+
+
+@pytest.mark.parametrize(("field", "value"), [("ping_from", "sip:lb@localhost" + CRLF), *[("ping_method", m) for m in BAD_METHODS]])
+def test_the_panel_refuses_injected_probe_settings(panel_admin, redis, field, value):
+    html = panel_admin.post("/config/probes/", {**PROBES, field: value}).content.decode()
+    assert f'data-field="{field}"' in html
+    assert not StateEvent.objects.exists()
+
+
+@pytest.mark.parametrize("value", BAD_SERVERS)
+def test_the_panel_refuses_an_injected_server_header(panel_admin, redis, value):
+    html = panel_admin.post("/config/proxy/", {**PROXY, "server_header": value}).content.decode()
+    assert 'data-field="server_header"' in html
+    assert ProxySettings.load().server_header == "lbpanel"
+
+
+def test_the_panel_takes_a_server_header_with_a_version_and_comment(panel_admin, redis):
+    assert panel_admin.post("/config/proxy/", {**PROXY, "server_header": "lbpanel/2.1 (site A)"}).status_code == 302
+    assert ProxySettings.load().server_header == "lbpanel/2.1 (site A)"
+
+
+def test_the_panel_import_refuses_injection(panel_admin, redis):
+    response = panel_admin.post("/config/import/", {"text": "1 sip:127.0.0.1:5099;x=\x01 0 0\n", "apply": "1"})
+    assert "not a valid SIP URI" in response.content.decode()
+    assert not Destination.objects.exists()
+
+
+# --- the Django admin --------------------------------------------------------------------------
+
+def test_the_admin_refuses_an_injected_destination_uri(admin_client, cluster, monkeypatch):  # noqa: F811
+    monkeypatch.setattr("dispatcher.publisher.publish_table", lambda: None)
+    dest = cluster["ast1"]
+    form = {"dset": dest.dset_id, "uri": BAD_URIS[0], "priority": 0, "weight": 0, "rweight": 0, "duid": "ast1", "maxload": 0,
+            "attrs": "", "extra_flags": 0, "description": "", "admin_state": "active"}
+    response = admin_client.post(reverse("admin:dispatcher_destination_change", args=[dest.pk]), form)
+    assert response.status_code == 200 and "not a valid SIP URI" in response.content.decode()
+    dest.refresh_from_db()
+    assert "\r" not in dest.uri
+
+
+def test_the_admin_refuses_an_injected_server_header_and_ping_method(admin_client, db, monkeypatch):
+    monkeypatch.setattr("dispatcher.publisher.publish_table", lambda: None)
+    ProxySettings.load(), ProbeSettings.load()
+    response = admin_client.post(reverse("admin:dispatcher_proxysettings_change", args=[1]), {**PROXY, "server_header": BAD_SERVERS[0]})
+    assert response.status_code == 200 and "is not a Server header value" in response.content.decode()
+    response = admin_client.post(reverse("admin:dispatcher_probesettings_change", args=[1]), {**PROBES, "ping_method": "<i>PM</i>"})
+    assert response.status_code == 200 and "is not a SIP method name" in response.content.decode()
+    assert ProxySettings.load().server_header == "lbpanel" and ProbeSettings.load().ping_method == "OPTIONS"
