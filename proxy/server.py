@@ -8,7 +8,7 @@ import socket
 from proxy import gcpolicy
 from proxy.core import Proxy
 from proxy.follower import Follower
-from proxy.transport import TcpConnection, TcpListener, UdpListener
+from proxy.transport import TcpConnection, TcpListener, UdpListener, raise_file_limit
 
 log = logging.getLogger("proxy")
 
@@ -44,6 +44,7 @@ async def _bind(core, loop, proto, host, port):
 async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None):
     """Run until SIGTERM/SIGINT (or `stop_event`). `listen`: [(proto, host, port)]."""
     loop = asyncio.get_running_loop()
+    raise_file_limit()  # the inbound TCP cap is a share of it
     core = Proxy(loop, node_name)
     servers = []
     for proto, host, port in listen:

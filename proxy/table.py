@@ -64,6 +64,10 @@ DEFAULT_SETTINGS = {
     "dialog_timeout_s": 10800,  # a call with no BYE stops counting as active after this
     "overload_lag_ms": 200,  # requests waiting this long before we read them: shed new INVITEs
     "retry_after_s": 5,  # Retry-After on the 503s the proxy sends itself
+    "tcp_idle_timeout_s": 300,  # a TCP connection with no bytes either way is closed after this
+    "tcp_message_timeout_ms": 10000,  # a message begun on TCP must end within this (slowloris)
+    "tcp_max_connections": 4096,  # inbound TCP in total (and at most 3/4 of the open file limit)
+    "tcp_max_per_ip": 64,  # inbound TCP from one untrusted address
 }
 
 

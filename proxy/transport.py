@@ -4,11 +4,18 @@ Why a connected UDP socket per destination: Linux reports an ICMP port-unreachab
 to a connected socket, and only that tells us *which* destination died. Requests to
 destinations leave through it; replies still come back to the listener (our Via names
 it), and anything the destination sends to the connected socket is read and handled too.
+
+TCP faces the internet, so every connection is bounded (`TcpLimits`, from the table's
+settings): inbound connections in total (held under the process file limit) and per
+untrusted address, time to finish a message once it began (slowloris), idle time, bytes
+queued to a peer that does not read. One periodic sweep over the connections enforces the
+timeouts; the receive path only sets flags.
 """
 
 import asyncio
 import fcntl
 import logging
+import resource
 import socket
 import struct
 import termios
@@ -21,6 +28,16 @@ log = logging.getLogger("proxy.transport")
 
 _FIONREAD = getattr(termios, "FIONREAD", 0x541B)
 _INT = struct.Struct("i")
+
+# Refusals and forced closes are logged one line each up to this many per second, then
+# counted: a flood of connections must not become a flood of log lines.
+LIMIT_LOGS_PER_SECOND = 20
+# Inbound TCP may use this share of RLIMIT_NOFILE; the rest is for listeners, the UDP
+# sockets to destinations, outbound TCP and Redis. Past the file limit accept() fails and
+# the kernel resets clients without a word in our log.
+FILE_LIMIT_SHARE = 0.75
+WRITE_BUFFER_MAX = 1 << 20  # bytes queued to a peer that stopped reading: then we drop it
+CONNECT_QUEUE_MAX = 256  # messages held for a connection still being opened
 
 
 def pending_bytes(sock):
@@ -170,6 +187,70 @@ class UdpDestination:
         self.sock.close()
 
 
+def connection_cap(wanted, nofile=None):
+    """(inbound connections allowed, True when the file limit rather than `wanted` decides)."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0] if nofile is None else nofile
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return wanted, False
+    room = max(1, int(soft * FILE_LIMIT_SHARE))
+    return (room, True) if room < wanted else (wanted, False)
+
+
+def raise_file_limit():
+    """Soft RLIMIT_NOFILE up to the hard limit (systemd starts services at 1,024): one
+    connection is one descriptor, and the inbound cap is a share of this limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open file limit from %d to %d: %s", soft, target, exc)
+
+
+class TcpLimits:
+    """What TCP peers may hold, read from the table's settings."""
+
+    __slots__ = ("idle", "message", "per_ip", "wanted", "max_connections", "untrusted_max", "by_file_limit", "period")
+
+    def __init__(self, settings, nofile=None):
+        self.idle = float(settings.get("tcp_idle_timeout_s") or 300)
+        self.message = float(settings.get("tcp_message_timeout_ms") or 10000) / 1000
+        self.per_ip = int(settings.get("tcp_max_per_ip") or 64)
+        self.wanted = int(settings.get("tcp_max_connections") or 4096)
+        self.max_connections, self.by_file_limit = connection_cap(self.wanted, nofile)
+        self.untrusted_max = self.max_connections - self.max_connections // 10
+        # a timeout fires at most a quarter late, and the sweep runs at most once a second
+        self.period = min(1.0, max(0.05, min(self.idle, self.message) / 4))
+
+
+class LimitLog:
+    """One warning per event up to LIMIT_LOGS_PER_SECOND, then a count of the rest."""
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.window = 0.0
+        self.logged = 0
+        self.quiet = 0
+
+    def warning(self, fmt, *args):
+        now = self.clock()
+        if now - self.window >= 1.0:
+            self.flush()
+            self.window, self.logged = now, 0
+        if self.logged < LIMIT_LOGS_PER_SECOND:
+            self.logged += 1
+            log.warning(fmt, *args)
+        else:
+            self.quiet += 1
+
+    def flush(self):
+        """Called by the sweep too, so the count of a flood that stopped still shows."""
+        if self.quiet and self.clock() - self.window >= 1.0:
+            log.warning("%d more tcp connections refused or closed (not logged one by one)", self.quiet)
+            self.quiet = 0
+
+
 class TcpConnection(asyncio.Protocol):
     """One SIP-over-TCP connection, accepted or opened by us; frames the stream."""
 
@@ -177,15 +258,27 @@ class TcpConnection(asyncio.Protocol):
         self.core = core
         self.listener = listener
         self.peer = peer
+        self.inbound = peer is None  # accepted by our listener, not opened by us
         self.transport = None
         self.framer = StreamFramer()
         self.queue = []
         self.closed = False
+        self.counted = False  # holds a place under the inbound caps
+        self.paused = False  # the peer is not reading what we write
+        self.active = False  # bytes moved since the last sweep
+        self.last_active = 0.0
+        self.partial_since = None  # loop time the unfinished message in the buffer began
+        self.closed_why = None  # set when we close it on purpose
 
     def connection_made(self, transport):
         self.transport = transport
         if self.peer is None:
             self.peer = _addr(transport.get_extra_info("peername"))
+        if self.inbound and not self.core.pool.admit(self):
+            self.closed = True
+            self.closed_why = "refused"
+            transport.abort()  # RST at once: the descriptor is free now, not after a FIN exchange
+            return
         sock = transport.get_extra_info("socket")
         if sock is not None:
             try:
@@ -198,46 +291,184 @@ class TcpConnection(asyncio.Protocol):
         self.queue = []
 
     def data_received(self, data):
+        framer = self.framer
+        self.active = True
         try:
-            messages = self.framer.feed(data)
+            messages = framer.feed(data)
         except SipSyntaxError as exc:
-            log.warning("tcp:%s:%s unframeable stream (%s), closing", self.peer[0], self.peer[1], exc)
-            self.transport.close()
+            # too large, or no longer framable (Content-Length): we cannot find the next message
+            self.drop("unframeable", "tcp:%s:%s unframeable stream (%s), closing", self.peer[0], self.peer[1], exc)
             return
-        if self.framer.pings:
-            self.framer.pings = 0
+        if framer.buf:
+            if messages or self.partial_since is None:
+                self.partial_since = self.core.loop.time()
+        else:
+            self.partial_since = None
+        if framer.pings:
+            framer.pings = 0
             self.transport.write(b"\r\n")
         for raw in messages:
             self.core.on_message(raw, self.listener, self.peer, self)
 
+    def drop(self, why, fmt, *args):
+        """Close at once, on purpose, with one (rate-limited) log line."""
+        if self.closed_why is None:
+            self.closed_why = why
+            self.core.pool.count(why)
+            self.core.pool.limit_log.warning(fmt, *args)
+        self.closed = True
+        self.transport.abort()
+
+    def pause_writing(self):
+        self.paused = True
+
+    def resume_writing(self):
+        self.paused = False
+
     def connection_lost(self, exc):
         self.closed = True
         self.core.pool.forget(self)
+        if self.closed_why is not None:
+            return  # closed by us (cap, timeout): says nothing about the peer's health
         if self.peer is not None and self.core.calling_by_addr.get(self.peer):
             # a server that crashes closes its connections: INVITEs waiting on it fail over now
             self.core.on_unreachable("tcp", self.peer, "TCP connection lost")
 
     def send(self, data):
         if self.transport is None:
-            self.queue.append(data)
+            if len(self.queue) < CONNECT_QUEUE_MAX:
+                self.queue.append(data)
         elif not self.closed:
+            self.active = True
+            if self.paused and self.transport.get_write_buffer_size() > WRITE_BUFFER_MAX:
+                self.drop("write_stalled", "tcp:%s:%s does not read: %d bytes queued, closing",
+                          self.peer[0], self.peer[1], self.transport.get_write_buffer_size())
+                return
             self.transport.write(data)
 
 
 class TcpPool:
-    """Connections by peer address, reused for requests and responses alike."""
+    """Connections by peer address, reused for requests and responses alike; the limits.
+
+    Outbound connections get the idle timeout too: `send` opens a new one when the old one
+    is gone, and a dialog's requests either come with traffic or find the new connection.
+    """
 
     def __init__(self, core, loop):
         self.core = core
         self.loop = loop
         self.conns = {}
+        self.live = set()  # every connected TcpConnection, inbound and outbound, for the sweep
+        self.inbound = 0
+        self.per_ip = {}
+        self.counts = dict.fromkeys(("refused_total", "refused_per_ip", "idle", "incomplete", "unframeable", "write_stalled"), 0)
+        self.limit_log = LimitLog(loop.time)
+        self.sweeper = None
+        self._view = None
+        self._limits = None
+
+    def limits(self):
+        view = self.core.view
+        if view is not self._view:
+            old = self._limits
+            limits = TcpLimits(view.settings)
+            if limits.by_file_limit and (old is None or (old.max_connections, old.wanted) != (limits.max_connections, limits.wanted)):
+                log.warning(
+                    "tcp_max_connections %d is more than %d%% of the open file limit: at most %d inbound tcp connections",
+                    limits.wanted, int(FILE_LIMIT_SHARE * 100), limits.max_connections,
+                )
+            self._view, self._limits = view, limits
+        return self._limits
+
+    def count(self, what):
+        self.counts[what] += 1
+
+    def admit(self, conn):
+        """An accepted connection may stay (else it is refused, with one log line)."""
+        limits = self.limits()
+        ip, port = conn.peer
+        inbound = self.inbound
+        # the last tenth of the cap is kept for trusted peers (carriers, dialers, our servers),
+        # so a flood from elsewhere cannot lock them out
+        if inbound >= limits.max_connections or (inbound >= limits.untrusted_max and not self.core.view.is_trusted(ip)):
+            self.count("refused_total")
+            self.limit_log.warning(
+                "tcp connection from %s:%s refused: %d inbound connections, the cap (%s %d)", ip, port, inbound,
+                "open file limit share" if limits.by_file_limit else "tcp_max_connections", limits.max_connections,
+            )
+            return False
+        n = self.per_ip.get(ip, 0)
+        # trusted peers may multiplex many connections from one address
+        if n >= limits.per_ip and not self.core.view.is_trusted(ip):
+            self.count("refused_per_ip")
+            self.limit_log.warning(
+                "tcp connection from %s:%s refused: %d connections from this address (tcp_max_per_ip)", ip, port, n
+            )
+            return False
+        self.per_ip[ip] = n + 1
+        self.inbound += 1
+        conn.counted = True
+        return True
 
     def register(self, conn):
         self.conns[conn.peer] = conn
+        conn.last_active = self.loop.time()
+        self.live.add(conn)
+        if self.sweeper is None:
+            self.sweeper = self.loop.call_later(self.limits().period, self._sweep)
 
     def forget(self, conn):
         if self.conns.get(conn.peer) is conn:
             del self.conns[conn.peer]
+        self.live.discard(conn)
+        if conn.counted:
+            conn.counted = False
+            self.inbound -= 1
+            ip = conn.peer[0]
+            n = self.per_ip[ip] - 1
+            if n:
+                self.per_ip[ip] = n
+            else:
+                del self.per_ip[ip]
+
+    def _sweep(self):
+        """Close connections idle too long, or stuck inside one message too long."""
+        limits = self.limits()
+        now = self.loop.time()
+        idle_before = now - limits.idle
+        partial_before = now - limits.message
+        idle, stuck = [], []
+        for conn in self.live:
+            if conn.active:
+                conn.active = False
+                conn.last_active = now
+            elif conn.last_active <= idle_before:
+                idle.append(conn)
+                continue
+            since = conn.partial_since
+            if since is not None and since <= partial_before and conn.framer.buf:
+                stuck.append(conn)
+        for conn in stuck:
+            conn.drop(
+                "incomplete", "tcp:%s:%s sent %d bytes of a message in %.1f s without finishing it, closing",
+                conn.peer[0], conn.peer[1], len(conn.framer.buf), now - conn.partial_since,
+            )
+        for conn in idle:
+            # ordinary housekeeping, not an attack: no warning
+            if not conn.closed:
+                conn.closed_why = "idle"
+                conn.closed = True
+                self.count("idle")
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("tcp:%s:%s idle for %.0f s, closing", conn.peer[0], conn.peer[1], now - conn.last_active)
+                transport = conn.transport
+                # a peer that does not read would hold a graceful close open forever
+                if transport.get_write_buffer_size():
+                    transport.abort()
+                else:
+                    transport.close()
+        self.limit_log.flush()
+        self.sweeper = self.loop.call_later(limits.period, self._sweep) if self.live else None
 
     def send(self, addr, data, listener):
         conn = self.conns.get(addr)
@@ -257,7 +488,10 @@ class TcpPool:
             self.core.on_unreachable("tcp", addr, f"TCP connect failed: {exc.strerror or exc}")
 
     def close(self):
-        for conn in list(self.conns.values()):
+        if self.sweeper is not None:
+            self.sweeper.cancel()
+            self.sweeper = None
+        for conn in list(self.conns.values()) + list(self.live):
             if conn.transport is not None:
                 conn.transport.close()
         self.conns.clear()

@@ -14,12 +14,16 @@ MAX_MESSAGE = 65535
 
 
 class StreamFramer:
-    __slots__ = ("buf", "pings", "max_size")
+    __slots__ = ("buf", "pings", "max_size", "scanned", "total")
 
     def __init__(self, max_size=MAX_MESSAGE):
         self.buf = bytearray()
         self.pings = 0
         self.max_size = max_size
+        # where the search for the end of headers resumes: a peer trickling one byte per
+        # segment must not make every read rescan the whole buffer (quadratic CPU)
+        self.scanned = 0
+        self.total = 0  # size of the message whose body is still arriving
 
     def feed(self, data):
         """Add bytes; return the list of complete messages now available.
@@ -39,20 +43,25 @@ class StreamFramer:
                 if skip >= 4 and buf[:4] == b"\r\n\r\n":
                     self.pings += 1
                 del buf[:skip]
+                self.scanned = 0
                 continue
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                if n > self.max_size:
-                    raise SipSyntaxError(f"no end of headers within {self.max_size} bytes", offset=n)
-                break
-            length = _content_length(buf, end)
-            total = end + 4 + length
-            if total > self.max_size:
-                raise SipSyntaxError(f"message of {total} bytes is too large", header="Content-Length")
+            total = self.total
+            if not total:
+                end = buf.find(b"\r\n\r\n", self.scanned)
+                if end < 0:
+                    if n > self.max_size:
+                        raise SipSyntaxError(f"no end of headers within {self.max_size} bytes", offset=n)
+                    self.scanned = n - 3 if n > 3 else 0
+                    break
+                total = end + 4 + _content_length(buf, end)
+                if total > self.max_size:
+                    raise SipSyntaxError(f"message of {total} bytes is too large", header="Content-Length")
             if n < total:
+                self.total = total  # the headers are parsed once, however slowly the body comes
                 break
             out.append(bytes(buf[:total]))
             del buf[:total]
+            self.scanned = self.total = 0
         return out
 
 
