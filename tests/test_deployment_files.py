@@ -87,3 +87,13 @@ def test_a_made_up_command_is_caught():
         check_command(["python", "manage.py", "runprox"])
     with pytest.raises(AssertionError, match="not a program"):
         check_command(["uwsgi", "--http", ":8000"])
+
+
+def test_compose_serves_the_panel_only_through_the_tls_front():
+    services = compose()["services"]
+    assert "ports" not in services["web"], "gunicorn speaks plain HTTP: publish it only through caddy"
+    assert services["web"]["environment"]["LBPANEL_BEHIND_TLS"] == "true"
+    caddy = services["caddy"]
+    assert "443:443" in caddy["ports"] and "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in caddy["volumes"]
+    caddyfile = (ROOT / "deploy" / "Caddyfile").read_text()
+    assert re.search(r"^\{\$LBPANEL_DOMAIN\} \{\n\treverse_proxy web:8000\n\}", caddyfile, re.MULTILINE)

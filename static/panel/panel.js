@@ -31,6 +31,30 @@
     focusKey = null;
   });
 
+  // Cancel in a dialog closes it without a request; a link, so it still works without JS.
+  // Here and not in an hx-on attribute: the Content-Security-Policy allows no inline script.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("[data-close-modal]");
+    if (!link) return;
+    event.preventDefault();
+    document.getElementById("modal").innerHTML = "";
+  });
+
+  // A 503 that names its cause (X-Lbpanel-Error: the database refused a change) is shown in the
+  // modal it retargets to; htmx would otherwise drop it and the button would seem to do nothing.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr && xhr.status === 503 && xhr.getResponseHeader("X-Lbpanel-Error")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
+  document.addEventListener("click", function (event) {
+    var modal = document.getElementById("modal");
+    if (modal && event.target.closest("[data-close-modal]")) modal.innerHTML = "";
+  });
+
   document.addEventListener("htmx:afterSettle", tick);
   document.addEventListener("keydown", function (event) {
     var modal = document.getElementById("modal");
