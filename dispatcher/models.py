@@ -206,6 +206,10 @@ class ProxySettings(SingletonModel):
     overload_lag_ms = models.PositiveIntegerField(default=200, validators=[MinValueValidator(20)], help_text="When SIP waits this long unread, the proxy sheds new INVITEs with 503 + Retry-After.")
     retry_after_s = models.PositiveIntegerField(default=5, validators=[MaxValueValidator(3600)], help_text="Retry-After on the 503s the proxy sends itself.")
     dialog_timeout_s = models.PositiveIntegerField(default=10800, validators=[MinValueValidator(60)], help_text="A call with no BYE stops counting as active after this.")
+    tcp_idle_timeout_s = models.PositiveIntegerField(default=300, validators=[MinValueValidator(1)], help_text="A TCP connection with no traffic either way is closed after this (CRLF keepalives count).")
+    tcp_message_timeout_ms = models.PositiveIntegerField(default=10000, validators=[MinValueValidator(100)], help_text="A SIP message begun on TCP must be complete within this, else the connection is closed (slowloris).")
+    tcp_max_connections = models.PositiveIntegerField(default=4096, validators=[MinValueValidator(1)], help_text="Inbound TCP connections per proxy; each proxy also stays under 3/4 of its open file limit. The last tenth is kept for trusted addresses.")
+    tcp_max_per_ip = models.PositiveIntegerField(default=64, validators=[MinValueValidator(1)], help_text="Inbound TCP connections from one untrusted address; trusted ones are not held to it.")
 
     class Meta:
         verbose_name = verbose_name_plural = "proxy settings"

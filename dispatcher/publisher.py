@@ -58,6 +58,10 @@ def build_table_parts():
         "overload_lag_ms": proxy.overload_lag_ms,
         "retry_after_s": proxy.retry_after_s,
         "dialog_timeout_s": proxy.dialog_timeout_s,
+        "tcp_idle_timeout_s": proxy.tcp_idle_timeout_s,
+        "tcp_message_timeout_ms": proxy.tcp_message_timeout_ms,
+        "tcp_max_connections": proxy.tcp_max_connections,
+        "tcp_max_per_ip": proxy.tcp_max_per_ip,
     }
     return sets, rules, settings
 
