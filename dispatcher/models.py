@@ -265,6 +265,7 @@ class ApiToken(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     last_used = models.DateTimeField(null=True, blank=True)
     revoked = models.DateTimeField(null=True, blank=True, help_text="Set when the token was revoked; a revoked token never works again.")
+    expires = models.DateTimeField(null=True, blank=True, help_text="The token stops working at this time; empty = until revoked.")
 
     class Meta:
         ordering = ["-created"]
@@ -288,13 +289,16 @@ class ApiToken(models.Model):
         return key
 
     @classmethod
-    def issue(cls, user, *, name="", write_enabled=True, allowed_networks=""):
-        """Create a token; returns (token, key)."""
-        token = cls(user=user, name=name, write_enabled=write_enabled, allowed_networks=allowed_networks)
+    def issue(cls, user, *, name="", write_enabled=True, allowed_networks="", expires=None):
+        """Create a token; returns (token, key). Callers audit through services.issue_token."""
+        token = cls(user=user, name=name, write_enabled=write_enabled, allowed_networks=allowed_networks, expires=expires)
         key = token.set_new_key()
         token.full_clean()
         token.save()
         return token, key
+
+    def has_expired(self, now):
+        return self.expires is not None and self.expires <= now
 
     @property
     def network_list(self):

@@ -51,11 +51,13 @@ class TokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid token.")
         if token.revoked is not None:
             raise exceptions.AuthenticationFailed("This token was revoked.")
+        now = timezone.now()
+        if token.has_expired(now):
+            raise exceptions.AuthenticationFailed(f"This token expired at {token.expires.isoformat(timespec='seconds')}.")
         if not token.user.is_active:
             raise exceptions.AuthenticationFailed("This token's user is inactive.")
         if not token.allows_address(address):
             raise exceptions.AuthenticationFailed(f"This token may not be used from {address}.")
-        now = timezone.now()
         if token.last_used is None or now - token.last_used > LAST_USED_RESOLUTION:
             ApiToken.objects.filter(pk=token.pk).update(last_used=now)
         return token.user, token
