@@ -14,6 +14,9 @@ from dispatcher.redis_client import get_redis
 from proxy import table as contract
 
 STALE_AFTER_SECONDS = 3
+# A round ends within its probe timeout of starting, and starts within a tick of being due:
+# past interval + timeout + this, the next round is late, so the worker or beat has stopped.
+ROUND_LATE_MARGIN_SECONDS = 2
 
 
 @dataclass
@@ -31,6 +34,8 @@ class LiveSnapshot:
     destinations: dict = field(default_factory=dict)  # id -> DestinationLive, summed over live nodes
     health: dict = field(default_factory=dict)  # id -> proxy.table.Health
     table_version: int | None = None
+    last_round: float | None = None  # epoch the last probe round finished (lb:probe:last_round)
+    probing_paused: bool = False  # dispatcher.ping_active 0
     redis_error: str = ""
     taken_at: float = field(default_factory=time.time)
 
@@ -69,7 +74,9 @@ def snapshot():
             pipe.get(name)
         pipe.hgetall(contract.HEALTH_KEY)
         pipe.get(contract.TABLE_VERSION_KEY)
-        *node_docs, health_raw, version = pipe.execute()
+        pipe.get(contract.LAST_ROUND_KEY)
+        pipe.get(contract.PING_ACTIVE_KEY)
+        *node_docs, health_raw, version, last_round, ping_active = pipe.execute()
     except RedisError as exc:
         snap.redis_error = f"Redis is not reachable: {exc}"
         return snap
@@ -90,7 +97,25 @@ def snapshot():
     snap.nodes.sort(key=lambda n: n.get("name", ""))
     snap.health = {int(k): contract.decode_health(v) for k, v in health_raw.items()}
     snap.table_version = int(version) if version is not None else None
+    snap.last_round = float(last_round) if last_round is not None else None
+    snap.probing_paused = ping_active in (b"0", "0")
     return snap
+
+
+def probing_stopped(snap, ping_interval, ping_timeout_ms, now=None):
+    """What to say when the probe rounds stopped (a round is late), else "".
+
+    Health is frozen while no round runs; the proxy's own failure detection still works.
+    """
+    if snap.redis_error or snap.probing_paused:
+        return ""
+    if snap.last_round is None:
+        return "probing stopped: no probe round has finished. Is the Celery worker (and beat) running?"
+    age = (now or time.time()) - snap.last_round
+    if age <= ping_interval + ping_timeout_ms / 1000 + ROUND_LATE_MARGIN_SECONDS:
+        return ""
+    return (f"probing stopped: the last probe round finished {age:.0f}s ago (one is due every {ping_interval}s). "
+            "Health shown is frozen; restart the Celery worker and beat.")
 
 
 def _json_history(key, limit):

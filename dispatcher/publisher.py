@@ -1,12 +1,23 @@
 """Builds the routing table from PostgreSQL and publishes it to Redis, as proxy/table.py defines."""
 
+import hashlib
+import hmac
+import json
 import logging
+import time
 
-from dispatcher.models import Destination, DispatcherSet, ProxySettings, SourceRule
+from django.conf import settings as django_settings
+from django.db import DatabaseError
+
+from dispatcher.models import Destination, DispatcherSet, ProxySettings, SourceRule, TableRevision
 from dispatcher.redis_client import get_redis
 from proxy import table as contract
 
 log = logging.getLogger(__name__)
+
+# The web side's own key (the proxy never reads it): which database revision lb:table was built
+# from, JSON {"revision": n, "version": v, "at": epoch}. See dispatcher/publication.py.
+PUBLISHED_KEY = "lb:table:published"
 
 
 def destination_doc(dest, setid):
@@ -27,6 +38,15 @@ def destination_doc(dest, setid):
         "admin_state": dest.admin_state,
         "probing": dest.probing,
     }
+
+
+def dialog_secret():
+    """The key every proxy signs its Record-Route with (see proxy/core.py dialog_sig).
+
+    Derived from SECRET_KEY, which every web node already shares, so it is the same on every
+    publish and after any restart: dialogs keep routing through any node of the cluster.
+    """
+    return hmac.new(django_settings.SECRET_KEY.encode(), b"lbpanel.sip.record-route", hashlib.sha256).hexdigest()
 
 
 def build_table_parts():
@@ -62,6 +82,7 @@ def build_table_parts():
         "tcp_message_timeout_ms": proxy.tcp_message_timeout_ms,
         "tcp_max_connections": proxy.tcp_max_connections,
         "tcp_max_per_ip": proxy.tcp_max_per_ip,
+        "dialog_secret": dialog_secret(),
     }
     return sets, rules, settings
 
@@ -71,17 +92,33 @@ def _first_setid(sets):
     return sets[0]["setid"] if sets else None
 
 
+def wanted_revision():
+    return TableRevision.objects.filter(pk=1).values_list("number", flat=True).first() or 0
+
+
 def publish_table():
-    """Write the whole table under a new version and tell every proxy. Returns the version."""
+    """Write the whole table under a new version and tell every proxy. Returns the version.
+
+    Raises RedisError when Redis does not take it; the caller decides whether to retry.
+    """
+    # Read before building: a change committed meanwhile makes this publish look older than it is
+    # (one extra publish by the beat), never newer.
+    revision = wanted_revision()
     sets, rules, settings = build_table_parts()
     r = get_redis()
     version = r.incr(contract.TABLE_VERSION_KEY)
-    payload = contract.encode_table(version, sets, rules, settings)
+    now = time.time()
+    payload = contract.encode_table(version, sets, rules, settings, published_at=now)
     pipe = r.pipeline(transaction=True)
     pipe.set(contract.TABLE_KEY, payload)
+    pipe.set(PUBLISHED_KEY, json.dumps({"revision": revision, "version": version, "at": now}))
     pipe.publish(contract.EVENTS_CHANNEL, contract.table_event(version))
     pipe.execute()
-    log.info("published table version=%s sets=%d", version, len(sets))
+    log.info("published table version=%s revision=%s sets=%d", version, revision, len(sets))
+    try:
+        TableRevision.objects.filter(pk=1, number__lte=revision, failing_since__isnull=False).update(publish_error="", failing_since=None)
+    except DatabaseError as exc:
+        log.warning("published table version=%s but could not clear the failure record: %s", version, exc)
     return version
 
 

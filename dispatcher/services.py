@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from dispatcher import publisher
+from dispatcher import publication, publisher
 from dispatcher.choices import PROBE_PRESETS, AdminState, Cause, EventKind
 from dispatcher.kamailio_list import DispatcherListError, LineError, compose_attrs, format_line, parse_list
 from dispatcher.models import Destination, DispatcherSet, ProbeSettings, ProxySettings, SourceRule, StateEvent
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 def _publish_on_commit():
-    transaction.on_commit(publisher.publish_table)
+    publication.want_new_table()
 
 
 def _actor(actor):

@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from dispatcher import live, services
+from dispatcher import live, publication, services
 from dispatcher.models import Destination, ProbeSettings
 from dispatcher.redis_client import get_redis
 from probes import claims, rounds
@@ -36,13 +36,14 @@ def tick():
 
 
 def ensure_table(r):
-    """A Redis that restarted empty (or was flushed) gets the table back within a tick.
+    """A Redis that restarted empty (or was flushed) gets the table back within a tick, and a
+    change that committed while Redis refused the publish is published now.
 
     Proxies keep routing from their last copy meanwhile, but a proxy that starts now would
     find nothing, and the panel would show no table version.
     """
     if r.exists(TABLE_KEY):
-        return False
+        return publication.publish_if_pending(r) is not None
     version = services.republish()
     log.warning("lb:table was missing from Redis: republished the table as version %s", version)
     return True

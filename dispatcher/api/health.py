@@ -5,13 +5,16 @@ No authentication, so a load balancer or monitor can ask; it says nothing secret
 
 import time
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, transaction
 from django.http import JsonResponse
+from django.utils import timezone
 from django.views.decorators.http import require_safe
 from redis.exceptions import RedisError
 
+from dispatcher import publication
+from dispatcher.database_errors import database_problem
 from dispatcher.live import snapshot
-from dispatcher.models import ProbeSettings
+from dispatcher.models import ProbeSettings, WriteCheck
 from dispatcher.redis_client import get_redis
 from proxy import table as contract
 
@@ -20,12 +23,13 @@ WORKER_ROUNDS_LATE = 3
 
 
 def check_database():
+    """A real write, committed: a read-only replica, a full disk or revoked privileges all fail here."""
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+        with transaction.atomic():
+            WriteCheck.objects.update_or_create(pk=1, defaults={"checked": timezone.now()})
         return {"ok": True}
     except DatabaseError as exc:
-        return {"ok": False, "error": f"PostgreSQL: {exc}"}
+        return {"ok": False, "error": f"the database does not take writes: {database_problem(exc)}"}
 
 
 def check_redis():
@@ -52,6 +56,15 @@ def check_worker(last_round, paused, database_ok, now):
     return {"ok": True, **result}
 
 
+def check_publication(snap):
+    """Is the table the database wants in Redis and applied by every live proxy?"""
+    pub = publication.status(snap)
+    result = {"ok": not pub.pending, "wanted_revision": pub.wanted, "published_revision": pub.published, "table_version": pub.version}
+    if pub.pending:
+        result["error"] = "not applied to the proxies: " + pub.message
+    return result
+
+
 def check_proxies(snap):
     nodes = [
         {"name": n.get("name", ""), "age": round(n["age"], 3), "table_version": n.get("table_version"),
@@ -74,10 +87,13 @@ def healthz(request):
     if checks["redis"]["ok"]:
         paused = ping_active in (b"0", "0")
         checks["worker"] = check_worker(last_round, paused, checks["database"]["ok"], now)
-        checks["proxies"] = check_proxies(snapshot())
+        snap = snapshot()
+        checks["proxies"] = check_proxies(snap)
+        checks["publication"] = check_publication(snap)
     else:
         checks["worker"] = {"ok": False, "error": "unknown while Redis is down"}
         checks["proxies"] = {"ok": False, "nodes": [], "error": "unknown while Redis is down"}
+        checks["publication"] = {"ok": False, "error": "unknown while Redis is down"}
     down = [name for name, check in checks.items() if not check["ok"]]
     body = {"status": "down" if down else "ok", "down": down, "checks": checks}
     return JsonResponse(body, status=503 if down else 200)

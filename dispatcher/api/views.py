@@ -12,7 +12,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dispatcher import services
+from dispatcher import publication, services
 from dispatcher.api import serializers as s
 from dispatcher.api.auth import AUTHENTICATION, RolePermission
 from dispatcher.api.schema import ApiSchema
@@ -82,6 +82,10 @@ class DestinationViewSet(ApiMixin, AuditedDestroyMixin, viewsets.ModelViewSet):
         change = s.StateChangeSerializer(data=request.data)
         change.is_valid(raise_exception=True)
         dest = services.set_state(dest, change.validated_data["state"], actor=request.user, cause=Cause.API, reason=change.validated_data["reason"])
+        pub = publication.status(snapshot())
+        if not pub.in_redis:
+            # Saved, but Redis refused the publish: 202, and why (the beat retries until it takes it).
+            return Response({**self.get_serializer(dest).data, "applied": False, "detail": pub.message}, status=202)
         return Response(self.get_serializer(dest).data)
 
 

@@ -90,3 +90,11 @@ def config_diff(event):
     old, new = _fields(event.old), _fields(event.new)
     changes = [f"{k} {old.get(k, '')!s} → {v}" for k, v in new.items() if old.get(k) != v]
     return ", ".join(changes) or "no field changed"
+
+
+@register.inclusion_tag("partials/_publication_banner.html")
+def publication_banner():
+    """The "not applied to the proxies" banner, on every page (the dashboard has it in its live fragment)."""
+    from dispatcher import live, publication
+
+    return {"publication": publication.status(live.snapshot())}

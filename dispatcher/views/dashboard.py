@@ -1,7 +1,8 @@
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
-from dispatcher import live
+from dispatcher import live, publication
+from dispatcher.models import ProbeSettings
 from dispatcher.permissions import role_required
 from dispatcher.views import wants_partial
 from dispatcher.views.rows import build_board, node_rows
@@ -9,7 +10,13 @@ from dispatcher.views.rows import build_board, node_rows
 
 def board_context(snap):
     blocks, cluster = build_board(snap)
-    return {"snap": snap, "blocks": blocks, "cluster": cluster, "nodes": node_rows(snap)}
+    pub = publication.status(snap)
+    for block in blocks:
+        for row in block.rows:
+            row.not_applied = not pub.applied(row.dest)
+    probe = ProbeSettings.load()
+    probing = live.probing_stopped(snap, probe.ping_interval, probe.ping_timeout_ms)
+    return {"snap": snap, "blocks": blocks, "cluster": cluster, "nodes": node_rows(snap), "publication": pub, "probing_stopped": probing}
 
 
 @role_required("viewer")

@@ -28,6 +28,7 @@ class DestinationRow:
     live: DestinationLive
     health: contract.Health | None  # from Redis; None when no probe has written one
     stale: bool  # no proxy heartbeat: live counters unknown
+    not_applied: bool = False  # its admin state has not reached lb:table (dispatcher/publication.py)
 
     @property
     def id(self):

@@ -4,12 +4,13 @@ The row's button (or the confirmation's) POSTs here; the state changes through s
 and the answer is the row partial, which replaces the row in place.
 """
 
+from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
-from dispatcher import live, services
+from dispatcher import live, publication, services
 from dispatcher.choices import AdminState, Cause
 from dispatcher.forms import StateChangeForm
 from dispatcher.permissions import role_required
@@ -66,6 +67,12 @@ def set_state(request, pk):
     services.set_state(
         row.dest, form.cleaned_data["state"], actor=request.user, cause=Cause.USER, reason=form.cleaned_data["reason"]
     )
+    snap = live.snapshot()
+    row, pub = _row(pk, snap), publication.status(snap)
+    # Saved, but Redis refused the publish: say so now, not with a 500 (the beat retries).
+    row.not_applied = not pub.in_redis
     if not wants_partial(request):
+        if row.not_applied:
+            messages.warning(request, f"{VERBS.get(row.dest.admin_state, 'Change')} {row.name}: saved. {pub.message}")
         return redirect(_next(request) or "panel:dashboard")
-    return render(request, "partials/_state_changed.html", {"row": _row(pk)})
+    return render(request, "partials/_state_changed.html", {"row": row, "publication": pub})

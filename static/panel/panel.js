@@ -50,11 +50,6 @@
     }
   });
 
-  document.addEventListener("click", function (event) {
-    var modal = document.getElementById("modal");
-    if (modal && event.target.closest("[data-close-modal]")) modal.innerHTML = "";
-  });
-
   document.addEventListener("htmx:afterSettle", tick);
   document.addEventListener("keydown", function (event) {
     var modal = document.getElementById("modal");
