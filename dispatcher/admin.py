@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
-from django.utils import timezone
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 
 from dispatcher import services
 from dispatcher.choices import Cause
@@ -117,26 +118,68 @@ class StateEventAdmin(admin.ModelAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    """Tokens are issued here or by `manage.py create_api_token`; the key is shown once, then only its prefix."""
+    """Tokens are issued here or by `manage.py create_api_token`; the key is shown once, then only its prefix.
+    Issuing, editing and revoking go through services, so each is in the audit log."""
 
-    list_display = ("prefix", "user", "name", "write_enabled", "allowed_networks", "created", "last_used", "revoked")
-    list_filter = ("write_enabled", ("revoked", admin.EmptyFieldListFilter))
+    list_display = ("prefix", "user", "name", "write_enabled", "allowed_networks", "created", "expires", "last_used", "revoked")
+    list_filter = ("write_enabled", ("revoked", admin.EmptyFieldListFilter), ("expires", admin.EmptyFieldListFilter))
     search_fields = ("prefix", "name", "user__username")
     list_select_related = ("user",)
-    fields = ("user", "name", "write_enabled", "allowed_networks", "prefix", "created", "last_used", "revoked")
+    fields = ("user", "name", "write_enabled", "allowed_networks", "expires", "prefix", "created", "last_used", "revoked")
     readonly_fields = ("prefix", "created", "last_used", "revoked")
     actions = ["revoke"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # A token keeps its user: handing a key to someone else is a new token.
+        return self.readonly_fields + (("user",) if obj is not None else ())
+
     def save_model(self, request, obj, form, change):
         if change:
-            obj.save()
+            services.update_token(obj, actor=request.user, reason="Django admin")
             return
-        key = obj.set_new_key()
-        obj.save()
+        token, key = services.issue_token(
+            obj.user, actor=request.user, reason="Django admin", name=obj.name, write_enabled=obj.write_enabled,
+            allowed_networks=obj.allowed_networks, expires=obj.expires,
+        )
+        obj.pk = token.pk  # the admin's "added" message and redirect need the saved row
         self.message_user(request, f"The new token's key, shown only now: {key}", messages.WARNING)
+
+    def delete_model(self, request, obj):
+        services.revoke_token(obj, actor=request.user, reason="Django admin: delete means revoke")
+
+    def delete_queryset(self, request, queryset):
+        for token in queryset.select_related("user"):
+            self.delete_model(request, token)
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):
-        # Revoked, not deleted: the row keeps who had which token for the audit.
-        count = queryset.filter(revoked__isnull=True).update(revoked=timezone.now())
+        count = sum(services.revoke_token(t, actor=request.user, reason="Django admin") for t in queryset.select_related("user"))
         self.message_user(request, f"{count} token(s) revoked.")
+
+
+class AuditedUserAdmin(UserAdmin):
+    """Django's user admin, with the acting admin handed to the account audit (dispatcher.signals)
+    and role, superuser and active changes recorded as the panel records them."""
+
+    def get_object(self, request, object_id, from_field=None):
+        # Also the object of the password change view: its set_password + save is then audited with the actor.
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            obj._lbpanel_actor = request.user
+            obj._lbpanel_before = services.account_state(obj)
+        return obj
+
+    def save_model(self, request, obj, form, change):
+        obj._lbpanel_actor = request.user
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)  # groups are saved here, after the user
+        person = form.instance
+        before = getattr(person, "_lbpanel_before", None)
+        if change and before is not None and before != services.account_state(person):
+            services.record_account_change(person, before, actor=request.user, reason="Django admin")
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), AuditedUserAdmin)

@@ -165,8 +165,11 @@ class UserCreateForm(forms.Form):
     def save(self, actor=None):
         from django.contrib.auth import get_user_model
 
-        user = get_user_model().objects.create_user(self.cleaned_data["username"], password=self.cleaned_data["password"])
-        assign_role(user, self.cleaned_data["role"], actor=actor, created=True)
+        user = get_user_model()(username=self.cleaned_data["username"])
+        user.set_password(self.cleaned_data["password"])
+        user._lbpanel_actor = actor  # dispatcher.signals audits the creation with who did it
+        user.save()
+        assign_role(user, self.cleaned_data["role"], actor=actor)
         return user
 
 

@@ -9,14 +9,14 @@ import time
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from dispatcher import publication, publisher
 from dispatcher.choices import PROBE_PRESETS, AdminState, Cause, EventKind
 from dispatcher.kamailio_list import DispatcherListError, LineError, compose_attrs, format_line, parse_list
-from dispatcher.models import Destination, DispatcherSet, ProbeSettings, ProxySettings, SourceRule, StateEvent
+from dispatcher.models import ApiToken, Destination, DispatcherSet, ProbeSettings, ProxySettings, SourceRule, StateEvent
 from dispatcher.roles import ADMIN, OPERATOR, VIEWER, role_of
 from proxy import table as contract
 
@@ -303,29 +303,107 @@ def republish(*, with_health=True):
     return version
 
 
-# --- people and probing ------------------------------------------------------------------
+# --- people, their passwords and tokens ----------------------------------------------------
 
 ROLE_GROUPS = (VIEWER, OPERATOR, ADMIN)
 
 
+def account_state(person):
+    """What an account can do, as the audit log and the users page say it: role, superuser, active."""
+    person._lbpanel_role = False  # drop the cached role
+    # role_of says None for an inactive account; the log still says which role it would have.
+    role = "superuser" if person.is_superuser else role_of(person) or _group_role(person)
+    return f"{role or 'no role'}{'' if person.is_active else ' (deactivated)'}"
+
+
+def _group_role(person):
+    names = set(person.groups.values_list("name", flat=True)) if person.pk else set()
+    return next((r for r in (ADMIN, OPERATOR, VIEWER) if r in names), None)
+
+
+def _may_change(actor, person):
+    # A superuser can do what no role can (the Django admin, every model): only another superuser
+    # may demote or deactivate one. No actor means a command run on the host, which may.
+    actor = _actor(actor)
+    if person.is_superuser and actor is not None and not actor.is_superuser:
+        raise PermissionDenied(f"{person.username} is a superuser; only a superuser can change their role or deactivate them.")
+
+
 @transaction.atomic
 def set_user_role(person, role, *, active=True, actor=None, cause=Cause.USER, created=False):
-    """A user holds exactly one role group; every change of role or activity is audited."""
+    """A user holds exactly one role group; every change of role or activity is audited.
+
+    A superuser given any role but admin stops being a superuser, so the role is what the account
+    can do. Raises PermissionDenied when a non-superuser tries to change a superuser.
+    """
     if role not in ROLE_GROUPS:
         raise ValueError(f"role must be one of {', '.join(ROLE_GROUPS)}, got {role!r}")
-    person._lbpanel_role = False  # drop the cached role
-    old = "" if created else f"{role_of(person) or 'no role'}{'' if person.is_active else ' (deactivated)'}"
+    _may_change(actor, person)
+    old = "" if created else account_state(person)
     groups = {g.name: g for g in (Group.objects.get_or_create(name=name)[0] for name in ROLE_GROUPS)}
     person.groups.remove(*groups.values())
     person.groups.add(groups[role])
-    if person.is_active != active:
-        person.is_active = active
-        person.save(update_fields=["is_active"])
-    person._lbpanel_role = False
-    new = f"{role}{'' if active else ' (deactivated)'}"
+    if person.is_superuser and role != ADMIN:
+        person.is_superuser = person.is_staff = False
+    person.is_active = active
+    person.save(update_fields=["is_active", "is_superuser", "is_staff"])
+    new = account_state(person)
     if old != new:
         _config_event(f"{'created' if created else 'updated'} user {person.username}", old, new, actor=actor, cause=cause)
     return person
+
+
+def record_account_change(person, before, *, actor=None, cause=Cause.USER, reason=""):
+    """A change made outside set_user_role (the Django admin's own form): `before` is account_state then."""
+    _config_event(f"updated user {person.username}", before, account_state(person), actor=actor, cause=cause, reason=reason)
+
+
+def record_user_created(person, *, actor=None, cause=Cause.USER, reason=""):
+    """Called for every new account (dispatcher.signals), however it was made."""
+    _config_event(f"created user {person.username}", "", account_state(person), actor=actor, cause=cause, reason=reason)
+
+
+def record_password_changed(person, *, actor=None, cause=Cause.USER, reason=""):
+    """Called whenever a password is set (dispatcher.signals); the audit row never holds the password."""
+    _config_event(f"changed password of user {person.username}", "", "password changed", actor=actor, cause=cause, reason=reason)
+
+
+def _token_summary(token):
+    parts = ["read-write" if token.write_enabled else "read-only"]
+    if token.allowed_networks:
+        parts.append(f"from {token.allowed_networks}")
+    parts.append(f"expires {token.expires.isoformat(timespec='minutes')}" if token.expires else "no expiry")
+    if token.name:
+        parts.append(f"name {token.name!r}")
+    return ", ".join(parts)
+
+
+@transaction.atomic
+def issue_token(user, *, actor=None, cause=Cause.USER, reason="", name="", write_enabled=True, allowed_networks="", expires=None):
+    """A new API token for `user`, audited; returns (token, key). The key is never stored or logged."""
+    token, key = ApiToken.issue(user, name=name, write_enabled=write_enabled, allowed_networks=allowed_networks, expires=expires)
+    _config_event(f"issued API token {token.prefix}… of {user.username}", "", _token_summary(token), actor=actor, cause=cause, reason=reason)
+    return token, key
+
+
+@transaction.atomic
+def update_token(token, *, actor=None, cause=Cause.USER, reason=""):
+    """Save an edited token (name, write access, networks, expiry), audited."""
+    before = ApiToken.objects.get(pk=token.pk)
+    token.full_clean()
+    token.save()
+    if _token_summary(before) != _token_summary(token):
+        _config_event(f"updated API token {token.prefix}… of {token.user.username}", _token_summary(before), _token_summary(token), actor=actor, cause=cause, reason=reason)
+    return token
+
+
+@transaction.atomic
+def revoke_token(token, *, actor=None, cause=Cause.USER, reason=""):
+    """Revoked, not deleted: the row keeps who had which token. Returns False if it already was."""
+    if not ApiToken.objects.filter(pk=token.pk, revoked__isnull=True).update(revoked=timezone.now()):
+        return False
+    _config_event(f"revoked API token {token.prefix}… of {token.user.username}", _token_summary(token), "revoked", actor=actor, cause=cause, reason=reason)
+    return True
 
 
 def set_ping_active(active, *, actor=None, cause=Cause.API, reason=""):

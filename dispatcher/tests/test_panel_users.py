@@ -51,3 +51,50 @@ def test_a_role_change_is_in_the_audit_log(db, admin_user, viewer):
     assert (event.old, event.new, event.actor) == ("viewer", "operator", admin_user)
     set_user_role(viewer, "operator", active=False, actor=admin_user)
     assert StateEvent.objects.filter(subject="updated user viewer", new="operator (deactivated)").exists()
+
+
+@pytest.fixture
+def plain_admin(db, django_user_model):
+    """In the admin group, not a superuser."""
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user("plainadmin", password="pw-plainadmin")
+    user.groups.add(Group.objects.get_or_create(name="admin")[0])
+    return user
+
+
+@pytest.fixture
+def root(db, django_user_model):
+    return django_user_model.objects.create_superuser("root", "root@example.com", "pw-root")
+
+
+def test_a_superuser_demoted_in_the_panel_can_only_view(as_admin, root, django_user_model, redis):
+    as_admin.post(f"/config/users/{root.id}/role/", {"role": "viewer", "active": "on"})
+    root = django_user_model.objects.get(pk=root.pk)
+    assert role_of(root) == "viewer" and not root.is_superuser and not root.is_staff
+
+
+def test_the_audit_log_says_what_a_demotion_did(as_admin, root, redis):
+    from dispatcher.models import StateEvent
+
+    as_admin.post(f"/config/users/{root.id}/role/", {"role": "operator", "active": "on"})
+    event = StateEvent.objects.get(subject="updated user root")
+    assert (event.old, event.new) == ("superuser", "operator")
+
+
+def test_an_admin_cannot_deactivate_or_demote_a_superuser(client, plain_admin, root, django_user_model, redis):
+    from dispatcher.models import StateEvent
+
+    client.force_login(plain_admin)
+    response = client.post(f"/config/users/{root.id}/role/", {"role": "viewer"}, follow=True)
+    assert b"root is a superuser; only a superuser can change their role or deactivate them." in response.content
+    root = django_user_model.objects.get(pk=root.pk)
+    assert root.is_active and root.is_superuser
+    assert not StateEvent.objects.filter(subject="updated user root").exists()
+
+
+def test_the_users_page_offers_no_change_it_would_refuse(client, plain_admin, root, redis):
+    client.force_login(plain_admin)
+    html = client.get("/config/users/").content.decode()
+    assert f'action="/config/users/{root.id}/role/"' not in html
+    assert "only a superuser can change a superuser" in html

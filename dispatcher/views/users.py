@@ -3,12 +3,14 @@
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from dispatcher.forms import UserCreateForm, UserRoleForm, assign_role
 from dispatcher.permissions import role_required
+from dispatcher.services import account_state
 
 
 @role_required("admin")
@@ -32,8 +34,12 @@ def user_role(request, pk):
         # An admin demoting or deactivating themselves locks the panel out of its last admin.
         messages.error(request, "You cannot change your own role or deactivate yourself.")
     elif form.is_valid():
-        assign_role(person, form.cleaned_data["role"], active=form.cleaned_data["active"], actor=request.user)
-        messages.success(request, f"{person.username} is now {form.cleaned_data['role']}{'' if person.is_active else ' (deactivated)'}.")
+        try:
+            assign_role(person, form.cleaned_data["role"], active=form.cleaned_data["active"], actor=request.user)
+        except PermissionDenied as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"{person.username} is now {account_state(person)}.")
     else:
         messages.error(request, "Choose viewer, operator or admin.")
     return redirect("panel:config-users")
