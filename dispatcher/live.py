@@ -7,7 +7,10 @@ snapshot with `redis_error` set, never an exception in a page.
 import json
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
+from datetime import timezone as dt_timezone
 
+from django.utils import timezone
 from redis.exceptions import RedisError
 
 from dispatcher.redis_client import get_redis
@@ -26,6 +29,18 @@ class DestinationLive:
     answered: int = 0
     failovers: int = 0
     cps: float = 0.0
+    # calls no live proxy vouches for (proxy.table.unvouched_calls): then `active` is not the count
+    unvouched: list = field(default_factory=list)
+
+    @property
+    def active_known(self):
+        """The active count, or None when no live proxy can vouch for it (never a 0 that may be false)."""
+        return None if self.unvouched else self.active
+
+    @property
+    def unknown_reason(self):
+        """'proxy lb1 restarted at 14:02 with 40 calls up; counts unknown', or ''."""
+        return unvouched_text(self.unvouched)
 
 
 @dataclass
@@ -60,6 +75,7 @@ class LiveSnapshot:
                 total.answered += live.answered
                 total.failovers += live.failovers
                 total.cps += live.cps
+                total.unvouched += live.unvouched
         return total
 
 
@@ -95,6 +111,13 @@ def snapshot():
             live.failovers += int(counters.get("failovers", 0))
             live.cps += float(counters.get("cps", 0.0))
     snap.nodes.sort(key=lambda n: n.get("name", ""))
+    try:
+        records = _node_call_records(r)
+    except RedisError as exc:
+        snap.redis_error = f"Redis is not reachable: {exc}"
+        return snap
+    for dest_id, unvouched in contract.unvouched_calls(snap.nodes, records).items():
+        snap.destinations.setdefault(dest_id, DestinationLive()).unvouched = unvouched
     snap.health = {int(k): contract.decode_health(v) for k, v in health_raw.items()}
     snap.table_version = int(version) if version is not None else None
     snap.last_round = float(last_round) if last_round is not None else None
@@ -116,6 +139,29 @@ def probing_stopped(snap, ping_interval, ping_timeout_ms, now=None):
         return ""
     return (f"probing stopped: the last probe round finished {age:.0f}s ago (one is due every {ping_interval}s). "
             "Health shown is frozen; restart the Celery worker and beat.")
+
+
+def _node_call_records(r):
+    """Every lb:nodecalls:<name>: what each proxy, live or not, last said it carries."""
+    keys = list(r.scan_iter(match=contract.NODE_CALLS_KEY_PREFIX + "*", count=500))
+    records = []
+    for raw in r.mget(keys) if keys else ():
+        if raw is None:
+            continue
+        try:
+            records.append(contract.decode_node_calls(raw))
+        except (ValueError, TypeError):
+            continue
+    return records
+
+
+def unvouched_text(unvouched):
+    parts = []
+    for u in unvouched:
+        at = timezone.localtime(datetime.fromtimestamp(u.since, tz=dt_timezone.utc)).strftime("%H:%M")
+        verb = "restarted" if u.why == contract.RESTARTED else "stopped reporting"
+        parts.append(f"proxy {u.node} {verb} at {at} with {u.calls} call{'s' if u.calls != 1 else ''} up")
+    return "; ".join(parts) + "; counts unknown" if parts else ""
 
 
 def _json_history(key, limit):
@@ -147,6 +193,8 @@ def record_calls_sample(destination_ids):
     now = round(time.time(), 1)
     pipe = r.pipeline(transaction=False)
     for dest_id in destination_ids:
+        if snap.for_destination(dest_id).unvouched:
+            continue  # a gap in the chart, not a number no proxy vouches for
         key = contract.calls_key(dest_id)
         pipe.lpush(key, json.dumps({"t": now, "active": snap.for_destination(dest_id).active}))
         pipe.ltrim(key, 0, contract.CALLS_SAMPLES - 1)

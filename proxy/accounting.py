@@ -4,12 +4,20 @@ A call is active from the first 2xx of its dispatched INVITE until a BYE passes 
 side) or the dialog expires; a retransmitted 2xx finds the Call-ID already counted.
 Algorithm 10 reads `loads()`: calls up on every live node (from their heartbeats), plus
 our own INVITEs still in flight, so a burst does not all land on the least-loaded server.
+
+A restarted proxy inherits what its previous process had up (`inherit`): those calls are
+"unknown" per destination until a BYE we cannot match to a call of ours passes to or from
+that destination's address, or dialog_timeout after the restart. Until then no reader may
+call the destination drained (proxy.table.unvouched_calls).
 """
 
 import collections
 import time
 
 from proxy.table import NODE_COUNTERS
+from sip.errors import SipSyntaxError
+
+_ENDED_MAX = 100_000  # Call-IDs of inherited calls already counted down (a re-sent BYE counts once)
 
 
 class DestCounters:
@@ -46,6 +54,9 @@ class Accounting:
         self.dialogs = {}  # call-id -> destination id
         self.expiry = collections.deque()  # (deadline, call-id)
         self.remote_active = {}  # destination id -> calls up on the other live nodes
+        self.inherited = {}  # destination id -> calls our previous process left up, not yet seen to end
+        self.inherited_ended = {}  # Call-ID -> None, insertion-ordered so the oldest go first
+        self.restarted_at = None
 
     def branch_started(self, st, dest):
         """An INVITE went to `dest` (first try or failover): in flight until it is final."""
@@ -78,10 +89,52 @@ class Accounting:
         c.answered += 1
         self.totals["answered"] += 1
 
-    def bye(self, call_id):
+    def bye(self, call_id, msg=None, next_hop=None, source=None):
+        """A BYE passed (or a dialog expired, without `msg`). `next_hop` is the URI it goes to
+        (None: its Request-URI), `source` the address it came from: for a Call-ID we do not
+        know, they say which server an inherited call was on."""
         did = self.dialogs.pop(call_id, None)
         if did is not None:
             self.dests[did].active -= 1
+        elif self.inherited and msg is not None:
+            self._inherited_bye(call_id, msg, next_hop, source)
+
+    def inherit(self, calls, now=None):
+        """Our previous process (same node name) left `calls` (destination id -> n) up."""
+        self.inherited = {int(d): int(n) for d, n in calls.items() if int(n) > 0}
+        self.restarted_at = now or time.time()
+
+    def _inherited_bye(self, call_id, msg, next_hop, source):
+        if call_id in self.inherited_ended:
+            return
+        try:
+            target = next_hop if next_hop is not None else self.core.uri(msg.uri)
+        except (SipSyntaxError, ValueError):
+            target = None
+        candidates = []
+        if target is not None:
+            candidates.append((target.host, target.effective_port))
+        if source is not None:
+            candidates.append(tuple(source[:2]))
+        for host, port in candidates:
+            for dest in self._dests_at(host, port):
+                n = self.inherited.get(dest.id)
+                if n:
+                    if n > 1:
+                        self.inherited[dest.id] = n - 1
+                    else:
+                        del self.inherited[dest.id]
+                    if len(self.inherited_ended) >= _ENDED_MAX:
+                        del self.inherited_ended[next(iter(self.inherited_ended))]
+                    self.inherited_ended[call_id] = None
+                    return
+
+    def _dests_at(self, host, port):
+        view = self.core.view
+        found = view.by_addr.get((host, port))
+        if found:
+            return found
+        return [d for s in view.table.sets.values() for d in s.destinations if d.host == host and d.port == port]
 
     def failover(self, dest):
         self.totals["failovers"] += 1
@@ -93,11 +146,16 @@ class Accounting:
         while exp and exp[0][0] <= now:
             _, call_id = exp.popleft()
             self.bye(call_id)
+        if self.inherited and now >= self.restarted_at + self.core.view.dialog_timeout:
+            # every call from before the restart has outlived dialog_timeout: none counts any more
+            self.inherited.clear()
 
     def loads(self):
         out = dict(self.remote_active)
         for did, c in self.dests.items():
             out[did] = out.get(did, 0) + c.active + c.inflight
+        for did, n in self.inherited.items():
+            out[did] = out.get(did, 0) + n
         return out
 
     @property

@@ -23,11 +23,15 @@ from proxy.table import (
     TABLE_KEY,
     decode_event,
     decode_health,
+    calls_left,
     decode_node,
+    decode_node_calls,
     decode_table,
     encode_health,
     encode_node,
+    encode_node_calls,
     health_event,
+    node_calls_key,
     node_key,
 )
 from proxy.view import resolve
@@ -172,15 +176,21 @@ class Follower:
             log.warning("could not write suspect mark of destination %s: %s", dest_id, exc)
 
     async def heartbeat(self):
-        """Every second: our counters to lb:node:<name>, the others' active calls back."""
+        """Every second: our counters to lb:node:<name> and the calls we carry to lb:nodecalls:<name>
+        (read first, once: what our previous process left up), the others' active calls back."""
         client = None
         failing = False
+        inherited = False
         key = node_key(self.node_name)
         while not self.stopped.is_set():
             try:
                 if client is None:
                     client = self._client()
-                totals, dests = self.core.accounting.snapshot()
+                if not inherited:
+                    await self._inherit(client)
+                    inherited = True
+                accounting = self.core.accounting
+                totals, dests = accounting.snapshot()
                 doc = encode_node(
                     self.node_name,
                     table_version=self.core.view.version,
@@ -189,8 +199,13 @@ class Follower:
                     listen=self.listen,
                     totals=totals,
                     destinations=dests,
+                    unknown=accounting.inherited,
+                    restarted_at=accounting.restarted_at,
                 )
-                await client.set(key, doc, ex=NODE_TTL_SECONDS)
+                async with client.pipeline(transaction=False) as pipe:
+                    pipe.set(key, doc, ex=NODE_TTL_SECONDS)
+                    pipe.set(node_calls_key(self.node_name), self._calls_doc(), ex=self._calls_ttl())
+                    await pipe.execute()
                 remote = {}
                 keys = [k async for k in client.scan_iter(match=NODE_KEY_PREFIX + "*", count=100)]
                 keys = [k for k in keys if k != key.encode()]
@@ -204,6 +219,8 @@ class Follower:
                             continue
                         for did, c in node.get("destinations", {}).items():
                             remote[did] = remote.get(did, 0) + int(c.get("active", 0) or 0)
+                        for did, n in node["unknown"].items():
+                            remote[did] = remote.get(did, 0) + n
                 self.core.accounting.remote_active = remote
                 failing = False
             except asyncio.CancelledError:
@@ -220,10 +237,50 @@ class Follower:
         if client is not None:
             await _close(client)
 
-    async def remove_node(self):
-        client = self._client()
+    async def _inherit(self, client):
+        """Before our first heartbeat: the calls our previous process (same node name) left up.
+        They are still up on the servers, and we cannot count them: they are unknown, not 0."""
+        raw = await client.get(node_calls_key(self.node_name))
+        if raw is None:
+            return
         try:
-            await client.delete(node_key(self.node_name))
+            left = calls_left(decode_node_calls(raw))
+        except (ValueError, TypeError, KeyError) as exc:
+            log.warning("ignoring undecodable %s: %s", node_calls_key(self.node_name), exc)
+            return
+        if left:
+            self.core.accounting.inherit(left)
+            log.warning(
+                "restarted with %d calls up from before (destinations %s): their counts are unknown until "
+                "their BYEs pass or dialog_timeout", sum(left.values()), ",".join(map(str, sorted(left))),
+            )
+
+    def _calls_doc(self):
+        accounting = self.core.accounting
+        active = {did: c.active for did, c in accounting.dests.items() if c.active}
+        return encode_node_calls(
+            self.node_name, pid=os.getpid(), active=active, unknown=accounting.inherited,
+            restarted_at=accounting.restarted_at,
+        )
+
+    def _calls_ttl(self):
+        # a call up now counts as active for at most dialog_timeout: so long the record may matter
+        return int(self.core.view.dialog_timeout) + NODE_TTL_SECONDS
+
+    async def remove_node(self):
+        """On a clean stop: leave the calls we carry in lb:nodecalls:<name> (they stay up on the
+        servers, and our successor or the panel must know), remove the heartbeat."""
+        client = self._client()
+        calls_key = node_calls_key(self.node_name)
+        accounting = self.core.accounting
+        try:
+            async with client.pipeline(transaction=False) as pipe:
+                if any(c.active for c in accounting.dests.values()) or accounting.inherited:
+                    pipe.set(calls_key, self._calls_doc(), ex=self._calls_ttl())
+                else:
+                    pipe.delete(calls_key)
+                pipe.delete(node_key(self.node_name))
+                await pipe.execute()
         except (RedisError, OSError) as exc:
             # the key's TTL removes this node from the panel a few seconds later anyway
             log.warning("could not remove %s on stop: %s", node_key(self.node_name), exc)

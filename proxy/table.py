@@ -16,6 +16,9 @@ Keys:
   lb:probe:active   "0" while probing is paused (JSON-RPC dispatcher.ping_active 0); absent or "1" = probing
   lb:events         pub/sub channel: table and health events
   lb:node:<name>    JSON heartbeat and counters of one proxy, with a TTL
+  lb:nodecalls:<name>  JSON calls up on one proxy, per destination, rewritten with each heartbeat and
+                    kept for dialog_timeout_s: what a restarted (or dead) proxy left up, so nobody
+                    reads 0 where the count is unknown (see unvouched_calls)
 """
 
 import json
@@ -273,10 +276,11 @@ NODE_COUNTERS = ("invites", "answered", "failovers", "sent_503", "shed")
 DEST_COUNTERS = ("active", "invites", "answered", "failovers", "cps")
 
 
-def encode_node(name, *, table_version, started, pid, listen, totals, destinations, heartbeat=None):
+def encode_node(name, *, table_version, started, pid, listen, totals, destinations, heartbeat=None, unknown=None, restarted_at=None):
     """One proxy's heartbeat. `totals`: NODE_COUNTERS (+ "active"); `destinations`: id -> DEST_COUNTERS.
 
-    `cps` is new INVITEs per second over the last minute.
+    `cps` is new INVITEs per second over the last minute. `unknown`: id -> calls this node's
+    previous process left up that have not been seen to end (since `restarted_at`).
     """
     return json.dumps(
         {
@@ -288,6 +292,8 @@ def encode_node(name, *, table_version, started, pid, listen, totals, destinatio
             "table_version": table_version,
             "totals": totals,
             "destinations": {str(k): v for k, v in destinations.items()},
+            "unknown": {str(k): n for k, n in (unknown or {}).items()},
+            "restarted_at": restarted_at,
         },
         separators=(",", ":"),
     )
@@ -296,4 +302,87 @@ def encode_node(name, *, table_version, started, pid, listen, totals, destinatio
 def decode_node(raw):
     doc = json.loads(raw)
     doc["destinations"] = {int(k): v for k, v in doc.get("destinations", {}).items()}
+    doc["unknown"] = {int(k): int(n) for k, n in (doc.get("unknown") or {}).items()}
     return doc
+
+
+# -- calls a node carries, kept past its heartbeat ------------------------------------------
+
+NODE_CALLS_KEY_PREFIX = "lb:nodecalls:"
+
+
+def node_calls_key(name):
+    return NODE_CALLS_KEY_PREFIX + name
+
+
+def encode_node_calls(name, *, pid, active, unknown, restarted_at=None, written=None):
+    """What `name` carries: `active` (id -> calls it saw answered and not yet ended) and `unknown`
+    (id -> calls its previous process left up). Written with every heartbeat, kept dialog_timeout_s."""
+    return json.dumps(
+        {
+            "name": name,
+            "pid": pid,
+            "written": written if written is not None else time.time(),
+            "active": {str(k): n for k, n in active.items() if n},
+            "unknown": {str(k): n for k, n in unknown.items() if n},
+            "restarted_at": restarted_at,
+        },
+        separators=(",", ":"),
+    )
+
+
+def decode_node_calls(raw):
+    doc = json.loads(raw)
+    for key in ("active", "unknown"):
+        doc[key] = {int(k): int(n) for k, n in (doc.get(key) or {}).items() if int(n) > 0}
+    return doc
+
+
+def calls_left(record):
+    """id -> calls a node's record says are up (seen or inherited): what a successor inherits."""
+    out = dict(record["unknown"])
+    for did, n in record["active"].items():
+        out[did] = out.get(did, 0) + n
+    return out
+
+
+RESTARTED, NOT_REPORTING = "restarted", "not reporting"
+
+
+@dataclass(frozen=True, slots=True)
+class Unvouched:
+    """Calls on a destination that no live proxy can count: `node` restarted at `since` with
+    `calls` up (RESTARTED), or stopped sending heartbeats at `since` with `calls` up (NOT_REPORTING)."""
+
+    node: str
+    why: str
+    since: float
+    calls: int
+
+
+def unvouched_calls(nodes, records):
+    """The rule every reader of call counts uses: a figure no live node vouches for is unknown.
+
+    `nodes`: decoded heartbeats of the live proxies; `records`: decoded lb:nodecalls records.
+    Returns destination id -> [Unvouched]. A live node vouches for its own counts except the
+    calls its previous process left up (its heartbeat's `unknown`); a node with no heartbeat
+    vouches for nothing, so whatever its record still shows up is unknown. Until call state is
+    kept in the cluster, such a destination's active count is not 0, nor any number: it is unknown.
+    """
+    out = {}
+    live = set()
+    for node in nodes:
+        name = node.get("name", "")
+        live.add(name)
+        since = float(node.get("restarted_at") or node.get("started") or 0.0)
+        for did, n in (node.get("unknown") or {}).items():
+            if n > 0:
+                out.setdefault(int(did), []).append(Unvouched(name, RESTARTED, since, int(n)))
+    for record in records:
+        name = record.get("name", "")
+        if name in live:
+            continue
+        since = float(record.get("written") or 0.0)
+        for did, n in calls_left(record).items():
+            out.setdefault(did, []).append(Unvouched(name, NOT_REPORTING, since, n))
+    return out

@@ -36,7 +36,8 @@ class LbpanelCollector:
         admin = GaugeMetricFamily("lbpanel_destination_admin_state", "Admin state set by people or the API (1 for the current one).", labels=DEST_LABELS + ["state"])
         health = GaugeMetricFamily("lbpanel_destination_health", "Health from probes and proxies (1 for the current one).", labels=DEST_LABELS + ["health"])
         usable = GaugeMetricFamily("lbpanel_destination_usable", "1 when the destination takes new calls (active and not down).", labels=DEST_LABELS)
-        active = GaugeMetricFamily("lbpanel_destination_active_calls", "Calls in progress, summed over live proxies.", labels=DEST_LABELS)
+        active = GaugeMetricFamily("lbpanel_destination_active_calls", "Calls in progress, summed over live proxies; absent while unknown.", labels=DEST_LABELS)
+        unknown = GaugeMetricFamily("lbpanel_destination_active_calls_unknown", "1 while no live proxy can vouch for the active count (a proxy restarted or stopped reporting with calls up).", labels=DEST_LABELS)
         cps = GaugeMetricFamily("lbpanel_destination_cps", "New INVITEs per second over the last minute, summed over live proxies.", labels=DEST_LABELS)
         invites = CounterMetricFamily("lbpanel_destination_invites", "INVITEs sent, summed over live proxies.", labels=DEST_LABELS)
         answered = CounterMetricFamily("lbpanel_destination_answered", "INVITEs answered 2xx, summed over live proxies.", labels=DEST_LABELS)
@@ -51,14 +52,16 @@ class LbpanelCollector:
             for value in Health.values:
                 health.add_metric(labels + [value], 1 if state == value else 0)
             usable.add_metric(labels, 1 if dest.admin_state == AdminState.ACTIVE and state not in (contract.DOWN, contract.SUSPECT) else 0)
-            active.add_metric(labels, live.active)
+            unknown.add_metric(labels, 1 if live.unvouched else 0)
+            if not live.unvouched:
+                active.add_metric(labels, live.active)
             cps.add_metric(labels, live.cps)
             invites.add_metric(labels, live.invites)
             answered.add_metric(labels, live.answered)
             failovers.add_metric(labels, live.failovers)
             if rtt_ms is not None:
                 rtt.add_metric(labels, rtt_ms / 1000.0)
-        yield from (admin, health, usable, active, cps, invites, answered, failovers, rtt)
+        yield from (admin, health, usable, active, unknown, cps, invites, answered, failovers, rtt)
 
     def _nodes(self, snap):
         published = GaugeMetricFamily("lbpanel_table_version", "Version of the routing table last published to Redis.")

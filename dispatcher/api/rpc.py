@@ -160,7 +160,9 @@ def dispatcher_list(request, params):
                 doc["ATTRS"] = _attrs(dest, health)
             if mode == "full":
                 doc["LATENCY"] = _latency(rtt_samples(dest.id))
-                doc["RUNTIME"] = {"DLGLOAD": snap.for_destination(dest.id).active}
+                calls = snap.for_destination(dest.id)
+                # no DLGLOAD rather than a 0 no live proxy vouches for: a script must not read "drained"
+                doc["RUNTIME"] = {"DLGLOAD_UNKNOWN": calls.unknown_reason} if calls.unvouched else {"DLGLOAD": calls.active}
             targets.append({"DEST": doc})
         records.append({"SET": {"ID": setid, "TARGETS": targets}})
     if not records:

@@ -20,8 +20,8 @@ def destination_rows(snap):
             "admin_state": dest.admin_state, "health": health,
             "kamailio_flags": contract.kamailio_flags(dest.admin_state, health, dest.probing),
             "usable": dest.admin_state == contract.ACTIVE and health not in (contract.DOWN, contract.SUSPECT),
-            "rtt_ms": rtt_ms, "active": live.active, "cps": round(live.cps, 3), "invites": live.invites,
-            "answered": live.answered, "failovers": live.failovers,
+            "rtt_ms": rtt_ms, "active": live.active_known, "active_unknown": live.unknown_reason or None,
+            "cps": round(live.cps, 3), "invites": live.invites, "answered": live.answered, "failovers": live.failovers,
         })
     return rows
 
@@ -33,7 +33,8 @@ def stats_document(snap):
         mine = [r for r in rows if r["set"] == dset.setid]
         sets.append({
             "setid": dset.setid, "name": dset.name, "destinations": len(mine), "usable": sum(r["usable"] for r in mine),
-            **{key: sum(r[key] for r in mine) for key in ("active", "invites", "answered", "failovers")},
+            **{key: sum(r[key] for r in mine) for key in ("invites", "answered", "failovers")},
+            "active": None if any(r["active"] is None for r in mine) else sum(r["active"] for r in mine),
             "cps": round(sum(r["cps"] for r in mine), 3),
         })
     return {

@@ -90,10 +90,12 @@ def set_edit(request, pk):
 def set_delete(request, pk):
     dset = get_object_or_404(DispatcherSet, pk=pk)
     dest_ids = list(dset.destinations.values_list("id", flat=True))
-    active = live.snapshot().totals(set(dest_ids)).active
+    total = live.snapshot().totals(set(dest_ids))
+    active = total.active
     impact = (
         f"Its {len(dest_ids)} destination{'s' if len(dest_ids) != 1 else ''} are deleted with it "
-        f"({active} active call{'s' if active != 1 else ''} now). Source rules pointing at it are deleted too."
+        f"({active} active call{'s' if active != 1 else ''} now{', and more unknown: ' + total.unknown_reason if total.unvouched else ''}). "
+        "Source rules pointing at it are deleted too."
     )
     return _delete(request, dset, what="dispatcher set", impact=impact)
 
@@ -119,9 +121,12 @@ def destination_edit(request, pk):
 def destination_delete(request, pk):
     dest = get_object_or_404(Destination.objects.select_related("dset"), pk=pk)
     snap = live.snapshot()
-    active = snap.for_destination(dest.id).active
+    calls = snap.for_destination(dest.id)
+    active = calls.active
     impact = f"{dest.uri} has {active} active call{'s' if active != 1 else ''}" + (
-        " (no proxy reporting, so this is unknown)." if snap.stale else ". Calls in progress go on; new calls go elsewhere."
+        " (no proxy reporting, so this is unknown)." if snap.stale
+        else f" counted, and more unknown: {calls.unknown_reason}." if calls.unvouched
+        else ". Calls in progress go on; new calls go elsewhere."
     )
     return _delete(request, dest, what="destination", impact=impact)
 

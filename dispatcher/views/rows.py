@@ -76,8 +76,14 @@ class DestinationRow:
 
     @property
     def drained(self):
-        """Safe to restart: in maintenance and the live proxies carry no call to it."""
-        return self.is_inactive and not self.stale and self.live.active == 0
+        """Safe to restart: in maintenance and the live proxies carry no call to it, and no call
+        is up that no live proxy can count (one restarted, or stopped reporting, with calls up)."""
+        return self.is_inactive and not self.stale and not self.live.unvouched and self.live.active == 0
+
+    @property
+    def calls_unknown(self):
+        """Why the active count is unknown ('proxy lb1 restarted at 14:02 with 40 calls up; ...'), or ''."""
+        return self.live.unknown_reason
 
     @property
     def name(self):
@@ -107,9 +113,11 @@ class Totals:
     down: int = 0
     usable: int = 0
     count: int = 0
+    unknown: int = 0  # destinations whose active count no live proxy vouches for
 
     def add(self, row):
         self.active += row.live.active
+        self.unknown += bool(row.live.unvouched)
         self.cps += row.live.cps
         self.count += 1
         self.up += row.health_state == contract.UP
