@@ -31,7 +31,11 @@ def redis(redis_url):
 def _user(django_user_model, name, group):
     from django.contrib.auth.models import Group
 
+    from dispatcher.models import StateEvent
+
     user = django_user_model.objects.create_user(name, f"{name}@example.com", "pw-" + name)
+    # Making an account is audited (dispatcher.signals); these are the tests' scaffolding, not events under test.
+    StateEvent.objects.filter(subject=f"created user {name}").delete()
     if group:
         user.groups.add(Group.objects.get_or_create(name=group)[0])
     return user

@@ -9,6 +9,8 @@ from sip.errors import SipSyntaxError
 from sip.uri import parse_wire_uri
 
 INT_ATTRS = ("weight", "rweight", "maxload")
+# The database's integer columns: a number past them is the line's error, not the database's.
+INT_MAX = 2**31 - 1
 
 
 @dataclass
@@ -59,6 +61,8 @@ def attr_values(attrs):
             if value is None or not value.isdigit():
                 raise ValueError(f"{lower} must be a whole number, got {value!r}")
             number = int(value)
+            if number > INT_MAX:
+                raise ValueError(f"{lower} must be at most {INT_MAX}, got {value}")
             if lower == "rweight" and not 1 <= number <= 100:
                 raise ValueError(f"rweight must be 1-100, got {number}")
             values[lower] = number
@@ -84,8 +88,8 @@ def parse_line(lineno, line):
     if len(parts) < 2:
         raise ValueError("a line needs at least a set id and a destination URI")
     setid = _int(parts[0], "set id")
-    if setid < 0:
-        raise ValueError(f"set id must not be negative, got {setid}")
+    if not 0 <= setid <= INT_MAX:
+        raise ValueError(f"set id must be 0 to {INT_MAX}, got {parts[0]}")
     try:
         parse_wire_uri(parts[1])
     except SipSyntaxError as exc:
@@ -93,10 +97,12 @@ def parse_line(lineno, line):
     entry = ListEntry(lineno=lineno, setid=setid, uri=parts[1])
     if len(parts) > 2:
         entry.flags = _int(parts[2], "flags")
-        if entry.flags < 0:
-            raise ValueError("flags must not be negative")
+        if not 0 <= entry.flags <= INT_MAX:
+            raise ValueError(f"flags must be 0 to {INT_MAX}, got {parts[2]}")
     if len(parts) > 3:
         entry.priority = _int(parts[3], "priority")
+        if not -INT_MAX - 1 <= entry.priority <= INT_MAX:
+            raise ValueError(f"priority must be {-INT_MAX - 1} to {INT_MAX}, got {parts[3]}")
     if len(parts) > 4:
         entry.attrs = parts[4].strip()
         entry.values = attr_values(entry.attrs)

@@ -4,6 +4,7 @@ Params are positional as kamcmd takes them, results and faults have Kamailio's s
 (fault code 500 "Invalid Parameters", "State Update Failed", ...), with a `data` member that says
 which parameter is wrong. Protocol errors use the JSON-RPC codes (-32700, -32600, -32601).
 Authentication failures answer HTTP 401 and role/token refusals HTTP 403, with a JSON-RPC error body;
+a body refused before it is read (too large, nested too deeply) is HTTP 400;
 every other error is HTTP 200, as JSON-RPC over HTTP clients expect.
 """
 
@@ -266,6 +267,9 @@ def _parse(body):
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise RpcError(PARSE_ERROR, "Parse Error", "the body is not JSON") from None
+    except RecursionError:
+        # json.loads gives up past Python's recursion limit; no dispatcher.* call nests more than twice.
+        raise RpcError(PARSE_ERROR, "Parse Error", "the body nests arrays or objects too deeply", http_status=status.HTTP_400_BAD_REQUEST) from None
     if isinstance(doc, list):
         raise RpcError(INVALID_REQUEST, "Invalid Request", "batch requests are not supported; send one call per request")
     if not isinstance(doc, dict):

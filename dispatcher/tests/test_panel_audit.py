@@ -15,8 +15,7 @@ def as_viewer(client, viewer):
 
 
 @pytest.fixture
-def history(cluster, operator, admin_user, viewer):
-    StateEvent.objects.all().delete()  # making the role users is audited too; start from an empty log
+def history(cluster, operator, admin_user):
     set_state(cluster["ast1"], AdminState.INACTIVE, actor=operator, reason="patch")
     set_state(cluster["ast1"], AdminState.ACTIVE, actor=operator)
     set_state(cluster["ast2"], AdminState.ACTIVE, actor=admin_user, cause="api", reason="script")
