@@ -6,7 +6,10 @@ this file does what tm does: forward on a branch, retransmit, time out, match re
 relay them upstream and call the failure route.
 """
 
+import hashlib
+import ipaddress
 import logging
+import socket
 import time
 import zlib
 
@@ -14,12 +17,13 @@ from proxy import gcpolicy
 from proxy import transactions as tx
 from proxy.accounting import Accounting
 from proxy.overload import OverloadGuard, head_received
+from proxy.resolver import Resolver, literal
 from proxy.selection import SetState
 from proxy.table import SUSPECT, Health
 from proxy.timers import ExpiryQueue, TimerWheel
 from proxy.transactions import ACCEPTED, CALLING, COMPLETED, PROCEEDING, ClientTxn, new_branch
 from proxy.transport import TcpPool, UdpDestination, pending_bytes
-from proxy.view import TableView, resolve, usable
+from proxy.view import TableView, usable
 from sip.errors import SipSyntaxError
 from sip.message import parse_message
 from sip.responses import response_bytes
@@ -30,6 +34,8 @@ log = logging.getLogger("proxy")
 # A timer that runs this late says more about our loop than about the peer.
 LAG_TOLERANCE = 0.05
 _URI_CACHE_MAX = 20000
+_HOPS_MAX = 10000
+SIG_PARAM = b";lbs="
 
 
 class Proxy:
@@ -53,7 +59,12 @@ class Proxy:
         self.my_addrs = set()
         self.uri_cache = {}
         self.on_suspect = []  # callables (dest, code, reason, call_id): Redis writer, probe hook
-        self.resolved = {}
+        self.resolver = Resolver(loop)
+        self.rr_prefixes = ()
+        self.my_ports = {}  # port -> hosts we listen on with it ("0.0.0.0" = every local address)
+        self._hops = {}  # (proto, ip, port) -> None when we may send there, else (code, reason)
+        self._local_ips = {}
+        self.by_source = {}  # untrusted source ip -> its live server transactions
         from proxy.routing import Router  # noqa: PLC0415 (routing imports core helpers)
 
         self.router = Router(self)
@@ -68,6 +79,9 @@ class Proxy:
         if listener.proto == "udp" and listener.sock is not None:
             self.overload.watch(listener.sock)
         self.my_addrs.add((listener.advertised, listener.port))
+        self.my_ports.setdefault(listener.port, set()).add(listener.host)
+        self.rr_prefixes = tuple({b"sip:" + lis.sent_by + b";" for lis in self.listeners})
+        self._hops.clear()
         if listener.host in ("0.0.0.0", "::"):
             self.my_addrs.add(("127.0.0.1", listener.port))
             self.my_addrs.add(("localhost", listener.port))
@@ -98,12 +112,13 @@ class Proxy:
             d.close()
         self.udp_dests.clear()
         self.pool.close()
+        self.resolver.close()
 
     def apply_table(self, table, resolved=None):
         """Swap in a new table; open connected UDP sockets for new destinations."""
-        if resolved:
-            self.resolved.update(resolved)
-        view = TableView(table, self.resolved)
+        cached = self.resolver.cached
+        names = {d.host: cached(d.host)[1] for dset in table.sets.values() for d in dset.destinations}
+        view = TableView(table, {**names, **(resolved or {})})
         self.view = view
         self.overload.high = view.overload_lag
         udp = self.listener_for("udp")
@@ -111,7 +126,7 @@ class Proxy:
         if udp is not None and udp.proto == "udp":
             for dset in table.sets.values():
                 for d in dset.destinations:
-                    if d.transport == "udp":
+                    if d.transport == "udp" and d.id in view.addr_of:
                         wanted.add(view.addr_of[d.id])
             for addr in wanted - set(self.udp_dests):
                 try:
@@ -135,6 +150,8 @@ class Proxy:
         return st
 
     def is_usable(self, dest, now=None):
+        if dest.id not in self.view.addr_of:
+            return False  # its host name does not resolve
         return usable(dest, self.health.get(dest.id), self.view.suspect_hold, now)
 
     # -- URIs ----------------------------------------------------------------
@@ -148,16 +165,115 @@ class Proxy:
             self.uri_cache[raw] = u
         return u
 
-    def is_myself(self, u):
-        return (u.host, u.effective_port) in self.my_addrs
+    def names_us(self, raw):
+        """is_myself for URI bytes; our own Record-Route (unique per dialog, signed) is
+        recognised by its prefix, so it never churns the URI cache."""
+        for prefix in self.rr_prefixes:
+            if raw.startswith(prefix):
+                return True
+        return self.is_myself(self.uri(raw))
 
-    def target_of(self, u):
-        """(proto, (ip, port)) to send to for a URI (RFC 3263 without DNS SRV)."""
-        host = u.host
-        ip = self.resolved.get(host)
-        if ip is None:
-            ip = self.resolved[host] = resolve(host)
-        return u.transport, (ip, u.effective_port)
+    def is_myself(self, u):
+        """Does this URI name us, in any spelling of our address (RFC 3261 §16.4)?"""
+        port = u.effective_port
+        if (u.host, port) in self.my_addrs:
+            return True
+        if port not in self.my_ports:
+            return False
+        ip = literal(u.host)
+        return ip is not None and self.is_local(ip, port)
+
+    def is_local(self, ip, port):
+        """Would a packet to ip:port reach one of our own listeners?"""
+        hosts = self.my_ports.get(port)
+        if not hosts:
+            return False
+        if ip in hosts:
+            return True
+        if "0.0.0.0" in hosts or "::" in hosts or "" in hosts:
+            return self._local_ip(ip)
+        return False
+
+    def _local_ip(self, ip):
+        local = self._local_ips.get(ip)
+        if local is None:
+            try:
+                addr = ipaddress.ip_address(ip)
+            except ValueError:
+                return False
+            if addr.is_loopback or addr.is_unspecified:
+                local = True
+            else:
+                # bind() succeeds only for an address of this host: no table of interfaces
+                # to keep current, and no packet sent
+                family = socket.AF_INET6 if addr.version == 6 else socket.AF_INET
+                with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                    try:
+                        probe.bind((ip, 0))
+                        local = True
+                    except OSError:
+                        local = False
+            if len(self._local_ips) > _HOPS_MAX:
+                self._local_ips.clear()
+            self._local_ips[ip] = local
+        return local
+
+    def resolve_target(self, u, untrusted, done):
+        """RFC 3263 without SRV, never blocking: done(proto, (ip, port), None) or
+        done(proto, None, (code, reason)) when we will not or cannot send there."""
+        proto = u.transport
+        port = u.effective_port
+
+        def resolved(ip, why):
+            if ip is None:
+                if why == "busy":
+                    done(proto, None, (503, b"Service Unavailable"))
+                else:
+                    done(proto, None, (478, b"Unresolvable destination"))
+                return
+            refusal = self.hop_refusal(proto, ip, port)
+            done(proto, None if refusal else (ip, port), refusal)
+
+        self.resolver.resolve(u.host, untrusted, resolved)
+
+    def hop_refusal(self, proto, ip, port):
+        """None when we may send to ip:port, else the (code, reason) to answer instead."""
+        key = (proto, ip, port)
+        try:
+            return self._hops[key]
+        except KeyError:
+            pass
+        refusal = None
+        addr = ipaddress.ip_address(ip)
+        if addr.is_multicast or addr.is_unspecified or ip == "255.255.255.255":
+            refusal = (403, b"Forbidden next hop")
+        elif self.is_local(ip, port):
+            # ourselves under another name (0x7f000001, 127.1, a host name): forwarding would
+            # bounce the request through us until Max-Forwards runs out
+            refusal = (482, b"Loop Detected")
+        elif addr.version == 6 and proto == "udp" and not any(
+            lis.proto == "udp" and lis.family == socket.AF_INET6 for lis in self.listeners
+        ):
+            refusal = (400, b"Bad Request (no IPv6 listener for this next hop)")
+        if len(self._hops) > _HOPS_MAX:
+            self._hops.clear()
+        self._hops[key] = refusal
+        return refusal
+
+    # -- dialogs -------------------------------------------------------------
+
+    def dialog_sig(self, call_id, tag):
+        """The MAC our Record-Route carries: keyed by the cluster's secret, so any node
+        can check a dialog another node (or this one before a restart) set up."""
+        mac = hashlib.blake2s(call_id + b"\0" + (tag or b""), key=self.view.secret, digest_size=9)
+        return mac.hexdigest().encode()
+
+    def signed_by_us(self, sig, call_id, from_tag, to_tag):
+        """A request from the caller carries the INVITE's from-tag; one from the callee
+        carries it as its to-tag."""
+        if not sig:
+            return False
+        return sig == self.dialog_sig(call_id, from_tag) or sig == self.dialog_sig(call_id, to_tag)
 
     # -- input ---------------------------------------------------------------
 
@@ -234,6 +350,13 @@ class Proxy:
             if ct.state in (CALLING, PROCEEDING) and code < 300:
                 self._give_up_branch(ct)
 
+    def released(self, ip):
+        n = self.by_source.get(ip, 0) - 1
+        if n > 0:
+            self.by_source[ip] = n
+        else:
+            self.by_source.pop(ip, None)
+
     def _retransmit_final(self, st, _late):
         if st.retrans is None:
             return
@@ -277,9 +400,10 @@ class Proxy:
         req = st.template
         lines = req.lines
         if st.record_route:
-            rr = [st.listener.rr_line]
+            tail = SIG_PARAM + self.dialog_sig(st.call_id, req.from_tag) + b">"
+            rr = [st.listener.rr_line[:-1] + tail]
             if lis is not st.listener:
-                rr.insert(0, lis.rr_line)  # RFC 5658 double Record-Route when changing transport
+                rr.insert(0, lis.rr_line[:-1] + tail)  # RFC 5658 double Record-Route when changing transport
             lines = rr + lines
         tail = b"\r\n".join(lines) + b"\r\n\r\n" + req.body
         st.tails[lis] = tail
@@ -558,6 +682,8 @@ class Proxy:
                 st.retrans.active = False
             if servers.get(st.key) is st:
                 del servers[st.key]
+            if st.source is not None:
+                self.released(st.source)
             # break the server<->branch cycle so refcounting frees both, not the cyclic GC
             st.branches = ()
             st.winner = None

@@ -34,7 +34,6 @@ from proxy.table import (
     node_calls_key,
     node_key,
 )
-from proxy.view import resolve
 
 log = logging.getLogger("proxy.follower")
 
@@ -150,13 +149,8 @@ class Follower:
         if only_if_newer and (table.version, table.published_at) == (current.version, current.published_at):
             return  # same table (a flushed Redis can reuse a version number: compare the stamp too)
         names = {d.host for s in table.sets.values() for d in s.destinations}
-        names -= set(self.core.resolved)
-        resolved = {}
-        if names:
-            loop = asyncio.get_running_loop()
-            ips = await asyncio.gather(*(loop.run_in_executor(None, resolve, n) for n in names))
-            resolved = dict(zip(names, ips))
-        self.core.apply_table(table, resolved)
+        await self.core.resolver.lookup_all(names)
+        self.core.apply_table(table)
 
     # -- writes ----------------------------------------------------------------
 

@@ -14,7 +14,10 @@ import time
 import zlib
 
 from proxy import selection
-from proxy.transactions import ServerTxn, build_dialog_request, new_branch
+from proxy.core import SIG_PARAM
+from proxy.logquota import LogQuota
+from proxy.resolver import literal
+from proxy.transactions import BRANCH_PREFIX, ServerTxn, build_dialog_request, new_branch
 from sip.headers import COMPACT, canonical_name, name_addr
 from sip.message import SipMessage
 from sip.responses import add_received, response_bytes
@@ -22,6 +25,7 @@ from sip.responses import add_received, response_bytes
 log = logging.getLogger("proxy.routing")
 
 MALFORMED_LOGS_PER_SECOND = 20
+REFUSAL_LOGS_PER_SECOND = 20
 _STATELESS = b"z9hG4bK-lbs-"
 _SALVAGE = (b"via", b"from", b"to", b"call-id", b"cseq")
 
@@ -37,6 +41,7 @@ class Router:
         self._malformed_window = 0.0
         self._malformed_logged = 0
         self._malformed_quiet = 0
+        self.refusals = LogQuota(REFUSAL_LOGS_PER_SECOND, log, "refusals")
 
     # -- entry ---------------------------------------------------------------
 
@@ -75,6 +80,24 @@ class Router:
             if st.last_response is not None:
                 core.send_upstream(st, st.last_response)
             return
+        view = core.view
+        source = addr[0]
+        untrusted = not view.is_trusted(source)
+        if untrusted:
+            # Nothing from an untrusted address costs state or reaches another host unless
+            # it belongs to a dialog we record-routed: refusals are stateless, sent once.
+            if msg.to_tag is None:
+                self.refuse(msg, txkey, listener, reply_addr, conn, 403, b"Forbidden", "out-of-dialog from untrusted", addr)
+                return
+            if not self.signed(msg):
+                self.refuse(msg, txkey, listener, reply_addr, conn, 403, b"Forbidden", "in-dialog without our signed Route", addr)
+                return
+            if core.by_source.get(source, 0) >= view.max_per_source:
+                self.refuse(msg, txkey, listener, reply_addr, conn, 503, b"Service Unavailable", "transaction cap per source", addr)
+                return
+        if len(core.servers) >= view.max_transactions:
+            self.refuse(msg, txkey, listener, reply_addr, conn, 503, b"Service Unavailable", "transaction cap", addr)
+            return
         # overload: a new call is refused before it costs a transaction; everything else
         # (in-dialog requests, CANCEL, ACK, responses) still flows so accepted calls complete
         if core.overload.admit < 1.0 and method == b"INVITE" and msg.to_tag is None:
@@ -84,12 +107,15 @@ class Router:
         st = ServerTxn(key, method, msg.call_id, msg, listener, reply_addr, conn)
         st.created = core.loop.time()
         core.servers[key] = st
+        if untrusted:
+            st.source = source
+            core.by_source[source] = core.by_source.get(source, 0) + 1
         mf = msg.max_forwards
         if mf == 0:
             core.reply(st, 483, b"Too Many Hops")
             return
         if msg.to_tag is not None:
-            self.in_dialog(msg, st)
+            self.in_dialog(msg, st, untrusted)
         else:
             self.out_of_dialog(msg, st, addr)
 
@@ -107,6 +133,32 @@ class Router:
         core.send_back(data, reply_addr, listener, conn)
         if self.log_debug:
             log.debug("shed call-id=%s: overload lag %.0f ms", _text(msg.call_id), core.overload.lag * 1000)
+
+    def refuse(self, msg, txkey, listener, reply_addr, conn, code, reason, why, addr):
+        """A stateless answer, once per request: no retransmissions a forged source could aim."""
+        core = self.core
+        extra = core.view.retry_after if code == 503 else ()
+        data = response_bytes(msg, code, reason, to_tag=b"%x" % zlib.crc32(txkey), extra=extra, server=core.view.server)
+        core.send_back(data, reply_addr, listener, conn)
+        core.accounting.totals["refused"] = core.accounting.totals.get("refused", 0) + 1
+        if self.refusals.allow(core.loop.time()):
+            log.warning(
+                "refused %s from %s:%s with %d (%s) call-id=%s", _text(msg.method), addr[0], addr[1], code, why, _text(msg.call_id)
+            )
+
+    def signed(self, msg):
+        """Is the top Route our Record-Route, signed for this dialog?"""
+        top = msg.first_of_list(b"route")
+        if top is None:
+            return False
+        uri_raw, _ = name_addr(top, "Route")
+        if not self.core.names_us(uri_raw):
+            return False
+        at = uri_raw.find(SIG_PARAM)
+        if at < 0:
+            return False
+        sig = uri_raw[at + len(SIG_PARAM) :].split(b";", 1)[0]
+        return self.core.signed_by_us(sig, msg.call_id, msg.from_tag, msg.to_tag)
 
     def cancel(self, msg, txkey, listener, reply_addr, conn):
         core = self.core
@@ -132,14 +184,14 @@ class Router:
         popped = False
         while b"route" in msg.names:
             top = msg.first_of_list(b"route")
-            uri = core.uri(name_addr(top, "Route")[0])
-            if not core.is_myself(uri):
-                return uri, popped
+            raw = name_addr(top, "Route")[0]
+            if not core.names_us(raw):
+                return core.uri(raw), popped
             msg.pop_first(b"route")
             popped = True
         return None, popped
 
-    def in_dialog(self, msg, st):
+    def in_dialog(self, msg, st, untrusted=False):
         core = self.core
         if b"route" not in msg.names:
             core.reply(st, 404, b"Not Here")
@@ -155,14 +207,32 @@ class Router:
         if nxt is None and core.is_myself(target):
             core.reply(st, 404, b"Not Here")  # would loop back to us until Max-Forwards runs out
             return
-        proto, addr = core.target_of(target)
         msg.decrement_max_forwards(10)
         if method == b"INVITE":
             core.reply(st, 100, b"Trying")
         st.record_route = method in (b"INVITE", b"SUBSCRIBE")
         self._prepare(st, msg)
+        core.resolve_target(target, untrusted, lambda proto, addr, refusal: self._relay_to(st, proto, addr, refusal))
+
+    def _relay_to(self, st, proto, addr, refusal):
+        """Forward a relayed request once its next hop is known (at once, or after DNS)."""
+        core = self.core
+        if st.final_code is not None:
+            return
+        if refusal is not None:
+            code, reason = refusal
+            if self.refusals.allow(core.loop.time()):
+                log.warning(
+                    "not relaying %s call-id=%s from %s:%s: %d %s",
+                    _text(st.method), _text(st.call_id), st.addr[0], st.addr[1], code, _text(reason),
+                )
+            core.reply(st, code, reason, extra=core.view.retry_after if code == 503 else ())
+            return
+        if st.canceled:
+            core.reply(st, 487, b"Request Terminated")
+            return
         if self.log_debug:
-            log.debug("in-dialog %s call-id=%s to %s:%s:%s", _text(method), _text(msg.call_id), proto, *addr)
+            log.debug("relay %s call-id=%s to %s:%s:%s", _text(st.method), _text(st.call_id), proto, *addr)
         core.start_branch(st, None, proto, addr)
 
     def in_dialog_ack(self, msg, listener, addr):
@@ -170,19 +240,28 @@ class Router:
         core = self.core
         if msg.to_tag is None or b"route" not in msg.names:
             return
+        if not core.view.is_trusted(addr[0]) and not self.signed(msg):
+            if self.refusals.allow(core.loop.time()):
+                log.warning("dropped ACK from untrusted %s:%s without our signed Route call-id=%s", addr[0], addr[1], _text(msg.call_id))
+            return
         nxt, popped = self._pop_own_routes(msg)
         if not popped:
             return
         target = nxt if nxt is not None else core.uri(msg.uri)
-        proto, dest = core.target_of(target)
         if msg.max_forwards == 0:
             return
         msg.decrement_max_forwards(10)
-        lis = core.listener_for(proto, listener)
-        # stateless branch: derived from the incoming one so a retransmitted ACK gets the same
-        branch = _STATELESS + b"%x" % zlib.crc32(msg.via.raw)
-        data = msg.start_line() + b"\r\n" + lis.via_prefix + branch + b"\r\n" + msg.head_bytes() + msg.body
-        core.send(proto, dest, data, lis)
+
+        def send(proto, dest, refusal):
+            if refusal is not None:
+                return
+            lis = core.listener_for(proto, listener)
+            # stateless branch: derived from the incoming one so a retransmitted ACK gets the same
+            branch = _STATELESS + b"%x" % zlib.crc32(msg.via.raw)
+            data = msg.start_line() + b"\r\n" + lis.via_prefix + branch + b"\r\n" + msg.head_bytes() + msg.body
+            core.send(proto, dest, data, lis)
+
+        core.resolve_target(target, not core.view.is_trusted(addr[0]), send)
 
     # -- out-of-dialog -------------------------------------------------------
 
@@ -211,9 +290,10 @@ class Router:
             self.dispatch(msg, st, addr)
             return
         # route(RELAY): toward the next Route, else the R-URI
-        proto, dest = core.target_of(nxt if nxt is not None else ruri)
         self._prepare(st, msg)
-        core.start_branch(st, None, proto, dest)
+        core.resolve_target(
+            nxt if nxt is not None else ruri, False, lambda proto, dest, refusal: self._relay_to(st, proto, dest, refusal)
+        )
 
     def _prepare(self, st, msg):
         st.template = msg
@@ -300,7 +380,9 @@ class Router:
             st.tried += 1
             if st.tried > 1 and not core.is_usable(d):
                 continue
-            addr = view.addr_of.get(d.id) or (d.host, d.port)
+            addr = view.addr_of.get(d.id)
+            if addr is None:
+                continue  # its host stopped resolving with the last table
             if st.method == b"INVITE":
                 core.accounting.branch_started(st, d)
             return core.start_branch(st, d, d.transport, addr)
@@ -383,20 +465,26 @@ class Router:
         if target_raw is None:
             log.warning("late 2xx without Contact call-id=%s: cannot BYE it", _text(resp.call_id))
             return
-        proto, addr = core.target_of(core.uri(target_raw))
-        lis = core.listener_for(proto)
-        num = resp.cseq[0]
-        ua = core.view.server
-        ack = build_dialog_request(b"ACK", resp, lis.via_prefix + new_branch(), num, routes, ua)
-        bye = build_dialog_request(b"BYE", resp, lis.via_prefix + new_branch(), num + 1, routes, ua)
-        ct.ack_data = ack
-        core.send(proto, addr, ack, lis)
-        core.send(proto, addr, bye, lis)
-        log.warning(
-            "late 2xx from %s call-id=%s after the call was settled: sent ACK and BYE",
-            ct.dest.uri if ct.dest else f"{addr[0]}:{addr[1]}",
-            _text(resp.call_id),
-        )
+
+        def send(proto, addr, refusal):
+            if refusal is not None:
+                log.warning("late 2xx call-id=%s: cannot ACK and BYE it (%d %s)", _text(resp.call_id), refusal[0], _text(refusal[1]))
+                return
+            lis = core.listener_for(proto)
+            num = resp.cseq[0]
+            ua = core.view.server
+            ack = build_dialog_request(b"ACK", resp, lis.via_prefix + new_branch(), num, routes, ua)
+            bye = build_dialog_request(b"BYE", resp, lis.via_prefix + new_branch(), num + 1, routes, ua)
+            ct.ack_data = ack
+            core.send(proto, addr, ack, lis)
+            core.send(proto, addr, bye, lis)
+            log.warning(
+                "late 2xx from %s call-id=%s after the call was settled: sent ACK and BYE",
+                ct.dest.uri if ct.dest else f"{addr[0]}:{addr[1]}",
+                _text(resp.call_id),
+            )
+
+        core.resolve_target(core.uri(target_raw), False, send)
 
     # -- odd input -----------------------------------------------------------
 
@@ -404,19 +492,24 @@ class Router:
         """A response no transaction knows: forward statelessly if the top Via is ours (RFC 3261 §16.11)."""
         core = self.core
         via = msg.via
-        if (via.host, via.port or 5060) not in core.my_addrs:
-            return
-        if via.branch and via.branch.startswith(_STATELESS):
+        # Ours means our address and a branch this process made: anyone can write our
+        # address into a Via, and forwarding on that alone made us a reflector.
+        if (via.host, via.port or 5060) not in core.my_addrs or not via.branch or not via.branch.startswith(BRANCH_PREFIX):
+            if self.refusals.allow(core.loop.time()):
+                log.warning("dropped a stray %s response from %s:%s call-id=%s", msg.code, addr[0], addr[1], _text(msg.call_id))
             return
         msg.pop_first(b"via")
         if b"via" not in msg.names:
             return  # answer to a request we originated (a BYE we sent): nothing to do
         nv = msg.via
         host = (nv.received or nv.host.encode()).decode("latin-1")
+        ip = literal(host)
         rport = nv.rport
         port = int(rport) if rport else (nv.port or 5060)
         proto = nv.transport.lower()
-        core.send(proto, (host, port), msg.to_bytes(), core.listener_for(proto))
+        if ip is None or core.hop_refusal(proto, ip, port) is not None:
+            return  # a name (we resolve nothing for a response) or an address we never send to
+        core.send(proto, (ip, port), msg.to_bytes(), core.listener_for(proto))
 
     def malformed(self, data, exc, listener, addr, conn, msg=None):
         now = self.core.loop.time()

@@ -23,10 +23,11 @@ CALLING, PROCEEDING, ACCEPTED, COMPLETED = 0, 1, 2, 3
 
 _NODE = os.urandom(4).hex().encode()
 _counter = itertools.count(1)
+BRANCH_PREFIX = b"z9hG4bK" + _NODE  # every branch this process makes starts so
 
 
 def new_branch():
-    return b"z9hG4bK" + _NODE + b"%x" % next(_counter)
+    return BRANCH_PREFIX + b"%x" % next(_counter)
 
 
 class ServerTxn:
@@ -57,6 +58,7 @@ class ServerTxn:
         "created",
         "winner",
         "counted",
+        "source",
     )
 
     def __init__(self, key, method, call_id, req, listener, addr, conn):
@@ -86,6 +88,7 @@ class ServerTxn:
         self.created = 0.0
         self.winner = None
         self.counted = False
+        self.source = None  # the untrusted address this counts against (cap per source)
 
 
 class ClientTxn:

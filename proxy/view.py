@@ -5,13 +5,22 @@ match, trusted networks parsed, destinations indexed by address. Per-source answ
 are cached, so a request pays a dict lookup, not an ipaddress parse.
 """
 
+import hashlib
 import ipaddress
-import socket
+import logging
+import os
 import time
 
+from proxy.resolver import literal
 from proxy.table import ACTIVE, DOWN, EMPTY_TABLE, SUSPECT, is_usable
 
 _CACHE_MAX = 10000
+
+log = logging.getLogger("proxy")
+
+# Signs our Record-Route while no table has brought the cluster's secret: dialogs then
+# outlive neither this process nor a hop to another node, so the table's secret matters.
+_PROCESS_SECRET = os.urandom(32)
 
 
 def _net(text):
@@ -19,19 +28,6 @@ def _net(text):
         return ipaddress.ip_network(text, strict=False)
     except ValueError:
         return None
-
-
-def resolve(host):
-    """IP literal as is; a name through the resolver (done when a table is applied)."""
-    try:
-        ipaddress.ip_address(host)
-        return host
-    except ValueError:
-        pass
-    try:
-        return socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)[0][4][0]
-    except OSError:
-        return host
 
 
 class TableView:
@@ -49,6 +45,10 @@ class TableView:
         self.dialog_timeout = float(s.get("dialog_timeout_s") or 10800)
         self.overload_lag = float(s.get("overload_lag_ms") or 200) / 1000
         self.retry_after = (b"Retry-After: %d" % int(s.get("retry_after_s") or 5),)
+        self.max_transactions = int(s.get("max_transactions") or 300000)
+        self.max_per_source = int(s.get("max_transactions_per_source") or 1000)
+        secret = s.get("dialog_secret")
+        self.secret = hashlib.sha256(secret.encode()).digest() if secret else _PROCESS_SECRET
         rules = []
         for r in table.source_rules:
             net = _net(r.network)
@@ -66,7 +66,10 @@ class TableView:
         self.by_addr = {}  # (ip, port) -> [destination]
         for dset in table.sets.values():
             for d in dset.destinations:
-                ip = resolved.get(d.host) or d.host
+                ip = resolved.get(d.host) or literal(d.host)
+                if ip is None:
+                    log.error("destination %s (%s): host %s does not resolve; not used until it does", d.id, d.uri, d.host)
+                    continue
                 addr = (ip, d.port)
                 self.addr_of[d.id] = addr
                 self.by_addr.setdefault(addr, []).append(d)

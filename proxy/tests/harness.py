@@ -177,3 +177,10 @@ class Harness:
         self.send(ack)
         assert (await self.uas[uas_port].recv()).method == b"ACK"
         return routes
+
+
+async def peer_at(host, port):
+    """A Peer bound to another loopback address (127.0.0.66: outside trusted_networks)."""
+    loop = asyncio.get_running_loop()
+    _, peer = await loop.create_datagram_endpoint(lambda: Peer(port), local_addr=(host, port))
+    return peer

@@ -15,7 +15,8 @@ def test_it_relays_a_whole_call_and_counts_it_active_until_bye():
             inv = await h.uas[a].recv()
             assert inv.method == b"INVITE"
             assert inv.max_forwards == 69
-            assert inv.get_all(b"record-route") == [b"<sip:127.0.0.1:%d;lr>" % h.proxy_port]
+            sig = h.core.dialog_sig(b"call-1", b"caller")
+            assert inv.get_all(b"record-route") == [b"<sip:127.0.0.1:%d;lr;lbs=%s>" % (h.proxy_port, sig)]
             assert len(inv.get_all(b"via")) == 2
             h.uas[a].answer(inv, 180, b"Ringing")
             ringing = await h.uac.recv()

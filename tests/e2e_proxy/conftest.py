@@ -58,6 +58,7 @@ class Cluster:
     """What a test drives: the proxy, the UAS by number, the destinations, and UAC runs."""
 
     proxy_env = None  # extra environment for the proxy process
+    proxy_wrap = ()  # a command line the proxy process runs under
 
     def __init__(self, tmp_path, redis, redis_url, ports):
         self.tmp_path = tmp_path
@@ -109,6 +110,7 @@ class Cluster:
     def start_proxy(self, node_name="e2e"):
         self.proxy = ProxyProcess(
             port=self.ports.proxy, redis_url=self.redis_url, node_name=node_name, logdir=self.tmp_path, env=self.proxy_env,
+            wrap=self.proxy_wrap,
         )
         self._procs.append(self.proxy)
         self.proxy.start()

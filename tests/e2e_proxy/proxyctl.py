@@ -16,7 +16,7 @@ class ProxyError(AssertionError):
 
 
 class ProxyProcess:
-    def __init__(self, *, port, redis_url, node_name, logdir, env=None, extra=()):
+    def __init__(self, *, port, redis_url, node_name, logdir, env=None, extra=(), wrap=()):
         self.port = port
         self.redis_url = redis_url
         self.node_name = node_name
@@ -24,6 +24,7 @@ class ProxyProcess:
         self.logdir.mkdir(parents=True, exist_ok=True)
         self.env = {**os.environ, "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.extra = list(extra)
+        self.wrap = list(wrap)  # a command line the proxy runs under (e.g. unshare for a resolv.conf of its own)
         self.proc = None
         self.starts = 0
 
@@ -34,7 +35,7 @@ class ProxyProcess:
     def start(self, deadline_s=20.0):
         self.starts += 1
         args = [
-            sys.executable, str(ROOT / "manage.py"), "runproxy",
+            *self.wrap, sys.executable, str(ROOT / "manage.py"), "runproxy",
             "--listen", f"udp:127.0.0.1:{self.port}", "--listen", f"tcp:127.0.0.1:{self.port}",
             "--node-name", self.node_name, "--redis-url", self.redis_url, *self.extra,
         ]
