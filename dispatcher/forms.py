@@ -73,6 +73,7 @@ class ProxySettingsForm(forms.ModelForm):
             "default_set", "fr_timer_ms", "fr_inv_timer_ms", "trying_timeout_ms", "suspect_hold_ms",
             "trusted_networks", "server_header", "max_pending_invites", "overload_lag_ms", "retry_after_s",
             "dialog_timeout_s", "tcp_idle_timeout_s", "tcp_message_timeout_ms", "tcp_max_connections", "tcp_max_per_ip",
+            "max_transactions", "max_transactions_per_source",
         ]
         widgets = {"trusted_networks": forms.Textarea(attrs={"rows": 3})}
 

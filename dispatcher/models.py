@@ -210,6 +210,8 @@ class ProxySettings(SingletonModel):
     tcp_message_timeout_ms = models.PositiveIntegerField(default=10000, validators=[MinValueValidator(100)], help_text="A SIP message begun on TCP must be complete within this, else the connection is closed (slowloris).")
     tcp_max_connections = models.PositiveIntegerField(default=4096, validators=[MinValueValidator(1)], help_text="Inbound TCP connections per proxy; each proxy also stays under 3/4 of its open file limit. The last tenth is kept for trusted addresses.")
     tcp_max_per_ip = models.PositiveIntegerField(default=64, validators=[MinValueValidator(1)], help_text="Inbound TCP connections from one untrusted address; trusted ones are not held to it.")
+    max_transactions = models.PositiveIntegerField(default=300000, validators=[MinValueValidator(100)], help_text="Live SIP transactions per proxy (a finished one lingers 32 s); past this every new request gets 503 + Retry-After.")
+    max_transactions_per_source = models.PositiveIntegerField(default=1000, validators=[MinValueValidator(1)], help_text="Live SIP transactions from one untrusted address (a party in a dialog we record-routed); trusted ones are not held to it.")
 
     class Meta:
         verbose_name = verbose_name_plural = "proxy settings"

@@ -82,6 +82,8 @@ def build_table_parts():
         "tcp_message_timeout_ms": proxy.tcp_message_timeout_ms,
         "tcp_max_connections": proxy.tcp_max_connections,
         "tcp_max_per_ip": proxy.tcp_max_per_ip,
+        "max_transactions": proxy.max_transactions,
+        "max_transactions_per_source": proxy.max_transactions_per_source,
         "dialog_secret": dialog_secret(),
     }
     return sets, rules, settings

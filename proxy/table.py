@@ -71,6 +71,8 @@ DEFAULT_SETTINGS = {
     "tcp_message_timeout_ms": 10000,  # a message begun on TCP must end within this (slowloris)
     "tcp_max_connections": 4096,  # inbound TCP in total (and at most 3/4 of the open file limit)
     "tcp_max_per_ip": 64,  # inbound TCP from one untrusted address
+    "max_transactions": 300000,  # live server transactions, lingering ones included: 503 past it
+    "max_transactions_per_source": 1000,  # the same, from one untrusted address
 }
 
 

@@ -12,7 +12,7 @@ import os
 import time
 
 from proxy.resolver import literal
-from proxy.table import ACTIVE, DOWN, EMPTY_TABLE, SUSPECT, is_usable
+from proxy.table import ACTIVE, DEFAULT_SETTINGS, DOWN, EMPTY_TABLE, SUSPECT, is_usable
 
 _CACHE_MAX = 10000
 
@@ -45,8 +45,8 @@ class TableView:
         self.dialog_timeout = float(s.get("dialog_timeout_s") or 10800)
         self.overload_lag = float(s.get("overload_lag_ms") or 200) / 1000
         self.retry_after = (b"Retry-After: %d" % int(s.get("retry_after_s") or 5),)
-        self.max_transactions = int(s.get("max_transactions") or 300000)
-        self.max_per_source = int(s.get("max_transactions_per_source") or 1000)
+        self.max_transactions = int(s.get("max_transactions") or DEFAULT_SETTINGS["max_transactions"])
+        self.max_per_source = int(s.get("max_transactions_per_source") or DEFAULT_SETTINGS["max_transactions_per_source"])
         secret = s.get("dialog_secret")
         self.secret = hashlib.sha256(secret.encode()).digest() if secret else _PROCESS_SECRET
         rules = []

@@ -115,7 +115,8 @@ def test_it_edits_probe_settings_with_errors_on_the_field(as_admin, redis):
 def test_it_edits_proxy_settings(as_admin, cluster, redis):
     data = {"default_set": cluster["set"].id, "fr_timer_ms": 5000, "fr_inv_timer_ms": 30000, "trying_timeout_ms": 500,
             "suspect_hold_ms": 30000, "trusted_networks": "127.0.0.0/8, nonsense", "server_header": "lbpanel", "max_pending_invites": 5000, "overload_lag_ms": 200, "retry_after_s": 5, "dialog_timeout_s": 10800,
-            "tcp_idle_timeout_s": 300, "tcp_message_timeout_ms": 10000, "tcp_max_connections": 4096, "tcp_max_per_ip": 64}
+            "tcp_idle_timeout_s": 300, "tcp_message_timeout_ms": 10000, "tcp_max_connections": 4096, "tcp_max_per_ip": 64,
+            "max_transactions": 300000, "max_transactions_per_source": 1000}
     assert 'data-field="trusted_networks"' in as_admin.post("/config/proxy/", data).content.decode()
     assert as_admin.post("/config/proxy/", {**data, "trusted_networks": "127.0.0.0/8"}).status_code == 302
     assert ProxySettings.load().default_set == cluster["set"]
