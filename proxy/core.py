@@ -119,6 +119,11 @@ class Proxy:
         cached = self.resolver.cached
         names = {d.host: cached(d.host)[1] for dset in table.sets.values() for d in dset.destinations}
         view = TableView(table, {**names, **(resolved or {})})
+        for did, (ip, port) in list(view.addr_of.items()):
+            if self.is_local(ip, port):
+                # a destination that is this proxy would bounce every call through us again
+                log.error("destination %s is this proxy's own address %s:%s: not used", did, ip, port)
+                del view.addr_of[did]
         self.view = view
         self.overload.high = view.overload_lag
         udp = self.listener_for("udp")

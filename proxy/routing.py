@@ -104,6 +104,11 @@ class Router:
             if not core.overload.admit_invite():
                 self.shed(msg, txkey, listener, reply_addr, conn)
                 return
+        if _passed_us(msg):
+            # our own Via below the top one: this request already went through this process
+            # and came back (a destination or a next hop that is us under another name)
+            self.refuse(msg, txkey, listener, reply_addr, conn, 482, b"Loop Detected", "request looped back to us", addr)
+            return
         st = ServerTxn(key, method, msg.call_id, msg, listener, reply_addr, conn)
         st.created = core.loop.time()
         core.servers[key] = st
@@ -537,6 +542,14 @@ class Router:
         else:
             port = addr[1] if via.rport is not None else (via.port or 5060)
             listener.send(data, (addr[0], port))
+
+
+def _passed_us(msg):
+    values = msg.values
+    for i, name in enumerate(msg.names):
+        if name == b"via" and BRANCH_PREFIX in values[i]:
+            return True
+    return False
 
 
 def _phrase(text):

@@ -4,7 +4,7 @@ unhandled ValueError per packet), never to multicast or broadcast."""
 
 import asyncio
 
-from proxy.tests.harness import Harness, dest, request, run
+from proxy.tests.harness import Harness, dest, request, run, table
 
 
 def _one(ports):
@@ -78,5 +78,34 @@ def test_it_sends_nothing_for_an_ipv6_ack_it_cannot_carry():
             h.send(request(b"OPTIONS", h.uac_port, h.proxy_port, b"after-ack"))
             assert (await h.uac.recv()).code == 200
             assert not errors
+
+    run(scenario())
+
+
+def test_a_request_that_already_passed_through_us_gets_482():
+    async def scenario():
+        from proxy.transactions import _NODE  # noqa: PLC0415
+
+        our_prefix = b"z9hG4bK" + _NODE  # what every branch of this process starts with
+
+        async with Harness(_one) as h:
+            a = h.dest_ports[0]
+            ours = b"Via: SIP/2.0/UDP 127.0.0.1:%d;branch=%s1" % (h.proxy_port, our_prefix)
+            h.invite(b"looped", extra=(ours,))
+            reply = await h.uac.recv()
+            assert reply.code == 482
+            assert await h.uas[a].silent(0.3)
+
+    run(scenario())
+
+
+def test_a_destination_that_is_the_proxy_itself_is_never_used():
+    async def scenario():
+        async with Harness(_one) as h:
+            # a table listing the proxy's own address first (a typo in dispatcher.list)
+            h.core.apply_table(table([dest(1, h.proxy_port, priority=10), dest(2, h.dest_ports[0], priority=5)], version=2))
+            h.invite(b"not-to-self")
+            got = await h.uas[h.dest_ports[0]].recv()
+            assert got.method == b"INVITE" and len(got.get_all(b"via")) == 2, "straight to the real server"
 
     run(scenario())
