@@ -16,6 +16,7 @@ import zlib
 from proxy import gcpolicy
 from proxy import transactions as tx
 from proxy.accounting import Accounting
+from proxy.logquota import LogQuota
 from proxy.overload import OverloadGuard, head_received
 from proxy.resolver import Resolver, literal
 from proxy.selection import SetState
@@ -64,6 +65,7 @@ class Proxy:
         self.my_ports = {}  # port -> hosts we listen on with it ("0.0.0.0" = every local address)
         self._hops = {}  # (proto, ip, port) -> None when we may send there, else (code, reason)
         self._local_ips = {}
+        self.crash_logs = LogQuota(5, log, "failures on messages")
         self.by_source = {}  # untrusted source ip -> its live server transactions
         from proxy.routing import Router  # noqa: PLC0415 (routing imports core helpers)
 
@@ -296,7 +298,9 @@ class Proxy:
         except SipSyntaxError as exc:
             self.router.malformed(data, exc, listener, addr, conn, msg)
         except Exception:
-            log.exception("failed on a message from %s:%s", addr[0], addr[1])
+            # a bug, not an attack: but one packet that triggers it must not fill the disk
+            if self.crash_logs.allow(self.loop.time()):
+                log.exception("failed on a message from %s:%s", addr[0], addr[1])
 
     # -- sending -------------------------------------------------------------
 
