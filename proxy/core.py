@@ -63,6 +63,7 @@ class Proxy:
         self.resolver = Resolver(loop)
         self.rr_prefixes = ()
         self.my_ports = {}  # port -> hosts we listen on with it ("0.0.0.0" = every local address)
+        self._targets = {}  # (IP-literal host, port, proto) -> (addr or None, refusal or None)
         self._hops = {}  # (proto, ip, port) -> None when we may send there, else (code, reason)
         self._local_ips = {}
         self.crash_logs = LogQuota(5, log, "failures on messages")
@@ -82,6 +83,7 @@ class Proxy:
             self.overload.watch(listener.sock)
         self.my_addrs.add((listener.advertised, listener.port))
         self.my_ports.setdefault(listener.port, set()).add(listener.host)
+        self._targets.clear()
         self.rr_prefixes = tuple({b"sip:" + lis.sent_by + b";" for lis in self.listeners})
         self._hops.clear()
         if listener.host in ("0.0.0.0", "::"):
@@ -230,6 +232,10 @@ class Proxy:
         done(proto, None, (code, reason)) when we will not or cannot send there."""
         proto = u.transport
         port = u.effective_port
+        hit = self._targets.get((u.host, port, proto))
+        if hit is not None:  # an IP literal seen before: no parsing, no closure
+            done(proto, hit[0], hit[1])
+            return
 
         def resolved(ip, why):
             if ip is None:
@@ -239,7 +245,14 @@ class Proxy:
                     done(proto, None, (478, b"Unresolvable destination"))
                 return
             refusal = self.hop_refusal(proto, ip, port)
-            done(proto, None if refusal else (ip, port), refusal)
+            addr = None if refusal else (ip, port)
+            if literal_host:
+                if len(self._targets) > _HOPS_MAX:
+                    self._targets.clear()
+                self._targets[(u.host, port, proto)] = (addr, refusal)
+            done(proto, addr, refusal)
+
+        literal_host = literal(u.host) is not None
 
         self.resolver.resolve(u.host, untrusted, resolved)
 

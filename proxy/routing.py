@@ -545,8 +545,11 @@ class Router:
 
 
 def _passed_us(msg):
+    names = msg.names
     values = msg.values
-    for i, name in enumerate(msg.names):
+    if names.count(b"via") < 2 and b"," not in values[names.index(b"via")]:
+        return False  # only the sender's own Via: the usual case, decided without a scan
+    for i, name in enumerate(names):
         if name == b"via" and BRANCH_PREFIX in values[i]:
             return True
     return False
