@@ -1,6 +1,7 @@
 """The in-process proxy with a TCP listener too, TCP clients and a scripted TCP UAS."""
 
 import asyncio
+import socket
 import time
 
 from proxy.server import _bind
@@ -10,8 +11,32 @@ from sip.message import parse_message
 from sip.responses import response_bytes
 
 
+def _bindable(port):
+    """Free for our listeners: UDP unbound, TCP bindable with SO_REUSEADDR (TIME_WAIT is fine)."""
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_INET, kind) as s:
+            if kind == socket.SOCK_STREAM:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
 class TcpHarness(Harness):
-    """Harness whose proxy also listens on TCP at the same port (as runproxy does)."""
+    """Harness whose proxy also listens on TCP at the same port (as runproxy does).
+
+    The test ports lie in the kernel's ephemeral range, where any process's outgoing TCP
+    connection may sit for a moment: a block with a taken port is skipped.
+    """
+
+    def __init__(self, dests_fn, **table_kw):
+        for _ in range(10):
+            super().__init__(dests_fn, **table_kw)
+            if all(_bindable(p) for p in (self.proxy_port, self.uac_port, *self.dest_ports)):
+                return
+        raise RuntimeError("no block of 10 free ports for a TCP harness (LBPANEL_TEST_PORT_BASE)")
 
     async def __aenter__(self):
         await super().__aenter__()

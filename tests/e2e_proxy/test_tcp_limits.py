@@ -71,12 +71,12 @@ def test_a_stranger_is_held_to_its_connection_cap_and_the_refusal_is_logged(edge
     held = [_connect(port) for _ in range(PER_IP)]
     try:
         for sock in held:
-            assert _options(sock, port).code == 403  # admitted (untrusted: no service, but an answer)
+            assert _options(sock, port).code >= 400  # an answer, so admitted (untrusted: refused service)
         extra = _connect(port)
         _closed_within(extra, 2.0)
         extra.close()
         _log_line(edge, f"refused: {PER_IP} connections from this address (tcp_max_per_ip)")
-        assert _options(held[0], port).code == 403
+        assert _options(held[0], port).code >= 400
     finally:
         for sock in held:
             sock.close()
@@ -86,7 +86,7 @@ def test_a_slowloris_connection_is_cut_and_an_idle_one_closed(edge):
     port = edge.ports.proxy
     slow, idle = _connect(port), _connect(port)
     try:
-        assert _options(idle, port).code == 403
+        assert _options(idle, port).code >= 400
         idle_from = time.monotonic()
         data = request("OPTIONS", f"sip:127.0.0.1:{port}", slow.getsockname()[1], port).encode()
         start = time.monotonic()
