@@ -94,8 +94,13 @@ class Publication:
     published_states: dict | None = None  # destination id -> admin state in lb:table, read only when it differs
 
     @property
+    def publish_failed(self):
+        """The last publish after a commit failed and none has succeeded since."""
+        return self.failing_since is not None
+
+    @property
     def in_redis(self):
-        if self.failing_since is not None:
+        if self.publish_failed:
             return False
         if self.published is None:
             # Redis unreadable (its own banner says so), or nothing was ever wanted.

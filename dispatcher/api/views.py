@@ -83,7 +83,7 @@ class DestinationViewSet(ApiMixin, AuditedDestroyMixin, viewsets.ModelViewSet):
         change.is_valid(raise_exception=True)
         dest = services.set_state(dest, change.validated_data["state"], actor=request.user, cause=Cause.API, reason=change.validated_data["reason"])
         pub = publication.status(snapshot())
-        if not pub.in_redis:
+        if pub.publish_failed:
             # Saved, but Redis refused the publish: 202, and why (the beat retries until it takes it).
             return Response({**self.get_serializer(dest).data, "applied": False, "detail": pub.message}, status=202)
         return Response(self.get_serializer(dest).data)

@@ -115,7 +115,7 @@ def test_redis_down_is_503_naming_it(client, db, settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     response = client.get("/healthz")
     body = response.json()
-    assert response.status_code == 503 and body["down"] == ["redis", "worker", "proxies"]
+    assert response.status_code == 503 and body["down"] == ["redis", "worker", "proxies", "publication"]
     assert body["checks"]["database"]["ok"] and "Redis" in body["checks"]["redis"]["error"]
 
 

@@ -8,14 +8,20 @@ from dispatcher.views import wants_partial
 from dispatcher.views.rows import build_board, node_rows
 
 
+def _probe_timing():
+    """ping_interval and ping_timeout_ms in one read (ProbeSettings.load() would insert a missing row)."""
+    fields = ("ping_interval", "ping_timeout_ms")
+    row = ProbeSettings.objects.filter(pk=1).values(*fields).first()
+    return row or {name: ProbeSettings._meta.get_field(name).default for name in fields}
+
+
 def board_context(snap):
     blocks, cluster = build_board(snap)
     pub = publication.status(snap)
     for block in blocks:
         for row in block.rows:
             row.not_applied = not pub.applied(row.dest)
-    probe = ProbeSettings.load()
-    probing = live.probing_stopped(snap, probe.ping_interval, probe.ping_timeout_ms)
+    probing = live.probing_stopped(snap, **_probe_timing())
     return {"snap": snap, "blocks": blocks, "cluster": cluster, "nodes": node_rows(snap), "publication": pub, "probing_stopped": probing}
 
 

@@ -70,7 +70,7 @@ def set_state(request, pk):
     snap = live.snapshot()
     row, pub = _row(pk, snap), publication.status(snap)
     # Saved, but Redis refused the publish: say so now, not with a 500 (the beat retries).
-    row.not_applied = not pub.in_redis
+    row.not_applied = pub.publish_failed
     if not wants_partial(request):
         if row.not_applied:
             messages.warning(request, f"{VERBS.get(row.dest.admin_state, 'Change')} {row.name}: saved. {pub.message}")

@@ -9,6 +9,7 @@ from dispatcher import live
 from probes.tests.conftest import QUEUE, Worker
 from proxy import table as contract
 
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 

@@ -3,6 +3,8 @@ real Celery worker, as soon as Redis takes writes again: no one has to press any
 
 import json
 
+import pytest
+
 from django.conf import settings
 
 from dispatcher import publication
@@ -12,6 +14,7 @@ from dispatcher.services import set_state
 from probes.tests.conftest import QUEUE
 from proxy import table as contract
 
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 TICK_TIMEOUT = 10
 
