@@ -1,14 +1,17 @@
 """Inbound TCP connections are capped in total (under the open file limit) and per untrusted
-address; a refused client is closed at once and the refusal is logged, a few lines a second."""
+address; a refused client is closed at once and the refusal is logged, a few lines a second.
+A peer that stops reading cannot make the proxy queue its replies without end."""
 
 import asyncio
 import logging
+import socket
 import time
 
 import pytest
 
 from proxy.tests.harness import run
-from proxy.tests.tcp_support import TcpHarness
+from proxy import transport
+from proxy.tests.tcp_support import TcpHarness, options
 from proxy.transport import LIMIT_LOGS_PER_SECOND, TcpLimits, connection_cap
 
 
@@ -127,3 +130,35 @@ def test_limits_come_from_the_table_settings_with_defaults():
     assert limits.period == 0.5
     default = TcpLimits({}, nofile=1 << 20)
     assert (default.idle, default.message, default.max_connections, default.per_ip, default.period) == (300, 10.0, 4096, 64, 1.0)
+
+
+def test_a_peer_that_does_not_read_is_dropped_before_its_replies_fill_memory(caplog, monkeypatch):
+    monkeypatch.setattr(transport, "WRITE_BUFFER_MAX", 64 << 10)  # 1 MiB in production: same path, faster
+
+    async def scenario():
+        async with TcpHarness(_none) as h:
+            loop = asyncio.get_running_loop()
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # and never reads
+            sock.setblocking(False)
+            await loop.sock_connect(sock, ("127.0.0.1", h.proxy_port))
+            lport = sock.getsockname()[1]
+            try:
+                for n in range(0, 60000, 200):
+                    batch = b"".join(options(h.proxy_port, lport, n + i) for i in range(200))
+                    try:
+                        await asyncio.wait_for(loop.sock_sendall(sock, batch), 2.0)
+                    except (ConnectionResetError, BrokenPipeError):
+                        break
+                    if h.core.pool.counts["write_stalled"]:
+                        break
+                assert h.core.pool.counts["write_stalled"] == 1
+                await _until(lambda: not h.core.pool.live)
+            finally:
+                sock.close()
+            good = await h.connect()
+            assert await good.ask() == 200
+
+    with caplog.at_level(logging.WARNING, logger="proxy.transport"):
+        run(scenario())
+    assert len([r for r in caplog.records if "does not read" in r.getMessage()]) == 1
