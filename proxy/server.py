@@ -56,6 +56,7 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None)
         if server is not None:
             servers.append(server)
     core.start()
+    core.pool.limits()  # says at start-up when the open file limit, not the setting, caps inbound TCP
     specs = [f"{p}:{h}:{port}" for p, h, port in listen]
     follower = Follower(core, redis_url, node_name, specs)
     core.on_suspect.append(follower.publish_suspect)
