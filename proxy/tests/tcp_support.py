@@ -11,7 +11,7 @@ from sip.message import parse_message
 from sip.responses import response_bytes
 
 
-def _bindable(port):
+def port_is_free(port):
     """Free for our listeners: UDP unbound, TCP bindable with SO_REUSEADDR (TIME_WAIT is fine)."""
     for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
         with socket.socket(socket.AF_INET, kind) as s:
@@ -34,7 +34,7 @@ class TcpHarness(Harness):
     def __init__(self, dests_fn, **table_kw):
         for _ in range(10):
             super().__init__(dests_fn, **table_kw)
-            if all(_bindable(p) for p in (self.proxy_port, self.uac_port, *self.dest_ports)):
+            if all(port_is_free(p) for p in (self.proxy_port, self.uac_port, *self.dest_ports)):
                 return
         raise RuntimeError("no block of 10 free ports for a TCP harness (LBPANEL_TEST_PORT_BASE)")
 

@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from proxy.tests.tcp_support import _bindable
 from proxy.tests.harness import port_block
+from proxy.tests.tcp_support import port_is_free
 
 ROOT = Path(__file__).resolve().parents[2]
 NOFILE = 64  # soft = hard, so runproxy cannot raise it: the inbound cap is 48
@@ -25,7 +25,7 @@ def _limit_files():
 def _free_port():
     for _ in range(10):
         port = next(port_block())
-        if _bindable(port):
+        if port_is_free(port):
             return port
     raise RuntimeError("no free port (LBPANEL_TEST_PORT_BASE)")
 
