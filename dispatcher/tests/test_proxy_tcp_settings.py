@@ -19,7 +19,8 @@ def as_admin(client, admin_user):
 def _form(cluster, **tcp):
     return {"default_set": cluster["set"].id, "fr_timer_ms": 5000, "fr_inv_timer_ms": 30000, "trying_timeout_ms": 500,
             "suspect_hold_ms": 30000, "trusted_networks": "127.0.0.0/8", "server_header": "lbpanel", "max_pending_invites": 5000,
-            "overload_lag_ms": 200, "retry_after_s": 5, "dialog_timeout_s": 10800, **TCP, **tcp}
+            "overload_lag_ms": 200, "retry_after_s": 5, "dialog_timeout_s": 10800,
+            "max_transactions": 300000, "max_transactions_per_source": 1000, **TCP, **tcp}
 
 
 def test_it_edits_and_publishes_the_tcp_limits(as_admin, cluster, redis, django_capture_on_commit_callbacks):
