@@ -12,6 +12,9 @@ from dispatcher.models import Destination
 from dispatcher.tests.api_support import client_for
 from dispatcher.tests.panel_support import fast_passwords, make_destination, make_set  # noqa: F401
 
+# Transactional (the publish and the read-only session need real commits), restoring the
+# migrated rows after, like the probe tests.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
 

@@ -23,6 +23,9 @@ from probes.tasks import ensure_table
 from proxy import table as contract
 from tests.ports import is_free
 
+# Transactional (the publish and the read-only session need real commits), restoring the
+# migrated rows after, like the probe tests.
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 HTMX = {"HTTP_HX_REQUEST": "true"}
 PORT_BASE = int(os.environ.get("LBPANEL_TEST_PORT_BASE") or 23000)
 DEAD_REDIS = "redis://127.0.0.1:1/0"
