@@ -3,6 +3,7 @@
 from sip.headers import check_header_value, param
 
 _COPIED = (b"via", b"from", b"call-id", b"cseq")
+_SAFE_SERVERS = set()  # Server values already checked: a proxy sends the same one every time
 
 
 def response_bytes(req, code, reason, *, to_tag=None, extra=(), server=None):
@@ -21,7 +22,11 @@ def response_bytes(req, code, reason, *, to_tag=None, extra=(), server=None):
             out.append(line)
     out.extend(extra)
     if server:
-        out.append(b"Server: " + check_header_value("Server", server))
+        if server not in _SAFE_SERVERS:
+            check_header_value("Server", server)
+            if len(_SAFE_SERVERS) < 16:
+                _SAFE_SERVERS.add(server)
+        out.append(b"Server: " + server)
     out.append(b"Content-Length: 0")
     return b"\r\n".join(out) + b"\r\n\r\n"
 
