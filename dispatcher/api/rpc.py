@@ -19,10 +19,11 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from dispatcher import services
+from dispatcher import publication, services
 from dispatcher.api.auth import AUTHENTICATION, is_read_only_token
 from dispatcher.choices import AdminState, Cause, ProbingMode
 from dispatcher.kamailio_list import parse_attrs
+from dispatcher.live import snapshot
 from dispatcher.models import Destination, DispatcherSet, ProbeSettings
 from dispatcher.redis_client import get_redis
 from dispatcher.roles import ADMIN, OPERATOR, VIEWER, has_role
@@ -205,6 +206,11 @@ def _set_states(request, params, *, by_duid):
     with transaction.atomic():
         for dest in dests:
             services.set_state(dest, state, actor=request.user, cause=Cause.API, reason=f"JSON-RPC dispatcher.set_{'duid_' if by_duid else ''}state")
+    pub = publication.status(snapshot())
+    if pub.publish_failed:
+        # Saved, but the proxies do not have it: a script that reads "Ok" would believe the
+        # server is out of rotation while calls still reach it.
+        raise RpcError(FAULT, "State Saved But Not Applied", pub.message)
     return "Ok. Dispatcher state updated."
 
 

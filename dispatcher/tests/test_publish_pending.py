@@ -133,3 +133,15 @@ def test_a_proxy_stuck_on_an_older_table_is_pending(client, viewer, ast1, own_re
     board = client.get("/", **HTMX).content.decode()
     assert "Change not applied to every proxy: proxy-a (v%d)" % version in board
     assert "publication" in client.get("/healthz").json()["down"]
+
+
+def test_json_rpc_says_saved_but_not_applied_instead_of_ok(operator, ast1, own_redis, settings):
+    publication.publish()
+    api = client_for(operator)
+    settings.REDIS_URL = DEAD_REDIS
+    body = {"jsonrpc": "2.0", "method": "dispatcher.set_duid_state", "params": ["i", ast1.dset.setid, ast1.duid], "id": 7}
+    response = api.post("/rpc", json.dumps(body), content_type="application/json")
+    error = response.json()["error"]
+    assert error["message"] == "State Saved But Not Applied"
+    assert error["data"].startswith("Change not applied to the proxies: Redis did not take the table")
+    assert Destination.objects.get(pk=ast1.pk).admin_state == "inactive", "the change itself is kept: the beat applies it"
