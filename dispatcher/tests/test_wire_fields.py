@@ -10,8 +10,11 @@ from dispatcher.tests.api_support import as_admin as api_admin, table  # noqa: F
 from dispatcher.tests.panel_support import cluster, fast_passwords  # noqa: F401
 
 CRLF = "\r\nContact: <sip:evil@203.0.113.9>\r\nP-Asserted-Identity: <sip:boss@example.com>"
+# No @ after the injection: the URI parser alone used to take this one.
+PARAM_CRLF = ";x=1\r\nP-Asserted-Identity: sip:boss;x=1"
 
 BAD_URIS = [
+    "sip:127.0.0.1:5099" + PARAM_CRLF,
     "sip:127.0.0.1:5099;x=1" + CRLF,
     "sip:127.0.0.1:5099;x=1\nX-Injected: 1",
     "sip:127.0.0.1:5099;x=\x00",
@@ -48,7 +51,7 @@ def test_the_api_refuses_control_characters_in_attrs_and_duid(api_admin, table, 
     assert not Destination.objects.filter(uri="sip:127.0.0.1:5099").exists()
 
 
-@pytest.mark.parametrize(("field", "value"), [("ping_from", "sip:lb@localhost" + CRLF), ("ping_from", "sip:lb@localhost>;x=<sip:a"),
+@pytest.mark.parametrize(("field", "value"), [("ping_from", "sip:lb@localhost" + PARAM_CRLF), ("ping_from", "sip:lb@localhost>;x=<sip:a"),
                                              *[("ping_method", m) for m in BAD_METHODS]])
 def test_the_api_refuses_injected_probe_settings(api_admin, field, value):
     response = api_admin.patch("/api/v1/probe-settings/", {field: value}, format="json")
@@ -114,7 +117,7 @@ def test_the_panel_refuses_an_injected_destination_uri(panel_admin, cluster, red
     assert not Destination.objects.filter(duid="ast9").exists()
 
 
-@pytest.mark.parametrize(("field", "value"), [("ping_from", "sip:lb@localhost" + CRLF), *[("ping_method", m) for m in BAD_METHODS]])
+@pytest.mark.parametrize(("field", "value"), [("ping_from", "sip:lb@localhost" + PARAM_CRLF), *[("ping_method", m) for m in BAD_METHODS]])
 def test_the_panel_refuses_injected_probe_settings(panel_admin, redis, PROBES, field, value):  # noqa: N803
     html = panel_admin.post("/config/probes/", {**PROBES, field: value}).content.decode()
     assert f'data-field="{field}"' in html
