@@ -204,10 +204,6 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"AdminStateEnum": "dispatcher.choices.AdminState", "HealthEnum": "dispatcher.choices.Health"},
 }
 
-SIP_LISTEN = envlist("SIP_LISTEN", "udp:127.0.0.1:5060,tcp:127.0.0.1:5060")
-LBPANEL_NODE_NAME = envstr("LBPANEL_NODE_NAME", "")
-WEB_WORKERS = envint("LBPANEL_WEB_WORKERS", 2)
-
 LOG_LEVEL = envstr("LBPANEL_LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR"):
     raise ImproperlyConfigured(f"LBPANEL_LOG_LEVEL={LOG_LEVEL!r}: use DEBUG, INFO, WARNING or ERROR")

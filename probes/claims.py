@@ -101,10 +101,6 @@ def hold(r, destination_id, *, token, hold_ms):
     return bool(r.set(f"{BUSY_PREFIX}{destination_id}", token, nx=True, px=int(hold_ms)))
 
 
-def is_busy(r, destination_id):
-    return bool(r.exists(f"{BUSY_PREFIX}{destination_id}"))
-
-
 def release(r, ids, *, token):
     if not ids:
         return 0

@@ -1,7 +1,5 @@
 """Small display helpers for the panel's templates: roles, durations, numbers."""
 
-import time
-
 from django import template
 
 from dispatcher.choices import CAUSE_COLOUR
@@ -38,14 +36,6 @@ def duration(seconds):
         return f"{hours}h {minutes:02d}m"
     days, hours = divmod(hours, 24)
     return f"{days}d {hours}h"
-
-
-@register.filter
-def since_epoch(epoch):
-    """Seconds since a Unix timestamp (heartbeats and probe times in Redis are epochs)."""
-    if not epoch:
-        return None
-    return max(0.0, time.time() - float(epoch))
 
 
 @register.filter
