@@ -11,18 +11,47 @@ from proxy import cli
 log = logging.getLogger("proxy")
 
 
-def probe_now_hook(dest, health):
-    """Ask the prober to check a destination the proxy just marked suspect, off the event loop."""
+def send_probe_now(destination_id, reason):
+    from lbpanel.celery import app
 
-    def send():
-        try:
-            from lbpanel.celery import app
+    app.send_task("probes.probe_now", args=[destination_id, reason])
 
-            app.send_task("probes.probe_now", args=[dest.id, health.reason])
-        except Exception as exc:  # the broker may be down; the mark stands anyway
-            log.warning("probe_now for destination %s not sent: %s", dest.id, exc)
 
-    threading.Thread(target=send, name=f"probe-now-{dest.id}", daemon=True).start()
+class ProbeNowSender:
+    """Asks the prober to check a destination the proxy just marked suspect.
+
+    The event loop only notes the destination; one thread sends. A broker publish blocks (and
+    retries while the broker is away), and a thread per mark piled threads up exactly when
+    servers fail. Marks of a destination already waiting to be sent become one task: the
+    prober holds a destination busy while a probe of it is out, so a second would be skipped.
+    """
+
+    def __init__(self, send=send_probe_now):
+        self._send = send
+        self._pending = {}  # destination id -> the latest reason
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread = None
+
+    def __call__(self, dest, health):
+        with self._lock:
+            self._pending[dest.id] = health.reason
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="probe-now-sender", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def _run(self):
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            with self._lock:
+                batch, self._pending = self._pending, {}
+            for destination_id, reason in batch.items():
+                try:
+                    self._send(destination_id, reason)
+                except Exception as exc:  # the broker may be down; the mark stands anyway
+                    log.warning("probe_now for destination %s not sent: %s", destination_id, exc)
 
 
 class Command(BaseCommand):
@@ -38,4 +67,4 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         cli.setup_logging(options["log_level"])
         redis_url = options["redis_url"] or settings.REDIS_URL
-        cli.run(listen, redis_url, cli.node_name(options["node_name"]), suspect_hooks=(probe_now_hook,))
+        cli.run(listen, redis_url, cli.node_name(options["node_name"]), suspect_hooks=(ProbeNowSender(),))
