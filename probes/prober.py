@@ -14,12 +14,11 @@ import time
 from dataclasses import dataclass
 
 from sip.errors import SipSyntaxError
-from sip.options import build_request, new_branch, new_call_id, new_tag, parse_reply, stream_reply_length
+from sip.options import build_request, new_call_id, new_tag, parse_reply, stream_reply_length
+from sip.transaction import T1, T2, new_branch
 
 log = logging.getLogger(__name__)
 
-T1 = 0.5  # RFC 3261 timer T1: first UDP retransmission, doubling up to T2
-T2 = 4.0
 MIN_RETRANSMIT_WINDOW = 0.05  # no retransmission when less than this would be left to answer it
 SEND_BATCH = 100  # yield to the loop between batches so replies are read while we send
 TCP_CONCURRENCY = 256  # open connections at once; keeps a big round under the fd limit
@@ -184,7 +183,7 @@ class _UdpRound:
 
     async def _probe(self, target, addr, transport, local_ip, local_port):
         config = self.config
-        branch, call_id = new_branch(), new_call_id()
+        branch, call_id = new_branch().decode(), new_call_id()
         data = build_request(
             target.uri, from_uri=config.from_uri, transport="udp", local_host=local_ip, local_port=local_port,
             branch=branch, call_id=call_id, from_tag=new_tag(), method=config.method, user_agent=config.user_agent,
@@ -232,7 +231,7 @@ async def _probe_tcp(target, ip, config, sem):
             return Outcome(target.id, None, exc.strerror or str(exc), None, at)
         try:
             local_ip, local_port = writer.get_extra_info("sockname")[:2]
-            branch, call_id = new_branch(), new_call_id()
+            branch, call_id = new_branch().decode(), new_call_id()
             writer.write(
                 build_request(
                     target.uri, from_uri=config.from_uri, transport="tcp", local_host=local_ip, local_port=local_port,

@@ -12,22 +12,12 @@ a late 1xx gets a CANCEL, a late final non-2xx an ACK, and a late 2xx is either 
 when the caller already has its answer, ACKed and BYEd by us so no call is left hanging.
 """
 
-import itertools
-import os
+# sip/ owns the timers and the branches; the proxy's modules reach them through here.
+from sip.transaction import BRANCH_PREFIX, T1, T2, new_branch  # noqa: F401
 
-T1 = 0.5
-T2 = 4.0
 LINGER = 32.0  # 64*T1: how long a finished transaction still absorbs retransmissions
 
 CALLING, PROCEEDING, ACCEPTED, COMPLETED = 0, 1, 2, 3
-
-_NODE = os.urandom(4).hex().encode()
-_counter = itertools.count(1)
-BRANCH_PREFIX = b"z9hG4bK" + _NODE  # every branch this process makes starts so
-
-
-def new_branch():
-    return BRANCH_PREFIX + b"%x" % next(_counter)
 
 
 class ServerTxn:

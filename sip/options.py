@@ -12,16 +12,11 @@ from sip.errors import SipSyntaxError, UnsafeHeaderValue
 from sip.headers import check_header_value, is_token
 from sip.uri import parse_wire_uri
 
-BRANCH_MAGIC = "z9hG4bK"  # RFC 3261 §8.1.1.7: marks a branch as globally unique
 MAX_FORWARDS = 70
 MAX_REPLY = 65535
 
 # Compact header forms (RFC 3261 §7.3.3) a reply may use.
 _COMPACT = {b"v": b"via", b"i": b"call-id", b"l": b"content-length"}
-
-
-def new_branch():
-    return BRANCH_MAGIC + secrets.token_hex(8)
 
 
 def new_call_id(host="lbpanel"):

@@ -84,7 +84,7 @@ def test_it_sends_nothing_for_an_ipv6_ack_it_cannot_carry():
 
 def test_a_request_that_already_passed_through_us_gets_482():
     async def scenario():
-        from proxy.transactions import _NODE  # noqa: PLC0415
+        from sip.transaction import _NODE  # noqa: PLC0415
 
         our_prefix = b"z9hG4bK" + _NODE  # what every branch of this process starts with
 

@@ -3,7 +3,7 @@
 import pytest
 
 from sip.errors import SipSyntaxError
-from sip.options import build_request, new_branch, parse_reply, stream_reply_length
+from sip.options import build_request, parse_reply, stream_reply_length
 
 
 def request(**kw):
@@ -42,11 +42,6 @@ def test_it_refuses_a_bad_method_or_transport():
         request(method="OPT IONS")
     with pytest.raises(ValueError, match="transport"):
         request(transport="sctp")
-
-
-def test_branches_are_rfc3261_and_unique():
-    a, b = new_branch(), new_branch()
-    assert a.startswith("z9hG4bK") and a != b
 
 
 REPLY = (
