@@ -13,6 +13,7 @@ import socket
 import time
 import zlib
 
+from lbcore.contract import SUSPECT, Health
 from proxy import gcpolicy
 from proxy import transactions as tx
 from proxy.accounting import Accounting
@@ -20,7 +21,6 @@ from proxy.logquota import LogQuota
 from proxy.overload import OverloadGuard, head_received
 from proxy.resolver import Resolver, literal
 from proxy.selection import SetState
-from proxy.table import SUSPECT, Health
 from proxy.timers import ExpiryQueue, TimerWheel
 from proxy.transactions import ACCEPTED, CALLING, COMPLETED, PROCEEDING, ClientTxn, new_branch
 from proxy.transport import TcpPool, UdpDestination, pending_bytes
@@ -388,7 +388,7 @@ class Proxy:
 
     def ack_received(self, st):
         if st.retrans is not None:
-            st.retrans.active = False
+            st.retrans.cancel()
             st.retrans = None
 
     def start_branch(self, st, dest, proto, addr):
@@ -541,7 +541,7 @@ class Proxy:
         num, method = msg.cseq
         if method == b"CANCEL":
             if ct.t_cancel is not None:
-                ct.t_cancel.active = False
+                ct.t_cancel.cancel()
                 ct.t_cancel = None
             return
         code = msg.code
@@ -556,16 +556,13 @@ class Proxy:
             if ct.state == CALLING:
                 ct.state = PROCEEDING
                 self._not_calling(ct)
-                for t in (ct.t_retrans, ct.t_trying, ct.t_fr):
-                    if t is not None:
-                        t.active = False
-                ct.t_retrans = ct.t_trying = None
+                ct.stop_timers()
                 if not ct.abandoned:
                     ct.t_fr = self.wheel.call_later(self.view.fr_inv_timer, self._fr_timeout, ct)
             elif ct.state == PROCEEDING and not ct.abandoned:
                 # restart_fr_on_each_reply
                 if ct.t_fr is not None:
-                    ct.t_fr.active = False
+                    ct.t_fr.cancel()
                 ct.t_fr = self.wheel.call_later(self.view.fr_inv_timer, self._fr_timeout, ct)
             if ct.cancel_pending or (ct.abandoned and ct.state == PROCEEDING):
                 self.send_cancel(ct)
@@ -604,7 +601,7 @@ class Proxy:
         ct.ack_data = tx.build_ack(ct, msg, self.view.server)
         self.send(ct.proto, ct.addr, ct.ack_data, ct.listener)
         if ct.t_cancel is not None:
-            ct.t_cancel.active = False
+            ct.t_cancel.cancel()
             ct.t_cancel = None
         if not was_abandoned:
             ct.abandoned = True
@@ -621,7 +618,7 @@ class Proxy:
                 ct.state = PROCEEDING
                 self._not_calling(ct)
                 if ct.t_retrans is not None:
-                    ct.t_retrans.active = False
+                    ct.t_retrans.cancel()
                     ct.t_retrans = None
             if st.final_code is None and not ct.abandoned and code != 100:
                 self.relay(st, msg, final=False)
@@ -701,7 +698,7 @@ class Proxy:
         servers = self.servers
         for st in self.server_linger.expire(now):
             if st.retrans is not None:
-                st.retrans.active = False
+                st.retrans.cancel()
             if servers.get(st.key) is st:
                 del servers[st.key]
             if st.source is not None:
@@ -714,7 +711,7 @@ class Proxy:
             ct.stop_timers()
             self._not_calling(ct)
             if ct.t_cancel is not None:
-                ct.t_cancel.active = False
+                ct.t_cancel.cancel()
             if clients.get(ct.branch) is ct:
                 del clients[ct.branch]
             ct.server = None

@@ -17,7 +17,7 @@ from proxy import selection
 from proxy.core import SIG_PARAM
 from proxy.logquota import LogQuota
 from proxy.resolver import literal
-from proxy.transactions import BRANCH_PREFIX, ServerTxn, build_dialog_request, new_branch
+from proxy.transactions import BRANCH_PREFIX, CALLING, PROCEEDING, ServerTxn, build_dialog_request, new_branch
 from sip.headers import COMPACT, canonical_name, name_addr
 from sip.message import SipMessage
 from sip.responses import add_received, response_bytes
@@ -178,7 +178,7 @@ class Router:
         if st.final_code is not None or st.canceled:
             return
         core.cancel_server(st)
-        if not any(ct.state < 2 and not ct.abandoned for ct in st.branches):
+        if not any(ct.state in (CALLING, PROCEEDING) and not ct.abandoned for ct in st.branches):
             core.reply(st, 487, b"Request Terminated")
 
     # -- in-dialog -----------------------------------------------------------

@@ -132,7 +132,7 @@ class ClientTxn:
     def stop_timers(self):
         for t in (self.t_retrans, self.t_trying, self.t_fr):
             if t is not None:
-                t.active = False
+                t.cancel()
         self.t_retrans = self.t_trying = self.t_fr = None
 
 
