@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass
 
 from sip.errors import SipSyntaxError
-from sip.options import build_request, new_call_id, new_tag, parse_reply, stream_reply_length
+from sip.framing import StreamFramer
+from sip.options import build_request, new_call_id, new_tag, parse_reply
 from sip.transaction import T1, T2, new_branch
 
 log = logging.getLogger(__name__)
@@ -255,18 +256,12 @@ async def _probe_tcp(target, ip, config, sem):
 
 
 async def _read_final(reader, branch, call_id):
-    buf = bytearray()
+    framer = StreamFramer()  # cuts the stream as the proxy does, keepalive CRLFs included
     while True:
-        while buf[:1] in (b"\r", b"\n"):  # keepalive CRLFs between messages
-            del buf[:1]
-        length = stream_reply_length(buf) if buf else None
-        if length is None:
-            chunk = await reader.read(65536)
-            if not chunk:
-                return None
-            buf += chunk
-            continue
-        reply = parse_reply(bytes(buf[:length]))
-        del buf[:length]
-        if reply.branch == branch and reply.call_id == call_id and reply.is_final:
-            return reply
+        chunk = await reader.read(65536)
+        if not chunk:
+            return None
+        for data in framer.feed(chunk):
+            reply = parse_reply(data)
+            if reply.branch == branch and reply.call_id == call_id and reply.is_final:
+                return reply

@@ -289,6 +289,12 @@ def _headers_slow(lines):
     return names, hlines, values
 
 
+def _not_a_request_line(start):
+    if start[:4].upper() == b"SIP/":  # a status line of a version we do not speak
+        return f"unsupported version {start.split(b' ', 1)[0][:20]!r}"
+    return f"bad request line {start[:60]!r}"
+
+
 def parse_message(data, *, stream=False):
     """Parse one whole message. On a datagram the body is bounded by Content-Length
     (which may not promise more than arrived); on a stream the framer has already cut it."""
@@ -309,7 +315,7 @@ def parse_message(data, *, stream=False):
     else:
         parts = start.split(b" ")
         if len(parts) != 3 or parts[2] != _SIP20:
-            raise SipSyntaxError(f"bad request line {start[:60]!r}", offset=0)
+            raise SipSyntaxError(_not_a_request_line(start), offset=0)
         method, uri = parts[0], parts[1]
         if not method.isalpha() or not method.isupper() or not uri:
             raise SipSyntaxError(f"bad request line {start[:60]!r}", offset=0)

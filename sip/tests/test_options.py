@@ -3,7 +3,8 @@
 import pytest
 
 from sip.errors import SipSyntaxError
-from sip.options import build_request, parse_reply, stream_reply_length
+from sip.framing import StreamFramer
+from sip.options import build_request, parse_reply
 
 
 def request(**kw):
@@ -73,7 +74,8 @@ def test_it_reads_compact_and_folded_headers():
     [
         (b"OPTIONS sip:a@b SIP/2.0\r\nCall-ID: x\r\n\r\n", "status line"),
         (b"SIP/3.0 200 OK\r\n\r\n", "version"),
-        (b"SIP/2.0 20 OK\r\n\r\n", "100-699"),
+        (b"SIP/2.0 20 OK\r\n\r\n", "status line"),
+        (b"SIP/2.0 700 Odd\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKa\r\nCall-ID: x\r\n\r\n", "100-699"),
         (b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKa\r\n\r\n", "Call-ID"),
         (b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h\r\nCall-ID: x\r\n\r\n", "Via"),
         (b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKa\r\nCall-ID: x\r\nCSeq: one OPTIONS\r\n\r\n", "CSeq"),
@@ -85,8 +87,9 @@ def test_it_names_what_is_wrong_with_a_bad_reply(raw, words):
         parse_reply(raw)
 
 
-def test_it_frames_a_reply_in_a_tcp_stream():
+def test_a_reply_cut_from_a_tcp_stream_parses():
     body_reply = REPLY.replace(b"Content-Length: 0", b"Content-Length: 4") + b"abcd"
-    assert stream_reply_length(REPLY[:20]) is None
-    assert stream_reply_length(body_reply[:-1]) is None
-    assert stream_reply_length(body_reply + b"SIP/2.0") == len(body_reply)
+    framer = StreamFramer()
+    assert framer.feed(b"\r\n\r\n" + body_reply[:-1]) == []
+    [data] = framer.feed(body_reply[-1:] + b"SIP/2.0")
+    assert data == body_reply and parse_reply(data).code == 503
