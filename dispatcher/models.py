@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -238,8 +239,11 @@ class StateEvent(models.Model):
     destination = models.ForeignKey(Destination, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
     subject = models.CharField(max_length=255, help_text="What changed, kept when the destination is deleted.")
     kind = models.CharField(max_length=10, choices=EventKind.choices)
-    old = models.CharField(max_length=255, blank=True)
-    new = models.CharField(max_length=255, blank=True)
+    old = models.CharField(max_length=255, blank=True, help_text="Short text for people and filters: the state, or a summary of a configuration cut to 255 characters.")
+    new = models.CharField(max_length=255, blank=True, help_text="As old; the whole configuration is in before and after.")
+    # A configuration change keeps every field, however long the row; the diff shown is computed from these.
+    before = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder, help_text="A configuration change: the fields before it (null: created).")
+    after = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder, help_text="A configuration change: the fields after it (null: deleted).")
     cause = models.CharField(max_length=10, choices=Cause.choices)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     reason = models.TextField(blank=True)

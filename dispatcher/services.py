@@ -4,12 +4,14 @@ Every change writes PostgreSQL, records a StateEvent, and publishes to Redis
 after commit, so the panel, the API, JSON-RPC and Celery all behave alike.
 """
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
@@ -103,11 +105,24 @@ def record_suspect(dest, reason, *, cause=Cause.PROXY):
 
 # --- configuration -----------------------------------------------------------------
 
-def _config_event(subject, old, new, *, actor, cause, reason="", destination=None):
-    StateEvent.objects.create(
-        destination=destination, subject=subject, kind=EventKind.CONFIG, old=old[:255], new=new[:255],
+def _config_event(subject, before, after, *, actor, cause, reason="", destination=None, old=None, new=None):
+    _event(subject, before, after, actor=actor, cause=cause, reason=reason, destination=destination, old=old, new=new).save()
+
+
+def _event(subject, before, after, *, actor, cause, kind=EventKind.CONFIG, reason="", destination=None, old=None, new=None):
+    """An unsaved StateEvent (import bulk-creates them). A configuration change keeps `before` and
+    `after` whole (None: created, deleted); old/new are short text for people and filters, by default
+    the snapshots' summary, cut to the column with a visible mark."""
+    old = _summary(before) if old is None else old
+    new = _summary(after) if new is None else new
+    return StateEvent(
+        destination=destination, subject=subject, kind=kind, old=_clip(old), new=_clip(new), before=before, after=after,
         cause=cause, actor=_actor(actor), reason=reason,
     )
+
+
+def _clip(text, limit=255):
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _describe(instance):
@@ -116,11 +131,19 @@ def _describe(instance):
     return str(instance)
 
 
-def _fields_summary(instance):
+def _snapshot(instance):
+    """Every field people set, as the JSON the audit keeps (a set by its id, times as ISO text)."""
     skip = {"id", "created", "updated", "health", "health_changed"}
-    return ", ".join(
-        f"{f.name}={getattr(instance, f.attname)}" for f in instance._meta.concrete_fields if f.name not in skip
-    )
+    return _as_json({f.name: f.value_from_object(instance) for f in instance._meta.concrete_fields if f.name not in skip})
+
+
+def _as_json(values):
+    # As it reads back from the JSONField, so a snapshot compares equal to a stored one.
+    return json.loads(json.dumps(values, cls=DjangoJSONEncoder))
+
+
+def _summary(snapshot):
+    return ", ".join(f"{k}={v}" for k, v in snapshot.items()) if snapshot else ""
 
 
 @transaction.atomic
@@ -138,8 +161,8 @@ def save_config(instance, *, actor=None, cause=Cause.USER, reason=""):
             instance.attrs, weight=instance.weight, rweight=instance.rweight, duid=instance.duid, maxload=instance.maxload
         )
     instance.save()
-    old = _fields_summary(before) if before else ""
-    new = _fields_summary(instance)
+    old = _snapshot(before) if before else None
+    new = _snapshot(instance)
     if old != new:
         verb = "updated" if before else "created"
         dest = instance if isinstance(instance, Destination) else None
@@ -156,9 +179,9 @@ def save_config(instance, *, actor=None, cause=Cause.USER, reason=""):
 @transaction.atomic
 def delete_config(instance, *, actor=None, cause=Cause.USER, reason=""):
     subject = f"deleted {type(instance)._meta.verbose_name} {_describe(instance)}"
-    old = _fields_summary(instance)
+    old = _snapshot(instance)
     instance.delete()
-    _config_event(subject, old, "", actor=actor, cause=cause, reason=reason)
+    _config_event(subject, old, None, actor=actor, cause=cause, reason=reason)
     _publish_on_commit()
 
 
@@ -241,7 +264,7 @@ def _apply_entries(entries, replace, result, actor, cause):
     for dset in new_sets:
         sets[dset.setid] = dset
         result.changes.append(f"+ set {dset.setid}")
-    events = [_event(f"created dispatcher set {dset}", "", f"setid={dset.setid}", actor=actor, cause=cause) for dset in new_sets]
+    events = [_event(f"created dispatcher set {dset}", None, _snapshot(dset), actor=actor, cause=cause) for dset in new_sets]
     created, updated, seen = [], [], set()
     for entry in entries:
         dset = sets[entry.setid]
@@ -256,23 +279,23 @@ def _apply_entries(entries, replace, result, actor, cause):
         seen.add(dest.pk)
         diffs = [f"{k} {getattr(dest, k)!r} → {v!r}" for k, v in wanted.items() if getattr(dest, k) != v]
         if diffs:
-            old_state, old_summary = dest.admin_state, _fields_summary(dest)
+            old_state, old_snapshot = dest.admin_state, _snapshot(dest)
             for key, value in wanted.items():
                 setattr(dest, key, value)
             _check_imported(dest, entry, duids)
             updated.append(dest)
             result.changes.append(f"~ set {entry.setid} {entry.uri}: " + ", ".join(diffs))
-            events.append(_event(f"updated destination {_subject(dest)}", old_summary, _fields_summary(dest), actor=actor, cause=cause, destination=dest))
+            events.append(_event(f"updated destination {_subject(dest)}", old_snapshot, _snapshot(dest), actor=actor, cause=cause, destination=dest))
             if old_state != dest.admin_state:
                 events.append(_event(
-                    _subject(dest), old_state, dest.admin_state, kind=EventKind.ADMIN, actor=actor, cause=cause,
+                    _subject(dest), None, None, old=old_state, new=dest.admin_state, kind=EventKind.ADMIN, actor=actor, cause=cause,
                     reason="dispatcher.list import", destination=dest,
                 ))
     if replace:
         gone = [d for d in existing.values() if d.pk not in seen]
         for dest in gone:
             result.changes.append(f"- set {dest.dset.setid} {dest.uri}")
-            events.append(_event(f"deleted destination {_subject(dest)}", _fields_summary(dest), "", actor=actor, cause=cause))
+            events.append(_event(f"deleted destination {_subject(dest)}", _snapshot(dest), None, actor=actor, cause=cause))
         Destination.objects.filter(pk__in=[d.pk for d in gone]).delete()
     if updated:
         now = timezone.now()
@@ -280,27 +303,19 @@ def _apply_entries(entries, replace, result, actor, cause):
             dest.updated = now
         Destination.objects.bulk_update(updated, [*_entry_fields_names(), "updated"], batch_size=1000)
     Destination.objects.bulk_create(created, batch_size=1000)
-    events.extend(_event(f"created destination {_subject(d)}", "", _fields_summary(d), actor=actor, cause=cause, destination=d) for d in created)
+    events.extend(_event(f"created destination {_subject(d)}", None, _snapshot(d), actor=actor, cause=cause, destination=d) for d in created)
     if replace:
         wanted_sets = {e.setid for e in entries}
         for setid, dset in sets.items():
             if setid not in wanted_sets and not dset.source_rules.exists():
                 result.changes.append(f"- set {setid}")
-                events.append(_event(f"deleted dispatcher set {dset}", f"setid={setid}", "", actor=actor, cause=cause))
+                events.append(_event(f"deleted dispatcher set {dset}", _snapshot(dset), None, actor=actor, cause=cause))
                 dset.delete()
     StateEvent.objects.bulk_create(events, batch_size=1000)
 
 
 def _entry_fields_names():
     return ("priority", "weight", "rweight", "duid", "maxload", "attrs", "extra_flags", "admin_state", "probing")
-
-
-def _event(subject, old, new, *, actor, cause, kind=EventKind.CONFIG, reason="", destination=None):
-    """An unsaved StateEvent, for bulk_create; _config_event's fields."""
-    return StateEvent(
-        destination=destination, subject=subject, kind=kind, old=old[:255], new=new[:255],
-        cause=cause, actor=_actor(actor), reason=reason,
-    )
 
 
 def _check_imported(dest, entry, duids):
@@ -385,23 +400,38 @@ def set_user_role(person, role, *, active=True, actor=None, cause=Cause.USER, cr
     person.save(update_fields=["is_active", "is_superuser", "is_staff"])
     new = account_state(person)
     if old != new:
-        _config_event(f"{'created' if created else 'updated'} user {person.username}", old, new, actor=actor, cause=cause)
+        _config_event(f"{'created' if created else 'updated'} user {person.username}", _account(old), _account(new), actor=actor, cause=cause, old=old, new=new)
     return person
 
 
 def record_account_change(person, before, *, actor=None, cause=Cause.USER, reason=""):
     """A change made outside set_user_role (the Django admin's own form): `before` is account_state then."""
-    _config_event(f"updated user {person.username}", before, account_state(person), actor=actor, cause=cause, reason=reason)
+    after = account_state(person)
+    _config_event(f"updated user {person.username}", _account(before), _account(after), actor=actor, cause=cause, reason=reason, old=before, new=after)
 
 
 def record_user_created(person, *, actor=None, cause=Cause.USER, reason=""):
     """Called for every new account (dispatcher.signals), however it was made."""
-    _config_event(f"created user {person.username}", "", account_state(person), actor=actor, cause=cause, reason=reason)
+    state = account_state(person)
+    _config_event(f"created user {person.username}", None, _account(state), actor=actor, cause=cause, reason=reason, old="", new=state)
 
 
 def record_password_changed(person, *, actor=None, cause=Cause.USER, reason=""):
     """Called whenever a password is set (dispatcher.signals); the audit row never holds the password."""
-    _config_event(f"changed password of user {person.username}", "", "password changed", actor=actor, cause=cause, reason=reason)
+    _config_event(
+        f"changed password of user {person.username}", {"password": "old"}, {"password": "new"}, actor=actor, cause=cause,
+        reason=reason, old="", new="password changed",
+    )
+
+
+def _account(state):
+    return {"account": state} if state else None
+
+
+def _token_snapshot(token):
+    # Not the key's hash: the audit says who had which token, not how to recognise its key.
+    fields = ("prefix", "name", "write_enabled", "allowed_networks", "expires", "revoked")
+    return _as_json({f: getattr(token, f) for f in fields})
 
 
 def _token_summary(token):
@@ -418,7 +448,10 @@ def _token_summary(token):
 def issue_token(user, *, actor=None, cause=Cause.USER, reason="", name="", write_enabled=True, allowed_networks="", expires=None):
     """A new API token for `user`, audited; returns (token, key). The key is never stored or logged."""
     token, key = ApiToken.issue(user, name=name, write_enabled=write_enabled, allowed_networks=allowed_networks, expires=expires)
-    _config_event(f"issued API token {token.prefix}… of {user.username}", "", _token_summary(token), actor=actor, cause=cause, reason=reason)
+    _config_event(
+        f"issued API token {token.prefix}… of {user.username}", None, _token_snapshot(token), actor=actor, cause=cause,
+        reason=reason, old="", new=_token_summary(token),
+    )
     return token, key
 
 
@@ -429,16 +462,24 @@ def update_token(token, *, actor=None, cause=Cause.USER, reason=""):
     token.full_clean()
     token.save()
     if _token_summary(before) != _token_summary(token):
-        _config_event(f"updated API token {token.prefix}… of {token.user.username}", _token_summary(before), _token_summary(token), actor=actor, cause=cause, reason=reason)
+        _config_event(
+            f"updated API token {token.prefix}… of {token.user.username}", _token_snapshot(before), _token_snapshot(token),
+            actor=actor, cause=cause, reason=reason, old=_token_summary(before), new=_token_summary(token),
+        )
     return token
 
 
 @transaction.atomic
 def revoke_token(token, *, actor=None, cause=Cause.USER, reason=""):
     """Revoked, not deleted: the row keeps who had which token. Returns False if it already was."""
+    before = _token_snapshot(token)
     if not ApiToken.objects.filter(pk=token.pk, revoked__isnull=True).update(revoked=timezone.now()):
         return False
-    _config_event(f"revoked API token {token.prefix}… of {token.user.username}", _token_summary(token), "revoked", actor=actor, cause=cause, reason=reason)
+    token.refresh_from_db(fields=["revoked"])
+    _config_event(
+        f"revoked API token {token.prefix}… of {token.user.username}", before, _token_snapshot(token), actor=actor, cause=cause,
+        reason=reason, old=_token_summary(token), new="revoked",
+    )
     return True
 
 
@@ -448,6 +489,9 @@ def set_ping_active(active, *, actor=None, cause=Cause.API, reason=""):
     old = r.get(contract.PING_ACTIVE_KEY) not in (b"0", "0")
     r.set(contract.PING_ACTIVE_KEY, "1" if active else "0")
     if old != active:
-        _config_event("probing (dispatcher.ping_active)", str(int(old)), str(int(active)), actor=actor, cause=cause, reason=reason)
+        _config_event(
+            "probing (dispatcher.ping_active)", {"ping_active": old}, {"ping_active": active}, actor=actor, cause=cause,
+            reason=reason, old=str(int(old)), new=str(int(active)),
+        )
         log.warning("probing %s by %s", "resumed" if active else "paused", actor)
     return old

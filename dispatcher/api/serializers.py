@@ -119,7 +119,7 @@ class StateEventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = StateEvent
-        fields = ["id", "created", "destination", "subject", "kind", "old", "new", "cause", "actor", "reason"]
+        fields = ["id", "created", "destination", "subject", "kind", "old", "new", "before", "after", "cause", "actor", "reason"]
 
 
 class StateChangeSerializer(serializers.Serializer):

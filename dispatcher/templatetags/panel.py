@@ -57,29 +57,26 @@ def cause_colour(cause):
     return CAUSE_COLOUR.get(cause, "grey")
 
 
-def _fields(summary):
-    """'a=1, b=x' → {'a': '1', 'b': 'x'}; values containing ', ' stay whole as far as can be told."""
-    out, key = {}, None
-    for part in summary.split(", "):
-        name, eq, value = part.partition("=")
-        if eq and name.isidentifier():
-            key = name
-            out[key] = value
-        elif key is not None:
-            out[key] += ", " + part
-    return out
-
-
 @register.filter
 def config_diff(event):
     """A configuration event as the fields that changed: 'weight 50 → 30, duid ast1 → ast9'."""
-    if not event.old:
+    before, after = event.before, event.after
+    if before is None and after is None:  # an old row whose text could not be read into fields
+        return f"{event.old or '—'} → {event.new}"
+    if before is None:
         return "created"
-    if not event.new:
+    if after is None:
         return "deleted"
-    old, new = _fields(event.old), _fields(event.new)
-    changes = [f"{k} {old.get(k, '')!s} → {v}" for k, v in new.items() if old.get(k) != v]
-    return ", ".join(changes) or "no field changed"
+    changes = [f"{k} {_shown(before.get(k))} → {_shown(v)}" for k, v in after.items() if before.get(k) != v]
+    if changes:
+        return ", ".join(changes)
+    # Rows recorded before the snapshots were kept only 255 characters of text; say so rather than "nothing".
+    cut = max(len(event.old), len(event.new)) >= 255
+    return "no change in the 255 characters kept of this row" if cut else "no field changed"
+
+
+def _shown(value):
+    return "—" if value is None else str(value)
 
 
 @register.inclusion_tag("partials/_publication_banner.html")
