@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redis as redis_lib
 
-from proxy import table as contract
+from lbcore import contract
 from tests.e2e_proxy.proxyctl import ProxyProcess
 from tests.e2e_proxy.sippctl import Sipp, uas_args, wait_udp_sip
 
@@ -88,7 +88,7 @@ class Direct:
 
 
 def publish_table(redis_url, ports, *, algorithm=4, **settings):
-    """Write lb:table as the panel would (proxy/table.py's contract), without needing PostgreSQL."""
+    """Write lb:table as the panel would (lbcore/contract.py's contract), without needing PostgreSQL."""
     client = redis_lib.Redis.from_url(redis_url)
     dests = [
         {

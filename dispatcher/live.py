@@ -14,7 +14,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from dispatcher.redis_client import get_redis
-from proxy import table as contract
+from lbcore import contract
 
 STALE_AFTER_SECONDS = 3
 # A round ends within its probe timeout of starting, and starts within a tick of being due:
@@ -29,7 +29,7 @@ class DestinationLive:
     answered: int = 0
     failovers: int = 0
     cps: float = 0.0
-    # calls no live proxy vouches for (proxy.table.unvouched_calls): then `active` is not the count
+    # calls no live proxy vouches for (lbcore.contract.unvouched_calls): then `active` is not the count
     unvouched: list = field(default_factory=list)
 
     @property
@@ -47,7 +47,7 @@ class DestinationLive:
 class LiveSnapshot:
     nodes: list = field(default_factory=list)  # decoded node docs + "age" (seconds since heartbeat)
     destinations: dict = field(default_factory=dict)  # id -> DestinationLive, summed over live nodes
-    health: dict = field(default_factory=dict)  # id -> proxy.table.Health
+    health: dict = field(default_factory=dict)  # id -> lbcore.contract.Health
     table_version: int | None = None
     last_round: float | None = None  # epoch the last probe round finished (lb:probe:last_round)
     probing_paused: bool = False  # dispatcher.ping_active 0

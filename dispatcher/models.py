@@ -28,7 +28,7 @@ from dispatcher.validators import (
     validate_sip_method,
     validate_sip_uri,
 )
-from proxy.table import FLAG_DISABLED, FLAG_INACTIVE, FLAG_PROBING
+from lbcore.contract import FLAG_DISABLED, FLAG_INACTIVE, FLAG_PROBING
 from sip.uri import parse_uri
 
 

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from dispatcher import publisher
 from dispatcher.models import TableRevision
 from dispatcher.redis_client import get_redis
-from proxy import table as contract
+from lbcore import contract
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Builds the routing table from PostgreSQL and publishes it to Redis, as proxy/table.py defines."""
+"""Builds the routing table from PostgreSQL and publishes it to Redis, as lbcore/contract.py defines."""
 
 import hashlib
 import hmac
@@ -11,7 +11,7 @@ from django.db import DatabaseError
 
 from dispatcher.models import Destination, DispatcherSet, ProxySettings, SourceRule, TableRevision
 from dispatcher.redis_client import get_redis
-from proxy import table as contract
+from lbcore import contract
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from dispatcher.choices import PROBE_PRESETS, AdminState, Cause, EventKind
 from dispatcher.kamailio_list import DispatcherListError, LineError, compose_attrs, format_line, parse_list
 from dispatcher.models import ApiToken, Destination, DispatcherSet, ProbeSettings, ProxySettings, SourceRule, StateEvent
 from dispatcher.roles import ADMIN, OPERATOR, VIEWER, role_of
-from proxy import table as contract
+from lbcore import contract
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def _subject(dest):
 def change_health(dest, health, *, cause=Cause.PROBE, reason="", actor=None, observed=None):
     """Record a health transition: DB row + StateEvent, then lb:health and the event after commit.
 
-    `health` is a proxy.table.Health. Returns True when the state changed.
+    `health` is a lbcore.contract.Health. Returns True when the state changed.
     `observed` is the state the caller saw live in lb:health, when it has one: the proxy
     marks a destination suspect in Redis only (it never touches the ORM), so the probe
     that settles a suspect is a change even though the row already holds the new state.

@@ -9,10 +9,10 @@
   running the same round skips it and a slow round never overlaps the next one
   for that destination. `probe_now` takes the same busy lock.
 
-These keys are the prober's own; the proxy never reads them (see proxy/table.py).
+These keys are the prober's own; the proxy never reads them (see lbcore/contract.py).
 """
 
-from proxy.table import PING_ACTIVE_KEY
+from lbcore.contract import PING_ACTIVE_KEY
 
 ROUND_STARTED_KEY = "lb:probe:round:started"
 ROUND_ID_KEY = "lb:probe:round:id"

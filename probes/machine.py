@@ -17,7 +17,7 @@ Redis and updated atomically (probes/recording.py), so this function stays pure.
 from dataclasses import dataclass, replace
 
 from dispatcher.validators import is_good_reply
-from proxy.table import DOWN, SUSPECT, UNKNOWN, UP, Health
+from lbcore.contract import DOWN, SUSPECT, UNKNOWN, UP, Health
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,8 @@ from django.db import transaction
 from dispatcher.choices import Cause
 from dispatcher.models import Destination
 from dispatcher.services import change_health
+from lbcore.contract import HEALTH_KEY, RTT_SAMPLES, SUSPECT, UNKNOWN, UP, Health, decode_health, encode_health, rtt_key
 from probes.machine import is_good, step
-from proxy.table import HEALTH_KEY, RTT_SAMPLES, SUSPECT, UNKNOWN, UP, Health, decode_health, encode_health, rtt_key
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from dispatcher.models import Destination, ProbeSettings
 from dispatcher.services import record_suspect
 from dispatcher.redis_client import get_redis
 from dispatcher.validators import parse_reply_codes
+from lbcore.contract import LAST_ROUND_KEY
 from probes import claims
 from probes.machine import Thresholds
 from probes.prober import ProbeConfig, Target, probe_all
 from probes.recording import record
-from proxy.table import LAST_ROUND_KEY
 from sip.errors import SipSyntaxError
 from sip.headers import is_token
 from sip.uri import parse_wire_uri

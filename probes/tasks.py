@@ -7,8 +7,8 @@ from celery import shared_task
 from dispatcher import live, publication, services
 from dispatcher.models import Destination, ProbeSettings
 from dispatcher.redis_client import get_redis
+from lbcore.contract import TABLE_KEY
 from probes import claims, rounds
-from proxy.table import TABLE_KEY
 
 log = logging.getLogger(__name__)
 

@@ -8,13 +8,13 @@ our own INVITEs still in flight, so a burst does not all land on the least-loade
 A restarted proxy inherits what its previous process had up (`inherit`): those calls are
 "unknown" per destination until a BYE we cannot match to a call of ours passes to or from
 that destination's address, or dialog_timeout after the restart. Until then no reader may
-call the destination drained (proxy.table.unvouched_calls).
+call the destination drained (lbcore.contract.unvouched_calls).
 """
 
 import collections
 import time
 
-from proxy.table import NODE_COUNTERS
+from lbcore.contract import NODE_COUNTERS
 from sip.errors import SipSyntaxError
 
 _ENDED_MAX = 100_000  # Call-IDs of inherited calls already counted down (a re-sent BYE counts once)

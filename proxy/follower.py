@@ -15,7 +15,7 @@ import time
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from proxy.table import (
+from lbcore.contract import (
     EVENTS_CHANNEL,
     HEALTH_KEY,
     NODE_KEY_PREFIX,

@@ -11,8 +11,8 @@ import logging
 import os
 import time
 
+from lbcore.contract import ACTIVE, DEFAULT_SETTINGS, DOWN, EMPTY_TABLE, SUSPECT, is_usable
 from proxy.resolver import literal
-from proxy.table import ACTIVE, DEFAULT_SETTINGS, DOWN, EMPTY_TABLE, SUSPECT, is_usable
 
 _CACHE_MAX = 10000
 

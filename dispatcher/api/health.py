@@ -16,7 +16,7 @@ from dispatcher.database_errors import database_problem
 from dispatcher.live import snapshot
 from dispatcher.models import ProbeSettings, WriteCheck
 from dispatcher.redis_client import get_redis
-from proxy import table as contract
+from lbcore import contract
 
 # The worker is stale after missing this many probe rounds.
 WORKER_ROUNDS_LATE = 3

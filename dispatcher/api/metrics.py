@@ -20,7 +20,7 @@ from dispatcher.choices import AdminState, Health
 from dispatcher.live import snapshot
 from dispatcher.models import Destination
 from dispatcher.roles import VIEWER, has_role
-from proxy import table as contract
+from lbcore import contract
 
 DEST_LABELS = ["id", "set", "uri", "duid"]
 

@@ -27,7 +27,7 @@ from dispatcher.live import snapshot
 from dispatcher.models import Destination, DispatcherSet, ProbeSettings
 from dispatcher.redis_client import get_redis
 from dispatcher.roles import ADMIN, OPERATOR, VIEWER, has_role
-from proxy import table as contract
+from lbcore import contract
 
 log = logging.getLogger(__name__)
 

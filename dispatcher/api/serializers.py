@@ -10,7 +10,7 @@ from dispatcher.api.errors import Conflict, call_service
 from dispatcher.choices import AdminState, Cause
 from dispatcher.models import Destination, DispatcherSet, ProbeSettings, SourceRule, StateEvent
 from dispatcher.validators import normalise_network, validate_network
-from proxy import table as contract
+from lbcore import contract
 
 
 class ServiceSaveMixin:

@@ -1,7 +1,7 @@
 """Live numbers joined with configuration, for /api/v1/stats/, /api/v1/nodes/ and /metrics."""
 
 from dispatcher.models import Destination, DispatcherSet
-from proxy import table as contract
+from lbcore import contract
 
 
 def live_health(dest, snap):

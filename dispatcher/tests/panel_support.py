@@ -6,7 +6,7 @@ import pytest
 
 from dispatcher.choices import AdminState, Algorithm
 from dispatcher.models import Destination, DispatcherSet
-from proxy import table as contract
+from lbcore import contract
 
 
 def make_set(setid=1, name="agents", algorithm=Algorithm.ROUND_ROBIN):

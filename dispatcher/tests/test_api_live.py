@@ -2,8 +2,8 @@
 
 import time
 
-from proxy import table as contract
 from dispatcher.tests.api_support import anonymous, as_admin, as_viewer, table  # noqa: F401
+from lbcore import contract
 
 
 def write_node(redis, name, version, destinations):

@@ -1,10 +1,10 @@
 import json
 
 from dispatcher.models import StateEvent
-from proxy import table as contract
 from dispatcher.tests.api_support import (  # noqa: F401
     anonymous, as_admin, as_nobody, as_operator, as_readonly_operator, as_viewer, table,
 )
+from lbcore import contract
 
 
 def url(dest):

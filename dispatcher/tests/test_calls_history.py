@@ -4,7 +4,7 @@ import pytest
 
 from dispatcher import live
 from dispatcher.models import Destination, DispatcherSet
-from proxy import table as contract
+from lbcore import contract
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 Two ways to lose the count: a proxy restarted with calls up (its heartbeat lists them as
 unknown until their BYEs pass), or a proxy stopped reporting while its lb:nodecalls record
 still shows calls. Every reader (the row, the drain confirmation, the API, /metrics, JSON-RPC)
-goes through proxy.table.unvouched_calls via dispatcher.live.
+goes through lbcore.contract.unvouched_calls via dispatcher.live.
 """
 
 import time
@@ -12,7 +12,7 @@ import pytest
 
 from dispatcher.tests.api_support import client_for
 from dispatcher.tests.panel_support import cluster, fast_passwords, write_node  # noqa: F401
-from proxy import table as contract
+from lbcore import contract
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@ import time
 from prometheus_client.parser import text_string_to_metric_families
 
 from dispatcher.models import ProbeSettings
-from proxy import table as contract
 from dispatcher.tests.api_support import FOREIGN_ADDRESS, anonymous, as_admin, as_nobody, as_viewer, client_for, table  # noqa: F401
+from lbcore import contract
 
 
 def samples(response):

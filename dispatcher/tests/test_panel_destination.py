@@ -8,7 +8,7 @@ import pytest
 from dispatcher.choices import AdminState
 from dispatcher.services import set_state
 from dispatcher.tests.panel_support import cluster, fast_passwords, write_health, write_node  # noqa: F401
-from proxy import table as contract
+from lbcore import contract
 
 
 @pytest.fixture

@@ -106,7 +106,7 @@ def test_it_refuses_viewer(client, viewer, cluster, redis):
 def test_it_publishes_the_table_after_the_change(as_operator, cluster, redis, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         as_operator.post(state_url(cluster["ast1"]), {"state": "inactive"}, **HTMX)
-    from proxy.table import TABLE_KEY, decode_table
+    from lbcore.contract import TABLE_KEY, decode_table
 
     table = decode_table(redis.get(TABLE_KEY))
     assert table.destination(cluster["ast1"].id).admin_state == "inactive"

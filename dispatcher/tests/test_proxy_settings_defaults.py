@@ -2,7 +2,7 @@
 a table without a setting behaves as the panel says it would."""
 
 from dispatcher.models import ProxySettings
-from proxy.table import DEFAULT_SETTINGS
+from lbcore.contract import DEFAULT_SETTINGS
 
 
 def test_every_shared_setting_has_the_same_default():

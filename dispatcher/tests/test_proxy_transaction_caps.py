@@ -5,7 +5,7 @@ import pytest
 
 from dispatcher.tests.panel_support import cluster, fast_passwords  # noqa: F401
 from dispatcher.tests.test_proxy_tcp_settings import _form, as_admin  # noqa: F401
-from proxy import table as contract
+from lbcore import contract
 
 
 def test_it_edits_and_publishes_the_transaction_caps(as_admin, cluster, redis, django_capture_on_commit_callbacks):  # noqa: F811

@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from dispatcher.models import Destination, DispatcherSet, ProxySettings, SourceRule
 from dispatcher.services import import_dispatcher_list, save_config, set_state
-from proxy import table as contract
+from lbcore import contract
 
 EXAMPLE = (Path(__file__).resolve().parents[2] / "examples" / "dispatcher.list").read_text()
 

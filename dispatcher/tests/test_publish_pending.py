@@ -19,8 +19,8 @@ from dispatcher.models import Destination
 from dispatcher.publisher import PUBLISHED_KEY
 from dispatcher.tests.api_support import client_for
 from dispatcher.tests.panel_support import fast_passwords, make_destination, make_set, write_node  # noqa: F401
+from lbcore import contract
 from probes.tasks import ensure_table
-from proxy import table as contract
 from tests.ports import is_free
 
 # Transactional (the publish and the read-only session need real commits), restoring the

@@ -12,7 +12,7 @@ from django.db.models import OuterRef, Subquery
 from dispatcher.choices import ADMIN_STATE_COLOUR, HEALTH_COLOUR, AdminState, EventKind
 from dispatcher.live import STALE_AFTER_SECONDS, DestinationLive
 from dispatcher.models import Destination, DispatcherSet, StateEvent
-from proxy import table as contract
+from lbcore import contract
 
 
 def destinations_with_state_times():

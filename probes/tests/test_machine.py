@@ -3,9 +3,9 @@
 import pytest
 
 from dispatcher.validators import parse_reply_codes
+from lbcore.contract import Health
 from probes.machine import Thresholds, is_good, next_streak, step
 from probes.prober import Outcome
-from proxy.table import Health
 
 OK = Outcome(1, 200, "200 OK", 1.5, 0.0)
 NOT_FOUND = Outcome(1, 404, "404 Not Found", 1.0, 0.0)

@@ -6,8 +6,8 @@ import time
 import pytest
 
 from dispatcher import live
+from lbcore import contract
 from probes.tests.conftest import QUEUE, Worker
-from proxy import table as contract
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 HTMX = {"HTTP_HX_REQUEST": "true"}

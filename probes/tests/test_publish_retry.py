@@ -11,8 +11,8 @@ from dispatcher import publication
 from dispatcher.models import Destination
 from dispatcher.publisher import PUBLISHED_KEY
 from dispatcher.services import set_state
+from lbcore import contract
 from probes.tests.conftest import QUEUE
-from proxy import table as contract
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 DEAD_REDIS = "redis://127.0.0.1:1/0"

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from dispatcher.models import StateEvent
+from lbcore.contract import decode_event
 from probes.tests.responder import SILENT
-from proxy.table import decode_event
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 

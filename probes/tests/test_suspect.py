@@ -4,8 +4,8 @@ goes out at once; a silent suspect is down after one probe, one that answers is 
 import pytest
 
 from dispatcher.models import StateEvent
+from lbcore.contract import HEALTH_KEY, SUSPECT, Health, encode_health, health_event
 from probes.tests.responder import SILENT
-from proxy.table import HEALTH_KEY, SUSPECT, Health, encode_health, health_event
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 

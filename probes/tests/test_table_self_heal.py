@@ -1,8 +1,8 @@
 """A Redis that lost lb:table (restart without persistence, FLUSHDB) gets it back from the next beat tick."""
 
 from dispatcher.models import Destination, DispatcherSet
+from lbcore import contract
 from probes.tasks import ensure_table
-from proxy import table as contract
 
 
 def test_a_missing_table_is_republished(db, redis):

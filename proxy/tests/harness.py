@@ -11,8 +11,8 @@ import time
 
 import uvloop
 
+from lbcore.contract import DestinationSpec, SetSpec, Table
 from proxy.core import Proxy
-from proxy.table import DestinationSpec, SetSpec, Table
 from proxy.transport import UdpListener
 from sip.message import parse_message
 from sip.responses import response_bytes
@@ -40,7 +40,7 @@ def dest(id, port, weight=0, priority=0, transport="udp", **kw):
 
 def table(dests, algorithm=8, version=1, failover_codes=(500, 503), **settings):
     s = {"trusted_networks": ["127.0.0.0/8"], "default_set": 1, "fr_timer_ms": 2000, "trying_timeout_ms": 300, **settings}
-    from proxy.table import DEFAULT_SETTINGS
+    from lbcore.contract import DEFAULT_SETTINGS
 
     return Table(version=version, sets={1: SetSpec(1, "out", algorithm, tuple(failover_codes), tuple(dests))},
                  source_rules=(), settings={**DEFAULT_SETTINGS, **s})

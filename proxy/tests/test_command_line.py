@@ -88,7 +88,7 @@ def test_it_names_a_bad_listen_spec():
 def test_runproxy_asks_celery_to_probe_a_destination_it_marks_suspect(redis, redis_url, settings):
     import json
 
-    from proxy.table import TABLE_KEY, encode_table
+    from lbcore.contract import TABLE_KEY, encode_table
 
     ports = port_block()
     port, dead = next(ports), next(ports)  # nothing listens on `dead`: ICMP port unreachable

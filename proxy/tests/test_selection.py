@@ -2,9 +2,9 @@ import collections
 
 import pytest
 
+from lbcore.contract import DestinationSpec
 from proxy import selection
 from proxy.selection import SetState
-from proxy.table import DestinationSpec
 
 
 def _dests(weights=(50, 30, 20), **kw):

@@ -1,6 +1,6 @@
 """A Server header that could inject headers never reaches the wire, whatever the table says."""
 
-from proxy.table import Table
+from lbcore.contract import Table
 from proxy.tests.harness import Harness, dest, request, run
 
 INJECTED = "lbpanel\r\nContact: <sip:evil@203.0.113.9>\r\nP-Asserted-Identity: <sip:boss@example.com>"

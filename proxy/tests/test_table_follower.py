@@ -3,9 +3,7 @@
 import asyncio
 import time
 
-from proxy.core import Proxy
-from proxy.follower import Follower
-from proxy.table import (
+from lbcore.contract import (
     EVENTS_CHANNEL,
     HEALTH_KEY,
     SUSPECT,
@@ -21,6 +19,8 @@ from proxy.table import (
     node_key,
     table_event,
 )
+from proxy.core import Proxy
+from proxy.follower import Follower
 from proxy.tests.harness import run
 
 

@@ -1,6 +1,6 @@
 import time
 
-from proxy.table import ACTIVE, DOWN, INACTIVE, SUSPECT, UP, DestinationSpec, Health, SetSpec, SourceRuleSpec, Table
+from lbcore.contract import ACTIVE, DOWN, INACTIVE, SUSPECT, UP, DestinationSpec, Health, SetSpec, SourceRuleSpec, Table
 from proxy.view import TableView, usable
 
 

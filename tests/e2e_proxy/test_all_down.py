@@ -2,7 +2,7 @@
 
 import pytest
 
-from proxy import table as contract
+from lbcore import contract
 
 pytestmark = pytest.mark.sipp
 

@@ -2,7 +2,7 @@
 
 import json
 
-from proxy import table as contract
+from lbcore import contract
 
 
 def sample_sets():

@@ -2,7 +2,7 @@
 
 This module owns the key names and the JSON shapes. The web side encodes with
 `encode_table` / `encode_health`; the proxy decodes with `decode_table` /
-`decode_health` / `decode_event`. No Django here: the proxy imports this.
+`decode_health` / `decode_event`. No Django here: the panel, the prober and the proxy import it.
 
 Keys:
   lb:table          JSON routing table, written whole on every committed change
