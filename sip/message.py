@@ -45,10 +45,6 @@ class SipMessage:
 
     # -- reading -------------------------------------------------------------
 
-    @property
-    def is_request(self):
-        return self.method is not None
-
     def find(self, name):
         try:
             return self.names.index(name)
@@ -162,7 +158,7 @@ class SipMessage:
         self.to_tag
         if self.method is not None:
             self.max_forwards
-            if method != self.method and not (self.method == b"ACK" and method == b"ACK"):
+            if method != self.method:
                 raise SipSyntaxError(f"CSeq method {method!r} differs from {self.method!r}", header="CSeq")
 
     # -- editing -------------------------------------------------------------
