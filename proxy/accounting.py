@@ -74,7 +74,7 @@ class Accounting:
             self.dests[st.counted].inflight -= 1
             st.counted = None
 
-    def answered(self, st, ct, resp):
+    def answered(self, st, ct):
         self.finished(st)
         if not st.dispatch or ct.dest is None:
             return
