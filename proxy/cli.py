@@ -10,7 +10,7 @@ from proxy.transport import parse_listen
 DEFAULT_LISTEN = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
 
 
-def add_arguments(parser, *, redis_required=False):
+def add_arguments(parser):
     parser.add_argument(
         "--listen",
         action="append",
@@ -18,7 +18,7 @@ def add_arguments(parser, *, redis_required=False):
         help="socket to serve SIP on, repeatable (default: $SIP_LISTEN or udp+tcp 127.0.0.1:5060)",
     )
     parser.add_argument("--node-name", help="name of this proxy in lb:node:<name> (default: $LBPANEL_NODE_NAME or hostname)")
-    parser.add_argument("--redis-url", required=redis_required, help="Redis holding lb:table and lb:health")
+    parser.add_argument("--redis-url", help="Redis holding lb:table and lb:health")
     parser.add_argument(
         "--log-level", default=os.environ.get("LBPANEL_LOG_LEVEL", "INFO"), help="DEBUG, INFO, WARNING (default INFO)"
     )
