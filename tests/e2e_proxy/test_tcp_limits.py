@@ -107,7 +107,9 @@ def test_a_slowloris_connection_is_cut_and_an_idle_one_closed(edge):
             except ConnectionResetError:
                 closed = time.monotonic() - start
                 break
-        assert closed is not None and 0.5 <= closed < 2.0, closed
+        # the proxy stamps a message's first byte with the loop's cached clock, which can run a
+        # few ms behind ours: 0.45, not 0.5, still proves it waited for tcp_message_timeout_ms
+        assert closed is not None and 0.45 <= closed < 2.0, closed
         _log_line(edge, "without finishing it, closing")
         _closed_within(idle, 3.0)
         assert time.monotonic() - idle_from >= 1.0  # not before tcp_idle_timeout_s after its last traffic
