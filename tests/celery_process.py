@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 30
 
 
-def test_database_url(django_db_blocker, why):
+def child_database_url(django_db_blocker, why):
     """The pytest-django test database as a URL a child process can use; skip on SQLite (`why`)."""
     import pytest
     from django.db import connection
@@ -26,10 +26,6 @@ def test_database_url(django_db_blocker, why):
             pytest.skip(f"{why}: set DATABASE_URL to PostgreSQL")
         auth = quote(d["USER"] or "postgres") + (":" + quote(d["PASSWORD"]) if d["PASSWORD"] else "")
         return f"postgres://{auth}@{d['HOST'] or '127.0.0.1'}:{d['PORT'] or 5432}/{d['NAME']}"
-
-
-# Not a test, whatever its name says.
-test_database_url.__test__ = False
 
 
 def child_env(database_url, redis_url, queue, log_level="INFO"):

@@ -13,7 +13,7 @@ import redis as redis_lib
 from celery import Celery
 
 from probes.tests.responder import Responder
-from tests.celery_process import CeleryProcess, child_env, test_database_url
+from tests.celery_process import CeleryProcess, child_database_url, child_env
 from tests.ports import is_free
 
 # The same default as the root conftest's: tests never use the Redis db a running lbpanel uses.
@@ -82,7 +82,7 @@ class Worker:
 
 @pytest.fixture(scope="session")
 def database_url(django_db_setup, django_db_blocker):
-    return test_database_url(django_db_blocker, "probe tests share the test database with a worker process")
+    return child_database_url(django_db_blocker, "probe tests share the test database with a worker process")
 
 
 @pytest.fixture(scope="session")

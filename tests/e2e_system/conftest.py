@@ -22,7 +22,7 @@ import pytest
 import redis as redis_lib
 from celery import Celery
 
-from tests.celery_process import CeleryProcess, child_env, test_database_url
+from tests.celery_process import CeleryProcess, child_database_url, child_env
 from tests.e2e_proxy.conftest import Cluster, Ports
 
 # The same default as the root conftest's, so the test process and the children share one Redis.
@@ -69,7 +69,7 @@ class Celeries:
 def celeries(django_db_setup, django_db_blocker, tmp_path_factory):
     if shutil.which(os.environ.get("SIPP", "sipp")) is None:
         pytest.fail("sipp is not installed: apt-get install -y sip-tester (make test-deps)")
-    env = child_env(test_database_url(django_db_blocker, "the system test shares its database with a Celery worker"), REDIS_URL, QUEUE)
+    env = child_env(child_database_url(django_db_blocker, "the system test shares its database with a Celery worker"), REDIS_URL, QUEUE)
     client = redis_lib.Redis.from_url(REDIS_URL)
     # Only what this module will consume: probe_now messages other tests' proxies left unconsumed.
     client.delete(QUEUE)
