@@ -42,7 +42,7 @@ ADMIN_STATE_LETTER = {"active": "A", "inactive": "I", "disabled": "D"}
 ADMIN_STATE_COLOUR = {"active": "green", "inactive": "orange", "disabled": "grey"}
 
 
-class Health(models.TextChoices):
+class HealthState(models.TextChoices):
     UP = "up", "Up"
     DOWN = "down", "Down"
     SUSPECT = "suspect", "Suspect"

@@ -13,7 +13,7 @@ from dispatcher.choices import (
     Algorithm,
     Cause,
     EventKind,
-    Health,
+    HealthState,
     ProbingMode,
 )
 from dispatcher.validators import (
@@ -80,7 +80,7 @@ class Destination(models.Model):
     description = models.CharField(max_length=200, blank=True)
     admin_state = models.CharField(max_length=10, choices=AdminState.choices, default=AdminState.ACTIVE)
     probing = models.BooleanField(default=False, help_text="Kamailio's P flag: probed even when probing mode is 0.")
-    health = models.CharField(max_length=10, choices=Health.choices, default=Health.UNKNOWN)
+    health = models.CharField(max_length=10, choices=HealthState.choices, default=HealthState.UNKNOWN)
     health_changed = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)

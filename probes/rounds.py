@@ -8,7 +8,7 @@ import time
 from django.db.models import Q
 
 from dispatcher.choices import AdminState
-from dispatcher.choices import Health as HealthChoice
+from dispatcher.choices import HealthState
 from dispatcher.models import Destination, ProbeSettings
 from dispatcher.services import record_suspect
 from dispatcher.redis_client import get_redis
@@ -71,7 +71,7 @@ def round_destinations(settings):
     ds_mark_dst("p") sets the flag: otherwise nothing would ever bring it back.
     """
     probed = Destination.objects.probed(settings.probing_mode)
-    down = Destination.objects.exclude(admin_state=AdminState.DISABLED).filter(health=HealthChoice.DOWN)
+    down = Destination.objects.exclude(admin_state=AdminState.DISABLED).filter(health=HealthState.DOWN)
     return Destination.objects.filter(Q(pk__in=probed.values("pk")) | Q(pk__in=down.values("pk"))).values_list("id", "uri", "health")
 
 
@@ -124,7 +124,7 @@ def run_round(round_id=None):
 
 
 def down_destinations():
-    return Destination.objects.exclude(admin_state=AdminState.DISABLED).filter(health=HealthChoice.DOWN)
+    return Destination.objects.exclude(admin_state=AdminState.DISABLED).filter(health=HealthState.DOWN)
 
 
 def run_recovery():

@@ -2,14 +2,14 @@
 
 import django_filters
 
-from dispatcher.choices import AdminState, Cause, EventKind, Health
+from dispatcher.choices import AdminState, Cause, EventKind, HealthState
 from dispatcher.models import Destination, StateEvent
 
 
 class DestinationFilter(django_filters.FilterSet):
     set = django_filters.NumberFilter(field_name="dset__setid", help_text="The set's setid.")
     state = django_filters.ChoiceFilter(field_name="admin_state", choices=AdminState.choices)
-    health = django_filters.ChoiceFilter(choices=Health.choices)
+    health = django_filters.ChoiceFilter(choices=HealthState.choices)
     duid = django_filters.CharFilter()
     uri = django_filters.CharFilter()
 

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from dispatcher.api.auth import AUTHENTICATION, client_address
 from dispatcher.api.stats import live_health
-from dispatcher.choices import AdminState, Health
+from dispatcher.choices import AdminState, HealthState
 from dispatcher.live import snapshot
 from dispatcher.models import Destination
 from dispatcher.roles import VIEWER, has_role
@@ -49,7 +49,7 @@ class LbpanelCollector:
             live = snap.for_destination(dest.id)
             for value in AdminState.values:
                 admin.add_metric(labels + [value], 1 if dest.admin_state == value else 0)
-            for value in Health.values:
+            for value in HealthState.values:
                 health.add_metric(labels + [value], 1 if state == value else 0)
             usable.add_metric(labels, 1 if dest.admin_state == AdminState.ACTIVE and state not in (contract.DOWN, contract.SUSPECT) else 0)
             unknown.add_metric(labels, 1 if live.unvouched else 0)
