@@ -115,7 +115,7 @@ class ProbeSettingsSerializer(ServiceSaveMixin, serializers.ModelSerializer):
 
 
 class StateEventSerializer(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)  # null: the system, or a command on the host
 
     class Meta:
         model = StateEvent
