@@ -143,13 +143,6 @@ class AuditFilterForm(forms.Form):
 ROLE_CHOICES = [("viewer", "viewer — read-only"), ("operator", "operator — maintenance and drain"), ("admin", "admin — everything")]
 
 
-def assign_role(user, role, *, actor=None, active=True, created=False):
-    """A user holds exactly one of the role groups (through services, so it is audited)."""
-    from dispatcher.services import set_user_role
-
-    set_user_role(user, role, active=active, actor=actor, created=created)
-
-
 class UserCreateForm(forms.Form):
     username = forms.CharField(max_length=150)
     password = forms.CharField(widget=forms.PasswordInput, min_length=8)
@@ -162,16 +155,6 @@ class UserCreateForm(forms.Form):
         if get_user_model().objects.filter(username__iexact=name).exists():
             raise forms.ValidationError("A user with this name exists.")
         return name
-
-    def save(self, actor=None):
-        from django.contrib.auth import get_user_model
-
-        user = get_user_model()(username=self.cleaned_data["username"])
-        user.set_password(self.cleaned_data["password"])
-        user._lbpanel_actor = actor  # dispatcher.signals audits the creation with who did it
-        user.save()
-        assign_role(user, self.cleaned_data["role"], actor=actor)
-        return user
 
 
 class UserRoleForm(forms.Form):

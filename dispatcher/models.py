@@ -294,15 +294,6 @@ class ApiToken(models.Model):
         self.key_hash, self.prefix = self.hash_key(key), key[:12]
         return key
 
-    @classmethod
-    def issue(cls, user, *, name="", write_enabled=True, allowed_networks="", expires=None):
-        """Create a token; returns (token, key). Callers audit through services.issue_token."""
-        token = cls(user=user, name=name, write_enabled=write_enabled, allowed_networks=allowed_networks, expires=expires)
-        key = token.set_new_key()
-        token.full_clean()
-        token.save()
-        return token, key
-
     def has_expired(self, now):
         return self.expires is not None and self.expires <= now
 

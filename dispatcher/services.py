@@ -9,6 +9,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
@@ -404,6 +405,17 @@ def set_user_role(person, role, *, active=True, actor=None, cause=Cause.USER, cr
     return person
 
 
+@transaction.atomic
+def create_user(username, password, role, *, actor=None, cause=Cause.USER):
+    """A new account holding `role`. dispatcher.signals records the creation, as for an account made
+    by manage.py or the Django admin; the role is recorded as set_user_role records any role."""
+    person = get_user_model()(username=username)
+    person.set_password(password)
+    person._lbpanel_actor = _actor(actor)
+    person.save()
+    return set_user_role(person, role, actor=actor, cause=cause)
+
+
 def record_account_change(person, before, *, actor=None, cause=Cause.USER, reason=""):
     """A change made outside set_user_role (the Django admin's own form): `before` is account_state then."""
     after = account_state(person)
@@ -447,7 +459,10 @@ def _token_summary(token):
 @transaction.atomic
 def issue_token(user, *, actor=None, cause=Cause.USER, reason="", name="", write_enabled=True, allowed_networks="", expires=None):
     """A new API token for `user`, audited; returns (token, key). The key is never stored or logged."""
-    token, key = ApiToken.issue(user, name=name, write_enabled=write_enabled, allowed_networks=allowed_networks, expires=expires)
+    token = ApiToken(user=user, name=name, write_enabled=write_enabled, allowed_networks=allowed_networks, expires=expires)
+    key = token.set_new_key()
+    token.full_clean()
+    token.save()
     _config_event(
         f"issued API token {token.prefix}… of {user.username}", None, _token_snapshot(token), actor=actor, cause=cause,
         reason=reason, old="", new=_token_summary(token),

@@ -4,6 +4,7 @@ whichever way it was done: the panel, the Django admin or manage.py."""
 from django.core.management import call_command
 from django.urls import reverse
 
+from dispatcher import services
 from dispatcher.models import ApiToken, StateEvent
 from dispatcher.tests.panel_support import fast_passwords  # noqa: F401  (fixture)
 
@@ -89,7 +90,7 @@ def test_a_token_issued_and_revoked_in_the_django_admin_is_audited(admin_client,
 
 
 def test_deleting_a_token_in_the_django_admin_revokes_it_once(admin_client, viewer):
-    token, _key = ApiToken.issue(viewer)
+    token, _key = services.issue_token(viewer)
     admin_client.post(reverse("admin:dispatcher_apitoken_delete", args=[token.pk]), {"post": "yes"})
     admin_client.post(reverse("admin:dispatcher_apitoken_changelist"), {"action": "revoke", "_selected_action": [token.pk]})
     token.refresh_from_db()  # still there: who had which token stays on record

@@ -14,7 +14,8 @@ from schemathesis.checks import content_type_conformance, not_a_server_error, re
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 
-from dispatcher.models import ApiToken, Destination, DispatcherSet
+from dispatcher import services
+from dispatcher.models import Destination, DispatcherSet
 from lbpanel.wsgi import application
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
@@ -38,7 +39,7 @@ def wsgi_keeps_the_test_connection():
 def admin_key(admin_user, wsgi_keeps_the_test_connection):
     one = DispatcherSet.objects.create(setid=1, name="outbound")
     Destination.objects.create(dset=one, uri="sip:127.0.0.1:5081", duid="ast1", weight=50, attrs="weight=50;duid=ast1")
-    return ApiToken.issue(admin_user)[1]
+    return services.issue_token(admin_user)[1]
 
 
 @pytest.mark.django_db

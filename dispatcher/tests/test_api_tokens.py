@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from dispatcher import services
 from dispatcher.models import ApiToken
 from dispatcher.tests.api_support import FOREIGN_ADDRESS, anonymous, as_admin, client_for  # noqa: F401
 
@@ -73,7 +74,7 @@ def test_invalid_networks_are_refused(viewer):
     from django.core.exceptions import ValidationError
 
     with pytest.raises(ValidationError) as info:
-        ApiToken.issue(viewer, allowed_networks="10.0.0.0/8, not-a-net")
+        services.issue_token(viewer, allowed_networks="10.0.0.0/8, not-a-net")
     assert "allowed_networks" in info.value.message_dict
 
 

@@ -8,9 +8,9 @@ from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from dispatcher.forms import UserCreateForm, UserRoleForm, assign_role
+from dispatcher import services
+from dispatcher.forms import UserCreateForm, UserRoleForm
 from dispatcher.permissions import role_required
-from dispatcher.services import account_state
 
 
 @role_required("admin")
@@ -18,7 +18,8 @@ from dispatcher.services import account_state
 def users(request):
     form = UserCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = form.save(actor=request.user)
+        data = form.cleaned_data
+        user = services.create_user(data["username"], data["password"], data["role"], actor=request.user)
         messages.success(request, f"Created {user.username} as {form.cleaned_data['role']}.")
         return redirect("panel:config-users")
     people = get_user_model().objects.order_by("username").prefetch_related(Prefetch("groups", queryset=Group.objects.only("name")))
@@ -35,11 +36,11 @@ def user_role(request, pk):
         messages.error(request, "You cannot change your own role or deactivate yourself.")
     elif form.is_valid():
         try:
-            assign_role(person, form.cleaned_data["role"], active=form.cleaned_data["active"], actor=request.user)
+            services.set_user_role(person, form.cleaned_data["role"], active=form.cleaned_data["active"], actor=request.user)
         except PermissionDenied as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, f"{person.username} is now {account_state(person)}.")
+            messages.success(request, f"{person.username} is now {services.account_state(person)}.")
     else:
         messages.error(request, "Choose viewer, operator or admin.")
     return redirect("panel:config-users")
