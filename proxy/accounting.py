@@ -58,6 +58,20 @@ class Accounting:
         self.inherited_ended = {}  # Call-ID -> None, insertion-ordered so the oldest go first
         self.restarted_at = None
 
+    def invite(self):
+        """A new INVITE came in (dispatched or shed)."""
+        self.totals["invites"] += 1
+
+    def shed(self):
+        """A new INVITE refused for overload: with 503 + Retry-After."""
+        totals = self.totals
+        totals["shed"] += 1
+        totals["sent_503"] += 1
+
+    def sent_503(self):
+        """We answered a dispatched request 503: no destination left to try."""
+        self.totals["sent_503"] += 1
+
     def branch_started(self, st, dest):
         """An INVITE went to `dest` (first try or failover): in flight until it is final."""
         prev = st.counted

@@ -22,7 +22,7 @@ from proxy.overload import OverloadGuard, head_received
 from proxy.resolver import Resolver, literal
 from proxy.selection import SetState
 from proxy.timers import ExpiryQueue, TimerWheel
-from proxy.transactions import ACCEPTED, CALLING, COMPLETED, PROCEEDING, ClientTxn, new_branch
+from proxy.transactions import ACCEPTED, CALLING, COMPLETED, PROCEEDING, ClientTxn, ServerTxn, new_branch
 from proxy.transport import TcpPool, UdpDestination, pending_bytes
 from proxy.view import TableView, usable
 from sip.errors import SipSyntaxError
@@ -36,6 +36,9 @@ log = logging.getLogger("proxy")
 LAG_TOLERANCE = 0.05
 _URI_CACHE_MAX = 20000
 _HOPS_MAX = 10000
+# silence_cause(): why a branch missed a deadline, when not (only) the peer's fault
+OUR_LOOP = "our loop is late"
+UNREACHABLE = "ICMP port unreachable"
 SIG_PARAM = b";lbs="
 
 
@@ -370,7 +373,35 @@ class Proxy:
             st.retrans = self.wheel.call_later(tx.T1, self._retransmit_final, st)
         for ct in st.branches:
             if ct.state in (CALLING, PROCEEDING) and code < 300:
-                self._give_up_branch(ct)
+                self.give_up_branch(ct)
+
+    def new_server(self, key, msg, listener, addr, conn, untrusted_source=None):
+        """A server transaction for a request we take on. An untrusted source counts it
+        against max_per_source until it lingers out."""
+        st = ServerTxn(key, msg.method, msg.call_id, msg, listener, addr, conn)
+        st.created = self.loop.time()
+        self.servers[key] = st
+        if untrusted_source is not None:
+            st.source = untrusted_source
+            self.by_source[untrusted_source] = self.by_source.get(untrusted_source, 0) + 1
+        return st
+
+    def transactions_full(self):
+        return len(self.servers) >= self.view.max_transactions
+
+    def source_full(self, ip):
+        """Has this untrusted address as many live transactions as it may have?"""
+        return self.by_source.get(ip, 0) >= self.view.max_per_source
+
+    def invites_full(self):
+        """Are max_pending INVITEs already waiting for a final response?"""
+        return self.pending_invites >= self.view.max_pending
+
+    def invite_pending(self, st):
+        """A dispatched INVITE waits for its final response: it counts against max_pending
+        until finalize()."""
+        self.pending_invites += 1
+        st.dispatch = True
 
     def released(self, ip):
         n = self.by_source.get(ip, 0) - 1
@@ -445,24 +476,25 @@ class Proxy:
         ct.interval = min(ct.interval * 2, tx.T2) if not ct.is_invite else ct.interval * 2
         ct.t_retrans = self.wheel.call_later(ct.interval, self._retransmit, ct)
 
-    def loop_is_late(self, late, ct=None):
-        """Our own processing, not the peer, may explain a silent destination."""
+    def silence_cause(self, late, ct):
+        """Why a branch passed a deadline without a reply, when it may not be the peer's fault:
+        OUR_LOOP (our own processing may explain it), UNREACHABLE (an ICMP error from its
+        destination waited on the socket), else None. Only looks: the caller acts."""
         if late > LAG_TOLERANCE or self.wheel.lag > LAG_TOLERANCE or self.overload.lag > LAG_TOLERANCE:
-            return True
-        dest = self.udp_dests.get(ct.addr) if ct is not None and ct.proto == "udp" else None
+            return OUR_LOOP
+        dest = self.udp_dests.get(ct.addr) if ct.proto == "udp" else None
         if dest is not None and pending_bytes(dest.sock):
             try:
                 received = head_received(dest.sock)
             except ConnectionRefusedError:
-                self.on_unreachable("udp", ct.addr, "ICMP port unreachable")
-                return True  # the branch is failed over already; the re-armed timer finds it abandoned
+                return UNREACHABLE
             # the destination's reply reached the kernel before the deadline and waits unread
             if received is not None and received < time.time() - late:
-                return True
+                return OUR_LOOP
         for lis in self.listeners:
             if lis.proto == "udp" and lis.sock is not None and pending_bytes(lis.sock):
-                return True
-        return False
+                return OUR_LOOP
+        return None
 
     def _trying_timeout(self, ct, late):
         ct.t_trying = None
@@ -471,7 +503,12 @@ class Proxy:
         st = ct.server
         if st.final_code is not None:
             return
-        if self.loop_is_late(late, ct) and ct.trying_rearms < 20:
+        cause = self.silence_cause(late, ct)
+        if cause is UNREACHABLE:
+            self.on_unreachable("udp", ct.addr, cause)
+            if ct.abandoned:
+                return  # failed over
+        if cause is not None and ct.trying_rearms < 20:
             ct.trying_rearms += 1
             ct.t_trying = self.wheel.call_later(max(0.05, self.view.trying_timeout / 4), self._trying_timeout, ct)
             return
@@ -482,17 +519,22 @@ class Proxy:
         st = ct.server
         if ct.abandoned or ct.state >= ACCEPTED:
             return
-        if ct.state == CALLING and self.loop_is_late(late, ct) and ct.trying_rearms < 20:
+        cause = self.silence_cause(late, ct) if ct.state == CALLING else None
+        if cause is UNREACHABLE:
+            self.on_unreachable("udp", ct.addr, cause)
+            if ct.abandoned:
+                return  # failed over
+        if cause is not None and ct.trying_rearms < 20:
             ct.trying_rearms += 1
             ct.t_fr = self.wheel.call_later(0.1, self._fr_timeout, ct)
             return
         # a branch that rang for fr_inv_timer without an answer is a no-answer, not a server fault
         no_answer = ct.state == PROCEEDING and ct.is_invite
-        self._give_up_branch(ct)
+        self.give_up_branch(ct)
         if st.final_code is None:
             self.router.failure(st, ct, 408, None, no_answer=no_answer)
 
-    def _give_up_branch(self, ct, cancel=True):
+    def give_up_branch(self, ct, cancel=True):
         """Stop a branch; CANCEL it when it already sent a provisional."""
         ct.stop_timers()
         self._not_calling(ct)

@@ -17,7 +17,7 @@ from proxy import selection
 from proxy.core import SIG_PARAM
 from proxy.logquota import LogQuota
 from proxy.resolver import literal
-from proxy.transactions import BRANCH_PREFIX, CALLING, PROCEEDING, ServerTxn, build_dialog_request, new_branch
+from proxy.transactions import BRANCH_PREFIX, CALLING, PROCEEDING, build_dialog_request, new_branch
 from sip.headers import COMPACT, canonical_name, name_addr
 from sip.message import SipMessage
 from sip.responses import add_received, response_bytes
@@ -92,10 +92,10 @@ class Router:
             if not self.signed(msg):
                 self.refuse(msg, txkey, listener, reply_addr, conn, 403, b"Forbidden", "in-dialog without our signed Route", addr)
                 return
-            if core.by_source.get(source, 0) >= view.max_per_source:
+            if core.source_full(source):
                 self.refuse(msg, txkey, listener, reply_addr, conn, 503, b"Service Unavailable", "transaction cap per source", addr)
                 return
-        if len(core.servers) >= view.max_transactions:
+        if core.transactions_full():
             self.refuse(msg, txkey, listener, reply_addr, conn, 503, b"Service Unavailable", "transaction cap", addr)
             return
         # overload: a new call is refused before it costs a transaction; everything else
@@ -109,12 +109,7 @@ class Router:
             # and came back (a destination or a next hop that is us under another name)
             self.refuse(msg, txkey, listener, reply_addr, conn, 482, b"Loop Detected", "request looped back to us", addr)
             return
-        st = ServerTxn(key, method, msg.call_id, msg, listener, reply_addr, conn)
-        st.created = core.loop.time()
-        core.servers[key] = st
-        if untrusted:
-            st.source = source
-            core.by_source[source] = core.by_source.get(source, 0) + 1
+        st = core.new_server(key, msg, listener, reply_addr, conn, source if untrusted else None)
         mf = msg.max_forwards
         if mf == 0:
             core.reply(st, 483, b"Too Many Hops")
@@ -127,10 +122,8 @@ class Router:
     def shed(self, msg, txkey, listener, reply_addr, conn):
         """503 + Retry-After, stateless: a retransmission gets another one, the ACK is dropped."""
         core = self.core
-        totals = core.accounting.totals
-        totals["invites"] += 1
-        totals["shed"] += 1
-        totals["sent_503"] += 1
+        core.accounting.invite()
+        core.accounting.shed()
         view = core.view
         data = response_bytes(
             msg, 503, b"Service Unavailable", to_tag=b"%x" % zlib.crc32(txkey), extra=view.retry_after, server=view.server
@@ -312,16 +305,14 @@ class Router:
         is_invite = msg.method == b"INVITE"
         acc = core.accounting
         if is_invite:
-            acc.totals["invites"] += 1
-            if core.pending_invites >= view.max_pending:
-                acc.totals["shed"] += 1
-                acc.totals["sent_503"] += 1
+            acc.invite()
+            if core.invites_full():
+                acc.shed()
                 if self.log_debug:
                     log.debug("shed call-id=%s: %d pending INVITEs", _text(st.call_id), core.pending_invites)
                 core.reply(st, 503, b"Service Unavailable", extra=core.view.retry_after)
                 return
-            core.pending_invites += 1
-            st.dispatch = True
+            core.invite_pending(st)
             core.reply(st, 100, b"Trying")
         setid = view.set_for(addr[0])
         dset = view.table.sets.get(setid) if setid is not None else None
@@ -348,7 +339,7 @@ class Router:
                 _text(msg.uri_of(b"from")),
             )
             if is_invite:
-                acc.totals["sent_503"] += 1
+                acc.sent_503()
             core.reply(st, 503, b"Service Unavailable", extra=core.view.retry_after)
             return
         st.dispatch = True
@@ -432,21 +423,21 @@ class Router:
         if ct.dest is not None:
             core.mark_suspect(ct.dest, None, reason, st.call_id)
         if st.final_code is not None:
-            core._give_up_branch(ct)
+            core.give_up_branch(ct)
             return
         if st.canceled:
-            core._give_up_branch(ct)
+            core.give_up_branch(ct)
             core.reply(st, 487, b"Request Terminated")
             return
         if not st.dispatch or not self._has_next(st):
             if certain:
-                core._give_up_branch(ct)
+                core.give_up_branch(ct)
                 core.reply(st, 503, b"Service Unavailable", extra=core.view.retry_after)
                 if st.dispatch:
-                    core.accounting.totals["sent_503"] += 1
+                    core.accounting.sent_503()
             # a silent server might still answer: fr_timer decides when nothing else is left
             return
-        core._give_up_branch(ct)
+        core.give_up_branch(ct)
         old = ct.dest
         self.next_branch(st)
         core.accounting.failover(old)
