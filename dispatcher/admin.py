@@ -1,6 +1,9 @@
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.shortcuts import redirect
+from django.urls import reverse
 
 from dispatcher import services
 from dispatcher.choices import Cause
@@ -42,10 +45,39 @@ class DispatcherSetAdmin(AuditedAdmin):
     list_filter = ("algorithm",)
     search_fields = ("name", "description", "=setid")
     inlines = [DestinationInline]
+    actions = ["delete_sets"]
 
     @admin.display(description="destinations")
     def destination_count(self, obj):
         return obj.destinations.count()
+
+    # Only a set nothing uses can go (services.delete_set): what keeps one is said as a message,
+    # where Django would list the destinations and rules it was about to delete with it.
+    def delete_view(self, request, object_id, extra_context=None):
+        dset = self.get_object(request, unquote(object_id))
+        refused = services.why_set_stays(dset) if dset is not None else []
+        if refused:
+            self.message_user(request, f"Could not delete {dset}: {' '.join(refused)}", messages.ERROR)
+            return redirect(reverse("admin:dispatcher_dispatcherset_change", args=[dset.pk]))
+        return super().delete_view(request, object_id, extra_context)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # it would say "deleted" of sets the rule keeps
+        return actions
+
+    @admin.action(description="Delete selected sets nothing uses", permissions=["delete"])
+    def delete_sets(self, request, queryset):
+        deleted = 0
+        for dset in queryset:
+            try:
+                services.delete_config(dset, actor=request.user, cause=Cause.USER, reason="Django admin")
+            except services.SetInUse as exc:
+                self.message_user(request, f"Could not delete {dset}: {exc}", messages.ERROR)
+            else:
+                deleted += 1
+        if deleted:
+            self.message_user(request, f"{deleted} set(s) deleted.")
 
 
 @admin.register(Destination)

@@ -179,11 +179,59 @@ def save_config(instance, *, actor=None, cause=Cause.USER, reason=""):
 
 @transaction.atomic
 def delete_config(instance, *, actor=None, cause=Cause.USER, reason=""):
+    """Delete a set, destination or source rule, audited, and publish after commit.
+
+    A set goes by delete_set's rule: raises SetInUse, and nothing changes, when something still uses it.
+    """
+    if isinstance(instance, DispatcherSet):
+        delete_set(instance, actor=actor, cause=cause, reason=reason)
+    else:
+        _delete_audited(instance, actor=actor, cause=cause, reason=reason)
+    _publish_on_commit()
+
+
+def _delete_audited(instance, *, actor, cause, reason):
     subject = f"deleted {type(instance)._meta.verbose_name} {_describe(instance)}"
     old = _snapshot(instance)
     instance.delete()
     _config_event(subject, old, None, actor=actor, cause=cause, reason=reason)
-    _publish_on_commit()
+
+
+class SetInUse(Exception):
+    """A set something still uses is not deleted. The API answers 409, the panel and the admin say
+    why, an import --replace keeps the set and says so."""
+
+    def __init__(self, dset, reasons):
+        super().__init__(" ".join(reasons))
+        self.dset, self.reasons = dset, reasons
+
+
+def why_set_stays(dset):
+    """What keeps `dset` from being deleted, one sentence each; empty when it may go."""
+    reasons = []
+    if ProxySettings.objects.filter(pk=1, default_set=dset).exists():
+        reasons.append(f"Set {dset.setid} is the default set in the proxy settings; choose another default first.")
+    rules = list(dset.source_rules.values_list("network", flat=True))
+    if rules:
+        reasons.append(f"Source rules send traffic to set {dset.setid} ({', '.join(rules)}); delete or move them first.")
+    count = dset.destinations.count()
+    if count:
+        reasons.append(f"Set {dset.setid} still has {count} destination(s); delete or move them first.")
+    return reasons
+
+
+@transaction.atomic
+def delete_set(dset, *, actor=None, cause=Cause.USER, reason=""):
+    """Delete a dispatcher set by the one rule every caller follows (API, panel, admin, import --replace):
+    a set that is the default set, that source rules send traffic to, or that still has destinations
+    stays, and SetInUse says why. Deleting never takes destinations or rules with it, so no call is cut
+    by a set going. The caller publishes (delete_config does)."""
+    # Locked: a rule, destination or default pointing at the set waits for this transaction, so the check holds.
+    dset = DispatcherSet.objects.select_for_update().get(pk=dset.pk)
+    reasons = why_set_stays(dset)
+    if reasons:
+        raise SetInUse(dset, reasons)
+    _delete_audited(dset, actor=actor, cause=cause, reason=reason)
 
 
 def apply_probe_preset(name, *, actor=None, cause=Cause.USER):
@@ -199,6 +247,7 @@ def apply_probe_preset(name, *, actor=None, cause=Cause.USER):
 @dataclass
 class ImportResult:
     changes: list = field(default_factory=list)
+    kept: list = field(default_factory=list)  # sets --replace would delete but something still uses (delete_set's rule)
     dry_run: bool = False
     version: int | None = None
 
@@ -305,14 +354,18 @@ def _apply_entries(entries, replace, result, actor, cause):
         Destination.objects.bulk_update(updated, [*_entry_fields_names(), "updated"], batch_size=1000)
     Destination.objects.bulk_create(created, batch_size=1000)
     events.extend(_event(f"created destination {_subject(d)}", None, _snapshot(d), actor=actor, cause=cause, destination=d) for d in created)
+    StateEvent.objects.bulk_create(events, batch_size=1000)
     if replace:
         wanted_sets = {e.setid for e in entries}
         for setid, dset in sets.items():
-            if setid not in wanted_sets and not dset.source_rules.exists():
+            if setid in wanted_sets:
+                continue
+            try:
+                delete_set(dset, actor=actor, cause=cause)
+            except SetInUse as exc:
+                result.kept.append(f"= set {setid} kept: {exc}")
+            else:
                 result.changes.append(f"- set {setid}")
-                events.append(_event(f"deleted dispatcher set {dset}", _snapshot(dset), None, actor=actor, cause=cause))
-                dset.delete()
-    StateEvent.objects.bulk_create(events, batch_size=1000)
 
 
 def _entry_fields_names():

@@ -20,9 +20,14 @@ def field_errors(exc):
 
 
 def call_service(func, *args, **kwargs):
-    """Run a dispatcher.services writer; its ValidationError becomes 400, a lost uniqueness race 409."""
+    """Run a dispatcher.services writer; its ValidationError becomes 400, a lost uniqueness race or a
+    set still in use 409."""
+    from dispatcher.services import SetInUse
+
     try:
         return func(*args, **kwargs)
+    except SetInUse as exc:
+        raise Conflict({"setid": exc.reasons}) from None
     except DjangoValidationError as exc:
         raise serializers.ValidationError(field_errors(exc)) from None
     except IntegrityError as exc:

@@ -182,6 +182,7 @@ class ImportResultSerializer(serializers.Serializer):
     dry_run = serializers.BooleanField()
     changed = serializers.IntegerField(help_text="How many changes were (or, with dry_run, would be) made.")
     changes = serializers.ListField(child=serializers.CharField(), help_text="+ added, ~ changed, - removed.")
+    kept = serializers.ListField(child=serializers.CharField(), help_text="Sets replace would delete but something still uses, and why.")
 
 
 class ImportRequestSerializer(serializers.Serializer):

@@ -16,14 +16,14 @@ from dispatcher import publication, services
 from dispatcher.api import serializers as s
 from dispatcher.api.auth import AUTHENTICATION, RolePermission
 from dispatcher.api.schema import ApiSchema
-from dispatcher.api.errors import Conflict, call_service
+from dispatcher.api.errors import call_service
 from dispatcher.api.filters import DestinationFilter, StateEventFilter
 from dispatcher.api.parsers import JSONParser
 from dispatcher.api.stats import node_rows, stats_document
 from dispatcher.choices import Cause
 from dispatcher.kamailio_list import DispatcherListError
 from dispatcher.live import snapshot
-from dispatcher.models import Destination, DispatcherSet, ProbeSettings, ProxySettings, SourceRule, StateEvent
+from dispatcher.models import Destination, DispatcherSet, ProbeSettings, SourceRule, StateEvent
 from dispatcher.roles import ADMIN, OPERATOR
 
 DELETED = {204: OpenApiResponse(description="Deleted.")}
@@ -41,7 +41,7 @@ class ApiMixin:
 
 class AuditedDestroyMixin:
     def perform_destroy(self, instance):
-        services.delete_config(instance, actor=self.request.user, cause=Cause.API)
+        call_service(services.delete_config, instance, actor=self.request.user, cause=Cause.API)
 
 
 @extend_schema_view(destroy=extend_schema(responses=DELETED))
@@ -51,18 +51,6 @@ class DispatcherSetViewSet(ApiMixin, AuditedDestroyMixin, viewsets.ModelViewSet)
     queryset = DispatcherSet.objects.annotate(destination_count=Count("destinations")).order_by("setid")
     serializer_class = s.DispatcherSetSerializer
     lookup_field = "setid"
-
-    def perform_destroy(self, instance):
-        proxy = ProxySettings.load()
-        if proxy.default_set_id == instance.pk:
-            raise Conflict({"setid": [f"Set {instance.setid} is the default set in the proxy settings; choose another default first."]})
-        rules = list(instance.source_rules.values_list("network", flat=True))
-        if rules:
-            raise Conflict({"setid": [f"Source rules send traffic to set {instance.setid} ({', '.join(rules)}); delete or move them first."]})
-        count = instance.destinations.count()
-        if count:
-            raise Conflict({"setid": [f"Set {instance.setid} still has {count} destination(s); delete or move them first."]})
-        super().perform_destroy(instance)
 
 
 @extend_schema_view(destroy=extend_schema(responses=DELETED))
@@ -174,7 +162,7 @@ class DispatcherListView(ApiMixin, APIView):
         except DispatcherListError as exc:
             errors = [{"line": e.lineno, "text": e.text, "message": e.message} for e in exc.errors]
             return Response({"detail": f"Nothing imported: {len(errors)} bad line(s).", "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
-        return Response({"dry_run": result.dry_run, "changed": len(result.changes), "changes": result.changes})
+        return Response({"dry_run": result.dry_run, "changed": len(result.changes), "changes": result.changes, "kept": result.kept})
 
     def _text(self, data):
         if isinstance(data, str):

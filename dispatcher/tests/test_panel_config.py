@@ -78,9 +78,9 @@ def test_deleting_a_destination_names_its_calls_and_is_audited(as_admin, cluster
     assert event.subject.startswith("deleted destination") and event.reason == "decommissioned"
 
 
-def test_deleting_a_set_says_what_goes_with_it(as_admin, cluster, redis):
+def test_a_set_with_destinations_is_not_offered_for_deletion(as_admin, cluster, redis):
     html = as_admin.get(f"/config/sets/{cluster['set'].id}/delete/").content.decode()
-    assert "Its 3 destinations are deleted with it" in html
+    assert "still has 3 destination(s)" in html and "Delete dispatcher set</button>" not in html
 
 
 def test_it_manages_source_rules(as_admin, cluster, redis):

@@ -48,13 +48,19 @@ def _edit(request, form_class, instance, *, title, back="panel:config", initial=
     return render(request, template, {"form": form, "title": title, "back": back, **(extra or {})})
 
 
-def _delete(request, instance, *, what, impact="", back="panel:config"):
+def _delete(request, instance, *, what, impact="", refused=(), back="panel:config"):
+    """`refused`: why services will not delete it (a set in use), shown instead of the button."""
     if request.method == "POST":
         label = str(instance)
-        services.delete_config(instance, actor=request.user, cause=Cause.USER, reason=request.POST.get("reason", ""))
-        messages.success(request, f"Deleted {what} {label}.")
+        try:
+            services.delete_config(instance, actor=request.user, cause=Cause.USER, reason=request.POST.get("reason", ""))
+        except services.SetInUse as exc:
+            messages.error(request, f"Could not delete {label}: {exc}")
+        else:
+            messages.success(request, f"Deleted {what} {label}.")
         return redirect(back)
-    return render(request, "config/delete.html", {"object": instance, "what": what, "impact": impact, "back": back})
+    context = {"object": instance, "what": what, "impact": impact, "refused": refused, "back": back}
+    return render(request, "config/delete.html", context)
 
 
 @admin_page
@@ -89,15 +95,9 @@ def set_edit(request, pk):
 @require_http_methods(["GET", "POST"])
 def set_delete(request, pk):
     dset = get_object_or_404(DispatcherSet, pk=pk)
-    dest_ids = list(dset.destinations.values_list("id", flat=True))
-    total = live.snapshot().totals(set(dest_ids))
-    active = total.active
-    impact = (
-        f"Its {len(dest_ids)} destination{'s' if len(dest_ids) != 1 else ''} are deleted with it "
-        f"({active} active call{'s' if active != 1 else ''} now{', and more unknown: ' + total.unknown_reason if total.unvouched else ''}). "
-        "Source rules pointing at it are deleted too."
-    )
-    return _delete(request, dset, what="dispatcher set", impact=impact)
+    # Only a set nothing uses can go (services.delete_set), so no destination, rule or call goes with it.
+    refused = services.why_set_stays(dset) if request.method == "GET" else ()
+    return _delete(request, dset, what="dispatcher set", refused=refused)
 
 
 # --- destinations -----------------------------------------------------------------

@@ -32,8 +32,10 @@ def import_list(request):
         else:
             if apply:
                 messages.success(request, f"Imported: {len(result.changes)} change{'s' if len(result.changes) != 1 else ''} applied.")
+                for kept in result.kept:
+                    messages.warning(request, kept)
                 return redirect("panel:config")
-            context.update(preview=result.changes, text=text, replace=replace)
+            context.update(preview=result.changes, kept=result.kept, text=text, replace=replace)
     return render(request, "config/import.html", context)
 
 

@@ -26,5 +26,7 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: nothing imported\n{exc}") from None
         for change in result.changes:
             self.stdout.write(change)
+        for kept in result.kept:
+            self.stdout.write(kept)
         verb = "would change" if dry_run else "changed"
         self.stdout.write(f"{len(result.changes)} {'entry' if len(result.changes) == 1 else 'entries'} {verb}")
