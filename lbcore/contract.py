@@ -252,13 +252,6 @@ def decode_event(raw):
     return None
 
 
-def is_usable(dest, health):
-    """A destination takes new calls only when admin state is active and health is not down."""
-    if dest.admin_state != ACTIVE:
-        return False
-    return health is None or health.state not in (DOWN, SUSPECT)
-
-
 def kamailio_flags(admin_state, health_state, probing):
     """The kamcmd dispatcher.list letters: A/I/D, then P when probing, T while trying."""
     if admin_state == DISABLED:

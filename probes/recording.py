@@ -15,7 +15,8 @@ from django.db import transaction
 from dispatcher.choices import Cause
 from dispatcher.models import Destination
 from dispatcher.services import change_health
-from lbcore.contract import HEALTH_KEY, RTT_SAMPLES, SUSPECT, UNKNOWN, UP, Health, decode_health, encode_health, rtt_key
+from lbcore.contract import HEALTH_KEY, RTT_SAMPLES, SUSPECT, UNKNOWN, UP, decode_health, encode_health, rtt_key
+from lbcore.rules import effective_health
 from probes.machine import is_good, step
 
 log = logging.getLogger(__name__)
@@ -131,11 +132,13 @@ def record(r, outcomes, thresholds, *, db_health=None, suspect_reason=""):
 
 
 def _current(raw, row_state, now):
-    """Health as lb:health holds it (the proxy's suspect marks live only there), else the row's."""
-    if raw is None:
-        return Health(state=row_state, since=now), ""
-    try:
-        raw_state = json.loads(raw).get("state", "")
-        return decode_health(raw), raw_state
-    except (ValueError, AttributeError, TypeError):
-        return Health(state=row_state, since=now), ""
+    """Health as lb:health holds it (the proxy's suspect marks live only there), else the row's;
+    and the state lb:health holds as written ("" when none)."""
+    live, raw_state = None, ""
+    if raw is not None:
+        try:
+            state = json.loads(raw).get("state", "")
+            live, raw_state = decode_health(raw), state
+        except (ValueError, AttributeError, TypeError):
+            pass
+    return effective_health(live, row_state, since=now), raw_state

@@ -14,6 +14,7 @@ import time
 import zlib
 
 from lbcore.contract import SUSPECT, Health
+from lbcore.rules import usable
 from proxy import gcpolicy
 from proxy import transactions as tx
 from proxy.accounting import Accounting
@@ -24,7 +25,7 @@ from proxy.selection import SetState
 from proxy.timers import ExpiryQueue, TimerWheel
 from proxy.transactions import ACCEPTED, CALLING, COMPLETED, PROCEEDING, ClientTxn, ServerTxn, new_branch
 from proxy.transport import TcpPool, UdpDestination, pending_bytes
-from proxy.view import TableView, usable
+from proxy.view import TableView
 from sip.errors import SipSyntaxError
 from sip.message import parse_message
 from sip.responses import response_bytes

@@ -9,9 +9,8 @@ import hashlib
 import ipaddress
 import logging
 import os
-import time
 
-from lbcore.contract import ACTIVE, DEFAULT_SETTINGS, DOWN, EMPTY_TABLE, SUSPECT, is_usable
+from lbcore.contract import DEFAULT_SETTINGS, EMPTY_TABLE
 from proxy.resolver import literal
 
 _CACHE_MAX = 10000
@@ -112,15 +111,3 @@ class TableView:
         if len(self._trusted_cache) < _CACHE_MAX:
             self._trusted_cache[ip] = trusted
         return trusted
-
-
-def usable(dest, health, hold, now=None):
-    """is_usable, except a suspect mark older than suspect_hold no longer counts: a proxy
-    without a prober must not lose a server for good."""
-    if is_usable(dest, health):
-        return True
-    if dest.admin_state != ACTIVE or health is None or health.state == DOWN:
-        return False
-    if health.state == SUSPECT:
-        return (now if now is not None else time.time()) - health.since >= hold
-    return False

@@ -15,12 +15,11 @@ from rest_framework import permissions
 from rest_framework.views import APIView
 
 from dispatcher.api.auth import AUTHENTICATION, client_address
-from dispatcher.api.stats import live_health
 from dispatcher.choices import AdminState, HealthState
 from dispatcher.live import snapshot
 from dispatcher.models import Destination
 from dispatcher.roles import VIEWER, has_role
-from lbcore import contract
+from lbcore import rules
 
 DEST_LABELS = ["id", "set", "uri", "duid"]
 
@@ -45,13 +44,14 @@ class LbpanelCollector:
         rtt = GaugeMetricFamily("lbpanel_destination_probe_rtt_seconds", "Round-trip time of the last answered probe.", labels=DEST_LABELS)
         for dest in Destination.objects.select_related("dset"):
             labels = [str(dest.id), str(dest.dset.setid), dest.uri, dest.duid]
-            state, rtt_ms = live_health(dest, snap)
+            effective = rules.effective_health(snap.health.get(dest.id), dest.health)
+            state, rtt_ms = effective.state, effective.rtt_ms
             live = snap.for_destination(dest.id)
             for value in AdminState.values:
                 admin.add_metric(labels + [value], 1 if dest.admin_state == value else 0)
             for value in HealthState.values:
                 health.add_metric(labels + [value], 1 if state == value else 0)
-            usable.add_metric(labels, 1 if dest.admin_state == AdminState.ACTIVE and state not in (contract.DOWN, contract.SUSPECT) else 0)
+            usable.add_metric(labels, 1 if rules.usable(dest, effective) else 0)
             unknown.add_metric(labels, 1 if live.unvouched else 0)
             if not live.unvouched:
                 active.add_metric(labels, live.active)

@@ -27,7 +27,7 @@ from dispatcher.live import snapshot
 from dispatcher.models import Destination, DispatcherSet, ProbeSettings
 from dispatcher.redis_client import get_redis
 from dispatcher.roles import ADMIN, OPERATOR, VIEWER, has_role
-from lbcore import contract
+from lbcore import contract, rules
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +151,8 @@ def dispatcher_list(request, params):
     for setid, dests in by_set.items():
         targets = []
         for dest in dests:
-            health = snap.health.get(dest.id)
-            state = health.state if health else dest.health
+            health = rules.effective_health(snap.health.get(dest.id), dest.health)
+            state = health.state
             probed = dest.admin_state != AdminState.DISABLED and (dest.probing or probing_mode == ProbingMode.ALL)
             doc = {"URI": dest.uri, "FLAGS": rpc_flags(dest, state, probed), "PRIORITY": dest.priority}
             if mode == "full":

@@ -1,26 +1,20 @@
 """Live numbers joined with configuration, for /api/v1/stats/, /api/v1/nodes/ and /metrics."""
 
 from dispatcher.models import Destination, DispatcherSet
-from lbcore import contract
-
-
-def live_health(dest, snap):
-    """The health the proxies act on (Redis) when known, else the last recorded one (PostgreSQL)."""
-    health = snap.health.get(dest.id)
-    return (health.state, health.rtt_ms) if health is not None else (dest.health, None)
+from lbcore import contract, rules
 
 
 def destination_rows(snap):
     rows = []
     for dest in Destination.objects.select_related("dset").order_by("dset__setid", "-priority", "id"):
-        health, rtt_ms = live_health(dest, snap)
+        health = rules.effective_health(snap.health.get(dest.id), dest.health)
         live = snap.for_destination(dest.id)
         rows.append({
             "id": dest.id, "set": dest.dset.setid, "uri": dest.uri, "duid": dest.duid,
-            "admin_state": dest.admin_state, "health": health,
-            "kamailio_flags": contract.kamailio_flags(dest.admin_state, health, dest.probing),
-            "usable": dest.admin_state == contract.ACTIVE and health not in (contract.DOWN, contract.SUSPECT),
-            "rtt_ms": rtt_ms, "active": live.active_known, "active_unknown": live.unknown_reason or None,
+            "admin_state": dest.admin_state, "health": health.state,
+            "kamailio_flags": contract.kamailio_flags(dest.admin_state, health.state, dest.probing),
+            "usable": rules.usable(dest, health),
+            "rtt_ms": health.rtt_ms, "active": live.active_known, "active_unknown": live.unknown_reason or None,
             "cps": round(live.cps, 3), "invites": live.invites, "answered": live.answered, "failovers": live.failovers,
         })
     return rows

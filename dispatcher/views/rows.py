@@ -12,7 +12,7 @@ from django.db.models import OuterRef, Subquery
 from dispatcher.choices import ADMIN_STATE_COLOUR, HEALTH_COLOUR, AdminState, EventKind
 from dispatcher.live import STALE_AFTER_SECONDS, DestinationLive
 from dispatcher.models import Destination, DispatcherSet, StateEvent
-from lbcore import contract
+from lbcore import contract, rules
 
 
 def destinations_with_state_times():
@@ -35,8 +35,12 @@ class DestinationRow:
         return self.dest.id
 
     @property
+    def effective_health(self):
+        return rules.effective_health(self.health, self.dest.health)
+
+    @property
     def health_state(self):
-        return self.health.state if self.health else self.dest.health
+        return self.effective_health.state
 
     @property
     def health_label(self):
@@ -60,7 +64,7 @@ class DestinationRow:
 
     @property
     def usable(self):
-        return contract.is_usable(self.dest, self.health)
+        return rules.usable(self.dest, self.effective_health)
 
     @property
     def is_active(self):

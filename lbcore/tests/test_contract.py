@@ -61,16 +61,6 @@ def test_node_round_trips():
     assert node["destinations"] == {7: {"active": 2, "cps": 0.5}} and node["table_version"] == 4
 
 
-def test_usable_means_active_and_not_down():
-    dest = contract.DestinationSpec(id=1, setid=1, uri="sip:h", host="h", port=5060, transport="udp")
-    assert contract.is_usable(dest, None)
-    assert contract.is_usable(dest, contract.Health(state="up"))
-    assert not contract.is_usable(dest, contract.Health(state="down"))
-    assert not contract.is_usable(dest, contract.Health(state="suspect"))
-    inactive = contract.DestinationSpec(id=1, setid=1, uri="sip:h", host="h", port=5060, transport="udp", admin_state="inactive")
-    assert not contract.is_usable(inactive, contract.Health(state="up"))
-
-
 def test_flags_read_like_kamcmd():
     assert contract.kamailio_flags("active", "up", True) == "AP"
     assert contract.kamailio_flags("active", "down", True) == "IP"

@@ -1,7 +1,5 @@
-import time
-
-from lbcore.contract import ACTIVE, DOWN, INACTIVE, SUSPECT, UP, DestinationSpec, Health, SetSpec, SourceRuleSpec, Table
-from proxy.view import TableView, usable
+from lbcore.contract import DestinationSpec, SetSpec, SourceRuleSpec, Table
+from proxy.view import TableView
 
 
 def _table(**settings):
@@ -28,20 +26,3 @@ def test_it_trusts_source_rules_and_trusted_networks_only():
     assert view.is_trusted("203.0.113.77")
     assert not view.is_trusted("198.51.100.1")
     assert not view.is_trusted("not-an-ip")
-
-
-def test_it_uses_only_active_destinations_that_are_not_down():
-    d = _table().sets[1].destinations[0]
-    now = time.time()
-    assert usable(d, None, 30)
-    assert usable(d, Health(state=UP), 30)
-    assert not usable(d, Health(state=DOWN), 30)
-    assert not usable(d.__class__(**{**{s: getattr(d, s) for s in d.__slots__}, "admin_state": INACTIVE}), None, 30)
-    assert d.admin_state == ACTIVE
-
-
-def test_it_lets_a_stale_suspect_mark_lapse():
-    d = _table().sets[1].destinations[0]
-    now = time.time()
-    assert not usable(d, Health(state=SUSPECT, since=now - 5), 30, now)
-    assert usable(d, Health(state=SUSPECT, since=now - 31), 30, now)

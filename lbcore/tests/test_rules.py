@@ -1,0 +1,38 @@
+"""Each rule more than one process needs, tested where it is defined (lbcore.rules)."""
+
+import time
+
+from lbcore import contract, rules
+from lbcore.contract import DOWN, SUSPECT, UP, DestinationSpec, Health
+
+
+def _dest(admin_state="active"):
+    return DestinationSpec(id=1, setid=1, uri="sip:h", host="h", port=5060, transport="udp", admin_state=admin_state)
+
+
+def test_usable_means_active_and_not_down():
+    assert rules.usable(_dest(), None)
+    assert rules.usable(_dest(), Health(state=UP))
+    assert rules.usable(_dest(), Health(state="unknown"))
+    assert not rules.usable(_dest(), Health(state=DOWN))
+    assert not rules.usable(_dest(), Health(state=SUSPECT))
+    assert not rules.usable(_dest("inactive"), Health(state=UP))
+    assert not rules.usable(_dest("disabled"), None)
+
+
+def test_a_suspect_mark_lapses_after_the_hold_only_when_one_is_given():
+    now = time.time()
+    assert not rules.usable(_dest(), Health(state=SUSPECT, since=now - 5), 30, now)
+    assert rules.usable(_dest(), Health(state=SUSPECT, since=now - 31), 30, now)
+    assert not rules.usable(_dest(), Health(state=SUSPECT, since=now - 31))
+    assert not rules.usable(_dest(), Health(state=DOWN, since=now - 31), 30, now)
+    assert not rules.usable(_dest("inactive"), Health(state=SUSPECT, since=now - 31), 30, now)
+
+
+def test_effective_health_is_redis_else_the_database_row():
+    live = Health(state=DOWN, rtt_ms=3.0, since=5.0, fails=3)
+    assert rules.effective_health(live, "up") is live
+    recorded = rules.effective_health(None, "up", since=7.0)
+    assert (recorded.state, recorded.since, recorded.rtt_ms, recorded.fails) == ("up", 7.0, None, 0)
+    assert rules.usable(_dest(), rules.effective_health(None, DOWN)) is False
+    assert isinstance(recorded, contract.Health)
