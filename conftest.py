@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: a real Redis database of the tests' own, role users."""
+"""Fixtures shared by every test: a real Redis database of the tests' own, role users (with fast password
+hashing), and the panel's small cluster (tests/e2e_proxy has its own `cluster`: SIPp around a proxy)."""
 
 import os
 
@@ -41,6 +42,12 @@ def _user(django_user_model, name, group):
     return user
 
 
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    """Role users are made per test; PBKDF2 would spend a quarter second on each."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def admin_user(db, django_user_model):
     """In the admin group and a superuser, so pytest-django's admin_client (Django admin) works too."""
@@ -64,3 +71,18 @@ def viewer(db, django_user_model):
 def nobody(db, django_user_model):
     """Logged in, but in no role group."""
     return _user(django_user_model, "nobody", None)
+
+
+@pytest.fixture
+def cluster(db):
+    """Set 1 with ast1 (active), ast2 (in maintenance), ast3 (disabled): for the panel's and the browser's tests."""
+    from dispatcher.choices import AdminState
+    from dispatcher.tests.panel_support import make_destination, make_set
+
+    dset = make_set()
+    return {
+        "set": dset,
+        "ast1": make_destination(dset, 1),
+        "ast2": make_destination(dset, 2, admin_state=AdminState.INACTIVE),
+        "ast3": make_destination(dset, 3, admin_state=AdminState.DISABLED),
+    }

@@ -1,10 +1,9 @@
-"""Clients and data shared by the API tests: one token per role, a small two-set table."""
+"""Shared by the API tests: a client that authenticates with a fresh token (the fixtures are in conftest.py)."""
 
-import pytest
 from rest_framework.test import APIClient
 
 from dispatcher import services
-from dispatcher.models import Destination, DispatcherSet, StateEvent
+from dispatcher.models import StateEvent
 
 # An address outside LBPANEL_METRICS_ALLOWED's default, for requests that must not pass as local.
 FOREIGN_ADDRESS = "192.0.2.77"
@@ -18,52 +17,3 @@ def client_for(user, *, write=True, networks="", keyword="Token"):
     client.credentials(HTTP_AUTHORIZATION=f"{keyword} {key}")
     client.key = key
     return client
-
-
-@pytest.fixture
-def anonymous(db):
-    return APIClient()
-
-
-@pytest.fixture
-def as_admin(admin_user):
-    return client_for(admin_user)
-
-
-@pytest.fixture
-def as_operator(operator):
-    return client_for(operator)
-
-
-@pytest.fixture
-def as_viewer(viewer):
-    return client_for(viewer)
-
-
-@pytest.fixture
-def as_nobody(nobody):
-    return client_for(nobody)
-
-
-@pytest.fixture
-def as_readonly_admin(admin_user):
-    return client_for(admin_user, write=False)
-
-
-@pytest.fixture
-def as_readonly_operator(operator):
-    return client_for(operator, write=False)
-
-
-@pytest.fixture
-def table(db):
-    """Set 1: three destinations (ast1..3, weights 50/30/20); set 2: one. Made with the ORM: nothing is published."""
-    one = DispatcherSet.objects.create(setid=1, name="outbound")
-    two = DispatcherSet.objects.create(setid=2, name="inbound")
-    dests = [
-        Destination.objects.create(dset=one, uri=f"sip:127.0.0.1:{5081 + i}", duid=f"ast{i + 1}", weight=w, priority=10 - i,
-                                   attrs=f"weight={w};duid=ast{i + 1}")
-        for i, w in enumerate((50, 30, 20))
-    ]
-    dests.append(Destination.objects.create(dset=two, uri="sip:127.0.0.1:5091", duid="ast1", weight=100, attrs="weight=100;duid=ast1"))
-    return {"sets": {1: one, 2: two}, "dests": dests}

@@ -1,10 +1,8 @@
-"""Shared by the panel's tests: a small cluster in PostgreSQL and the live keys a proxy or prober writes."""
+"""Shared by the panel's tests: builders for a small cluster in PostgreSQL and the live keys a proxy or prober writes."""
 
 import time
 
-import pytest
-
-from dispatcher.choices import AdminState, Algorithm
+from dispatcher.choices import Algorithm
 from dispatcher.models import Destination, DispatcherSet
 from lbcore import contract
 
@@ -40,21 +38,3 @@ def write_health(redis, dest_id, state, *, rtt_ms=4.2, code=200, since=None, rea
     """What the prober writes after a probe."""
     health = contract.Health(state=state, rtt_ms=rtt_ms, since=since or time.time() - 90, code=code, reason=reason)
     redis.hset(contract.HEALTH_KEY, str(dest_id), contract.encode_health(health))
-
-
-@pytest.fixture
-def cluster(db):
-    """Set 1 with ast1 (active), ast2 (in maintenance), ast3 (disabled)."""
-    dset = make_set()
-    return {
-        "set": dset,
-        "ast1": make_destination(dset, 1),
-        "ast2": make_destination(dset, 2, admin_state=AdminState.INACTIVE),
-        "ast3": make_destination(dset, 3, admin_state=AdminState.DISABLED),
-    }
-
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """Role users are made per test; PBKDF2 would spend a quarter second on each. Import this to use it."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

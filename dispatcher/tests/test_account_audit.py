@@ -6,7 +6,6 @@ from django.urls import reverse
 
 from dispatcher import services
 from dispatcher.models import ApiToken, StateEvent
-from dispatcher.tests.panel_support import fast_passwords  # noqa: F401  (fixture)
 
 
 def events(prefix):

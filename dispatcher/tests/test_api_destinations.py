@@ -1,7 +1,4 @@
 from dispatcher.models import Destination, StateEvent
-from dispatcher.tests.api_support import (  # noqa: F401
-    anonymous, as_admin, as_nobody, as_operator, as_readonly_admin, as_viewer, table,
-)
 
 URL = "/api/v1/destinations/"
 NEW = {"set": 1, "uri": "sip:127.0.0.1:5099", "duid": "ast9", "weight": 10, "priority": 1}

@@ -1,7 +1,6 @@
 from pathlib import Path
 
 from dispatcher.models import Destination, StateEvent
-from dispatcher.tests.api_support import anonymous, as_admin, as_operator, as_readonly_admin, as_viewer, table  # noqa: F401
 
 URL = "/api/v1/dispatcher.list"
 SEED = (Path(__file__).parent / "fixtures" / "seed-dispatcher.list").read_text()

@@ -1,5 +1,4 @@
 from dispatcher.models import StateEvent
-from dispatcher.tests.api_support import anonymous, as_admin, as_nobody, as_viewer, table  # noqa: F401
 
 URL = "/api/v1/events/"
 

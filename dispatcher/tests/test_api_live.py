@@ -2,7 +2,6 @@
 
 import time
 
-from dispatcher.tests.api_support import anonymous, as_admin, as_viewer, table  # noqa: F401
 from lbcore import contract
 
 

@@ -1,5 +1,4 @@
 from dispatcher.models import ProbeSettings, StateEvent
-from dispatcher.tests.api_support import anonymous, as_admin, as_operator, as_readonly_admin, as_viewer  # noqa: F401
 
 URL = "/api/v1/probe-settings/"
 

@@ -1,7 +1,4 @@
 from dispatcher.models import Destination, DispatcherSet, ProxySettings, SourceRule, StateEvent
-from dispatcher.tests.api_support import (  # noqa: F401
-    anonymous, as_admin, as_nobody, as_operator, as_readonly_admin, as_viewer, table,
-)
 
 URL = "/api/v1/sets/"
 

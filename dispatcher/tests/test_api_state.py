@@ -1,9 +1,6 @@
 import json
 
 from dispatcher.models import StateEvent
-from dispatcher.tests.api_support import (  # noqa: F401
-    anonymous, as_admin, as_nobody, as_operator, as_readonly_operator, as_viewer, table,
-)
 from lbcore import contract
 
 

@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from dispatcher import services
 from dispatcher.models import ApiToken
-from dispatcher.tests.api_support import FOREIGN_ADDRESS, anonymous, as_admin, client_for  # noqa: F401
+from dispatcher.tests.api_support import FOREIGN_ADDRESS, client_for
 
 URL = "/api/v1/sets/"
 

@@ -6,8 +6,6 @@ import json
 import pytest
 
 from dispatcher.models import Destination, DispatcherSet, StateEvent
-from dispatcher.tests.api_support import as_admin  # noqa: F401
-from dispatcher.tests.panel_support import fast_passwords  # noqa: F401
 
 IMPORT = "/api/v1/dispatcher.list"
 HUGE = "99999999999999999999"

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from dispatcher.tests.api_support import client_for
-from dispatcher.tests.panel_support import cluster, fast_passwords, write_node  # noqa: F401
+from dispatcher.tests.panel_support import write_node
 from lbcore import contract
 
 

@@ -10,7 +10,7 @@ from django.db import connection
 
 from dispatcher.models import Destination
 from dispatcher.tests.api_support import client_for
-from dispatcher.tests.panel_support import fast_passwords, make_destination, make_set  # noqa: F401
+from dispatcher.tests.panel_support import make_destination, make_set
 
 # Transactional (the publish and the read-only session need real commits), restoring the
 # migrated rows after, like the probe tests.

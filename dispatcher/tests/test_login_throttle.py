@@ -4,7 +4,6 @@ import base64
 
 import pytest
 
-from dispatcher.tests.panel_support import fast_passwords  # noqa: F401  (fixture)
 
 LIMIT = 5
 

@@ -3,7 +3,7 @@ import time
 from prometheus_client.parser import text_string_to_metric_families
 
 from dispatcher.models import ProbeSettings
-from dispatcher.tests.api_support import FOREIGN_ADDRESS, anonymous, as_admin, as_nobody, as_viewer, client_for, table  # noqa: F401
+from dispatcher.tests.api_support import FOREIGN_ADDRESS, client_for
 from lbcore import contract
 
 

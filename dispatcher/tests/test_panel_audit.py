@@ -5,7 +5,6 @@ import pytest
 from dispatcher.choices import AdminState
 from dispatcher.models import StateEvent
 from dispatcher.services import set_state
-from dispatcher.tests.panel_support import cluster, fast_passwords  # noqa: F401
 
 
 @pytest.fixture

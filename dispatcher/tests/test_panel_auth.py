@@ -2,7 +2,6 @@
 
 import pytest
 
-from dispatcher.tests.panel_support import fast_passwords  # noqa: F401  (fixture)
 
 
 def test_it_logs_in_and_shows_user_and_role(client, operator):

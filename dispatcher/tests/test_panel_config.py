@@ -3,7 +3,6 @@
 import pytest
 
 from dispatcher.models import Destination, DispatcherSet, ProbeSettings, ProxySettings, SourceRule, StateEvent
-from dispatcher.tests.panel_support import cluster, fast_passwords  # noqa: F401
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 
 from dispatcher.choices import AdminState
 from dispatcher.models import Destination
-from dispatcher.tests.panel_support import cluster, fast_passwords, make_destination, make_set, write_health, write_node  # noqa: F401
+from dispatcher.tests.panel_support import make_destination, make_set, write_health, write_node
 
 
 def row_html(html, dest):

@@ -7,7 +7,7 @@ import pytest
 
 from dispatcher.choices import AdminState
 from dispatcher.services import set_state
-from dispatcher.tests.panel_support import cluster, fast_passwords, write_health, write_node  # noqa: F401
+from dispatcher.tests.panel_support import write_health, write_node
 from lbcore import contract
 
 

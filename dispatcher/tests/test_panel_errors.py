@@ -3,7 +3,6 @@
 from django.test import RequestFactory
 from django.views.defaults import server_error
 
-from dispatcher.tests.panel_support import fast_passwords  # noqa: F401
 
 
 def test_it_renders_the_500_page_without_a_request_context():

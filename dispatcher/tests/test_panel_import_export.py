@@ -6,7 +6,6 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from dispatcher.models import Destination, StateEvent
-from dispatcher.tests.panel_support import cluster, fast_passwords  # noqa: F401
 
 SEED = (Path(__file__).parent / "fixtures" / "seed-dispatcher.list").read_text()
 

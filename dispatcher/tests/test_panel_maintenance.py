@@ -4,7 +4,7 @@ import pytest
 
 from dispatcher.choices import AdminState
 from dispatcher.models import Destination, StateEvent
-from dispatcher.tests.panel_support import cluster, fast_passwords, write_node  # noqa: F401
+from dispatcher.tests.panel_support import write_node
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 

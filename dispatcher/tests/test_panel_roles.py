@@ -2,7 +2,6 @@
 
 import pytest
 
-from dispatcher.tests.panel_support import cluster, fast_passwords  # noqa: F401  (fixtures)
 
 RANK = {"nobody": 0, "viewer": 1, "operator": 2, "admin": 3}
 

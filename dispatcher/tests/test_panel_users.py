@@ -3,7 +3,6 @@
 import pytest
 
 from dispatcher.roles import role_of
-from dispatcher.tests.panel_support import fast_passwords  # noqa: F401
 
 
 @pytest.fixture

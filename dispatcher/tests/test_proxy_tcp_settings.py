@@ -4,7 +4,6 @@ field, published with the table for every proxy."""
 import pytest
 
 from dispatcher.models import ProxySettings
-from dispatcher.tests.panel_support import cluster, fast_passwords  # noqa: F401
 from lbcore import contract
 
 TCP = {"tcp_idle_timeout_s": 120, "tcp_message_timeout_ms": 5000, "tcp_max_connections": 2000, "tcp_max_per_ip": 16}

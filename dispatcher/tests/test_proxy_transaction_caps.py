@@ -3,12 +3,17 @@ on the field, published with the table for every proxy."""
 
 import pytest
 
-from dispatcher.tests.panel_support import cluster, fast_passwords  # noqa: F401
-from dispatcher.tests.test_proxy_tcp_settings import _form, as_admin  # noqa: F401
+from dispatcher.tests.test_proxy_tcp_settings import _form
 from lbcore import contract
 
 
-def test_it_edits_and_publishes_the_transaction_caps(as_admin, cluster, redis, django_capture_on_commit_callbacks):  # noqa: F811
+@pytest.fixture
+def as_admin(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+def test_it_edits_and_publishes_the_transaction_caps(as_admin, cluster, redis, django_capture_on_commit_callbacks):
     page = as_admin.get("/config/proxy/").content.decode()
     assert 'name="max_transactions"' in page and 'name="max_transactions_per_source"' in page
     with django_capture_on_commit_callbacks(execute=True):
@@ -20,6 +25,6 @@ def test_it_edits_and_publishes_the_transaction_caps(as_admin, cluster, redis, d
 
 
 @pytest.mark.parametrize("field, value", [("max_transactions", 10), ("max_transactions_per_source", 0)])
-def test_it_refuses_a_cap_that_would_stop_all_traffic(as_admin, cluster, field, value):  # noqa: F811
+def test_it_refuses_a_cap_that_would_stop_all_traffic(as_admin, cluster, field, value):
     page = as_admin.post("/config/proxy/", _form(cluster, **{field: value})).content.decode()
     assert f'data-field="{field}"' in page

@@ -18,7 +18,7 @@ from dispatcher import publication
 from dispatcher.models import Destination
 from dispatcher.publisher import PUBLISHED_KEY
 from dispatcher.tests.api_support import client_for
-from dispatcher.tests.panel_support import fast_passwords, make_destination, make_set, write_node  # noqa: F401
+from dispatcher.tests.panel_support import make_destination, make_set, write_node
 from lbcore import contract
 from probes.tasks import ensure_table
 from tests.ports import is_free

@@ -5,9 +5,6 @@ import json
 import pytest
 
 from dispatcher.models import Destination, ProbeSettings, StateEvent
-from dispatcher.tests.api_support import (  # noqa: F401
-    FOREIGN_ADDRESS, anonymous, as_admin, as_nobody, as_operator, as_readonly_admin, as_readonly_operator, as_viewer, table,
-)
 from lbcore import contract
 
 URL = "/rpc"

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher.tests.panel_support import fast_passwords  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = ["SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SECURE_HSTS_SECONDS", "SECURE_PROXY_SSL_HEADER"]

@@ -6,8 +6,6 @@ import pytest
 from django.urls import reverse
 
 from dispatcher.models import Destination, ProbeSettings, ProxySettings, StateEvent
-from dispatcher.tests.api_support import as_admin as api_admin, table  # noqa: F401
-from dispatcher.tests.panel_support import cluster, fast_passwords  # noqa: F401
 
 CRLF = "\r\nContact: <sip:evil@203.0.113.9>\r\nP-Asserted-Identity: <sip:boss@example.com>"
 # No @ after the injection: the URI parser alone used to take this one.
@@ -29,39 +27,39 @@ BAD_SERVERS = ["lbpanel" + CRLF, "lbpanel\nX: y", "lb\x00panel", "<b>lbpanel</b>
 # --- API ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("uri", BAD_URIS)
-def test_the_api_refuses_an_injected_destination_uri(api_admin, table, uri):  # noqa: F811
-    response = api_admin.post("/api/v1/destinations/", {"set": 1, "uri": uri, "duid": "ast9"}, format="json")
+def test_the_api_refuses_an_injected_destination_uri(as_admin, table, uri):
+    response = as_admin.post("/api/v1/destinations/", {"set": 1, "uri": uri, "duid": "ast9"}, format="json")
     assert response.status_code == 400, response.content
     assert list(response.json()) == ["uri"] and "not a valid SIP URI" in response.json()["uri"][0]
     assert not Destination.objects.filter(duid="ast9").exists()
 
 
-def test_the_api_refuses_an_injected_uri_on_update_too(api_admin, table):  # noqa: F811
+def test_the_api_refuses_an_injected_uri_on_update_too(as_admin, table):
     dest = table["dests"][0]
-    response = api_admin.patch(f"/api/v1/destinations/{dest.pk}/", {"uri": BAD_URIS[0]}, format="json")
+    response = as_admin.patch(f"/api/v1/destinations/{dest.pk}/", {"uri": BAD_URIS[0]}, format="json")
     assert response.status_code == 400 and list(response.json()) == ["uri"]
     dest.refresh_from_db()
     assert dest.uri == "sip:127.0.0.1:5081"
 
 
 @pytest.mark.parametrize(("field", "value"), [("attrs", "weight=5" + CRLF), ("attrs", "weight=5\n2 sip:203.0.113.9 0 0"), ("duid", "ast9" + CRLF), ("duid", "ast 9;x")])
-def test_the_api_refuses_control_characters_in_attrs_and_duid(api_admin, table, field, value):  # noqa: F811
-    response = api_admin.post("/api/v1/destinations/", {"set": 1, "uri": "sip:127.0.0.1:5099", field: value}, format="json")
+def test_the_api_refuses_control_characters_in_attrs_and_duid(as_admin, table, field, value):
+    response = as_admin.post("/api/v1/destinations/", {"set": 1, "uri": "sip:127.0.0.1:5099", field: value}, format="json")
     assert response.status_code == 400 and field in response.json(), response.content
     assert not Destination.objects.filter(uri="sip:127.0.0.1:5099").exists()
 
 
 @pytest.mark.parametrize(("field", "value"), [("ping_from", "sip:lb@localhost" + PARAM_CRLF), ("ping_from", "sip:lb@localhost>;x=<sip:a"),
                                              *[("ping_method", m) for m in BAD_METHODS]])
-def test_the_api_refuses_injected_probe_settings(api_admin, field, value):
-    response = api_admin.patch("/api/v1/probe-settings/", {field: value}, format="json")
+def test_the_api_refuses_injected_probe_settings(as_admin, field, value):
+    response = as_admin.patch("/api/v1/probe-settings/", {field: value}, format="json")
     assert response.status_code == 400 and list(response.json()) == [field], response.content
     settings = ProbeSettings.load()
     assert (settings.ping_method, settings.ping_from) == ("OPTIONS", "sip:dispatcher@localhost")
 
 
-def test_the_api_takes_any_sip_token_as_ping_method(api_admin):
-    assert api_admin.patch("/api/v1/probe-settings/", {"ping_method": "INFO"}, format="json").status_code == 200
+def test_the_api_takes_any_sip_token_as_ping_method(as_admin):
+    assert as_admin.patch("/api/v1/probe-settings/", {"ping_method": "INFO"}, format="json").status_code == 200
     assert ProbeSettings.load().ping_method == "INFO"
 
 
@@ -73,8 +71,8 @@ def test_the_api_takes_any_sip_token_as_ping_method(api_admin):
     ("1 sip:127.0.0.1:5099 0 0 weight=5;x=\x01\n", "attrs"),
     ("1 sip:127.0.0.1:5099 0 0 duid=a\x7fb\n", "duid"),
 ])
-def test_the_import_api_refuses_injection_and_imports_nothing(api_admin, table, text, words):  # noqa: F811
-    response = api_admin.post("/api/v1/dispatcher.list", {"text": text}, format="json")
+def test_the_import_api_refuses_injection_and_imports_nothing(as_admin, table, text, words):
+    response = as_admin.post("/api/v1/dispatcher.list", {"text": text}, format="json")
     assert response.status_code == 400, response.content
     assert words in str(response.json())
     assert not Destination.objects.filter(uri__startswith="sip:127.0.0.1:5099").exists()
@@ -110,7 +108,7 @@ def PROXY(db):  # noqa: N802
 
 
 @pytest.mark.parametrize("uri", BAD_URIS)
-def test_the_panel_refuses_an_injected_destination_uri(panel_admin, cluster, redis, uri):  # noqa: F811
+def test_the_panel_refuses_an_injected_destination_uri(panel_admin, cluster, redis, uri):
     data = {"dset": cluster["set"].id, "uri": uri, "duid": "ast9", "priority": 0, "weight": 10, "rweight": 0, "maxload": 0}
     html = panel_admin.post("/config/destinations/new/", data).content.decode()
     assert 'data-field="uri"' in html
@@ -144,7 +142,7 @@ def test_the_panel_import_refuses_injection(panel_admin, redis):
 
 # --- the Django admin --------------------------------------------------------------------------
 
-def test_the_admin_refuses_an_injected_destination_uri(admin_client, cluster, monkeypatch):  # noqa: F811
+def test_the_admin_refuses_an_injected_destination_uri(admin_client, cluster, monkeypatch):
     monkeypatch.setattr("dispatcher.publisher.publish_table", lambda: None)
     dest = cluster["ast1"]
     form = {"dset": dest.dset_id, "uri": BAD_URIS[0], "priority": 0, "weight": 0, "rweight": 0, "duid": "ast1", "maxload": 0,

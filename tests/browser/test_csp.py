@@ -4,7 +4,7 @@ no inline script or style, no eval, including what htmx and Swagger UI do at run
 import pytest
 from playwright.sync_api import expect
 
-from dispatcher.tests.panel_support import cluster, fast_passwords, write_node  # noqa: F401
+from dispatcher.tests.panel_support import write_node
 from tests.browser.conftest import log_in
 
 # Playwright's init scripts run outside the page's CSP; this one reports each violation the page

@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from dispatcher.choices import AdminState, Algorithm
 from dispatcher.models import Destination, DispatcherSet
-from dispatcher.tests.panel_support import fast_passwords, write_health, write_node  # noqa: F401
+from dispatcher.tests.panel_support import write_health, write_node
 from lbcore import contract
 from tests.browser.conftest import log_in
 

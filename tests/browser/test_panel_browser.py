@@ -5,7 +5,7 @@ import re
 from playwright.sync_api import expect
 
 from dispatcher.models import Destination
-from dispatcher.tests.panel_support import cluster, fast_passwords, write_health, write_node  # noqa: F401
+from dispatcher.tests.panel_support import write_health, write_node
 from tests.browser.conftest import log_in, mark_page, was_not_reloaded
 
 
