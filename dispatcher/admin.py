@@ -8,6 +8,7 @@ from django.urls import reverse
 from dispatcher import services
 from dispatcher.choices import Cause
 from dispatcher.models import ApiToken, Destination, DispatcherSet, ProbeSettings, ProxySettings, SourceRule, StateEvent
+from lbcore import rules
 
 
 class AuditedAdmin(admin.ModelAdmin):
@@ -91,7 +92,7 @@ class DestinationAdmin(AuditedAdmin):
 
     @admin.display(description="flags")
     def flags_letters(self, obj):
-        return f"{obj.state_letter}{'P' if obj.probing else ''} ({obj.flags})"
+        return f"{rules.flag_letters(obj.admin_state, None, obj.probing)} ({obj.flags})"
 
     def _set(self, request, queryset, state):
         for dest in queryset:

@@ -1,4 +1,4 @@
-"""Choices carry their Kamailio letter, badge colour and one line of meaning, so templates never decide."""
+"""Choices carry their badge colour and one line of meaning, so templates never decide (Kamailio's letters: lbcore.rules)."""
 
 from django.db import models
 
@@ -38,7 +38,6 @@ class AdminState(models.TextChoices):
     DISABLED = "disabled", "Disabled"
 
 
-ADMIN_STATE_LETTER = {"active": "A", "inactive": "I", "disabled": "D"}
 ADMIN_STATE_COLOUR = {"active": "green", "inactive": "orange", "disabled": "grey"}
 
 

@@ -7,7 +7,6 @@ from django.db.models import Q
 
 from dispatcher.choices import (
     ADMIN_STATE_COLOUR,
-    ADMIN_STATE_LETTER,
     HEALTH_COLOUR,
     AdminState,
     Algorithm,
@@ -28,6 +27,7 @@ from dispatcher.validators import (
     validate_sip_method,
     validate_sip_uri,
 )
+from lbcore import rules
 from lbcore.contract import FLAG_DISABLED, FLAG_INACTIVE, FLAG_PROBING
 from sip.uri import parse_uri
 
@@ -121,7 +121,7 @@ class Destination(models.Model):
 
     @property
     def state_letter(self):
-        return ADMIN_STATE_LETTER[self.admin_state]
+        return rules.state_letter(self.admin_state)
 
     @property
     def state_colour(self):

@@ -53,7 +53,7 @@ HEALTH_STATES = (UP, DOWN, UNKNOWN, SUSPECT)
 ACTIVE, INACTIVE, DISABLED = "active", "inactive", "disabled"
 
 # Kamailio dispatcher flag bits, as in dispatcher.list and kamcmd output.
-FLAG_INACTIVE, FLAG_TRYING, FLAG_DISABLED, FLAG_PROBING = 1, 2, 4, 8
+FLAG_INACTIVE, FLAG_TRYING, FLAG_DISABLED, FLAG_PROBING, FLAG_NOPING = 1, 2, 4, 8, 16
 
 DEFAULT_SETTINGS = {
     "default_set": None,
@@ -252,22 +252,21 @@ def decode_event(raw):
     return None
 
 
-def kamailio_flags(admin_state, health_state, probing):
-    """The kamcmd dispatcher.list letters: A/I/D, then P when probing, T while trying."""
-    if admin_state == DISABLED:
-        letters = "D"
-    elif admin_state == INACTIVE or health_state == DOWN:
-        letters = "I"
-    else:
-        letters = "A"
-    if health_state == SUSPECT:
-        letters += "T"
-    if probing:
-        letters += "P"
-    return letters
-
-
-NODE_COUNTERS = ("invites", "answered", "failovers", "sent_503", "shed")
+NODE_COUNTERS = (
+    "invites",
+    "answered",
+    "failovers",
+    "sent_503",
+    "shed",
+    "refused",  # requests answered statelessly and forgotten: untrusted, over a cap, looped
+    # inbound TCP connections refused at a cap, and connections we closed, by why
+    "tcp_refused_cap",
+    "tcp_refused_per_ip",
+    "tcp_closed_idle",
+    "tcp_closed_incomplete",
+    "tcp_closed_unframeable",
+    "tcp_closed_write_stalled",
+)
 DEST_COUNTERS = ("active", "invites", "answered", "failovers", "cps")
 
 

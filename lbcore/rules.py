@@ -8,7 +8,7 @@ anything with `admin_state` will do.
 
 import time
 
-from lbcore.contract import ACTIVE, DOWN, SUSPECT, Health
+from lbcore.contract import ACTIVE, DISABLED, DOWN, FLAG_NOPING, INACTIVE, SUSPECT, Health
 
 
 def usable(dest, health, hold=None, now=None):
@@ -37,3 +37,36 @@ def effective_health(live, recorded_state, since=0.0):
     if live is not None:
         return live
     return Health(state=recorded_state, since=since)
+
+
+def state_letter(admin_state, health_state=None):
+    """Kamailio's state letter: D disabled, I inactive (maintenance, or taken down by its probes,
+    as Kamailio marks it), else A."""
+    if admin_state == DISABLED:
+        return "D"
+    if admin_state == INACTIVE or health_state == DOWN:
+        return "I"
+    return "A"
+
+
+def flag_letters(admin_state, health_state, probing):
+    """The letters the panel, the REST API and the admin show: the state letter, T while
+    suspect (trying), P with the probing flag. kamcmd users read them at once."""
+    letters = state_letter(admin_state, health_state)
+    if health_state == SUSPECT:
+        letters += "T"
+    if probing:
+        letters += "P"
+    return letters
+
+
+def rpc_flags(admin_state, health_state, probed, extra_flags=0):
+    """JSON-RPC dispatcher.list's FLAGS, two letters as Kamailio's ds_rpc_print_set writes them:
+    the state letter with T (trying) in place of A while suspect, then P when probed, N when the
+    list line carries DS_NOPING (16), else X."""
+    first = state_letter(admin_state, health_state)
+    if first == "A" and health_state == SUSPECT:
+        first = "T"
+    if probed:
+        return first + "P"
+    return first + ("N" if extra_flags & FLAG_NOPING else "X")

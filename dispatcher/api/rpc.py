@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND = -32700, -32600, -32601
 FAULT = 500  # Kamailio's rpc->fault code for everything a command rejects
-FLAG_NOPING = 16  # Kamailio's DS_NOPING_DST, kept in Destination.extra_flags
 
 
 class RpcError(Exception):
@@ -87,25 +86,6 @@ def _str_param(params, index, name):
     return str(value)
 
 
-def rpc_flags(dest, health, probed):
-    """Kamailio's two FLAGS letters: I/D/T/A (inactive wins, as in ds_rpc_print_set), then P/N/X."""
-    if dest.admin_state == AdminState.DISABLED:
-        first = "D"
-    elif dest.admin_state == AdminState.INACTIVE or health == contract.DOWN:
-        first = "I"  # Kamailio marks a destination that fails its probes inactive too
-    elif health == contract.SUSPECT:
-        first = "T"
-    else:
-        first = "A"
-    if probed:
-        second = "P"
-    elif dest.extra_flags & FLAG_NOPING:
-        second = "N"
-    else:
-        second = "X"
-    return first + second
-
-
 def _attrs(dest, health):
     named = {key.lower(): value for key, value in parse_attrs(dest.attrs)}
     return {
@@ -154,7 +134,7 @@ def dispatcher_list(request, params):
             health = rules.effective_health(snap.health.get(dest.id), dest.health)
             state = health.state
             probed = dest.admin_state != AdminState.DISABLED and (dest.probing or probing_mode == ProbingMode.ALL)
-            doc = {"URI": dest.uri, "FLAGS": rpc_flags(dest, state, probed), "PRIORITY": dest.priority}
+            doc = {"URI": dest.uri, "FLAGS": rules.rpc_flags(dest.admin_state, state, probed, dest.extra_flags), "PRIORITY": dest.priority}
             if mode == "full":
                 uri = dest.parsed_uri
                 doc.update({"HOST": uri.host, "IPADDR": uri.host, "PORT": uri.effective_port, "PROTOID": 2 if uri.transport == "tcp" else 1})

@@ -10,7 +10,7 @@ from dispatcher.api.errors import Conflict, call_service
 from dispatcher.choices import AdminState, Cause
 from dispatcher.models import Destination, DispatcherSet, ProbeSettings, SourceRule, StateEvent
 from dispatcher.validators import normalise_network, validate_network
-from lbcore import contract
+from lbcore import rules
 
 
 class ServiceSaveMixin:
@@ -72,7 +72,7 @@ class DestinationSerializer(ServiceSaveMixin, serializers.ModelSerializer):
 
     @extend_schema_field(OpenApiTypes.STR)
     def get_kamailio_flags(self, dest):
-        return contract.kamailio_flags(dest.admin_state, dest.health, dest.probing)
+        return rules.flag_letters(dest.admin_state, dest.health, dest.probing)
 
     def validate(self, attrs):
         dset = attrs.get("dset", getattr(self.instance, "dset", None))

@@ -1,7 +1,7 @@
 """Live numbers joined with configuration, for /api/v1/stats/, /api/v1/nodes/ and /metrics."""
 
 from dispatcher.models import Destination, DispatcherSet
-from lbcore import contract, rules
+from lbcore import rules
 
 
 def destination_rows(snap):
@@ -12,7 +12,7 @@ def destination_rows(snap):
         rows.append({
             "id": dest.id, "set": dest.dset.setid, "uri": dest.uri, "duid": dest.duid,
             "admin_state": dest.admin_state, "health": health.state,
-            "kamailio_flags": contract.kamailio_flags(dest.admin_state, health.state, dest.probing),
+            "kamailio_flags": rules.flag_letters(dest.admin_state, health.state, dest.probing),
             "usable": rules.usable(dest, health),
             "rtt_ms": health.rtt_ms, "active": live.active_known, "active_unknown": live.unknown_reason or None,
             "cps": round(live.cps, 3), "invites": live.invites, "answered": live.answered, "failovers": live.failovers,

@@ -60,7 +60,7 @@ class DestinationRow:
 
     @property
     def flags(self):
-        return contract.kamailio_flags(self.dest.admin_state, self.health_state, self.dest.probing)
+        return rules.flag_letters(self.dest.admin_state, self.health_state, self.dest.probing)
 
     @property
     def usable(self):

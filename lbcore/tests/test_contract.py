@@ -59,11 +59,3 @@ def test_node_round_trips():
                                totals={"invites": 3}, destinations={7: {"active": 2, "cps": 0.5}}, heartbeat=2.0)
     node = contract.decode_node(raw)
     assert node["destinations"] == {7: {"active": 2, "cps": 0.5}} and node["table_version"] == 4
-
-
-def test_flags_read_like_kamcmd():
-    assert contract.kamailio_flags("active", "up", True) == "AP"
-    assert contract.kamailio_flags("active", "down", True) == "IP"
-    assert contract.kamailio_flags("inactive", "up", False) == "I"
-    assert contract.kamailio_flags("disabled", "unknown", False) == "D"
-    assert contract.kamailio_flags("active", "suspect", True) == "ATP"

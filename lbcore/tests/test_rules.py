@@ -36,3 +36,21 @@ def test_effective_health_is_redis_else_the_database_row():
     assert (recorded.state, recorded.since, recorded.rtt_ms, recorded.fails) == ("up", 7.0, None, 0)
     assert rules.usable(_dest(), rules.effective_health(None, DOWN)) is False
     assert isinstance(recorded, contract.Health)
+
+
+def test_flags_read_like_kamcmd():
+    assert rules.flag_letters("active", "up", True) == "AP"
+    assert rules.flag_letters("active", "down", True) == "IP"
+    assert rules.flag_letters("inactive", "up", False) == "I"
+    assert rules.flag_letters("disabled", "unknown", False) == "D"
+    assert rules.flag_letters("active", "suspect", True) == "ATP"
+    assert rules.flag_letters("inactive", None, True) == "IP"  # the admin's list: no health
+
+
+def test_rpc_flags_are_kamailios_two_letters():
+    assert rules.rpc_flags("active", "up", True) == "AP"
+    assert rules.rpc_flags("active", "suspect", True) == "TP"
+    assert rules.rpc_flags("inactive", "suspect", False) == "IX"
+    assert rules.rpc_flags("active", "down", False, extra_flags=contract.FLAG_NOPING) == "IN"
+    assert rules.rpc_flags("disabled", "up", False) == "DX"
+    assert [rules.state_letter(s) for s in ("active", "inactive", "disabled")] == ["A", "I", "D"]
