@@ -2,6 +2,8 @@
 
 from django.db import models
 
+from lbcore import contract
+
 
 class Algorithm(models.IntegerChoices):
     HASH_CALLID = 0, "0 · hash over Call-ID"
@@ -70,8 +72,8 @@ class EventKind(models.TextChoices):
 
 
 class ProbingMode(models.IntegerChoices):
-    FLAGGED = 0, "0 · probe destinations with the P flag"
-    ALL = 1, "1 · probe every destination"
+    FLAGGED = contract.PROBE_FLAGGED, "0 · probe destinations with the P flag"
+    ALL = contract.PROBE_ALL, "1 · probe every destination"
 
 
 PROBE_PRESETS = {

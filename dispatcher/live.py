@@ -14,7 +14,7 @@ from django.utils import timezone
 from redis.exceptions import RedisError
 
 from dispatcher.redis_client import get_redis
-from lbcore import contract
+from lbcore import contract, rules
 
 STALE_AFTER_SECONDS = 3
 # A round ends within its probe timeout of starting, and starts within a tick of being due:
@@ -121,7 +121,7 @@ def snapshot():
     snap.health = {int(k): contract.decode_health(v) for k, v in health_raw.items()}
     snap.table_version = int(version) if version is not None else None
     snap.last_round = float(last_round) if last_round is not None else None
-    snap.probing_paused = ping_active in (b"0", "0")
+    snap.probing_paused = rules.probing_paused(ping_active)
     return snap
 
 

@@ -58,13 +58,6 @@ class DispatcherSet(models.Model):
         return list(parse_codes(self.failover_codes))
 
 
-class DestinationQuerySet(models.QuerySet):
-    def probed(self, probing_mode):
-        """What the prober probes: never disabled ones; with mode 0 only those with the P flag."""
-        qs = self.exclude(admin_state=AdminState.DISABLED)
-        return qs if probing_mode == ProbingMode.ALL else qs.filter(probing=True)
-
-
 class Destination(models.Model):
     dset = models.ForeignKey(DispatcherSet, on_delete=models.CASCADE, related_name="destinations", verbose_name="set")
     uri = models.CharField("URI", max_length=255, validators=[validate_sip_uri])
@@ -84,8 +77,6 @@ class Destination(models.Model):
     health_changed = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
-
-    objects = DestinationQuerySet.as_manager()
 
     class Meta:
         ordering = ["dset__setid", "-priority", "id"]

@@ -21,7 +21,7 @@ from dispatcher.choices import PROBE_PRESETS, AdminState, Cause, EventKind
 from dispatcher.kamailio_list import DispatcherListError, LineError, compose_attrs, format_line, parse_list
 from dispatcher.models import ApiToken, Destination, DispatcherSet, ProbeSettings, ProxySettings, SourceRule, StateEvent
 from dispatcher.roles import ADMIN, OPERATOR, VIEWER, role_of
-from lbcore import contract
+from lbcore import contract, rules
 
 log = logging.getLogger(__name__)
 
@@ -554,7 +554,7 @@ def revoke_token(token, *, actor=None, cause=Cause.USER, reason=""):
 def set_ping_active(active, *, actor=None, cause=Cause.API, reason=""):
     """Pause (False) or resume (True) probing, as Kamailio's dispatcher.ping_active. Returns the old value."""
     r = publisher.get_redis()
-    old = r.get(contract.PING_ACTIVE_KEY) not in (b"0", "0")
+    old = not rules.probing_paused(r.get(contract.PING_ACTIVE_KEY))
     r.set(contract.PING_ACTIVE_KEY, "1" if active else "0")
     if old != active:
         _config_event(

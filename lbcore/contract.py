@@ -55,6 +55,9 @@ ACTIVE, INACTIVE, DISABLED = "active", "inactive", "disabled"
 # Kamailio dispatcher flag bits, as in dispatcher.list and kamcmd output.
 FLAG_INACTIVE, FLAG_TRYING, FLAG_DISABLED, FLAG_PROBING, FLAG_NOPING = 1, 2, 4, 8, 16
 
+# Kamailio's ds_probing_mode: probe only destinations with the P flag (0), or every one (1).
+PROBE_FLAGGED, PROBE_ALL = 0, 1
+
 DEFAULT_SETTINGS = {
     "default_set": None,
     "fr_timer_ms": 5000,

@@ -8,7 +8,7 @@ anything with `admin_state` will do.
 
 import time
 
-from lbcore.contract import ACTIVE, DISABLED, DOWN, FLAG_NOPING, INACTIVE, SUSPECT, Health
+from lbcore.contract import ACTIVE, DISABLED, DOWN, FLAG_NOPING, INACTIVE, PROBE_ALL, SUSPECT, Health
 
 
 def usable(dest, health, hold=None, now=None):
@@ -70,3 +70,24 @@ def rpc_flags(admin_state, health_state, probed, extra_flags=0):
     if probed:
         return first + "P"
     return first + ("N" if extra_flags & FLAG_NOPING else "X")
+
+
+def probe_allowed(admin_state):
+    """Disabled (D) means neither used nor probed: not in a round, not between rounds, not on a
+    proxy's suspect mark. Every other destination may be probed."""
+    return admin_state != DISABLED
+
+
+def probed(admin_state, probing, probing_mode, health_state=None):
+    """Whether a probe round probes a destination: never a disabled one; every other in mode 1
+    (PROBE_ALL), only those with the P flag in mode 0, and one that is down whatever its P
+    flag, as Kamailio's ds_mark_dst("p") sets it: otherwise nothing would ever bring it back."""
+    if not probe_allowed(admin_state):
+        return False
+    return probing or probing_mode == PROBE_ALL or health_state == DOWN
+
+
+def probing_paused(ping_active):
+    """Whether probing is paused, from lb:probe:active as Redis returns it: "0" is paused
+    (JSON-RPC dispatcher.ping_active 0, as in Kamailio); absent or anything else, probing."""
+    return ping_active in (b"0", "0")

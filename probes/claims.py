@@ -12,8 +12,6 @@
 These keys are the prober's own; the proxy never reads them (see lbcore/contract.py).
 """
 
-from lbcore.contract import PING_ACTIVE_KEY
-
 ROUND_STARTED_KEY = "lb:probe:round:started"
 ROUND_ID_KEY = "lb:probe:round:id"
 CLAIMED_KEY = "lb:probe:claimed"
@@ -105,8 +103,3 @@ def release(r, ids, *, token):
     if not ids:
         return 0
     return int(_script(r, _RELEASE)(keys=[BUSY_PREFIX], args=[token, *ids]))
-
-
-def probing_active(r):
-    """False while probing is paused (JSON-RPC dispatcher.ping_active 0, as in Kamailio)."""
-    return r.get(PING_ACTIVE_KEY) not in (b"0", "0")

@@ -5,15 +5,13 @@ import logging
 import secrets
 import time
 
-from django.db.models import Q
-
-from dispatcher.choices import AdminState
 from dispatcher.choices import HealthState
 from dispatcher.models import Destination, ProbeSettings
 from dispatcher.services import record_suspect
 from dispatcher.redis_client import get_redis
 from dispatcher.validators import parse_reply_codes
-from lbcore.contract import LAST_ROUND_KEY
+from lbcore import rules
+from lbcore.contract import LAST_ROUND_KEY, PING_ACTIVE_KEY
 from probes import claims
 from probes.machine import Thresholds
 from probes.prober import ProbeConfig, Target, probe_all
@@ -64,15 +62,15 @@ def probe_config(settings):
     return ProbeConfig(from_uri=from_uri, method=method, timeout=settings.ping_timeout_ms / 1000)
 
 
-def round_destinations(settings):
-    """What a round probes: never disabled; all others (mode 1) or those with P (mode 0).
+def _rows(queryset, keep):
+    """(id, uri, health) of the destinations in `queryset` that `keep(admin_state, probing, health)` accepts."""
+    rows = queryset.values_list("id", "uri", "health", "admin_state", "probing")
+    return [(dest_id, uri, health) for dest_id, uri, health, admin_state, probing in rows if keep(admin_state, probing, health)]
 
-    A destination that is down is probed whatever its P flag, as Kamailio's
-    ds_mark_dst("p") sets the flag: otherwise nothing would ever bring it back.
-    """
-    probed = Destination.objects.probed(settings.probing_mode)
-    down = Destination.objects.exclude(admin_state=AdminState.DISABLED).filter(health=HealthState.DOWN)
-    return Destination.objects.filter(Q(pk__in=probed.values("pk")) | Q(pk__in=down.values("pk"))).values_list("id", "uri", "health")
+
+def round_destinations(settings):
+    """What a round probes: lbcore.rules.probed."""
+    return _rows(Destination.objects.all(), lambda admin_state, probing, health: rules.probed(admin_state, probing, settings.probing_mode, health))
 
 
 def _targets(rows):
@@ -124,7 +122,8 @@ def run_round(round_id=None):
 
 
 def down_destinations():
-    return Destination.objects.exclude(admin_state=AdminState.DISABLED).filter(health=HealthState.DOWN)
+    """The destinations probed between rounds: down, and not disabled."""
+    return _rows(Destination.objects.filter(health=HealthState.DOWN), lambda admin_state, probing, health: rules.probe_allowed(admin_state))
 
 
 def run_recovery():
@@ -136,8 +135,7 @@ def run_recovery():
     """
     r = get_redis()
     settings = ProbeSettings.load()
-    rows = down_destinations().values_list("id", "uri", "health")
-    targets, db_health = _targets(rows)
+    targets, db_health = _targets(down_destinations())
     token = f"recovery:{secrets.token_hex(4)}"
     hold_ms = settings.ping_timeout_ms + HOLD_MARGIN_MS
     mine = [t for t in targets if claims.hold(r, t.id, token=token, hold_ms=hold_ms)]
@@ -160,11 +158,11 @@ def probe_one(destination_id, reason=""):
     then probe afresh: the suspect mark must be settled by a probe sent after it.
     """
     r = get_redis()
-    if not claims.probing_active(r):
+    if rules.probing_paused(r.get(PING_ACTIVE_KEY)):
         log.info("probe_now skipped: probing is paused (ping_active 0) destination=%s reason=%r", destination_id, reason)
         return {"probed": 0}
     settings = ProbeSettings.load()
-    rows = list(Destination.objects.exclude(admin_state=AdminState.DISABLED).filter(pk=destination_id).values_list("id", "uri", "health"))
+    rows = _rows(Destination.objects.filter(pk=destination_id), lambda admin_state, probing, health: rules.probe_allowed(admin_state))
     targets, db_health = _targets(rows)
     if not targets:
         log.info("probe_now skipped: destination id=%s is disabled, deleted or unparsable", destination_id)

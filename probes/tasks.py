@@ -7,7 +7,8 @@ from celery import shared_task
 from dispatcher import live, publication, services
 from dispatcher.models import Destination, ProbeSettings
 from dispatcher.redis_client import get_redis
-from lbcore.contract import TABLE_KEY
+from lbcore import rules
+from lbcore.contract import PING_ACTIVE_KEY, TABLE_KEY
 from probes import claims, rounds
 
 log = logging.getLogger(__name__)
@@ -23,14 +24,14 @@ def tick():
     r = get_redis()
     ensure_table(r)
     live.record_calls_sample(Destination.objects.values_list("pk", flat=True))
-    if not claims.probing_active(r):
+    if rules.probing_paused(r.get(PING_ACTIVE_KEY)):
         return None
     settings = ProbeSettings.load()
     round_id = claims.start_round_if_due(r, settings.ping_interval)
     if round_id:
         # A round queued behind a stalled worker is stale once the next one is due.
         run_round.apply_async(args=[round_id], expires=settings.ping_interval)
-    if settings.recovery_interval and rounds.down_destinations().exists() and claims.start_recovery_if_due(r, settings.recovery_interval):
+    if settings.recovery_interval and rounds.down_destinations() and claims.start_recovery_if_due(r, settings.recovery_interval):
         recover.apply_async(expires=max(settings.recovery_interval, 2))
     return round_id
 

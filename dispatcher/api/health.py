@@ -16,7 +16,7 @@ from dispatcher.database_errors import database_problem
 from dispatcher.live import snapshot
 from dispatcher.models import ProbeSettings, WriteCheck
 from dispatcher.redis_client import get_redis
-from lbcore import contract
+from lbcore import contract, rules
 
 # The worker is stale after missing this many probe rounds.
 WORKER_ROUNDS_LATE = 3
@@ -85,7 +85,7 @@ def healthz(request):
     checks = {"database": check_database()}
     checks["redis"], last_round, ping_active = check_redis()
     if checks["redis"]["ok"]:
-        paused = ping_active in (b"0", "0")
+        paused = rules.probing_paused(ping_active)
         checks["worker"] = check_worker(last_round, paused, checks["database"]["ok"], now)
         snap = snapshot()
         checks["proxies"] = check_proxies(snap)

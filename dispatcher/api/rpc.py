@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 
 from dispatcher import publication, services
 from dispatcher.api.auth import AUTHENTICATION, is_read_only_token
-from dispatcher.choices import AdminState, Cause, ProbingMode
+from dispatcher.choices import AdminState, Cause
 from dispatcher.kamailio_list import parse_attrs
 from dispatcher.live import snapshot
 from dispatcher.models import Destination, DispatcherSet, ProbeSettings
@@ -133,7 +133,8 @@ def dispatcher_list(request, params):
         for dest in dests:
             health = rules.effective_health(snap.health.get(dest.id), dest.health)
             state = health.state
-            probed = dest.admin_state != AdminState.DISABLED and (dest.probing or probing_mode == ProbingMode.ALL)
+            # P when the next round probes it: the round reads the row's health, as here.
+            probed = rules.probed(dest.admin_state, dest.probing, probing_mode, dest.health)
             doc = {"URI": dest.uri, "FLAGS": rules.rpc_flags(dest.admin_state, state, probed, dest.extra_flags), "PRIORITY": dest.priority}
             if mode == "full":
                 uri = dest.parsed_uri
@@ -218,7 +219,7 @@ def reload(request, params):
 
 
 def _ping_state(r):
-    return 0 if r.get(contract.PING_ACTIVE_KEY) in (b"0", "0") else 1
+    return 0 if rules.probing_paused(r.get(contract.PING_ACTIVE_KEY)) else 1
 
 
 @command("dispatcher.ping_active", role=VIEWER)

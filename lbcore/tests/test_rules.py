@@ -54,3 +54,19 @@ def test_rpc_flags_are_kamailios_two_letters():
     assert rules.rpc_flags("active", "down", False, extra_flags=contract.FLAG_NOPING) == "IN"
     assert rules.rpc_flags("disabled", "up", False) == "DX"
     assert [rules.state_letter(s) for s in ("active", "inactive", "disabled")] == ["A", "I", "D"]
+
+
+def test_a_round_probes_what_the_mode_and_the_p_flag_say_and_never_a_disabled_one():
+    assert rules.probed("active", False, contract.PROBE_ALL)
+    assert rules.probed("inactive", False, contract.PROBE_ALL)  # maintenance is still watched
+    assert not rules.probed("active", False, contract.PROBE_FLAGGED, "up")
+    assert rules.probed("active", True, contract.PROBE_FLAGGED, "up")
+    assert rules.probed("active", False, contract.PROBE_FLAGGED, DOWN)  # else nothing brings it back
+    assert not rules.probed("disabled", True, contract.PROBE_ALL, DOWN)
+    assert rules.probe_allowed("inactive") and not rules.probe_allowed("disabled")
+
+
+def test_probing_is_paused_only_by_a_zero():
+    assert rules.probing_paused(b"0") and rules.probing_paused("0")
+    assert not rules.probing_paused(None)
+    assert not rules.probing_paused(b"1")
