@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from dispatcher import publisher
 from dispatcher.models import TableRevision
 from dispatcher.redis_client import get_redis
-from lbcore import contract
+from lbcore import contract, rules
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +165,6 @@ def status(snap):
         pub.behind = [
             {"name": n.get("name", ""), "table_version": n.get("table_version")}
             for n in snap.nodes
-            if n["age"] <= contract.NODE_TTL_SECONDS and (n.get("table_version") or 0) < pub.version
+            if n["age"] <= contract.NODE_TTL_SECONDS and rules.versions_behind(pub.version, n.get("table_version"))
         ]
     return pub

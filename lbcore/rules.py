@@ -91,3 +91,16 @@ def probing_paused(ping_active):
     """Whether probing is paused, from lb:probe:active as Redis returns it: "0" is paused
     (JSON-RPC dispatcher.ping_active 0, as in Kamailio); absent or anything else, probing."""
     return ping_active in (b"0", "0")
+
+
+def versions_behind(published, applied):
+    """How far a proxy is behind the published table: 0 when it routes with lb:table's version,
+    None while that version is unknown (no table, Redis away). A proxy that reports no version
+    is behind by all of them; one on a higher version than lb:table (Redis lost the table and
+    numbering began again) does not have the published table either: 1 behind."""
+    if published is None:
+        return None
+    applied = applied or 0
+    if applied == published:
+        return 0
+    return published - applied if applied < published else 1

@@ -68,7 +68,7 @@ def check_publication(snap):
 def check_proxies(snap):
     nodes = [
         {"name": n.get("name", ""), "age": round(n["age"], 3), "table_version": n.get("table_version"),
-         "behind": snap.table_version is not None and n.get("table_version") != snap.table_version,
+         "behind": bool(rules.versions_behind(snap.table_version, n.get("table_version"))),
          "ok": n["age"] <= contract.NODE_TTL_SECONDS}
         for n in snap.nodes
     ]

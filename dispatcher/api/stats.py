@@ -42,7 +42,7 @@ def node_rows(snap):
         {
             "name": node.get("name", ""), "heartbeat": float(node.get("heartbeat", 0)), "age": round(node["age"], 3),
             "table_version": node.get("table_version"),
-            "behind": snap.table_version is not None and node.get("table_version") != snap.table_version,
+            "behind": bool(rules.versions_behind(snap.table_version, node.get("table_version"))),
             "started": node.get("started"), "pid": node.get("pid"), "listen": list(node.get("listen", [])),
             "totals": {k: float(v) for k, v in (node.get("totals") or {}).items() if isinstance(v, (int, float))},
         }

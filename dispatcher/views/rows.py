@@ -157,7 +157,6 @@ def node_rows(snap):
     """Each proxy with how far behind the published table it is (0 = current)."""
     rows = []
     for node in snap.nodes:
-        applied = node.get("table_version")
-        behind = (snap.table_version - applied) if (snap.table_version is not None and applied is not None) else None
+        behind = rules.versions_behind(snap.table_version, node.get("table_version"))
         rows.append({**node, "behind": behind, "stale": node["age"] > STALE_AFTER_SECONDS, "totals": node.get("totals") or {}})
     return rows

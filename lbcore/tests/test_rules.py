@@ -70,3 +70,11 @@ def test_probing_is_paused_only_by_a_zero():
     assert rules.probing_paused(b"0") and rules.probing_paused("0")
     assert not rules.probing_paused(None)
     assert not rules.probing_paused(b"1")
+
+
+def test_how_far_a_proxy_is_behind():
+    assert rules.versions_behind(7, 7) == 0
+    assert rules.versions_behind(7, 4) == 3
+    assert rules.versions_behind(7, None) == 7
+    assert rules.versions_behind(2, 57) == 1  # Redis lost the table: not current either
+    assert rules.versions_behind(None, 4) is None
