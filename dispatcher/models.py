@@ -28,7 +28,7 @@ from dispatcher.validators import (
     validate_sip_uri,
 )
 from lbcore import rules
-from lbcore.contract import FLAG_DISABLED, FLAG_INACTIVE, FLAG_PROBING
+from lbcore.contract import DEFAULT_SETTINGS, FLAG_DISABLED, FLAG_INACTIVE, FLAG_PROBING
 from sip.uri import parse_uri
 
 
@@ -188,22 +188,22 @@ class ProxySettings(SingletonModel):
     """What every proxy reads from the table's `settings`: timers, trust, the default set."""
 
     default_set = models.ForeignKey(DispatcherSet, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Where INVITEs go when no source rule matches.")
-    fr_timer_ms = models.PositiveIntegerField(default=5000, validators=[MinValueValidator(100)], help_text="No reply at all within this → timeout (408).")
-    fr_inv_timer_ms = models.PositiveIntegerField(default=30000, validators=[MinValueValidator(1000)], help_text="No final reply to an INVITE after a provisional within this → timeout.")
-    trying_timeout_ms = models.PositiveIntegerField(default=500, validators=[MinValueValidator(50)], help_text="No 100 Trying within this → the server is suspect, fail over at once.")
-    suspect_hold_ms = models.PositiveIntegerField(default=30000, help_text="A suspect no probe has cleared is tried again after this.")
-    trusted_networks = models.TextField(default="127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16", help_text="Out-of-dialog requests from elsewhere (and no source rule) get 403.")
-    server_header = models.CharField(max_length=100, default="lbpanel", validators=[validate_server_header], help_text="Server and User-Agent header text.")
-    max_pending_invites = models.PositiveIntegerField(default=5000, help_text="Past this many INVITEs awaiting a final reply, new ones get 503 + Retry-After.")
-    overload_lag_ms = models.PositiveIntegerField(default=200, validators=[MinValueValidator(20)], help_text="When SIP waits this long unread, the proxy sheds new INVITEs with 503 + Retry-After.")
-    retry_after_s = models.PositiveIntegerField(default=5, validators=[MaxValueValidator(3600)], help_text="Retry-After on the 503s the proxy sends itself.")
-    dialog_timeout_s = models.PositiveIntegerField(default=10800, validators=[MinValueValidator(60)], help_text="A call with no BYE stops counting as active after this.")
-    tcp_idle_timeout_s = models.PositiveIntegerField(default=300, validators=[MinValueValidator(1)], help_text="A TCP connection with no traffic either way is closed after this (CRLF keepalives count).")
-    tcp_message_timeout_ms = models.PositiveIntegerField(default=10000, validators=[MinValueValidator(100)], help_text="A SIP message begun on TCP must be complete within this, else the connection is closed (slowloris).")
-    tcp_max_connections = models.PositiveIntegerField(default=4096, validators=[MinValueValidator(1)], help_text="Inbound TCP connections per proxy; each proxy also stays under 3/4 of its open file limit. The last tenth is kept for trusted addresses.")
-    tcp_max_per_ip = models.PositiveIntegerField(default=64, validators=[MinValueValidator(1)], help_text="Inbound TCP connections from one untrusted address; trusted ones are not held to it.")
-    max_transactions = models.PositiveIntegerField(default=300000, validators=[MinValueValidator(100)], help_text="Live SIP transactions per proxy (a finished one lingers 32 s); past this every new request gets 503 + Retry-After.")
-    max_transactions_per_source = models.PositiveIntegerField(default=1000, validators=[MinValueValidator(1)], help_text="Live SIP transactions from one untrusted address (a party in a dialog we record-routed); trusted ones are not held to it.")
+    fr_timer_ms = models.PositiveIntegerField(default=DEFAULT_SETTINGS["fr_timer_ms"], validators=[MinValueValidator(100)], help_text="No reply at all within this → timeout (408).")
+    fr_inv_timer_ms = models.PositiveIntegerField(default=DEFAULT_SETTINGS["fr_inv_timer_ms"], validators=[MinValueValidator(1000)], help_text="No final reply to an INVITE after a provisional within this → timeout.")
+    trying_timeout_ms = models.PositiveIntegerField(default=DEFAULT_SETTINGS["trying_timeout_ms"], validators=[MinValueValidator(50)], help_text="No 100 Trying within this → the server is suspect, fail over at once.")
+    suspect_hold_ms = models.PositiveIntegerField(default=DEFAULT_SETTINGS["suspect_hold_ms"], help_text="A suspect no probe has cleared is tried again after this.")
+    trusted_networks = models.TextField(default=", ".join(DEFAULT_SETTINGS["trusted_networks"]), help_text="Out-of-dialog requests from elsewhere (and no source rule) get 403.")
+    server_header = models.CharField(max_length=100, default=DEFAULT_SETTINGS["server_header"], validators=[validate_server_header], help_text="Server and User-Agent header text.")
+    max_pending_invites = models.PositiveIntegerField(default=DEFAULT_SETTINGS["max_pending_invites"], help_text="Past this many INVITEs awaiting a final reply, new ones get 503 + Retry-After.")
+    overload_lag_ms = models.PositiveIntegerField(default=DEFAULT_SETTINGS["overload_lag_ms"], validators=[MinValueValidator(20)], help_text="When SIP waits this long unread, the proxy sheds new INVITEs with 503 + Retry-After.")
+    retry_after_s = models.PositiveIntegerField(default=DEFAULT_SETTINGS["retry_after_s"], validators=[MaxValueValidator(3600)], help_text="Retry-After on the 503s the proxy sends itself.")
+    dialog_timeout_s = models.PositiveIntegerField(default=DEFAULT_SETTINGS["dialog_timeout_s"], validators=[MinValueValidator(60)], help_text="A call with no BYE stops counting as active after this.")
+    tcp_idle_timeout_s = models.PositiveIntegerField(default=DEFAULT_SETTINGS["tcp_idle_timeout_s"], validators=[MinValueValidator(1)], help_text="A TCP connection with no traffic either way is closed after this (CRLF keepalives count).")
+    tcp_message_timeout_ms = models.PositiveIntegerField(default=DEFAULT_SETTINGS["tcp_message_timeout_ms"], validators=[MinValueValidator(100)], help_text="A SIP message begun on TCP must be complete within this, else the connection is closed (slowloris).")
+    tcp_max_connections = models.PositiveIntegerField(default=DEFAULT_SETTINGS["tcp_max_connections"], validators=[MinValueValidator(1)], help_text="Inbound TCP connections per proxy; each proxy also stays under 3/4 of its open file limit. The last tenth is kept for trusted addresses.")
+    tcp_max_per_ip = models.PositiveIntegerField(default=DEFAULT_SETTINGS["tcp_max_per_ip"], validators=[MinValueValidator(1)], help_text="Inbound TCP connections from one untrusted address; trusted ones are not held to it.")
+    max_transactions = models.PositiveIntegerField(default=DEFAULT_SETTINGS["max_transactions"], validators=[MinValueValidator(100)], help_text="Live SIP transactions per proxy (a finished one lingers 32 s); past this every new request gets 503 + Retry-After.")
+    max_transactions_per_source = models.PositiveIntegerField(default=DEFAULT_SETTINGS["max_transactions_per_source"], validators=[MinValueValidator(1)], help_text="Live SIP transactions from one untrusted address (a party in a dialog we record-routed); trusted ones are not held to it.")
 
     class Meta:
         verbose_name = verbose_name_plural = "proxy settings"

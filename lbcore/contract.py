@@ -79,6 +79,11 @@ DEFAULT_SETTINGS = {
 }
 
 
+def setting(settings, name):
+    """A table's setting as the proxy applies it: a missing, null or zero one is the default."""
+    return settings.get(name) or DEFAULT_SETTINGS[name]
+
+
 def node_key(name):
     return NODE_KEY_PREFIX + name
 

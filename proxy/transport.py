@@ -20,6 +20,7 @@ import socket
 import struct
 import termios
 
+from lbcore.contract import setting
 from proxy.overload import enable_timestamps
 from sip.errors import SipSyntaxError
 from sip.framing import StreamFramer
@@ -214,10 +215,10 @@ class TcpLimits:
     __slots__ = ("idle", "message", "per_ip", "wanted", "max_connections", "untrusted_max", "by_file_limit", "period")
 
     def __init__(self, settings, nofile=None):
-        self.idle = float(settings.get("tcp_idle_timeout_s") or 300)
-        self.message = float(settings.get("tcp_message_timeout_ms") or 10000) / 1000
-        self.per_ip = int(settings.get("tcp_max_per_ip") or 64)
-        self.wanted = int(settings.get("tcp_max_connections") or 4096)
+        self.idle = float(setting(settings, "tcp_idle_timeout_s"))
+        self.message = float(setting(settings, "tcp_message_timeout_ms")) / 1000
+        self.per_ip = int(setting(settings, "tcp_max_per_ip"))
+        self.wanted = int(setting(settings, "tcp_max_connections"))
         self.max_connections, self.by_file_limit = connection_cap(self.wanted, nofile)
         self.untrusted_max = self.max_connections - self.max_connections // 10
         # a timeout fires at most a quarter late, and the sweep runs at most once a second

@@ -10,7 +10,7 @@ import ipaddress
 import logging
 import os
 
-from lbcore.contract import DEFAULT_SETTINGS, EMPTY_TABLE
+from lbcore.contract import EMPTY_TABLE, setting
 from proxy.resolver import literal
 
 _CACHE_MAX = 10000
@@ -35,17 +35,17 @@ class TableView:
         self.version = table.version
         s = table.settings
         self.settings = s
-        self.fr_timer = float(s.get("fr_timer_ms") or 5000) / 1000
-        self.fr_inv_timer = float(s.get("fr_inv_timer_ms") or 30000) / 1000
-        self.trying_timeout = float(s.get("trying_timeout_ms") or 500) / 1000
-        self.suspect_hold = float(s.get("suspect_hold_ms") or 30000) / 1000
-        self.max_pending = int(s.get("max_pending_invites") or 5000)
+        self.fr_timer = float(setting(s, "fr_timer_ms")) / 1000
+        self.fr_inv_timer = float(setting(s, "fr_inv_timer_ms")) / 1000
+        self.trying_timeout = float(setting(s, "trying_timeout_ms")) / 1000
+        self.suspect_hold = float(setting(s, "suspect_hold_ms")) / 1000
+        self.max_pending = int(setting(s, "max_pending_invites"))
         self.server = table.server_header
-        self.dialog_timeout = float(s.get("dialog_timeout_s") or 10800)
-        self.overload_lag = float(s.get("overload_lag_ms") or 200) / 1000
-        self.retry_after = (b"Retry-After: %d" % int(s.get("retry_after_s") or 5),)
-        self.max_transactions = int(s.get("max_transactions") or DEFAULT_SETTINGS["max_transactions"])
-        self.max_per_source = int(s.get("max_transactions_per_source") or DEFAULT_SETTINGS["max_transactions_per_source"])
+        self.dialog_timeout = float(setting(s, "dialog_timeout_s"))
+        self.overload_lag = float(setting(s, "overload_lag_ms")) / 1000
+        self.retry_after = (b"Retry-After: %d" % int(setting(s, "retry_after_s")),)
+        self.max_transactions = int(setting(s, "max_transactions"))
+        self.max_per_source = int(setting(s, "max_transactions_per_source"))
         secret = s.get("dialog_secret")
         self.secret = hashlib.sha256(secret.encode()).digest() if secret else _PROCESS_SECRET
         rules = []

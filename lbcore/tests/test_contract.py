@@ -59,3 +59,9 @@ def test_node_round_trips():
                                totals={"invites": 3}, destinations={7: {"active": 2, "cps": 0.5}}, heartbeat=2.0)
     node = contract.decode_node(raw)
     assert node["destinations"] == {7: {"active": 2, "cps": 0.5}} and node["table_version"] == 4
+
+
+def test_a_missing_null_or_zero_setting_is_the_default():
+    assert contract.setting({}, "retry_after_s") == contract.DEFAULT_SETTINGS["retry_after_s"]
+    assert contract.setting({"retry_after_s": None}, "retry_after_s") == contract.DEFAULT_SETTINGS["retry_after_s"]
+    assert contract.setting({"retry_after_s": 9}, "retry_after_s") == 9

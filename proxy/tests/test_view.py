@@ -1,4 +1,4 @@
-from lbcore.contract import DestinationSpec, SetSpec, SourceRuleSpec, Table
+from lbcore.contract import DEFAULT_SETTINGS, DestinationSpec, SetSpec, SourceRuleSpec, Table
 from proxy.view import TableView
 
 
@@ -26,3 +26,11 @@ def test_it_trusts_source_rules_and_trusted_networks_only():
     assert view.is_trusted("203.0.113.77")
     assert not view.is_trusted("198.51.100.1")
     assert not view.is_trusted("not-an-ip")
+
+
+def test_a_table_without_settings_gets_the_contracts_defaults():
+    view = TableView(Table(version=1, sets={}, source_rules=(), settings={"max_transactions": None}))
+    assert view.fr_timer == DEFAULT_SETTINGS["fr_timer_ms"] / 1000
+    assert view.suspect_hold == DEFAULT_SETTINGS["suspect_hold_ms"] / 1000
+    assert view.max_transactions == DEFAULT_SETTINGS["max_transactions"]
+    assert view.retry_after == (b"Retry-After: %d" % DEFAULT_SETTINGS["retry_after_s"],)
