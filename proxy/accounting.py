@@ -72,6 +72,18 @@ class Accounting:
         """We answered a dispatched request 503: no destination left to try."""
         self.totals["sent_503"] += 1
 
+    def refused(self):
+        """A request answered once, statelessly, and forgotten (Router.refuse)."""
+        self.totals["refused"] += 1
+
+    def tcp_refused(self, cap):
+        """An inbound TCP connection refused: `cap` is "cap" (connections in all) or "per_ip"."""
+        self.totals["tcp_refused_" + cap] += 1
+
+    def tcp_closed(self, why):
+        """We closed a TCP connection: "idle", "incomplete", "unframeable" or "write_stalled"."""
+        self.totals["tcp_closed_" + why] += 1
+
     def branch_started(self, st, dest):
         """An INVITE went to `dest` (first try or failover): in flight until it is final."""
         prev = st.counted

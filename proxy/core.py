@@ -759,5 +759,8 @@ class Proxy:
                 del clients[ct.branch]
             ct.server = None
         self.accounting.expire(time.time())
+        # the count of a flood of log lines that stopped, without waiting for the next event
+        for quota in (self.crash_logs, self.router.refusals, self.router.malformed_logs):
+            quota.flush(now)
         self.gc.maybe_full()
         self.sweeper = self.loop.call_later(0.25, self._sweep)

@@ -38,9 +38,7 @@ class Router:
     def __init__(self, core):
         self.core = core
         self.log_debug = log.isEnabledFor(logging.DEBUG)
-        self._malformed_window = 0.0
-        self._malformed_logged = 0
-        self._malformed_quiet = 0
+        self.malformed_logs = LogQuota(MALFORMED_LOGS_PER_SECOND, log, "malformed messages")
         self.refusals = LogQuota(REFUSAL_LOGS_PER_SECOND, log, "refusals")
 
     # -- entry ---------------------------------------------------------------
@@ -138,7 +136,7 @@ class Router:
         extra = core.view.retry_after if code == 503 else ()
         data = response_bytes(msg, code, reason, to_tag=b"%x" % zlib.crc32(txkey), extra=extra, server=core.view.server)
         core.send_back(data, reply_addr, listener, conn)
-        core.accounting.totals["refused"] = core.accounting.totals.get("refused", 0) + 1
+        core.accounting.refused()
         if self.refusals.allow(core.loop.time()):
             log.warning(
                 "refused %s from %s:%s with %d (%s) call-id=%s", _text(msg.method), addr[0], addr[1], code, why, _text(msg.call_id)
@@ -508,16 +506,8 @@ class Router:
         core.send(proto, (ip, port), msg.to_bytes(), core.listener_for(proto))
 
     def malformed(self, data, exc, listener, addr, conn, msg=None):
-        now = self.core.loop.time()
-        if now - self._malformed_window >= 1.0:
-            if self._malformed_quiet:
-                log.warning("%d more malformed messages not logged", self._malformed_quiet)
-            self._malformed_window, self._malformed_logged, self._malformed_quiet = now, 0, 0
-        if self._malformed_logged < MALFORMED_LOGS_PER_SECOND:
-            self._malformed_logged += 1
-            log.warning("malformed SIP from %s:%s: %s", addr[0], addr[1], exc)
-        else:  # a junk flood must not turn into a log flood
-            self._malformed_quiet += 1
+        # a junk flood must not turn into a log flood
+        self.malformed_logs.warning(self.core.loop.time(), "malformed SIP from %s:%s: %s", addr[0], addr[1], exc)
         if msg is None:
             msg = _salvage(data)
         if msg is None or msg.method is None or msg.method == b"ACK":

@@ -21,6 +21,7 @@ import struct
 import termios
 
 from lbcore.contract import setting
+from proxy.logquota import LogQuota
 from proxy.overload import enable_timestamps
 from sip.errors import SipSyntaxError
 from sip.framing import StreamFramer
@@ -225,33 +226,6 @@ class TcpLimits:
         self.period = min(1.0, max(0.05, min(self.idle, self.message) / 4))
 
 
-class LimitLog:
-    """One warning per event up to LIMIT_LOGS_PER_SECOND, then a count of the rest."""
-
-    def __init__(self, clock):
-        self.clock = clock
-        self.window = 0.0
-        self.logged = 0
-        self.quiet = 0
-
-    def warning(self, fmt, *args):
-        now = self.clock()
-        if now - self.window >= 1.0:
-            self.flush()
-            self.window, self.logged = now, 0
-        if self.logged < LIMIT_LOGS_PER_SECOND:
-            self.logged += 1
-            log.warning(fmt, *args)
-        else:
-            self.quiet += 1
-
-    def flush(self):
-        """Called by the sweep too, so the count of a flood that stopped still shows."""
-        if self.quiet and self.clock() - self.window >= 1.0:
-            log.warning("%d more tcp connections refused or closed (not logged one by one)", self.quiet)
-            self.quiet = 0
-
-
 class TcpConnection(asyncio.Protocol):
     """One SIP-over-TCP connection, accepted or opened by us; frames the stream."""
 
@@ -315,8 +289,8 @@ class TcpConnection(asyncio.Protocol):
         """Close at once, on purpose, with one (rate-limited) log line."""
         if self.closed_why is None:
             self.closed_why = why
-            self.core.pool.count(why)
-            self.core.pool.limit_log.warning(fmt, *args)
+            self.core.accounting.tcp_closed(why)
+            self.core.pool.limit_log.warning(self.core.loop.time(), fmt, *args)
         self.closed = True
         self.transport.abort()
 
@@ -362,8 +336,7 @@ class TcpPool:
         self.live = set()  # every connected TcpConnection, inbound and outbound, for the sweep
         self.inbound = 0
         self.per_ip = {}
-        self.counts = dict.fromkeys(("refused_total", "refused_per_ip", "idle", "incomplete", "unframeable", "write_stalled"), 0)
-        self.limit_log = LimitLog(loop.time)
+        self.limit_log = LogQuota(LIMIT_LOGS_PER_SECOND, log, "tcp connections refused or closed")
         self.sweeper = None
         self._view = None
         self._limits = None
@@ -381,9 +354,6 @@ class TcpPool:
             self._view, self._limits = view, limits
         return self._limits
 
-    def count(self, what):
-        self.counts[what] += 1
-
     def admit(self, conn):
         """An accepted connection may stay (else it is refused, with one log line)."""
         limits = self.limits()
@@ -392,8 +362,9 @@ class TcpPool:
         # the last tenth of the cap is kept for trusted peers (carriers, dialers, our servers),
         # so a flood from elsewhere cannot lock them out
         if inbound >= limits.max_connections or (inbound >= limits.untrusted_max and not self.core.view.is_trusted(ip)):
-            self.count("refused_total")
+            self.core.accounting.tcp_refused("cap")
             self.limit_log.warning(
+                self.loop.time(),
                 "tcp connection from %s:%s refused: %d inbound connections, the cap (%s %d)", ip, port, inbound,
                 "open file limit share" if limits.by_file_limit else "tcp_max_connections", limits.max_connections,
             )
@@ -401,8 +372,9 @@ class TcpPool:
         n = self.per_ip.get(ip, 0)
         # trusted peers may multiplex many connections from one address
         if n >= limits.per_ip and not self.core.view.is_trusted(ip):
-            self.count("refused_per_ip")
+            self.core.accounting.tcp_refused("per_ip")
             self.limit_log.warning(
+                self.loop.time(),
                 "tcp connection from %s:%s refused: %d connections from this address (tcp_max_per_ip)", ip, port, n
             )
             return False
@@ -459,7 +431,7 @@ class TcpPool:
             if not conn.closed:
                 conn.closed_why = "idle"
                 conn.closed = True
-                self.count("idle")
+                self.core.accounting.tcp_closed("idle")
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug("tcp:%s:%s idle for %.0f s, closing", conn.peer[0], conn.peer[1], now - conn.last_active)
                 transport = conn.transport
@@ -468,7 +440,7 @@ class TcpPool:
                     transport.abort()
                 else:
                     transport.close()
-        self.limit_log.flush()
+        self.limit_log.flush(now)
         self.sweeper = self.loop.call_later(limits.period, self._sweep) if self.live else None
 
     def send(self, addr, data, listener):

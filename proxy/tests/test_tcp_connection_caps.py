@@ -60,7 +60,7 @@ def test_it_refuses_an_untrusted_address_past_its_own_cap(caplog):
                 assert await c.ask() >= 400  # an answer, so admitted (untrusted: refused service)
             fourth = await h.connect()
             await fourth.closed_within(1.0)
-            assert h.core.pool.counts["refused_per_ip"] == 1
+            assert h.core.accounting.snapshot()[0]["tcp_refused_per_ip"] == 1  # reaches the heartbeat
             assert await held[2].ask() >= 400
 
     with caplog.at_level(logging.WARNING, logger="proxy.transport"):
@@ -150,9 +150,9 @@ def test_a_peer_that_does_not_read_is_dropped_before_its_replies_fill_memory(cap
                         await asyncio.wait_for(loop.sock_sendall(sock, batch), 2.0)
                     except (ConnectionResetError, BrokenPipeError):
                         break
-                    if h.core.pool.counts["write_stalled"]:
+                    if h.core.accounting.totals["tcp_closed_write_stalled"]:
                         break
-                assert h.core.pool.counts["write_stalled"] == 1
+                assert h.core.accounting.totals["tcp_closed_write_stalled"] == 1
                 await _until(lambda: not h.core.pool.live)
             finally:
                 sock.close()

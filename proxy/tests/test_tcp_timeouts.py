@@ -79,7 +79,7 @@ def test_an_idle_connection_is_closed_after_the_idle_timeout(caplog):
             assert await c.ask() == 200
             closed_after = await c.closed_within(2.0)
             assert 0.48 <= closed_after < 1.2, closed_after
-            assert h.core.pool.counts["idle"] == 1
+            assert h.core.accounting.totals["tcp_closed_idle"] == 1
             assert await (await h.connect()).ask() == 200  # a new one is welcome
 
     with caplog.at_level(logging.WARNING, logger="proxy.transport"):

@@ -52,6 +52,8 @@ def test_it_caps_transactions_in_total():
             codes = sorted([(await h.uac.recv()).code for _ in range(6)])
             assert codes == [200] * 4 + [503] * 2
             assert len(h.core.servers) == 4
+            totals, _ = h.core.accounting.snapshot()  # what the heartbeat carries to lb:node:<name>
+            assert totals["refused"] == 2
 
     run(scenario())
 
