@@ -34,6 +34,7 @@ from lbcore.contract import (
     node_calls_key,
     node_key,
 )
+from proxy.background import Background
 
 log = logging.getLogger("proxy.follower")
 
@@ -52,6 +53,7 @@ class Follower:
         self.first_attempt = asyncio.Event()
         self.stopped = asyncio.Event()
         self._warned = False
+        self.writes = Background()  # suspect marks on their way to Redis
 
     def stop(self):
         """Ask both loops to end (a cancel alone can be eaten inside redis-py)."""
@@ -158,7 +160,7 @@ class Follower:
         client = self.client
         if client is None:
             return
-        asyncio.get_running_loop().create_task(self._publish_suspect(client, dest.id, health))
+        self.writes.start(self._publish_suspect(client, dest.id, health))
 
     async def _publish_suspect(self, client, dest_id, health):
         try:

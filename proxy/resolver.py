@@ -19,6 +19,8 @@ import logging
 import socket
 import time
 
+from proxy.background import Background
+
 log = logging.getLogger("proxy.resolver")
 
 # What a lookup may answer, by reason.
@@ -70,6 +72,7 @@ class Resolver:
         self._window = 0.0
         self._untrusted_in_window = 0
         self.refused = 0
+        self.lookups = Background(loop)
 
     def _client(self):
         if self._dns is None:
@@ -105,8 +108,7 @@ class Resolver:
             done(None, BUSY)
             return
         self.pending[host] = [done]
-        task = self.loop.create_task(self._lookup(host))
-        task.add_done_callback(_log_crash)
+        self.lookups.start(self._lookup(host)).add_done_callback(_log_crash)
 
     async def lookup_all(self, hosts):
         """Warm the cache for the table's destinations (trusted: no rate limit)."""
@@ -118,7 +120,7 @@ class Resolver:
             waits.append(fut)
             self.pending.setdefault(host, [])
             if not self.pending[host]:
-                self.loop.create_task(self._lookup(host)).add_done_callback(_log_crash)
+                self.lookups.start(self._lookup(host)).add_done_callback(_log_crash)
             self.pending[host].append(lambda ip, why, f=fut: f.done() or f.set_result(ip))
         if waits:
             await asyncio.gather(*waits)

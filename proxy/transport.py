@@ -21,6 +21,7 @@ import struct
 import termios
 
 from lbcore.contract import setting
+from proxy.background import Background
 from proxy.logquota import LogQuota
 from proxy.overload import enable_timestamps
 from sip.errors import SipSyntaxError
@@ -337,6 +338,7 @@ class TcpPool:
         self.inbound = 0
         self.per_ip = {}
         self.limit_log = LogQuota(LIMIT_LOGS_PER_SECOND, log, "tcp connections refused or closed")
+        self.connecting = Background(loop)
         self.sweeper = None
         self._view = None
         self._limits = None
@@ -448,7 +450,7 @@ class TcpPool:
         if conn is None or conn.closed:
             conn = TcpConnection(self.core, listener, peer=addr)
             self.conns[addr] = conn
-            self.loop.create_task(self._connect(conn, addr))
+            self.connecting.start(self._connect(conn, addr))
         conn.send(data)
 
     async def _connect(self, conn, addr):

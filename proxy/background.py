@@ -1,0 +1,24 @@
+"""Tasks the proxy starts and does not await: a TCP connect, a DNS lookup, a Redis write.
+
+The event loop holds only a weak reference to a task, so a task nobody else holds may be
+garbage-collected before it finishes (see `asyncio.create_task`). Each owner keeps the
+ones it started in a `Background` until they are done.
+"""
+
+import asyncio
+
+
+class Background:
+    def __init__(self, loop=None):
+        self.loop = loop  # None: the loop running when a task starts
+        self.tasks = set()
+
+    def start(self, coro):
+        loop = self.loop or asyncio.get_running_loop()
+        task = loop.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    def __len__(self):
+        return len(self.tasks)
