@@ -29,7 +29,7 @@ class DestinationLive:
     answered: int = 0
     failovers: int = 0
     cps: float = 0.0
-    # calls no live proxy vouches for (lbcore.contract.unvouched_calls): then `active` is not the count
+    # calls no live proxy vouches for (lbcore.rules.unvouched_calls): then `active` is not the count
     unvouched: list = field(default_factory=list)
 
     @property
@@ -116,7 +116,7 @@ def snapshot():
     except RedisError as exc:
         snap.redis_error = f"Redis is not reachable: {exc}"
         return snap
-    for dest_id, unvouched in contract.unvouched_calls(snap.nodes, records).items():
+    for dest_id, unvouched in rules.unvouched_calls(snap.nodes, records).items():
         snap.destinations.setdefault(dest_id, DestinationLive()).unvouched = unvouched
     snap.health = {int(k): contract.decode_health(v) for k, v in health_raw.items()}
     snap.table_version = int(version) if version is not None else None
@@ -159,7 +159,7 @@ def unvouched_text(unvouched):
     parts = []
     for u in unvouched:
         at = timezone.localtime(datetime.fromtimestamp(u.since, tz=dt_timezone.utc)).strftime("%H:%M")
-        verb = "restarted" if u.why == contract.RESTARTED else "stopped reporting"
+        verb = "restarted" if u.why == rules.RESTARTED else "stopped reporting"
         parts.append(f"proxy {u.node} {verb} at {at} with {u.calls} call{'s' if u.calls != 1 else ''} up")
     return "; ".join(parts) + "; counts unknown" if parts else ""
 

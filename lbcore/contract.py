@@ -18,7 +18,7 @@ Keys:
   lb:node:<name>    JSON heartbeat and counters of one proxy, with a TTL
   lb:nodecalls:<name>  JSON calls up on one proxy, per destination, rewritten with each heartbeat and
                     kept for dialog_timeout_s: what a restarted (or dead) proxy left up, so nobody
-                    reads 0 where the count is unknown (see unvouched_calls)
+                    reads 0 where the count is unknown (see lbcore.rules.unvouched_calls)
 """
 
 import json
@@ -338,53 +338,3 @@ def decode_node_calls(raw):
     for key in ("active", "unknown"):
         doc[key] = {int(k): int(n) for k, n in (doc.get(key) or {}).items() if int(n) > 0}
     return doc
-
-
-def calls_left(record):
-    """id -> calls a node's record says are up (seen or inherited): what a successor inherits."""
-    out = dict(record["unknown"])
-    for did, n in record["active"].items():
-        out[did] = out.get(did, 0) + n
-    return out
-
-
-RESTARTED, NOT_REPORTING = "restarted", "not reporting"
-
-
-@dataclass(frozen=True, slots=True)
-class Unvouched:
-    """Calls on a destination that no live proxy can count: `node` restarted at `since` with
-    `calls` up (RESTARTED), or stopped sending heartbeats at `since` with `calls` up (NOT_REPORTING)."""
-
-    node: str
-    why: str
-    since: float
-    calls: int
-
-
-def unvouched_calls(nodes, records):
-    """The rule every reader of call counts uses: a figure no live node vouches for is unknown.
-
-    `nodes`: decoded heartbeats of the live proxies; `records`: decoded lb:nodecalls records.
-    Returns destination id -> [Unvouched]. A live node vouches for its own counts except the
-    calls its previous process left up (its heartbeat's `unknown`); a node with no heartbeat
-    vouches for nothing, so whatever its record still shows up is unknown. Until call state is
-    kept in the cluster, such a destination's active count is not 0, nor any number: it is unknown.
-    """
-    out = {}
-    live = set()
-    for node in nodes:
-        name = node.get("name", "")
-        live.add(name)
-        since = float(node.get("restarted_at") or node.get("started") or 0.0)
-        for did, n in (node.get("unknown") or {}).items():
-            if n > 0:
-                out.setdefault(int(did), []).append(Unvouched(name, RESTARTED, since, int(n)))
-    for record in records:
-        name = record.get("name", "")
-        if name in live:
-            continue
-        since = float(record.get("written") or 0.0)
-        for did, n in calls_left(record).items():
-            out.setdefault(did, []).append(Unvouched(name, NOT_REPORTING, since, n))
-    return out

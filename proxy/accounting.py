@@ -8,7 +8,7 @@ our own INVITEs still in flight, so a burst does not all land on the least-loade
 A restarted proxy inherits what its previous process had up (`inherit`): those calls are
 "unknown" per destination until a BYE we cannot match to a call of ours passes to or from
 that destination's address, or dialog_timeout after the restart. Until then no reader may
-call the destination drained (lbcore.contract.unvouched_calls).
+call the destination drained (lbcore.rules.unvouched_calls).
 """
 
 import collections

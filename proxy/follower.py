@@ -23,7 +23,6 @@ from lbcore.contract import (
     TABLE_KEY,
     decode_event,
     decode_health,
-    calls_left,
     decode_node,
     decode_node_calls,
     decode_table,
@@ -34,6 +33,7 @@ from lbcore.contract import (
     node_calls_key,
     node_key,
 )
+from lbcore.rules import calls_left
 from proxy.background import Background
 
 log = logging.getLogger("proxy.follower")

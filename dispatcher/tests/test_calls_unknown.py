@@ -3,7 +3,7 @@
 Two ways to lose the count: a proxy restarted with calls up (its heartbeat lists them as
 unknown until their BYEs pass), or a proxy stopped reporting while its lb:nodecalls record
 still shows calls. Every reader (the row, the drain confirmation, the API, /metrics, JSON-RPC)
-goes through lbcore.contract.unvouched_calls via dispatcher.live.
+goes through lbcore.rules.unvouched_calls via dispatcher.live.
 """
 
 import time
@@ -80,17 +80,3 @@ def test_metrics_leave_the_unknown_count_out_and_flag_it(client, cluster, redis)
     mine = [line for line in lines if f'id="{ast2.id}"' in line]
     assert len(mine) == 1 and mine[0].startswith("lbpanel_destination_active_calls_unknown{") and mine[0].endswith(" 1.0"), lines
 
-
-def test_rules_unit():
-    nodes = [{"name": "a", "restarted_at": 100.0, "unknown": {1: 4}}, {"name": "b", "unknown": {}}]
-    records = [
-        {"name": "a", "written": 50.0, "active": {2: 9}, "unknown": {}},  # live: its heartbeat vouches
-        {"name": "c", "written": 90.0, "active": {2: 1}, "unknown": {3: 2}},  # dead
-        {"name": "d", "written": 90.0, "active": {}, "unknown": {}},  # dead with nothing up
-    ]
-    got = contract.unvouched_calls(nodes, records)
-    assert got == {
-        1: [contract.Unvouched("a", contract.RESTARTED, 100.0, 4)],
-        2: [contract.Unvouched("c", contract.NOT_REPORTING, 90.0, 1)],
-        3: [contract.Unvouched("c", contract.NOT_REPORTING, 90.0, 2)],
-    }

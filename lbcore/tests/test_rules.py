@@ -78,3 +78,22 @@ def test_how_far_a_proxy_is_behind():
     assert rules.versions_behind(7, None) == 7
     assert rules.versions_behind(2, 57) == 1  # Redis lost the table: not current either
     assert rules.versions_behind(None, 4) is None
+
+
+def test_a_call_no_live_proxy_vouches_for_is_unvouched():
+    nodes = [{"name": "a", "restarted_at": 100.0, "unknown": {1: 4}}, {"name": "b", "unknown": {}}]
+    records = [
+        {"name": "a", "written": 50.0, "active": {2: 9}, "unknown": {}},  # live: its heartbeat vouches
+        {"name": "c", "written": 90.0, "active": {2: 1}, "unknown": {3: 2}},  # dead
+        {"name": "d", "written": 90.0, "active": {}, "unknown": {}},  # dead with nothing up
+    ]
+    got = rules.unvouched_calls(nodes, records)
+    assert got == {
+        1: [rules.Unvouched("a", rules.RESTARTED, 100.0, 4)],
+        2: [rules.Unvouched("c", rules.NOT_REPORTING, 90.0, 1)],
+        3: [rules.Unvouched("c", rules.NOT_REPORTING, 90.0, 2)],
+    }
+
+
+def test_what_a_node_left_up_is_its_seen_and_inherited_calls():
+    assert rules.calls_left({"active": {1: 2, 2: 1}, "unknown": {1: 3}}) == {1: 5, 2: 1}
