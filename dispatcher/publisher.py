@@ -128,7 +128,7 @@ def publish_health(destination_id, health):
     r = get_redis()
     pipe = r.pipeline(transaction=True)
     pipe.hset(contract.HEALTH_KEY, str(destination_id), contract.encode_health(health))
-    pipe.publish(contract.EVENTS_CHANNEL, contract.health_event(destination_id, health))
+    pipe.publish(contract.EVENTS_CHANNEL, contract.health_event(destination_id))
     pipe.execute()
 
 

@@ -14,7 +14,7 @@ Keys:
   lb:calls:<id>     list: active calls sampled every CALLS_SAMPLE_SECONDS, newest first, capped at
                     CALLS_SAMPLES; each JSON {"t": epoch, "active": int} (written by the beat tick)
   lb:probe:active   "0" while probing is paused (JSON-RPC dispatcher.ping_active 0); absent or "1" = probing
-  lb:events         pub/sub channel: table and health events
+  lb:events         pub/sub channel: table events (the version) and health events (the destination id)
   lb:node:<name>    JSON heartbeat and counters of one proxy, with a TTL
   lb:nodecalls:<name>  JSON calls up on one proxy, per destination, rewritten with each heartbeat and
                     kept for dialog_timeout_s: what a restarted (or dead) proxy left up, so nobody
@@ -243,19 +243,21 @@ def table_event(version):
     return json.dumps({"type": "table", "version": version})
 
 
-def health_event(destination_id, health):
-    return json.dumps({"type": "health", "id": destination_id, **json.loads(encode_health(health))})
+def health_event(destination_id):
+    """Names the destination only: Redis pub/sub ignores the database number, so an event may come
+    from another deployment on the same server, and a reader takes the health from lb:health."""
+    return json.dumps({"type": "health", "id": destination_id})
 
 
 def decode_event(raw):
-    """Return ("table", version), ("health", id, Health) or None for anything else."""
+    """Return ("table", version), ("health", id) or None for anything else."""
     try:
         doc = json.loads(raw)
         if doc.get("type") == "table":
             return ("table", int(doc["version"]))
         if doc.get("type") == "health":
-            return ("health", int(doc["id"]), decode_health(json.dumps(doc)))
-    except (ValueError, KeyError, TypeError):
+            return ("health", int(doc["id"]))
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
     return None
 

@@ -166,7 +166,7 @@ class Follower:
         try:
             async with client.pipeline(transaction=False) as pipe:
                 pipe.hset(HEALTH_KEY, str(dest_id), encode_health(health))
-                pipe.publish(EVENTS_CHANNEL, health_event(dest_id, health))
+                pipe.publish(EVENTS_CHANNEL, health_event(dest_id))
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             log.warning("could not write suspect mark of destination %s: %s", dest_id, exc)

@@ -48,10 +48,11 @@ def test_a_newer_publisher_field_does_not_break_an_older_proxy():
 def test_health_and_events_round_trip():
     health = contract.Health(state="down", rtt_ms=None, since=1000.5, fails=3, code=None, reason="timeout after 3 probes")
     assert contract.decode_health(contract.encode_health(health)) == health
-    assert contract.decode_event(contract.health_event(7, health)) == ("health", 7, health)
+    assert contract.decode_event(contract.health_event(7)) == ("health", 7)
     assert contract.decode_event(contract.table_event(9)) == ("table", 9)
     assert contract.decode_event("not json") is None
     assert contract.decode_event('{"type": "other"}') is None
+    assert contract.decode_event("[1]") is None
 
 
 def test_node_round_trips():

@@ -58,7 +58,7 @@ def test_it_loads_the_table_and_follows_events(redis, redis_url):
         assert core.view.addr_of[1] == ("127.0.0.1", 5082)
         down = Health(state="down", fails=3)
         redis.hset(HEALTH_KEY, "1", encode_health(down))
-        redis.publish(EVENTS_CHANNEL, health_event(1, down))
+        redis.publish(EVENTS_CHANNEL, health_event(1))
         await _until(lambda: core.health[1].state == "down", "the health event")
         task.cancel()
 
