@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 
 from dispatcher.models import Destination
 from dispatcher.publisher import read_health
+from lbcore import rules
 from probes.rounds import run_round
 
 
@@ -13,9 +14,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         summary = run_round()
         health = read_health()
-        for dest in Destination.objects.exclude(admin_state="disabled").select_related("dset"):
+        for dest in Destination.objects.select_related("dset"):
             h = health.get(dest.pk)
-            if h is None:
+            if h is None or not rules.probe_allowed(dest.admin_state):
                 continue
             rtt = f"{h.rtt_ms:.1f} ms" if h.rtt_ms is not None else "-"
             self.stdout.write(f"set {dest.dset.setid:<3} {dest.uri:<40} {h.state:<8} {h.reason or '-':<28} {rtt}")
