@@ -6,11 +6,13 @@ BIN := $(VENV)/bin
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 APT_STAMP := var/.apt-updated
 
-.PHONY: run test venv deps test-deps services-test migrate clean help
+.PHONY: run test test-fast lint venv deps test-deps services-test migrate clean help
 
 help:
 	@echo "make run   - the whole system in the foreground (panel http://127.0.0.1:8000/, SIP udp+tcp 127.0.0.1:5060)"
-	@echo "make test  - install what the tests need, start PostgreSQL and Redis if needed, run the suite"
+	@echo "make test  - install what the tests need, start PostgreSQL and Redis if needed, lint, run the suite"
+	@echo "make test-fast - the same without SIPp, Chromium and the whole-system tests (a minute or two)"
+	@echo "make lint  - ruff check and ruff format --check (pyproject.toml)"
 
 $(BIN)/python:
 	@mkdir -p var
@@ -38,12 +40,20 @@ run: var/.deps
 test-deps: var/.test-deps
 	@scripts/apt-ensure sipp:sip-tester chromium:chromium redis-server:redis-server psql:postgresql-client
 
-test: test-deps
+lint: var/.test-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: test-deps lint
 	@scripts/ensure-redis "$${LBPANEL_TEST_REDIS_URL:-redis://127.0.0.1:6379/15}"
 	@scripts/ensure-postgres
 	REDIS_URL=$${LBPANEL_TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \
 	DATABASE_URL=$${LBPANEL_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/lbpanel} \
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+# The fast subset: no SIPp, no Chromium, nothing marked slow.
+test-fast:
+	@$(MAKE) --no-print-directory test PYTEST_ARGS='-m "not browser and not sipp and not slow" $(PYTEST_ARGS)'
 
 clean:
 	rm -rf $(VENV) var/.deps var/.test-deps var/staticfiles

@@ -24,7 +24,12 @@ def run_one(target, workdir, args, redis_url):
     counter = InviteCounter(dead_port)
     uac_port = target.port + 10
     extra = ["-timeout", str(int(seconds + 60))]
-    uac = Sipp("uac.xml", Path(workdir) / "uac", uac_args(f"127.0.0.1:{target.port}", uac_port, calls=calls, rate=rate, hold_ms=1000, recv_timeout_ms=35000, extra=extra), f"uac failover {target.name}")
+    uac = Sipp(
+        "uac.xml",
+        Path(workdir) / "uac",
+        uac_args(f"127.0.0.1:{target.port}", uac_port, calls=calls, rate=rate, hold_ms=1000, recv_timeout_ms=35000, extra=extra),
+        f"uac failover {target.name}",
+    )
     t0 = time.monotonic()
     time.sleep(max(0.0, t0 + KILL_AT - time.monotonic()))
     active_at_kill = _proxy_active(target, redis_url)
@@ -74,8 +79,10 @@ def run_all(args, workdir):
     names = [t for t in args.targets.split(",") if t in ("lbpanel", "kamailio")]
     if "kamailio" in names and not Kamailio.installed():
         names.remove("kamailio")
-    print(f"failover: {args.failover_rate} calls/s for {args.failover_seconds:g} s, 1 s hold, fr_timer 5 s, "
-          f"ast{DEAD} SIGKILLed at {KILL_AT:g} s and restarted at {RESTART_AT:g} s")
+    print(
+        f"failover: {args.failover_rate} calls/s for {args.failover_seconds:g} s, 1 s hold, fr_timer 5 s, "
+        f"ast{DEAD} SIGKILLed at {KILL_AT:g} s and restarted at {RESTART_AT:g} s"
+    )
     rows = []
     for i, name in enumerate(names):
         base = args.port_base + 900 + 20 * i
@@ -91,13 +98,18 @@ def run_all(args, workdir):
         finally:
             target.stop()
     keys = [
-        ("calls", "calls"), ("failed", "failed calls"), ("failed_before_answer", "failed before answer"),
+        ("calls", "calls"),
+        ("failed", "failed calls"),
+        ("failed_before_answer", "failed before answer"),
         ("failed_after_answer", "failed after answer (up on ast2 at the kill)"),
         ("proxy_active_on_dead_at_kill", "proxy's own count of calls up on ast2 at the kill"),
-        ("new_invites_to_dead", "new INVITEs sent to dead ast2"), ("new_invites_to_dead_first_5s", "... of them in the first 5 s"),
+        ("new_invites_to_dead", "new INVITEs sent to dead ast2"),
+        ("new_invites_to_dead_first_5s", "... of them in the first 5 s"),
         ("invite_datagrams_to_dead", "INVITE datagrams to dead ast2 (with retransmissions)"),
         ("new_invites_after_restart", "INVITEs to ast2 after its restart"),
-        ("setups_over_1s", "calls whose setup took > 1 s"), ("setup_p99_ms", "setup p99 ms"), ("setup_max_ms", "setup max ms"),
+        ("setups_over_1s", "calls whose setup took > 1 s"),
+        ("setup_p99_ms", "setup p99 ms"),
+        ("setup_max_ms", "setup max ms"),
     ]
     print("| | " + " | ".join(r["target"] for r in rows) + " |")
     print("| --- |" + " ---: |" * len(rows))

@@ -63,7 +63,9 @@ def ladder(args, workdir):
             load = os.getloadavg()[0]
             target = TARGETS[name](base, stepdir, args.redis_url)
             try:
-                step, _ = run_calls(target, stepdir / "uac", uac_port=base + 10, rate=rate, seconds=args.seconds, hold_ms=args.hold_ms)
+                step, _ = run_calls(
+                    target, stepdir / "uac", uac_port=base + 10, rate=rate, seconds=args.seconds, hold_ms=args.hold_ms
+                )
             finally:
                 target.stop()
             results.append(step)
@@ -82,7 +84,9 @@ def ladder(args, workdir):
         passed = [s for s in results if s.target == name and s.passed]
         top = max(passed, key=lambda s: s.rate) if passed else None
         best[name] = top
-        print(f"| {name} | {top.rate if top else 'none'} | {fmt(top.setup_p99_ms) if top else '-'} | {fmt(top.cpu_per_1000, '{:.2f}') if top else '-'} |")
+        print(
+            f"| {name} | {top.rate if top else 'none'} | {fmt(top.setup_p99_ms) if top else '-'} | {fmt(top.cpu_per_1000, '{:.2f}') if top else '-'} |"
+        )
     _ratios(results, names)
     return results
 

@@ -48,7 +48,12 @@ def run_calls(target, workdir, *, uac_port, rate, seconds, hold_ms, recv_timeout
     """Drive `rate` calls/s for `seconds` through target.port; return (Step, the finished Sipp)."""
     calls = int(rate * seconds)
     args = uac_args(
-        f"127.0.0.1:{target.port}", uac_port, calls=calls, rate=rate, hold_ms=hold_ms, recv_timeout_ms=recv_timeout_ms,
+        f"127.0.0.1:{target.port}",
+        uac_port,
+        calls=calls,
+        rate=rate,
+        hold_ms=hold_ms,
+        recv_timeout_ms=recv_timeout_ms,
         extra=["-timeout", str(int(seconds + hold_ms / 1000 + 40)), "-max_recv_loops", "10000", "-max_sched_loops", "10000"],
     )
     cpu_before = target.cpu()

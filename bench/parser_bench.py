@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import sipmessage  # noqa: E402
+import sipmessage
 
-from sip.message import parse_message  # noqa: E402
+from sip.message import parse_message
 
 INVITE = (
     b"INVITE sip:5551234@127.0.0.1:5060 SIP/2.0\r\n"

@@ -43,9 +43,15 @@ def parse_args():
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--timeout-ms", type=int, default=1000)
     p.add_argument("--ports", type=int, default=10, help="responder ports the destinations are spread over")
-    p.add_argument("--port-base", type=int, default=int(os.environ.get("LBPANEL_BENCH_PORT_BASE") or os.environ.get("LBPANEL_TEST_PORT_BASE") or 23000))
+    p.add_argument(
+        "--port-base",
+        type=int,
+        default=int(os.environ.get("LBPANEL_BENCH_PORT_BASE") or os.environ.get("LBPANEL_TEST_PORT_BASE") or 23000),
+    )
     p.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB))
-    p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/14")
+    p.add_argument(
+        "--redis-url", default=os.environ.get("BENCH_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/14"
+    )
     p.add_argument("--skip", action="append", default=[], choices=("silent", "tcp", "fanout"))
     p.add_argument("--json", default=str(ROOT / "bench" / "results" / "probe_round.json"))
     return p.parse_args()
@@ -58,7 +64,14 @@ def ensure_database(url):
     cfg = parse(url)
     if "bench" not in cfg["NAME"]:
         sys.exit(f"refusing {cfg['NAME']!r}: the probe bench empties its database, so its name must contain 'bench'")
-    admin = dict(host=cfg["HOST"] or "127.0.0.1", port=cfg["PORT"] or 5432, user=cfg["USER"] or "postgres", password=cfg["PASSWORD"] or None, dbname="postgres", autocommit=True)
+    admin = dict(
+        host=cfg["HOST"] or "127.0.0.1",
+        port=cfg["PORT"] or 5432,
+        user=cfg["USER"] or "postgres",
+        password=cfg["PASSWORD"] or None,
+        dbname="postgres",
+        autocommit=True,
+    )
     with psycopg.connect(**admin) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (cfg["NAME"],)).fetchone():
             conn.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
@@ -69,7 +82,12 @@ def child_env(args):
 
 
 def setup_django(args):
-    os.environ.update(DATABASE_URL=args.database_url, REDIS_URL=args.redis_url, DJANGO_SETTINGS_MODULE="lbpanel.settings", LBPANEL_LOG_LEVEL="WARNING")
+    os.environ.update(
+        DATABASE_URL=args.database_url,
+        REDIS_URL=args.redis_url,
+        DJANGO_SETTINGS_MODULE="lbpanel.settings",
+        LBPANEL_LOG_LEVEL="WARNING",
+    )
     import django
 
     django.setup()
@@ -89,7 +107,11 @@ def make_destinations(args, transport="udp"):
         dset, _ = DispatcherSet.objects.get_or_create(setid=1, defaults={"name": "bench"})
         suffix = ";transport=tcp" if transport == "tcp" else ""
         Destination.objects.bulk_create(
-            Destination(dset=dset, uri=f"sip:{'quiet' if i % 10 == 0 else 'ast'}{i}@127.0.0.1:{args.port_base + i % args.ports}{suffix}", probing=True)
+            Destination(
+                dset=dset,
+                uri=f"sip:{'quiet' if i % 10 == 0 else 'ast'}{i}@127.0.0.1:{args.port_base + i % args.ports}{suffix}",
+                probing=True,
+            )
             for i in range(args.destinations)
         )
         settings = ProbeSettings.load()
@@ -101,7 +123,17 @@ def make_destinations(args, transport="udp"):
 
 class Responder:
     def __init__(self, args, transport, silent):
-        cmd = [sys.executable, "-m", "probes.tests.responder", "--port", str(args.port_base), "--count", str(args.ports), "--transport", transport]
+        cmd = [
+            sys.executable,
+            "-m",
+            "probes.tests.responder",
+            "--port",
+            str(args.port_base),
+            "--count",
+            str(args.ports),
+            "--transport",
+            transport,
+        ]
         if silent:
             cmd += ["--silent-prefix", "quiet"]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=child_env(args))
@@ -119,10 +151,24 @@ class Responder:
 
 class Worker(CeleryProcess):
     def __init__(self, args):
-        super().__init__("bench", [
-            "worker", "--pool=threads", "--concurrency=4", "-Q", QUEUE, "-n", f"bench-{os.getpid()}@localhost",
-            "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO",
-        ], child_env(args), " ready.")
+        super().__init__(
+            "bench",
+            [
+                "worker",
+                "--pool=threads",
+                "--concurrency=4",
+                "-Q",
+                QUEUE,
+                "-n",
+                f"bench-{os.getpid()}@localhost",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--loglevel=INFO",
+            ],
+            child_env(args),
+            " ready.",
+        )
         try:
             self.wait_ready()
         except RuntimeError as exc:
@@ -192,7 +238,13 @@ def main():
     for key in r.scan_iter("lb:*", count=1000):
         r.delete(key)
     app = Celery("bench", broker=args.redis_url, backend=args.redis_url)
-    report = {"destinations": args.destinations, "timeout_ms": args.timeout_ms, "ports": args.ports, "cpus": os.cpu_count(), "scenarios": {}}
+    report = {
+        "destinations": args.destinations,
+        "timeout_ms": args.timeout_ms,
+        "ports": args.ports,
+        "cpus": os.cpu_count(),
+        "scenarios": {},
+    }
     worker = Worker(args)
     try:
         scenarios = [("round", "udp", False), ("silent", "udp", True), ("tcp", "tcp", False)]
@@ -232,8 +284,11 @@ def main():
                 responder.stop()
             round_s = report["scenarios"].get("round", {}).get("round_s")
             report["scenarios"]["fanout"] = {
-                "transport": "udp", "tasks": args.destinations, "all_done_s": round(elapsed, 3),
-                "worker_cpu_s": round(cpu, 3), "ratio_to_round": round(elapsed / round_s, 1) if round_s else None,
+                "transport": "udp",
+                "tasks": args.destinations,
+                "all_done_s": round(elapsed, 3),
+                "worker_cpu_s": round(cpu, 3),
+                "ratio_to_round": round(elapsed / round_s, 1) if round_s else None,
             }
     finally:
         worker.stop()
@@ -248,16 +303,22 @@ def main():
 
 
 def print_report(report):
-    print(f"probe round bench: {report['destinations']} destinations, timeout {report['timeout_ms']} ms, "
-          f"{report['ports']} responder ports, {report['cpus']} CPUs")
+    print(
+        f"probe round bench: {report['destinations']} destinations, timeout {report['timeout_ms']} ms, "
+        f"{report['ports']} responder ports, {report['cpus']} CPUs"
+    )
     print(f"{'scenario':10} {'raw s':>8} {'round s':>8} {'max s':>8} {'x raw':>6} {'cpu s':>7} {'good':>6}")
     for name, s in report["scenarios"].items():
         if name == "fanout":
-            print(f"{name:10} {s['tasks']} probe_now tasks: all done in {s['all_done_s']} s "
-                  f"({s['ratio_to_round']}x one round), worker CPU {s['worker_cpu_s']} s")
+            print(
+                f"{name:10} {s['tasks']} probe_now tasks: all done in {s['all_done_s']} s "
+                f"({s['ratio_to_round']}x one round), worker CPU {s['worker_cpu_s']} s"
+            )
             continue
-        print(f"{name:10} {s['raw_probe_s']:8.3f} {s['round_s']:8.3f} {s['round_max_s']:8.3f} {s['ratio_to_raw']:6.2f} "
-              f"{s['worker_cpu_s_per_round']:7.3f} {s['good']:6d}")
+        print(
+            f"{name:10} {s['raw_probe_s']:8.3f} {s['round_s']:8.3f} {s['round_max_s']:8.3f} {s['ratio_to_raw']:6.2f} "
+            f"{s['worker_cpu_s_per_round']:7.3f} {s['good']:6d}"
+        )
 
 
 if __name__ == "__main__":

@@ -92,9 +92,20 @@ def publish_table(redis_url, ports, *, algorithm=4, **settings):
     client = redis_lib.Redis.from_url(redis_url)
     dests = [
         {
-            "id": n, "setid": 1, "uri": f"sip:127.0.0.1:{port}", "host": "127.0.0.1", "port": port, "transport": "udp",
-            "priority": PRIORITIES[n], "weight": WEIGHTS[n], "rweight": 0, "duid": f"ast{n}", "maxload": 0,
-            "attrs": f"weight={WEIGHTS[n]};duid=ast{n}", "admin_state": "active", "probing": True,
+            "id": n,
+            "setid": 1,
+            "uri": f"sip:127.0.0.1:{port}",
+            "host": "127.0.0.1",
+            "port": port,
+            "transport": "udp",
+            "priority": PRIORITIES[n],
+            "weight": WEIGHTS[n],
+            "rweight": 0,
+            "duid": f"ast{n}",
+            "maxload": 0,
+            "attrs": f"weight={WEIGHTS[n]};duid=ast{n}",
+            "admin_state": "active",
+            "probing": True,
         }
         for n, port in ports.items()
     ]
@@ -144,13 +155,31 @@ class Kamailio:
             listing = listing.replace(f"127.0.0.1:{5080 + n}", f"127.0.0.1:{port}")
         (workdir / "dispatcher.list").write_text(listing)
         cfg = (BENCH_DIR / "kamailio" / "kamailio.cfg").read_text()
-        cfg = cfg.replace("127.0.0.1:5060", f"127.0.0.1:{base}").replace("/etc/kamailio/dispatcher.list", str(workdir / "dispatcher.list"))
+        cfg = cfg.replace("127.0.0.1:5060", f"127.0.0.1:{base}").replace(
+            "/etc/kamailio/dispatcher.list", str(workdir / "dispatcher.list")
+        )
         assert re.search(rf"listen=udp:127\.0\.0\.1:{base}\b", cfg), "kamailio.cfg must listen on 127.0.0.1:5060 for the rewrite"
         (workdir / "kamailio.cfg").write_text(cfg)
         self.log = open(workdir / "kamailio.log", "wb")
         self.proc = subprocess.Popen(
-            ["kamailio", "-f", str(workdir / "kamailio.cfg"), "-DD", "-E", "-w", str(workdir), "-Y", str(workdir), "-m", "256", "-M", "16"],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
+            [
+                "kamailio",
+                "-f",
+                str(workdir / "kamailio.cfg"),
+                "-DD",
+                "-E",
+                "-w",
+                str(workdir),
+                "-Y",
+                str(workdir),
+                "-m",
+                "256",
+                "-M",
+                "16",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         wait_udp_sip(base, deadline_s=10)
 

@@ -76,8 +76,21 @@ def wait_listening(port, deadline):
 def run(root, port, conns, messages, window, redis_url):
     env = {**os.environ, "PYTHONPATH": str(root), "LBPANEL_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "proxy", "--listen", f"tcp:127.0.0.1:{port}", "--redis-url", redis_url, "--node-name", f"tcpbench-{port}"],
-        cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "proxy",
+            "--listen",
+            f"tcp:127.0.0.1:{port}",
+            "--redis-url",
+            redis_url,
+            "--node-name",
+            f"tcpbench-{port}",
+        ],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         wait_listening(port, time.monotonic() + 15)

@@ -116,7 +116,15 @@ class SourceRuleAdmin(AuditedAdmin):
 
 @admin.register(ProbeSettings)
 class ProbeSettingsAdmin(AuditedAdmin):
-    list_display = ("__str__", "ping_interval", "probing_threshold", "inactive_threshold", "ping_reply_codes", "ping_timeout_ms", "probing_mode")
+    list_display = (
+        "__str__",
+        "ping_interval",
+        "probing_threshold",
+        "inactive_threshold",
+        "ping_reply_codes",
+        "ping_timeout_ms",
+        "probing_mode",
+    )
 
     def has_add_permission(self, request):
         return not ProbeSettings.objects.exists()
@@ -171,8 +179,13 @@ class ApiTokenAdmin(admin.ModelAdmin):
             services.update_token(obj, actor=request.user, reason="Django admin")
             return
         token, key = services.issue_token(
-            obj.user, actor=request.user, reason="Django admin", name=obj.name, write_enabled=obj.write_enabled,
-            allowed_networks=obj.allowed_networks, expires=obj.expires,
+            obj.user,
+            actor=request.user,
+            reason="Django admin",
+            name=obj.name,
+            write_enabled=obj.write_enabled,
+            allowed_networks=obj.allowed_networks,
+            expires=obj.expires,
         )
         obj.pk = token.pk  # the admin's "added" message and redirect need the saved row
         self.message_user(request, f"The new token's key, shown only now: {key}", messages.WARNING)

@@ -6,4 +6,4 @@ class DispatcherConfig(AppConfig):
     verbose_name = "Dispatcher"
 
     def ready(self):
-        from dispatcher import signals  # noqa: F401  (connects the account audit)
+        from dispatcher import signals  # noqa: F401, PLC0415 (connects the account audit once the apps are loaded)

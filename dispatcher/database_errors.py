@@ -62,11 +62,15 @@ def outage_response(request, exc):
     problem = database_problem(exc)
     writing = request.method not in ("GET", "HEAD", "OPTIONS")
     headline = "Nothing was saved" if writing else "This page could not be read"
-    advice = ("Check PostgreSQL (a read-only standby, a full disk, lbpanel's privileges) and try again. "
-              "Calls are not affected: the proxies route on their own.")
+    advice = (
+        "Check PostgreSQL (a read-only standby, a full disk, lbpanel's privileges) and try again. "
+        "Calls are not affected: the proxies route on their own."
+    )
     message = f"{headline}: the database {problem}. {advice}"
     if request.path.startswith("/rpc"):
-        response = JsonResponse({"jsonrpc": "2.0", "error": {"code": 503, "message": "Database Unavailable", "data": message}, "id": None}, status=503)
+        response = JsonResponse(
+            {"jsonrpc": "2.0", "error": {"code": 503, "message": "Database Unavailable", "data": message}, "id": None}, status=503
+        )
     elif request.path.startswith(JSON_PREFIXES) or "application/json" in request.headers.get("Accept", ""):
         response = JsonResponse({"detail": message, "database": problem}, status=503)
     else:

@@ -2,6 +2,7 @@
 saving always goes through dispatcher.services."""
 
 from django import forms
+from django.contrib.auth import get_user_model
 
 from dispatcher.choices import ALGORITHM_HELP, PROBE_PRESETS, AdminState, Algorithm, Cause, EventKind
 from dispatcher.models import Destination, DispatcherSet, ProbeSettings, ProxySettings, SourceRule
@@ -61,8 +62,15 @@ class ProbeSettingsForm(forms.ModelForm):
     class Meta:
         model = ProbeSettings
         fields = [
-            "ping_interval", "probing_threshold", "inactive_threshold", "ping_reply_codes",
-            "ping_method", "ping_from", "ping_timeout_ms", "probing_mode", "recovery_interval",
+            "ping_interval",
+            "probing_threshold",
+            "inactive_threshold",
+            "ping_reply_codes",
+            "ping_method",
+            "ping_from",
+            "ping_timeout_ms",
+            "probing_mode",
+            "recovery_interval",
         ]
 
 
@@ -70,10 +78,23 @@ class ProxySettingsForm(forms.ModelForm):
     class Meta:
         model = ProxySettings
         fields = [
-            "default_set", "fr_timer_ms", "fr_inv_timer_ms", "trying_timeout_ms", "suspect_hold_ms",
-            "trusted_networks", "server_header", "max_pending_invites", "overload_lag_ms", "retry_after_s",
-            "dialog_timeout_s", "tcp_idle_timeout_s", "tcp_message_timeout_ms", "tcp_max_connections", "tcp_max_per_ip",
-            "max_transactions", "max_transactions_per_source",
+            "default_set",
+            "fr_timer_ms",
+            "fr_inv_timer_ms",
+            "trying_timeout_ms",
+            "suspect_hold_ms",
+            "trusted_networks",
+            "server_header",
+            "max_pending_invites",
+            "overload_lag_ms",
+            "retry_after_s",
+            "dialog_timeout_s",
+            "tcp_idle_timeout_s",
+            "tcp_message_timeout_ms",
+            "tcp_max_connections",
+            "tcp_max_per_ip",
+            "max_transactions",
+            "max_transactions_per_source",
         ]
         widgets = {"trusted_networks": forms.Textarea(attrs={"rows": 3})}
 
@@ -84,8 +105,11 @@ class ProbePresetForm(forms.Form):
 
 class ImportForm(forms.Form):
     text = forms.CharField(
-        required=False, label="dispatcher.list",
-        widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false", "placeholder": "1 sip:10.0.0.11:5080 0 0 weight=50;duid=ast1"}),
+        required=False,
+        label="dispatcher.list",
+        widget=forms.Textarea(
+            attrs={"rows": 12, "spellcheck": "false", "placeholder": "1 sip:10.0.0.11:5080 0 0 weight=50;duid=ast1"}
+        ),
     )
     upload = forms.FileField(required=False, label="or upload a file")
     replace = forms.BooleanField(
@@ -111,7 +135,8 @@ class ImportForm(forms.Form):
 
 class AuditFilterForm(forms.Form):
     destination = forms.ModelChoiceField(
-        queryset=Destination.objects.select_related("dset").order_by("dset__setid", "duid", "uri"), required=False,
+        queryset=Destination.objects.select_related("dset").order_by("dset__setid", "duid", "uri"),
+        required=False,
         empty_label="any destination",
     )
     kind = forms.ChoiceField(choices=[("", "any kind"), *EventKind.choices], required=False)
@@ -119,8 +144,6 @@ class AuditFilterForm(forms.Form):
     user = forms.ModelChoiceField(queryset=None, required=False, empty_label="any user")
 
     def __init__(self, *args, **kwargs):
-        from django.contrib.auth import get_user_model
-
         super().__init__(*args, **kwargs)
         self.fields["user"].queryset = get_user_model().objects.order_by("username")
         self.fields["destination"].label_from_instance = lambda d: f"set {d.dset.setid} · {d.duid or d.uri}"
@@ -140,7 +163,11 @@ class AuditFilterForm(forms.Form):
         return events
 
 
-ROLE_CHOICES = [("viewer", "viewer — read-only"), ("operator", "operator — maintenance and drain"), ("admin", "admin — everything")]
+ROLE_CHOICES = [
+    ("viewer", "viewer — read-only"),
+    ("operator", "operator — maintenance and drain"),
+    ("admin", "admin — everything"),
+]
 
 
 class UserCreateForm(forms.Form):
@@ -149,8 +176,6 @@ class UserCreateForm(forms.Form):
     role = forms.ChoiceField(choices=ROLE_CHOICES, initial="viewer")
 
     def clean_username(self):
-        from django.contrib.auth import get_user_model
-
         name = self.cleaned_data["username"].strip()
         if get_user_model().objects.filter(username__iexact=name).exists():
             raise forms.ValidationError("A user with this name exists.")

@@ -129,7 +129,13 @@ def parse_list(text):
         duid = entry.values.get("duid")
         if duid:
             if (entry.setid, duid) in seen_duid:
-                errors.append(LineError(lineno, line.strip(), f"duid {duid!r} is already used in set {entry.setid} on line {seen_duid[(entry.setid, duid)]}"))
+                errors.append(
+                    LineError(
+                        lineno,
+                        line.strip(),
+                        f"duid {duid!r} is already used in set {entry.setid} on line {seen_duid[(entry.setid, duid)]}",
+                    )
+                )
                 continue
             seen_duid[(entry.setid, duid)] = lineno
         entries.append(entry)

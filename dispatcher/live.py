@@ -7,8 +7,7 @@ snapshot with `redis_error` set, never an exception in a page.
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 
 from django.utils import timezone
 from redis.exceptions import RedisError
@@ -137,8 +136,10 @@ def probing_stopped(snap, ping_interval, ping_timeout_ms, now=None):
     age = (now or time.time()) - snap.last_round
     if age <= ping_interval + ping_timeout_ms / 1000 + ROUND_LATE_MARGIN_SECONDS:
         return ""
-    return (f"probing stopped: the last probe round finished {age:.0f}s ago (one is due every {ping_interval}s). "
-            "Health shown is frozen; restart the Celery worker and beat.")
+    return (
+        f"probing stopped: the last probe round finished {age:.0f}s ago (one is due every {ping_interval}s). "
+        "Health shown is frozen; restart the Celery worker and beat."
+    )
 
 
 def _node_call_records(r):
@@ -158,7 +159,7 @@ def _node_call_records(r):
 def unvouched_text(unvouched):
     parts = []
     for u in unvouched:
-        at = timezone.localtime(datetime.fromtimestamp(u.since, tz=dt_timezone.utc)).strftime("%H:%M")
+        at = timezone.localtime(datetime.fromtimestamp(u.since, tz=UTC)).strftime("%H:%M")
         verb = "restarted" if u.why == rules.RESTARTED else "stopped reporting"
         parts.append(f"proxy {u.node} {verb} at {at} with {u.calls} call{'s' if u.calls != 1 else ''} up")
     return "; ".join(parts) + "; counts unknown" if parts else ""

@@ -1,3 +1,7 @@
+import hashlib
+import ipaddress
+import secrets
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
@@ -18,9 +22,9 @@ from dispatcher.choices import (
 from dispatcher.validators import (
     normalise_network,
     parse_codes,
+    validate_attr_value,
     validate_codes,
     validate_network,
-    validate_attr_value,
     validate_no_control_characters,
     validate_reply_codes,
     validate_server_header,
@@ -64,10 +68,15 @@ class Destination(models.Model):
     priority = models.IntegerField(default=0, help_text="Higher first for algorithm 8 and for the initial order.")
     weight = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(1_000_000)])
     rweight = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
-    duid = models.CharField("DUID", max_length=64, blank=True, validators=[validate_attr_value], help_text="Unique id within the set.")
+    duid = models.CharField(
+        "DUID", max_length=64, blank=True, validators=[validate_attr_value], help_text="Unique id within the set."
+    )
     maxload = models.PositiveIntegerField(default=0, help_text="Most active calls (algorithm 10); 0 = no cap.")
     attrs = models.CharField(
-        max_length=1024, blank=True, validators=[validate_no_control_characters], help_text="The dispatcher.list attributes, kept verbatim so unknown ones round-trip."
+        max_length=1024,
+        blank=True,
+        validators=[validate_no_control_characters],
+        help_text="The dispatcher.list attributes, kept verbatim so unknown ones round-trip.",
     )
     extra_flags = models.PositiveIntegerField(default=0, help_text="Flag bits other than I, D and P, kept for export.")
     description = models.CharField(max_length=200, blank=True)
@@ -82,11 +91,14 @@ class Destination(models.Model):
         ordering = ["dset__setid", "-priority", "id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["dset", "duid"], condition=~Q(duid=""), name="destination_duid_unique_in_set",
+                fields=["dset", "duid"],
+                condition=~Q(duid=""),
+                name="destination_duid_unique_in_set",
                 violation_error_message="Another destination in this set has this DUID.",
             ),
             models.UniqueConstraint(
-                fields=["dset", "uri"], name="destination_uri_unique_in_set",
+                fields=["dset", "uri"],
+                name="destination_uri_unique_in_set",
                 violation_error_message="This URI is already in this set.",
             ),
         ]
@@ -129,7 +141,10 @@ class Destination(models.Model):
 
 class SourceRule(models.Model):
     network = models.CharField(
-        max_length=64, unique=True, validators=[validate_network], help_text="An address or CIDR, e.g. 203.0.113.10 or 198.51.100.0/24."
+        max_length=64,
+        unique=True,
+        validators=[validate_network],
+        help_text="An address or CIDR, e.g. 203.0.113.10 or 198.51.100.0/24.",
     )
     dset = models.ForeignKey(DispatcherSet, on_delete=models.CASCADE, related_name="source_rules", verbose_name="set")
     description = models.CharField(max_length=200, blank=True)
@@ -163,16 +178,28 @@ class SingletonModel(models.Model):
 class ProbeSettings(SingletonModel):
     """Named after Kamailio's dispatcher modparams so its users recognise them."""
 
-    ping_interval = models.PositiveIntegerField(default=15, validators=[MinValueValidator(1)], help_text="Seconds between probe rounds (ds_ping_interval).")
-    probing_threshold = models.PositiveIntegerField(default=3, validators=[MinValueValidator(1)], help_text="Failed probes in a row that take a destination down.")
-    inactive_threshold = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)], help_text="Good replies in a row that bring it back up.")
-    ping_reply_codes = models.CharField(max_length=200, blank=True, validators=[validate_reply_codes], help_text="Extra good replies, Kamailio syntax: code=404;class=2. 200 always counts.")
+    ping_interval = models.PositiveIntegerField(
+        default=15, validators=[MinValueValidator(1)], help_text="Seconds between probe rounds (ds_ping_interval)."
+    )
+    probing_threshold = models.PositiveIntegerField(
+        default=3, validators=[MinValueValidator(1)], help_text="Failed probes in a row that take a destination down."
+    )
+    inactive_threshold = models.PositiveIntegerField(
+        default=1, validators=[MinValueValidator(1)], help_text="Good replies in a row that bring it back up."
+    )
+    ping_reply_codes = models.CharField(
+        max_length=200,
+        blank=True,
+        validators=[validate_reply_codes],
+        help_text="Extra good replies, Kamailio syntax: code=404;class=2. 200 always counts.",
+    )
     ping_method = models.CharField(max_length=20, default="OPTIONS", validators=[validate_sip_method])
     ping_from = models.CharField(max_length=255, default="sip:dispatcher@localhost", validators=[validate_sip_uri])
     ping_timeout_ms = models.PositiveIntegerField(default=2000, validators=[MinValueValidator(50), MaxValueValidator(60000)])
     probing_mode = models.PositiveSmallIntegerField(choices=ProbingMode.choices, default=ProbingMode.ALL)
     recovery_interval = models.PositiveIntegerField(
-        default=1, validators=[MaxValueValidator(3600)],
+        default=1,
+        validators=[MaxValueValidator(3600)],
         help_text="Probe destinations that are down every this many seconds, between rounds, so a restarted server "
         "is back within seconds (still after inactive_threshold good replies). 0: only in rounds, as Kamailio.",
     )
@@ -187,23 +214,91 @@ class ProbeSettings(SingletonModel):
 class ProxySettings(SingletonModel):
     """What every proxy reads from the table's `settings`: timers, trust, the default set."""
 
-    default_set = models.ForeignKey(DispatcherSet, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Where INVITEs go when no source rule matches.")
-    fr_timer_ms = models.PositiveIntegerField(default=DEFAULT_SETTINGS["fr_timer_ms"], validators=[MinValueValidator(100)], help_text="No reply at all within this → timeout (408).")
-    fr_inv_timer_ms = models.PositiveIntegerField(default=DEFAULT_SETTINGS["fr_inv_timer_ms"], validators=[MinValueValidator(1000)], help_text="No final reply to an INVITE after a provisional within this → timeout.")
-    trying_timeout_ms = models.PositiveIntegerField(default=DEFAULT_SETTINGS["trying_timeout_ms"], validators=[MinValueValidator(50)], help_text="No 100 Trying within this → the server is suspect, fail over at once.")
-    suspect_hold_ms = models.PositiveIntegerField(default=DEFAULT_SETTINGS["suspect_hold_ms"], help_text="A suspect no probe has cleared is tried again after this.")
-    trusted_networks = models.TextField(default=", ".join(DEFAULT_SETTINGS["trusted_networks"]), help_text="Out-of-dialog requests from elsewhere (and no source rule) get 403.")
-    server_header = models.CharField(max_length=100, default=DEFAULT_SETTINGS["server_header"], validators=[validate_server_header], help_text="Server and User-Agent header text.")
-    max_pending_invites = models.PositiveIntegerField(default=DEFAULT_SETTINGS["max_pending_invites"], help_text="Past this many INVITEs awaiting a final reply, new ones get 503 + Retry-After.")
-    overload_lag_ms = models.PositiveIntegerField(default=DEFAULT_SETTINGS["overload_lag_ms"], validators=[MinValueValidator(20)], help_text="When SIP waits this long unread, the proxy sheds new INVITEs with 503 + Retry-After.")
-    retry_after_s = models.PositiveIntegerField(default=DEFAULT_SETTINGS["retry_after_s"], validators=[MaxValueValidator(3600)], help_text="Retry-After on the 503s the proxy sends itself.")
-    dialog_timeout_s = models.PositiveIntegerField(default=DEFAULT_SETTINGS["dialog_timeout_s"], validators=[MinValueValidator(60)], help_text="A call with no BYE stops counting as active after this.")
-    tcp_idle_timeout_s = models.PositiveIntegerField(default=DEFAULT_SETTINGS["tcp_idle_timeout_s"], validators=[MinValueValidator(1)], help_text="A TCP connection with no traffic either way is closed after this (CRLF keepalives count).")
-    tcp_message_timeout_ms = models.PositiveIntegerField(default=DEFAULT_SETTINGS["tcp_message_timeout_ms"], validators=[MinValueValidator(100)], help_text="A SIP message begun on TCP must be complete within this, else the connection is closed (slowloris).")
-    tcp_max_connections = models.PositiveIntegerField(default=DEFAULT_SETTINGS["tcp_max_connections"], validators=[MinValueValidator(1)], help_text="Inbound TCP connections per proxy; each proxy also stays under 3/4 of its open file limit. The last tenth is kept for trusted addresses.")
-    tcp_max_per_ip = models.PositiveIntegerField(default=DEFAULT_SETTINGS["tcp_max_per_ip"], validators=[MinValueValidator(1)], help_text="Inbound TCP connections from one untrusted address; trusted ones are not held to it.")
-    max_transactions = models.PositiveIntegerField(default=DEFAULT_SETTINGS["max_transactions"], validators=[MinValueValidator(100)], help_text="Live SIP transactions per proxy (a finished one lingers 32 s); past this every new request gets 503 + Retry-After.")
-    max_transactions_per_source = models.PositiveIntegerField(default=DEFAULT_SETTINGS["max_transactions_per_source"], validators=[MinValueValidator(1)], help_text="Live SIP transactions from one untrusted address (a party in a dialog we record-routed); trusted ones are not held to it.")
+    default_set = models.ForeignKey(
+        DispatcherSet,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Where INVITEs go when no source rule matches.",
+    )
+    fr_timer_ms = models.PositiveIntegerField(
+        default=DEFAULT_SETTINGS["fr_timer_ms"],
+        validators=[MinValueValidator(100)],
+        help_text="No reply at all within this → timeout (408).",
+    )
+    fr_inv_timer_ms = models.PositiveIntegerField(
+        default=DEFAULT_SETTINGS["fr_inv_timer_ms"],
+        validators=[MinValueValidator(1000)],
+        help_text="No final reply to an INVITE after a provisional within this → timeout.",
+    )
+    trying_timeout_ms = models.PositiveIntegerField(
+        default=DEFAULT_SETTINGS["trying_timeout_ms"],
+        validators=[MinValueValidator(50)],
+        help_text="No 100 Trying within this → the server is suspect, fail over at once.",
+    )
+    suspect_hold_ms = models.PositiveIntegerField(
+        default=DEFAULT_SETTINGS["suspect_hold_ms"], help_text="A suspect no probe has cleared is tried again after this."
+    )
+    trusted_networks = models.TextField(
+        default=", ".join(DEFAULT_SETTINGS["trusted_networks"]),
+        help_text="Out-of-dialog requests from elsewhere (and no source rule) get 403.",
+    )
+    server_header = models.CharField(
+        max_length=100,
+        default=DEFAULT_SETTINGS["server_header"],
+        validators=[validate_server_header],
+        help_text="Server and User-Agent header text.",
+    )
+    max_pending_invites = models.PositiveIntegerField(
+        default=DEFAULT_SETTINGS["max_pending_invites"],
+        help_text="Past this many INVITEs awaiting a final reply, new ones get 503 + Retry-After.",
+    )
+    overload_lag_ms = models.PositiveIntegerField(
+        default=DEFAULT_SETTINGS["overload_lag_ms"],
+        validators=[MinValueValidator(20)],
+        help_text="When SIP waits this long unread, the proxy sheds new INVITEs with 503 + Retry-After.",
+    )
+    retry_after_s = models.PositiveIntegerField(
+        default=DEFAULT_SETTINGS["retry_after_s"],
+        validators=[MaxValueValidator(3600)],
+        help_text="Retry-After on the 503s the proxy sends itself.",
+    )
+    dialog_timeout_s = models.PositiveIntegerField(
+        default=DEFAULT_SETTINGS["dialog_timeout_s"],
+        validators=[MinValueValidator(60)],
+        help_text="A call with no BYE stops counting as active after this.",
+    )
+    tcp_idle_timeout_s = models.PositiveIntegerField(
+        default=DEFAULT_SETTINGS["tcp_idle_timeout_s"],
+        validators=[MinValueValidator(1)],
+        help_text="A TCP connection with no traffic either way is closed after this (CRLF keepalives count).",
+    )
+    tcp_message_timeout_ms = models.PositiveIntegerField(
+        default=DEFAULT_SETTINGS["tcp_message_timeout_ms"],
+        validators=[MinValueValidator(100)],
+        help_text="A SIP message begun on TCP must be complete within this, else the connection is closed (slowloris).",
+    )
+    tcp_max_connections = models.PositiveIntegerField(
+        default=DEFAULT_SETTINGS["tcp_max_connections"],
+        validators=[MinValueValidator(1)],
+        help_text="Inbound TCP connections per proxy; each proxy also stays under 3/4 of its open file limit. The last tenth is kept for trusted addresses.",
+    )
+    tcp_max_per_ip = models.PositiveIntegerField(
+        default=DEFAULT_SETTINGS["tcp_max_per_ip"],
+        validators=[MinValueValidator(1)],
+        help_text="Inbound TCP connections from one untrusted address; trusted ones are not held to it.",
+    )
+    max_transactions = models.PositiveIntegerField(
+        default=DEFAULT_SETTINGS["max_transactions"],
+        validators=[MinValueValidator(100)],
+        help_text="Live SIP transactions per proxy (a finished one lingers 32 s); past this every new request gets 503 + Retry-After.",
+    )
+    max_transactions_per_source = models.PositiveIntegerField(
+        default=DEFAULT_SETTINGS["max_transactions_per_source"],
+        validators=[MinValueValidator(1)],
+        help_text="Live SIP transactions from one untrusted address (a party in a dialog we record-routed); trusted ones are not held to it.",
+    )
 
     class Meta:
         verbose_name = verbose_name_plural = "proxy settings"
@@ -230,11 +325,22 @@ class StateEvent(models.Model):
     destination = models.ForeignKey(Destination, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
     subject = models.CharField(max_length=255, help_text="What changed, kept when the destination is deleted.")
     kind = models.CharField(max_length=10, choices=EventKind.choices)
-    old = models.CharField(max_length=255, blank=True, help_text="Short text for people and filters: the state, or a summary of a configuration cut to 255 characters.")
+    old = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Short text for people and filters: the state, or a summary of a configuration cut to 255 characters.",
+    )
     new = models.CharField(max_length=255, blank=True, help_text="As old; the whole configuration is in before and after.")
     # A configuration change keeps every field, however long the row; the diff shown is computed from these.
-    before = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder, help_text="A configuration change: the fields before it (null: created).")
-    after = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder, help_text="A configuration change: the fields after it (null: deleted).")
+    before = models.JSONField(
+        null=True,
+        blank=True,
+        encoder=DjangoJSONEncoder,
+        help_text="A configuration change: the fields before it (null: created).",
+    )
+    after = models.JSONField(
+        null=True, blank=True, encoder=DjangoJSONEncoder, help_text="A configuration change: the fields after it (null: deleted)."
+    )
     cause = models.CharField(max_length=10, choices=Cause.choices)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     reason = models.TextField(blank=True)
@@ -258,11 +364,17 @@ class ApiToken(models.Model):
     key_hash = models.CharField(max_length=64, unique=True, editable=False)
     prefix = models.CharField(max_length=12, editable=False, help_text="The key's first characters, to recognise it.")
     write_enabled = models.BooleanField(default=True, help_text="Off: the token can only read, whatever its user's role.")
-    allowed_networks = models.TextField(blank=True, help_text="Addresses or CIDRs the token may be used from, comma separated; empty = anywhere.")
+    allowed_networks = models.TextField(
+        blank=True, help_text="Addresses or CIDRs the token may be used from, comma separated; empty = anywhere."
+    )
     created = models.DateTimeField(auto_now_add=True)
     last_used = models.DateTimeField(null=True, blank=True)
-    revoked = models.DateTimeField(null=True, blank=True, help_text="Set when the token was revoked; a revoked token never works again.")
-    expires = models.DateTimeField(null=True, blank=True, help_text="The token stops working at this time; empty = until revoked.")
+    revoked = models.DateTimeField(
+        null=True, blank=True, help_text="Set when the token was revoked; a revoked token never works again."
+    )
+    expires = models.DateTimeField(
+        null=True, blank=True, help_text="The token stops working at this time; empty = until revoked."
+    )
 
     class Meta:
         ordering = ["-created"]
@@ -273,14 +385,10 @@ class ApiToken(models.Model):
 
     @staticmethod
     def hash_key(key):
-        import hashlib
-
         return hashlib.sha256(key.encode()).hexdigest()
 
     def set_new_key(self):
         """Give the token a fresh key; returns the key, which exists only in this return value."""
-        import secrets
-
         key = self.KEY_PREFIX + secrets.token_urlsafe(32)
         self.key_hash, self.prefix = self.hash_key(key), key[:12]
         return key
@@ -293,8 +401,6 @@ class ApiToken(models.Model):
         return [normalise_network(n) for n in self.allowed_networks.replace("\n", ",").split(",") if n.strip()]
 
     def allows_address(self, address):
-        import ipaddress
-
         networks = self.network_list
         if not networks:
             return True

@@ -121,12 +121,16 @@ class Publication:
         if not self.in_redis:
             why = self.error or "Redis holds an older table"
             since = f" since {self.since_label}" if self.since_label else ""
-            return (f"Change not applied to the proxies: {why}{since}. Retrying every second; until then "
-                    "the proxies route with the previous table.")
+            return (
+                f"Change not applied to the proxies: {why}{since}. Retrying every second; until then "
+                "the proxies route with the previous table."
+            )
         if self.behind:
             names = ", ".join(f"{n['name']} (v{n['table_version']})" for n in self.behind)
-            return (f"Change not applied to every proxy: {names} still on an older table than v{self.version}. "
-                    "Restart that proxy if this stays.")
+            return (
+                f"Change not applied to every proxy: {names} still on an older table than v{self.version}. "
+                "Restart that proxy if this stays."
+            )
         return ""
 
     def applied(self, dest):

@@ -118,7 +118,9 @@ def publish_table():
     pipe.execute()
     log.info("published table version=%s revision=%s sets=%d", version, revision, len(sets))
     try:
-        TableRevision.objects.filter(pk=1, number__lte=revision, failing_since__isnull=False).update(publish_error="", failing_since=None)
+        TableRevision.objects.filter(pk=1, number__lte=revision, failing_since__isnull=False).update(
+            publish_error="", failing_since=None
+        )
     except DatabaseError as exc:
         log.warning("published table version=%s but could not clear the failure record: %s", version, exc)
     return version

@@ -19,7 +19,7 @@ from django.utils import timezone
 from dispatcher import publication, publisher
 from dispatcher.choices import PROBE_PRESETS, AdminState, Cause, EventKind
 from dispatcher.kamailio_list import DispatcherListError, LineError, compose_attrs, format_line, parse_list
-from dispatcher.models import ApiToken, Destination, DispatcherSet, ProbeSettings, ProxySettings, SourceRule, StateEvent
+from dispatcher.models import ApiToken, Destination, DispatcherSet, ProbeSettings, ProxySettings, StateEvent
 from dispatcher.roles import ADMIN, OPERATOR, VIEWER, role_of
 from lbcore import contract, rules
 
@@ -35,6 +35,7 @@ def _actor(actor):
 
 
 # --- admin state ---------------------------------------------------------------
+
 
 @transaction.atomic
 def set_state(dest, state, *, actor=None, cause=Cause.USER, reason=""):
@@ -52,8 +53,14 @@ def set_state(dest, state, *, actor=None, cause=Cause.USER, reason=""):
     dest.admin_state = state
     dest.save(update_fields=["admin_state", "updated"])
     StateEvent.objects.create(
-        destination=dest, subject=_subject(dest), kind=EventKind.ADMIN, old=old, new=state,
-        cause=cause, actor=_actor(actor), reason=reason,
+        destination=dest,
+        subject=_subject(dest),
+        kind=EventKind.ADMIN,
+        old=old,
+        new=state,
+        cause=cause,
+        actor=_actor(actor),
+        reason=reason,
     )
     log.warning("admin state %s %s -> %s cause=%s reason=%r", dest.uri, old, state, cause, reason)
     _publish_on_commit()
@@ -65,6 +72,7 @@ def _subject(dest):
 
 
 # --- health ----------------------------------------------------------------------
+
 
 def change_health(dest, health, *, cause=Cause.PROBE, reason="", actor=None, observed=None):
     """Record a health transition: DB row + StateEvent, then lb:health and the event after commit.
@@ -84,8 +92,14 @@ def change_health(dest, health, *, cause=Cause.PROBE, reason="", actor=None, obs
                 dest.health_changed = timezone.now()
                 dest.save(update_fields=["health", "health_changed"])
             StateEvent.objects.create(
-                destination=dest, subject=_subject(dest), kind=EventKind.HEALTH, old=old, new=health.state,
-                cause=cause, actor=_actor(actor), reason=reason or health.reason,
+                destination=dest,
+                subject=_subject(dest),
+                kind=EventKind.HEALTH,
+                old=old,
+                new=health.state,
+                cause=cause,
+                actor=_actor(actor),
+                reason=reason or health.reason,
             )
             log.warning("health %s %s -> %s cause=%s reason=%r", dest.uri, old, health.state, cause, reason or health.reason)
             transaction.on_commit(lambda: publisher.publish_health(dest.pk, health))
@@ -99,12 +113,18 @@ def record_suspect(dest, reason, *, cause=Cause.PROXY):
     ORM); this row makes the mark visible in the history, before the probe that settles it."""
     dest = Destination.objects.select_related("dset").get(pk=dest.pk)
     StateEvent.objects.create(
-        destination=dest, subject=_subject(dest), kind=EventKind.HEALTH, old=dest.health, new="suspect",
-        cause=cause, reason=reason,
+        destination=dest,
+        subject=_subject(dest),
+        kind=EventKind.HEALTH,
+        old=dest.health,
+        new="suspect",
+        cause=cause,
+        reason=reason,
     )
 
 
 # --- configuration -----------------------------------------------------------------
+
 
 def _config_event(subject, before, after, *, actor, cause, reason="", destination=None, old=None, new=None):
     _event(subject, before, after, actor=actor, cause=cause, reason=reason, destination=destination, old=old, new=new).save()
@@ -117,8 +137,16 @@ def _event(subject, before, after, *, actor, cause, kind=EventKind.CONFIG, reaso
     old = _summary(before) if old is None else old
     new = _summary(after) if new is None else new
     return StateEvent(
-        destination=destination, subject=subject, kind=kind, old=_clip(old), new=_clip(new), before=before, after=after,
-        cause=cause, actor=_actor(actor), reason=reason,
+        destination=destination,
+        subject=subject,
+        kind=kind,
+        old=_clip(old),
+        new=_clip(new),
+        before=before,
+        after=after,
+        cause=cause,
+        actor=_actor(actor),
+        reason=reason,
     )
 
 
@@ -167,11 +195,25 @@ def save_config(instance, *, actor=None, cause=Cause.USER, reason=""):
     if old != new:
         verb = "updated" if before else "created"
         dest = instance if isinstance(instance, Destination) else None
-        _config_event(f"{verb} {model._meta.verbose_name} {_describe(instance)}", old, new, actor=actor, cause=cause, reason=reason, destination=dest)
+        _config_event(
+            f"{verb} {model._meta.verbose_name} {_describe(instance)}",
+            old,
+            new,
+            actor=actor,
+            cause=cause,
+            reason=reason,
+            destination=dest,
+        )
         if dest is not None and before is not None and before.admin_state != instance.admin_state:
             StateEvent.objects.create(
-                destination=dest, subject=_subject(dest), kind=EventKind.ADMIN, old=before.admin_state,
-                new=instance.admin_state, cause=cause, actor=_actor(actor), reason=reason,
+                destination=dest,
+                subject=_subject(dest),
+                kind=EventKind.ADMIN,
+                old=before.admin_state,
+                new=instance.admin_state,
+                cause=cause,
+                actor=_actor(actor),
+                reason=reason,
             )
         _publish_on_commit()
     return instance
@@ -244,6 +286,7 @@ def apply_probe_preset(name, *, actor=None, cause=Cause.USER):
 
 # --- dispatcher.list import / export -------------------------------------------------
 
+
 @dataclass
 class ImportResult:
     changes: list = field(default_factory=list)
@@ -309,7 +352,9 @@ def _apply_entries(entries, replace, result, actor, cause):
     sets = {s.setid: s for s in DispatcherSet.objects.all()}
     existing = {(d.dset_id, d.uri): d for d in Destination.objects.select_related("dset")}
     duids = {(d.dset_id, d.duid): d for d in existing.values() if d.duid}
-    new_sets = [DispatcherSet(setid=setid, name=f"set {setid}") for setid in dict.fromkeys(e.setid for e in entries) if setid not in sets]
+    new_sets = [
+        DispatcherSet(setid=setid, name=f"set {setid}") for setid in dict.fromkeys(e.setid for e in entries) if setid not in sets
+    ]
     DispatcherSet.objects.bulk_create(new_sets)  # parse_list checked the set ids' range
     for dset in new_sets:
         sets[dset.setid] = dset
@@ -335,12 +380,31 @@ def _apply_entries(entries, replace, result, actor, cause):
             _check_imported(dest, entry, duids)
             updated.append(dest)
             result.changes.append(f"~ set {entry.setid} {entry.uri}: " + ", ".join(diffs))
-            events.append(_event(f"updated destination {_subject(dest)}", old_snapshot, _snapshot(dest), actor=actor, cause=cause, destination=dest))
+            events.append(
+                _event(
+                    f"updated destination {_subject(dest)}",
+                    old_snapshot,
+                    _snapshot(dest),
+                    actor=actor,
+                    cause=cause,
+                    destination=dest,
+                )
+            )
             if old_state != dest.admin_state:
-                events.append(_event(
-                    _subject(dest), None, None, old=old_state, new=dest.admin_state, kind=EventKind.ADMIN, actor=actor, cause=cause,
-                    reason="dispatcher.list import", destination=dest,
-                ))
+                events.append(
+                    _event(
+                        _subject(dest),
+                        None,
+                        None,
+                        old=old_state,
+                        new=dest.admin_state,
+                        kind=EventKind.ADMIN,
+                        actor=actor,
+                        cause=cause,
+                        reason="dispatcher.list import",
+                        destination=dest,
+                    )
+                )
     if replace:
         gone = [d for d in existing.values() if d.pk not in seen]
         for dest in gone:
@@ -353,7 +417,9 @@ def _apply_entries(entries, replace, result, actor, cause):
             dest.updated = now
         Destination.objects.bulk_update(updated, [*_entry_fields_names(), "updated"], batch_size=1000)
     Destination.objects.bulk_create(created, batch_size=1000)
-    events.extend(_event(f"created destination {_subject(d)}", None, _snapshot(d), actor=actor, cause=cause, destination=d) for d in created)
+    events.extend(
+        _event(f"created destination {_subject(d)}", None, _snapshot(d), actor=actor, cause=cause, destination=d) for d in created
+    )
     StateEvent.objects.bulk_create(events, batch_size=1000)
     if replace:
         wanted_sets = {e.setid for e in entries}
@@ -386,7 +452,9 @@ def _check_imported(dest, entry, duids):
         problems.setdefault("duid", []).append(f"{other.uri} in set {entry.setid} already has DUID {dest.duid!r}.")
     if problems:
         detail = "; ".join(f"{k}: {' '.join(v)}" for k, v in problems.items())
-        raise DispatcherListError([LineError(entry.lineno, format_line(entry.setid, entry.uri, entry.flags, entry.priority, entry.attrs), detail)])
+        raise DispatcherListError(
+            [LineError(entry.lineno, format_line(entry.setid, entry.uri, entry.flags, entry.priority, entry.attrs), detail)]
+        )
 
 
 def export_dispatcher_list():
@@ -404,7 +472,10 @@ def republish(*, with_health=True):
     if with_health:
         known = publisher.read_health()
         for dest in Destination.objects.exclude(pk__in=known.keys()):
-            publisher.store_health(dest.pk, contract.Health(state=dest.health, since=dest.health_changed.timestamp() if dest.health_changed else time.time()))
+            publisher.store_health(
+                dest.pk,
+                contract.Health(state=dest.health, since=dest.health_changed.timestamp() if dest.health_changed else time.time()),
+            )
     return version
 
 
@@ -454,7 +525,15 @@ def set_user_role(person, role, *, active=True, actor=None, cause=Cause.USER, cr
     person.save(update_fields=["is_active", "is_superuser", "is_staff"])
     new = account_state(person)
     if old != new:
-        _config_event(f"{'created' if created else 'updated'} user {person.username}", _account(old), _account(new), actor=actor, cause=cause, old=old, new=new)
+        _config_event(
+            f"{'created' if created else 'updated'} user {person.username}",
+            _account(old),
+            _account(new),
+            actor=actor,
+            cause=cause,
+            old=old,
+            new=new,
+        )
     return person
 
 
@@ -472,20 +551,37 @@ def create_user(username, password, role, *, actor=None, cause=Cause.USER):
 def record_account_change(person, before, *, actor=None, cause=Cause.USER, reason=""):
     """A change made outside set_user_role (the Django admin's own form): `before` is account_state then."""
     after = account_state(person)
-    _config_event(f"updated user {person.username}", _account(before), _account(after), actor=actor, cause=cause, reason=reason, old=before, new=after)
+    _config_event(
+        f"updated user {person.username}",
+        _account(before),
+        _account(after),
+        actor=actor,
+        cause=cause,
+        reason=reason,
+        old=before,
+        new=after,
+    )
 
 
 def record_user_created(person, *, actor=None, cause=Cause.USER, reason=""):
     """Called for every new account (dispatcher.signals), however it was made."""
     state = account_state(person)
-    _config_event(f"created user {person.username}", None, _account(state), actor=actor, cause=cause, reason=reason, old="", new=state)
+    _config_event(
+        f"created user {person.username}", None, _account(state), actor=actor, cause=cause, reason=reason, old="", new=state
+    )
 
 
 def record_password_changed(person, *, actor=None, cause=Cause.USER, reason=""):
     """Called whenever a password is set (dispatcher.signals); the audit row never holds the password."""
     _config_event(
-        f"changed password of user {person.username}", {"password": "old"}, {"password": "new"}, actor=actor, cause=cause,
-        reason=reason, old="", new="password changed",
+        f"changed password of user {person.username}",
+        {"password": "old"},
+        {"password": "new"},
+        actor=actor,
+        cause=cause,
+        reason=reason,
+        old="",
+        new="password changed",
     )
 
 
@@ -517,8 +613,14 @@ def issue_token(user, *, actor=None, cause=Cause.USER, reason="", name="", write
     token.full_clean()
     token.save()
     _config_event(
-        f"issued API token {token.prefix}… of {user.username}", None, _token_snapshot(token), actor=actor, cause=cause,
-        reason=reason, old="", new=_token_summary(token),
+        f"issued API token {token.prefix}… of {user.username}",
+        None,
+        _token_snapshot(token),
+        actor=actor,
+        cause=cause,
+        reason=reason,
+        old="",
+        new=_token_summary(token),
     )
     return token, key
 
@@ -531,8 +633,14 @@ def update_token(token, *, actor=None, cause=Cause.USER, reason=""):
     token.save()
     if _token_summary(before) != _token_summary(token):
         _config_event(
-            f"updated API token {token.prefix}… of {token.user.username}", _token_snapshot(before), _token_snapshot(token),
-            actor=actor, cause=cause, reason=reason, old=_token_summary(before), new=_token_summary(token),
+            f"updated API token {token.prefix}… of {token.user.username}",
+            _token_snapshot(before),
+            _token_snapshot(token),
+            actor=actor,
+            cause=cause,
+            reason=reason,
+            old=_token_summary(before),
+            new=_token_summary(token),
         )
     return token
 
@@ -545,8 +653,14 @@ def revoke_token(token, *, actor=None, cause=Cause.USER, reason=""):
         return False
     token.refresh_from_db(fields=["revoked"])
     _config_event(
-        f"revoked API token {token.prefix}… of {token.user.username}", before, _token_snapshot(token), actor=actor, cause=cause,
-        reason=reason, old=_token_summary(token), new="revoked",
+        f"revoked API token {token.prefix}… of {token.user.username}",
+        before,
+        _token_snapshot(token),
+        actor=actor,
+        cause=cause,
+        reason=reason,
+        old=_token_summary(token),
+        new="revoked",
     )
     return True
 
@@ -558,8 +672,14 @@ def set_ping_active(active, *, actor=None, cause=Cause.API, reason=""):
     r.set(contract.PING_ACTIVE_KEY, "1" if active else "0")
     if old != active:
         _config_event(
-            "probing (dispatcher.ping_active)", {"ping_active": old}, {"ping_active": active}, actor=actor, cause=cause,
-            reason=reason, old=str(int(old)), new=str(int(active)),
+            "probing (dispatcher.ping_active)",
+            {"ping_active": old},
+            {"ping_active": active},
+            actor=actor,
+            cause=cause,
+            reason=reason,
+            old=str(int(old)),
+            new=str(int(active)),
         )
         log.warning("probing %s by %s", "resumed" if active else "paused", actor)
     return old

@@ -190,8 +190,7 @@ def decode_table(raw):
     sets = {}
     for key, s in doc.get("sets", {}).items():
         dests = tuple(
-            DestinationSpec(**{k: v for k, v in d.items() if k in DestinationSpec.__slots__})
-            for d in s.get("destinations", ())
+            DestinationSpec(**{k: v for k, v in d.items() if k in DestinationSpec.__slots__}) for d in s.get("destinations", ())
         )
         sets[int(key)] = SetSpec(
             setid=int(s["setid"]),
@@ -280,7 +279,9 @@ NODE_COUNTERS = (
 DEST_COUNTERS = ("active", "invites", "answered", "failovers", "cps")
 
 
-def encode_node(name, *, table_version, started, pid, listen, totals, destinations, heartbeat=None, unknown=None, restarted_at=None):
+def encode_node(
+    name, *, table_version, started, pid, listen, totals, destinations, heartbeat=None, unknown=None, restarted_at=None
+):
     """One proxy's heartbeat. `totals`: NODE_COUNTERS (+ "active"); `destinations`: id -> DEST_COUNTERS.
 
     `cps` is new INVITEs per second over the last minute. `unknown`: id -> calls this node's

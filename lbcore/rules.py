@@ -109,6 +109,7 @@ def versions_behind(published, applied):
 
 # -- calls no live proxy vouches for ------------------------------------------------------
 
+
 def calls_left(record):
     """id -> calls a node's record says are up (seen or inherited): what a successor inherits."""
     out = dict(record["unknown"])

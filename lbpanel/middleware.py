@@ -23,7 +23,8 @@ class BodySizeLimitMiddleware:
         limit = settings.MAX_BODY_BYTES
         if length > limit:
             return self.refuse(
-                request, f"The request body is {length:,} bytes; the most this panel accepts is {limit:,} (LBPANEL_MAX_BODY_BYTES)."
+                request,
+                f"The request body is {length:,} bytes; the most this panel accepts is {limit:,} (LBPANEL_MAX_BODY_BYTES).",
             )
         return self.get_response(request)
 

@@ -76,9 +76,7 @@ TEMPLATES = [
 
 try:
     DATABASES = {
-        "default": dj_database_url.parse(
-            envstr("DATABASE_URL", f"sqlite:///{VAR_DIR / 'lbpanel.sqlite3'}"), conn_max_age=60
-        )
+        "default": dj_database_url.parse(envstr("DATABASE_URL", f"sqlite:///{VAR_DIR / 'lbpanel.sqlite3'}"), conn_max_age=60)
     }
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a database URL we understand: {exc}") from exc
@@ -180,8 +178,15 @@ CELERY_RESULT_EXPIRES = 3600
 
 REST_FRAMEWORK = {
     # No HTTP Basic: a password is typed into the login page only, where it is throttled.
-    "DEFAULT_AUTHENTICATION_CLASSES": ["dispatcher.api.auth.TokenAuthentication", "rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PARSER_CLASSES": ["dispatcher.api.parsers.JSONParser", "rest_framework.parsers.FormParser", "rest_framework.parsers.MultiPartParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "dispatcher.api.auth.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PARSER_CLASSES": [
+        "dispatcher.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,

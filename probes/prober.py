@@ -97,7 +97,7 @@ async def _resolve(targets, timeout):
             # IPv4 first, as Kamailio's default dns_try_ipv6=no would have it.
             infos.sort(key=lambda info: info[0] != socket.AF_INET)
             out[name] = infos[0][4][0]
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             log.warning("probe cannot resolve host=%s error=%s", name, exc)
             out[name] = None
 
@@ -186,8 +186,16 @@ class _UdpRound:
         config = self.config
         branch, call_id = new_branch().decode(), new_call_id()
         data = build_request(
-            target.uri, from_uri=config.from_uri, transport="udp", local_host=local_ip, local_port=local_port,
-            branch=branch, call_id=call_id, from_tag=new_tag(), method=config.method, user_agent=config.user_agent,
+            target.uri,
+            from_uri=config.from_uri,
+            transport="udp",
+            local_host=local_ip,
+            local_port=local_port,
+            branch=branch,
+            call_id=call_id,
+            from_tag=new_tag(),
+            method=config.method,
+            user_agent=config.user_agent,
         )
         future = self.loop.create_future()
         self.pending[branch] = (future, call_id)
@@ -224,7 +232,7 @@ async def _probe_tcp(target, ip, config, sem):
         deadline = start + config.timeout
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(ip, target.port), config.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return Outcome(target.id, None, TIMEOUT, None, at)
         except ConnectionRefusedError:
             return Outcome(target.id, None, "connection refused", None, at)
@@ -235,8 +243,16 @@ async def _probe_tcp(target, ip, config, sem):
             branch, call_id = new_branch().decode(), new_call_id()
             writer.write(
                 build_request(
-                    target.uri, from_uri=config.from_uri, transport="tcp", local_host=local_ip, local_port=local_port,
-                    branch=branch, call_id=call_id, from_tag=new_tag(), method=config.method, user_agent=config.user_agent,
+                    target.uri,
+                    from_uri=config.from_uri,
+                    transport="tcp",
+                    local_host=local_ip,
+                    local_port=local_port,
+                    branch=branch,
+                    call_id=call_id,
+                    from_tag=new_tag(),
+                    method=config.method,
+                    user_agent=config.user_agent,
                 )
             )
             sent = time.perf_counter()
@@ -244,7 +260,7 @@ async def _probe_tcp(target, ip, config, sem):
             if reply is None:
                 return Outcome(target.id, None, "connection closed", None, at)
             return Outcome(target.id, reply.code, reply.status, round((time.perf_counter() - sent) * 1000, 3), at)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return Outcome(target.id, None, TIMEOUT, None, at)
         except SipSyntaxError as exc:
             log.info("probe reply unreadable id=%s uri=%s error=%s", target.id, target.uri, exc)

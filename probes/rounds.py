@@ -7,8 +7,8 @@ import time
 
 from dispatcher.choices import HealthState
 from dispatcher.models import Destination, ProbeSettings
-from dispatcher.services import record_suspect
 from dispatcher.redis_client import get_redis
+from dispatcher.services import record_suspect
 from dispatcher.validators import parse_reply_codes
 from lbcore import rules
 from lbcore.contract import LAST_ROUND_KEY, PING_ACTIVE_KEY
@@ -20,6 +20,11 @@ from sip.errors import SipSyntaxError
 from sip.headers import is_token
 from sip.uri import parse_wire_uri
 
+try:
+    import uvloop
+except ImportError:  # uvloop is optional for the prober: a plain loop does the same work
+    uvloop = None
+
 log = logging.getLogger(__name__)
 
 # The busy hold outlives the probe by this much, so recording finishes under it;
@@ -29,9 +34,7 @@ HOLD_MARGIN_MS = 10_000
 
 def run_async(coro):
     """Run the probes on a fresh loop (a task owns no loop between rounds); uvloop when present."""
-    try:
-        import uvloop
-    except ImportError:
+    if uvloop is None:
         return asyncio.run(coro)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(coro)
@@ -57,7 +60,12 @@ def probe_config(settings):
     try:
         parse_wire_uri(from_uri)
     except SipSyntaxError as exc:
-        log.error("ping_from %r cannot be sent (%s): probing from %s until it is fixed in Probe settings", from_uri, exc, default.from_uri)
+        log.error(
+            "ping_from %r cannot be sent (%s): probing from %s until it is fixed in Probe settings",
+            from_uri,
+            exc,
+            default.from_uri,
+        )
         from_uri = default.from_uri
     return ProbeConfig(from_uri=from_uri, method=method, timeout=settings.ping_timeout_ms / 1000)
 
@@ -70,7 +78,10 @@ def _rows(queryset, keep):
 
 def round_destinations(settings):
     """What a round probes: lbcore.rules.probed."""
-    return _rows(Destination.objects.all(), lambda admin_state, probing, health: rules.probed(admin_state, probing, settings.probing_mode, health))
+    return _rows(
+        Destination.objects.all(),
+        lambda admin_state, probing, health: rules.probed(admin_state, probing, settings.probing_mode, health),
+    )
 
 
 def _targets(rows):
@@ -116,14 +127,21 @@ def run_round(round_id=None):
     }
     log.info(
         "probe round=%s probed=%d good=%d changes=%d probe_s=%.3f duration_s=%.3f",
-        round_id, summary["probed"], summary["good"], len(recorded.transitions), probe_s, summary["duration_s"],
+        round_id,
+        summary["probed"],
+        summary["good"],
+        len(recorded.transitions),
+        probe_s,
+        summary["duration_s"],
     )
     return summary
 
 
 def down_destinations():
     """The destinations probed between rounds: down, and not disabled."""
-    return _rows(Destination.objects.filter(health=HealthState.DOWN), lambda admin_state, probing, health: rules.probe_allowed(admin_state))
+    return _rows(
+        Destination.objects.filter(health=HealthState.DOWN), lambda admin_state, probing, health: rules.probe_allowed(admin_state)
+    )
 
 
 def run_recovery():
@@ -162,7 +180,9 @@ def probe_one(destination_id, reason=""):
         log.info("probe_now skipped: probing is paused (ping_active 0) destination=%s reason=%r", destination_id, reason)
         return {"probed": 0}
     settings = ProbeSettings.load()
-    rows = _rows(Destination.objects.filter(pk=destination_id), lambda admin_state, probing, health: rules.probe_allowed(admin_state))
+    rows = _rows(
+        Destination.objects.filter(pk=destination_id), lambda admin_state, probing, health: rules.probe_allowed(admin_state)
+    )
     targets, db_health = _targets(rows)
     if not targets:
         log.info("probe_now skipped: destination id=%s is disabled, deleted or unparsable", destination_id)
@@ -185,6 +205,11 @@ def probe_one(destination_id, reason=""):
     outcome = outcomes[0]
     log.info(
         "probe_now destination=%s uri=%s status=%r rtt_ms=%s changes=%s reason=%r",
-        destination_id, targets[0].uri, outcome.status, outcome.rtt_ms, recorded.transitions, reason,
+        destination_id,
+        targets[0].uri,
+        outcome.status,
+        outcome.rtt_ms,
+        recorded.transitions,
+        reason,
     )
     return {"probed": 1, "status": outcome.status, "transitions": [list(t) for t in recorded.transitions]}

@@ -45,11 +45,11 @@ def setup_logging(level):
 
 
 def run(listen, redis_url, name, suspect_hooks=()):
-    import asyncio
+    import asyncio  # noqa: PLC0415 (see above)
 
-    import uvloop
+    import uvloop  # noqa: PLC0415 (see above)
 
-    from proxy.server import serve
+    from proxy.server import serve  # noqa: PLC0415 (argument parsing and --help need no event loop, Redis or uvloop)
 
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

@@ -275,8 +275,10 @@ class Proxy:
             # ourselves under another name (0x7f000001, 127.1, a host name): forwarding would
             # bounce the request through us until Max-Forwards runs out
             refusal = (482, b"Loop Detected")
-        elif addr.version == 6 and proto == "udp" and not any(
-            lis.proto == "udp" and lis.family == socket.AF_INET6 for lis in self.listeners
+        elif (
+            addr.version == 6
+            and proto == "udp"
+            and not any(lis.proto == "udp" and lis.family == socket.AF_INET6 for lis in self.listeners)
         ):
             refusal = (400, b"Bad Request (no IPv6 listener for this next hop)")
         if len(self._hops) > _HOPS_MAX:

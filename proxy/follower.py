@@ -62,7 +62,7 @@ class Follower:
     async def _pause(self, seconds):
         try:
             await asyncio.wait_for(self.stopped.wait(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     def _client(self):
@@ -96,9 +96,7 @@ class Follower:
             except (RedisError, OSError, ValueError) as exc:
                 _reraise_cancel()
                 if not self._warned:
-                    log.warning(
-                        "redis unavailable (%s): routing from table version %s, retrying", exc, self.core.view.version
-                    )
+                    log.warning("redis unavailable (%s): routing from table version %s, retrying", exc, self.core.view.version)
                     self._warned = True
             finally:
                 self.connected = False
@@ -248,14 +246,19 @@ class Follower:
             self.core.accounting.inherit(left)
             log.warning(
                 "restarted with %d calls up from before (destinations %s): their counts are unknown until "
-                "their BYEs pass or dialog_timeout", sum(left.values()), ",".join(map(str, sorted(left))),
+                "their BYEs pass or dialog_timeout",
+                sum(left.values()),
+                ",".join(map(str, sorted(left))),
             )
 
     def _calls_doc(self):
         accounting = self.core.accounting
         active = {did: c.active for did, c in accounting.dests.items() if c.active}
         return encode_node_calls(
-            self.node_name, pid=os.getpid(), active=active, unknown=accounting.inherited,
+            self.node_name,
+            pid=os.getpid(),
+            active=active,
+            unknown=accounting.inherited,
             restarted_at=accounting.restarted_at,
         )
 
@@ -296,5 +299,5 @@ async def _close(*things):
     for thing in things:
         try:
             await asyncio.wait_for(thing.aclose(), 1.0)
-        except (Exception, asyncio.TimeoutError) as exc:
+        except Exception as exc:  # noqa: BLE001 (shutting down: whatever the client raises, it is dropped)
             log.debug("closing a redis client failed (it is dropped anyway): %r", exc)

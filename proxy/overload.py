@@ -175,12 +175,18 @@ class OverloadGuard:
         self.peak = self.lag
         log.warning(
             "overload: shedding new INVITEs with 503, lag %.0f ms (queue %.0f ms, loop %.0f ms), admitting %.0f%%",
-            self.lag * 1000, self.queue_delay * 1000, self.loop_lag * 1000, self.admit * 100,
+            self.lag * 1000,
+            self.queue_delay * 1000,
+            self.loop_lag * 1000,
+            self.admit * 100,
         )
 
     def _end(self, now):
         self.shedding = False
         log.warning(
             "overload over: shed %d INVITEs in %.1f s, peak lag %.0f ms, lag now %.0f ms",
-            self.shed, now - self.started, self.peak * 1000, self.lag * 1000,
+            self.shed,
+            now - self.started,
+            self.peak * 1000,
+            self.lag * 1000,
         )

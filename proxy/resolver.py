@@ -55,8 +55,19 @@ def literal(host):
 class Resolver:
     """`resolve(host, untrusted, done)`: done(ip, None) or done(None, reason), now or later."""
 
-    def __init__(self, loop, *, timeout=2.0, tries=1, nameservers=None, ok_ttl=300.0, fail_ttl=30.0,
-                 max_names=10000, max_pending=64, untrusted_per_second=10):
+    def __init__(
+        self,
+        loop,
+        *,
+        timeout=2.0,
+        tries=1,
+        nameservers=None,
+        ok_ttl=300.0,
+        fail_ttl=30.0,
+        max_names=10000,
+        max_pending=64,
+        untrusted_per_second=10,
+    ):
         self.loop = loop
         self.timeout = timeout
         self.tries = tries

@@ -18,6 +18,7 @@ from proxy.core import SIG_PARAM
 from proxy.logquota import LogQuota
 from proxy.resolver import literal
 from proxy.transactions import BRANCH_PREFIX, CALLING, PROCEEDING, build_dialog_request, new_branch
+from sip.errors import SipSyntaxError
 from sip.headers import COMPACT, canonical_name, name_addr
 from sip.message import SipMessage
 from sip.responses import add_received, response_bytes
@@ -91,7 +92,9 @@ class Router:
                 self.refuse(msg, txkey, listener, reply_addr, conn, 403, b"Forbidden", "in-dialog without our signed Route", addr)
                 return
             if core.source_full(source):
-                self.refuse(msg, txkey, listener, reply_addr, conn, 503, b"Service Unavailable", "transaction cap per source", addr)
+                self.refuse(
+                    msg, txkey, listener, reply_addr, conn, 503, b"Service Unavailable", "transaction cap per source", addr
+                )
                 return
         if core.transactions_full():
             self.refuse(msg, txkey, listener, reply_addr, conn, 503, b"Service Unavailable", "transaction cap", addr)
@@ -139,7 +142,13 @@ class Router:
         core.accounting.refused()
         if self.refusals.allow(core.loop.time()):
             log.warning(
-                "refused %s from %s:%s with %d (%s) call-id=%s", _text(msg.method), addr[0], addr[1], code, why, _text(msg.call_id)
+                "refused %s from %s:%s with %d (%s) call-id=%s",
+                _text(msg.method),
+                addr[0],
+                addr[1],
+                code,
+                why,
+                _text(msg.call_id),
             )
 
     def signed(self, msg):
@@ -220,7 +229,12 @@ class Router:
             if self.refusals.allow(core.loop.time()):
                 log.warning(
                     "not relaying %s call-id=%s from %s:%s: %d %s",
-                    _text(st.method), _text(st.call_id), st.addr[0], st.addr[1], code, _text(reason),
+                    _text(st.method),
+                    _text(st.call_id),
+                    st.addr[0],
+                    st.addr[1],
+                    code,
+                    _text(reason),
                 )
             core.reply(st, code, reason, extra=core.view.retry_after if code == 503 else ())
             return
@@ -238,7 +252,9 @@ class Router:
             return
         if not core.view.is_trusted(addr[0]) and not self.signed(msg):
             if self.refusals.allow(core.loop.time()):
-                log.warning("dropped ACK from untrusted %s:%s without our signed Route call-id=%s", addr[0], addr[1], _text(msg.call_id))
+                log.warning(
+                    "dropped ACK from untrusted %s:%s without our signed Route call-id=%s", addr[0], addr[1], _text(msg.call_id)
+                )
             return
         nxt, popped = self._pop_own_routes(msg)
         if not popped:
@@ -266,9 +282,7 @@ class Router:
         view = core.view
         method = msg.method
         if not view.is_trusted(addr[0]):
-            log.warning(
-                "refused %s from untrusted %s:%s call-id=%s", _text(method), addr[0], addr[1], _text(msg.call_id)
-            )
+            log.warning("refused %s from untrusted %s:%s call-id=%s", _text(method), addr[0], addr[1], _text(msg.call_id))
             core.reply(st, 403, b"Forbidden")
             return
         if method == b"REGISTER":
@@ -345,9 +359,7 @@ class Router:
         st.order = order
         self._prepare(st, msg)
         if self.log_debug:
-            log.debug(
-                "dispatching %s call-id=%s set=%s to %s", _text(msg.method), _text(st.call_id), setid, order[0].uri
-            )
+            log.debug("dispatching %s call-id=%s set=%s to %s", _text(msg.method), _text(st.call_id), setid, order[0].uri)
         self.next_branch(st)
 
     def _hash_key(self, algorithm, msg):
@@ -404,9 +416,7 @@ class Router:
             old = dest
             if self.next_branch(st) is not None:
                 core.accounting.failover(old)
-                log.warning(
-                    "failover call-id=%s from %s (%s) to %s", _text(st.call_id), old.uri, why, st.branches[-1].dest.uri
-                )
+                log.warning("failover call-id=%s from %s (%s) to %s", _text(st.call_id), old.uri, why, st.branches[-1].dest.uri)
                 return
             log.error("all destinations exhausted for call-id=%s, last %s %s", _text(st.call_id), old.uri, why)
         if resp is not None:
@@ -439,9 +449,7 @@ class Router:
         old = ct.dest
         self.next_branch(st)
         core.accounting.failover(old)
-        log.warning(
-            "failover call-id=%s from %s (%s) to %s", _text(st.call_id), old.uri, reason, st.branches[-1].dest.uri
-        )
+        log.warning("failover call-id=%s from %s (%s) to %s", _text(st.call_id), old.uri, reason, st.branches[-1].dest.uri)
 
     def answered(self, st, ct):
         if self.log_debug:
@@ -462,7 +470,9 @@ class Router:
 
         def send(proto, addr, refusal):
             if refusal is not None:
-                log.warning("late 2xx call-id=%s: cannot ACK and BYE it (%d %s)", _text(resp.call_id), refusal[0], _text(refusal[1]))
+                log.warning(
+                    "late 2xx call-id=%s: cannot ACK and BYE it (%d %s)", _text(resp.call_id), refusal[0], _text(refusal[1])
+                )
                 return
             lis = core.listener_for(proto)
             num = resp.cseq[0]
@@ -514,8 +524,8 @@ class Router:
             return
         try:
             via = msg.via
-        except Exception:
-            return
+        except SipSyntaxError:
+            return  # no Via we can read: nowhere to send the 400
         phrase = b"Bad Request (" + _phrase(str(exc)) + b")"
         data = response_bytes(msg, 400, phrase, to_tag=b"400", server=self.core.view.server)
         if conn is not None:
@@ -558,7 +568,7 @@ def _salvage(data):
         if name in _SALVAGE:
             try:
                 canonical_name(line[:colon])
-            except Exception:
+            except SipSyntaxError:
                 continue
             names.append(name)
             keep.append(line)

@@ -35,9 +35,7 @@ async def _bind(core, loop, proto, host, port):
             pass
         return lis, None
     lis = TcpListener(host, port)
-    server = await loop.create_server(
-        lambda: TcpConnection(core, lis), host, port, reuse_address=True, backlog=1024
-    )
+    server = await loop.create_server(lambda: TcpConnection(core, lis), host, port, reuse_address=True, backlog=1024)
     return lis, server
 
 
@@ -64,7 +62,7 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None)
     tasks = [loop.create_task(follower.run(), name="follower")]
     try:
         await asyncio.wait_for(follower.first_attempt.wait(), READY_WAIT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     tasks.append(loop.create_task(follower.heartbeat(), name="heartbeat"))
     stop = stop_event or asyncio.Event()
@@ -98,6 +96,6 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None)
     core.stop()
     try:
         await asyncio.wait_for(follower.remove_node(), 1.0)
-    except (asyncio.TimeoutError, OSError):
+    except (TimeoutError, OSError):
         pass
     return core

@@ -9,6 +9,9 @@ expiry) a FIFO is already sorted by deadline: O(1) to add, O(1) to expire.
 """
 
 import collections
+import logging
+
+log = logging.getLogger("proxy.timers")
 
 
 class Timer:
@@ -67,9 +70,7 @@ class TimerWheel:
                     try:
                         timer.fn(timer.arg, now - timer.when)
                     except Exception:  # a bug in one transaction must not stop every timer
-                        import logging
-
-                        logging.getLogger("proxy.timers").exception("timer callback failed")
+                        log.exception("timer callback failed")
         self.current = upto + 1
         self.handle = self.loop.call_at((upto + 1) * self.tick, self._run)
 

@@ -317,8 +317,13 @@ class TcpConnection(asyncio.Protocol):
         elif not self.closed:
             self.active = True
             if self.paused and self.transport.get_write_buffer_size() > WRITE_BUFFER_MAX:
-                self.drop("write_stalled", "tcp:%s:%s does not read: %d bytes queued, closing",
-                          self.peer[0], self.peer[1], self.transport.get_write_buffer_size())
+                self.drop(
+                    "write_stalled",
+                    "tcp:%s:%s does not read: %d bytes queued, closing",
+                    self.peer[0],
+                    self.peer[1],
+                    self.transport.get_write_buffer_size(),
+                )
                 return
             self.transport.write(data)
 
@@ -348,10 +353,14 @@ class TcpPool:
         if view is not self._view:
             old = self._limits
             limits = TcpLimits(view.settings)
-            if limits.by_file_limit and (old is None or (old.max_connections, old.wanted) != (limits.max_connections, limits.wanted)):
+            if limits.by_file_limit and (
+                old is None or (old.max_connections, old.wanted) != (limits.max_connections, limits.wanted)
+            ):
                 log.warning(
                     "tcp_max_connections %d is more than %d%% of the open file limit: at most %d inbound tcp connections",
-                    limits.wanted, int(FILE_LIMIT_SHARE * 100), limits.max_connections,
+                    limits.wanted,
+                    int(FILE_LIMIT_SHARE * 100),
+                    limits.max_connections,
                 )
             self._view, self._limits = view, limits
         return self._limits
@@ -367,8 +376,12 @@ class TcpPool:
             self.core.accounting.tcp_refused("cap")
             self.limit_log.warning(
                 self.loop.time(),
-                "tcp connection from %s:%s refused: %d inbound connections, the cap (%s %d)", ip, port, inbound,
-                "open file limit share" if limits.by_file_limit else "tcp_max_connections", limits.max_connections,
+                "tcp connection from %s:%s refused: %d inbound connections, the cap (%s %d)",
+                ip,
+                port,
+                inbound,
+                "open file limit share" if limits.by_file_limit else "tcp_max_connections",
+                limits.max_connections,
             )
             return False
         n = self.per_ip.get(ip, 0)
@@ -377,7 +390,10 @@ class TcpPool:
             self.core.accounting.tcp_refused("per_ip")
             self.limit_log.warning(
                 self.loop.time(),
-                "tcp connection from %s:%s refused: %d connections from this address (tcp_max_per_ip)", ip, port, n
+                "tcp connection from %s:%s refused: %d connections from this address (tcp_max_per_ip)",
+                ip,
+                port,
+                n,
             )
             return False
         self.per_ip[ip] = n + 1
@@ -425,8 +441,12 @@ class TcpPool:
                 stuck.append(conn)
         for conn in stuck:
             conn.drop(
-                "incomplete", "tcp:%s:%s sent %d bytes of a message in %.1f s without finishing it, closing",
-                conn.peer[0], conn.peer[1], len(conn.framer.buf), now - conn.partial_since,
+                "incomplete",
+                "tcp:%s:%s sent %d bytes of a message in %.1f s without finishing it, closing",
+                conn.peer[0],
+                conn.peer[1],
+                len(conn.framer.buf),
+                now - conn.partial_since,
             )
         for conn in idle:
             # ordinary housekeeping, not an attack: no warning

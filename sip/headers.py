@@ -76,7 +76,9 @@ def server_val_error(text):
         else:
             m = _TOKEN_TEXT.match(text, i)
             if m is None:
-                return f"has {ch!r} at {i + 1}: use product names (letters, digits, -.!%*_+`'~, a / before a version) and (comments)"
+                return (
+                    f"has {ch!r} at {i + 1}: use product names (letters, digits, -.!%*_+`'~, a / before a version) and (comments)"
+                )
             i = m.end()
             if i < n and text[i] == "/":
                 m = _TOKEN_TEXT.match(text, i + 1)

@@ -271,9 +271,7 @@ def _headers_slow(lines):
             continue
         colon = line.find(b":")
         if colon <= 0:
-            raise SipSyntaxError(
-                f"header line without a colon: {line[:40]!r}", offset=_offset_of_line(lines, i)
-            )
+            raise SipSyntaxError(f"header line without a colon: {line[:40]!r}", offset=_offset_of_line(lines, i))
         try:
             name = canonical_name(line[:colon])
         except SipSyntaxError as err:

@@ -57,7 +57,13 @@ def build_request(
             parse_wire_uri(uri)
         except SipSyntaxError as exc:
             raise UnsafeHeaderValue(header, uri, f"is not a SIP URI that can be sent: {exc}") from None
-    for header, value in (("Via", local_host), ("Via branch", branch), ("Call-ID", call_id), ("From tag", from_tag), ("User-Agent", user_agent)):
+    for header, value in (
+        ("Via", local_host),
+        ("Via branch", branch),
+        ("Call-ID", call_id),
+        ("From tag", from_tag),
+        ("User-Agent", user_agent),
+    ):
         check_header_value(header, str(value).encode("utf-8"))
     sent_by = f"[{local_host}]" if ":" in local_host else local_host
     lines = (

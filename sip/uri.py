@@ -12,7 +12,9 @@ DEFAULT_PORTS = {"sip": 5060, "sips": 5061}
 # No space, control character, quote or angle bracket: each would let the URI end its header line
 # or its <...> and start something else.
 _URI_CHARS = re.compile(r"[A-Za-z0-9\-_.!~*'()%;/:@&=+$,\[\]]+")
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,8 +33,12 @@ def child_env(database_url, redis_url, queue, log_level="INFO"):
     for key in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "CELERY_TASK_ALWAYS_EAGER"):
         env.pop(key, None)
     env.update(
-        DATABASE_URL=database_url, REDIS_URL=redis_url, CELERY_TASK_DEFAULT_QUEUE=queue,
-        DJANGO_SETTINGS_MODULE="lbpanel.settings", PYTHONPATH=str(ROOT), LBPANEL_LOG_LEVEL=log_level,
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        CELERY_TASK_DEFAULT_QUEUE=queue,
+        DJANGO_SETTINGS_MODULE="lbpanel.settings",
+        PYTHONPATH=str(ROOT),
+        LBPANEL_LOG_LEVEL=log_level,
         PYTHONUNBUFFERED="1",
     )
     return env

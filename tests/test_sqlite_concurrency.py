@@ -35,8 +35,12 @@ def manage(env, *args):
 def sqlite_panel(tmp_path):
     """gunicorn on a fresh SQLite database, with 10 destinations and an admin's API key."""
     env = {
-        **os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'lbpanel.sqlite3'}", "LBPANEL_VAR_DIR": str(tmp_path),
-        "REDIS_URL": TEST_REDIS_URL, "LBPANEL_SECRET_KEY": "sqlite-test", "LBPANEL_ADMIN_PASSWORD": "sqlite-test-pw",
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'lbpanel.sqlite3'}",
+        "LBPANEL_VAR_DIR": str(tmp_path),
+        "REDIS_URL": TEST_REDIS_URL,
+        "LBPANEL_SECRET_KEY": "sqlite-test",
+        "LBPANEL_ADMIN_PASSWORD": "sqlite-test-pw",
     }
     manage(env, "migrate", "--noinput", "-v", "0")
     manage(env, "ensure_admin")
@@ -45,8 +49,22 @@ def sqlite_panel(tmp_path):
     key = manage(env, "create_api_token", "admin").rstrip("\n").splitlines()[-1]
     port = next(p for p in range(PORT_BASE, PORT_BASE + 100) if is_free(p))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "lbpanel.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "4", "--threads", "8"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "lbpanel.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "4",
+            "--threads",
+            "8",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -64,7 +82,9 @@ def sqlite_panel(tmp_path):
 
 def call(base, key, path, body=None):
     request = urllib.request.Request(
-        base + path, data=json.dumps(body).encode() if body is not None else None, method="POST" if body is not None else "GET",
+        base + path,
+        data=json.dumps(body).encode() if body is not None else None,
+        method="POST" if body is not None else "GET",
         headers={"Authorization": f"Token {key}", "Content-Type": "application/json"},
     )
     try:

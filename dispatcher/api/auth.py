@@ -38,7 +38,9 @@ class TokenAuthentication(authentication.BaseAuthentication):
         if not header or header[0].lower() not in KEYWORDS:
             return None
         if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Authorization header: use 'Token <key>' or 'Bearer <key>', one key, no spaces.")
+            raise exceptions.AuthenticationFailed(
+                "Authorization header: use 'Token <key>' or 'Bearer <key>', one key, no spaces."
+            )
         try:
             key = header[1].decode()
         except UnicodeError:
@@ -101,4 +103,3 @@ class RolePermission(permissions.BasePermission):
             self.message = f"This needs the {needed} role."
             return False
         return True
-

@@ -5,6 +5,8 @@ from django.db import IntegrityError
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
 
+from dispatcher.services import SetInUse
+
 
 class Conflict(APIException):
     status_code = status.HTTP_409_CONFLICT
@@ -22,8 +24,6 @@ def field_errors(exc):
 def call_service(func, *args, **kwargs):
     """Run a dispatcher.services writer; its ValidationError becomes 400, a lost uniqueness race or a
     set still in use 409."""
-    from dispatcher.services import SetInUse
-
     try:
         return func(*args, **kwargs)
     except SetInUse as exc:

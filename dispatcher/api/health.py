@@ -59,7 +59,12 @@ def check_worker(last_round, paused, database_ok, now):
 def check_publication(snap):
     """Is the table the database wants in Redis and applied by every live proxy?"""
     pub = publication.status(snap)
-    result = {"ok": not pub.pending, "wanted_revision": pub.wanted, "published_revision": pub.published, "table_version": pub.version}
+    result = {
+        "ok": not pub.pending,
+        "wanted_revision": pub.wanted,
+        "published_revision": pub.published,
+        "table_version": pub.version,
+    }
     if pub.pending:
         result["error"] = "not applied to the proxies: " + pub.message
     return result
@@ -67,9 +72,13 @@ def check_publication(snap):
 
 def check_proxies(snap):
     nodes = [
-        {"name": n.get("name", ""), "age": round(n["age"], 3), "table_version": n.get("table_version"),
-         "behind": bool(rules.versions_behind(snap.table_version, n.get("table_version"))),
-         "ok": n["age"] <= contract.NODE_TTL_SECONDS}
+        {
+            "name": n.get("name", ""),
+            "age": round(n["age"], 3),
+            "table_version": n.get("table_version"),
+            "behind": bool(rules.versions_behind(snap.table_version, n.get("table_version"))),
+            "ok": n["age"] <= contract.NODE_TTL_SECONDS,
+        }
         for n in snap.nodes
     ]
     ok = any(n["ok"] for n in nodes)

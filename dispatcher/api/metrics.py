@@ -32,16 +32,48 @@ class LbpanelCollector:
         yield from self._nodes(snap)
 
     def _destinations(self, snap):
-        admin = GaugeMetricFamily("lbpanel_destination_admin_state", "Admin state set by people or the API (1 for the current one).", labels=DEST_LABELS + ["state"])
-        health = GaugeMetricFamily("lbpanel_destination_health", "Health from probes and proxies (1 for the current one).", labels=DEST_LABELS + ["health"])
-        usable = GaugeMetricFamily("lbpanel_destination_usable", "1 when the destination takes new calls (active and not down).", labels=DEST_LABELS)
-        active = GaugeMetricFamily("lbpanel_destination_active_calls", "Calls in progress, summed over live proxies; absent while unknown.", labels=DEST_LABELS)
-        unknown = GaugeMetricFamily("lbpanel_destination_active_calls_unknown", "1 while no live proxy can vouch for the active count (a proxy restarted or stopped reporting with calls up).", labels=DEST_LABELS)
-        cps = GaugeMetricFamily("lbpanel_destination_cps", "New INVITEs per second over the last minute, summed over live proxies.", labels=DEST_LABELS)
-        invites = CounterMetricFamily("lbpanel_destination_invites", "INVITEs sent, summed over live proxies.", labels=DEST_LABELS)
-        answered = CounterMetricFamily("lbpanel_destination_answered", "INVITEs answered 2xx, summed over live proxies.", labels=DEST_LABELS)
-        failovers = CounterMetricFamily("lbpanel_destination_failovers", "Calls moved away from this destination, summed over live proxies.", labels=DEST_LABELS)
-        rtt = GaugeMetricFamily("lbpanel_destination_probe_rtt_seconds", "Round-trip time of the last answered probe.", labels=DEST_LABELS)
+        admin = GaugeMetricFamily(
+            "lbpanel_destination_admin_state",
+            "Admin state set by people or the API (1 for the current one).",
+            labels=DEST_LABELS + ["state"],
+        )
+        health = GaugeMetricFamily(
+            "lbpanel_destination_health",
+            "Health from probes and proxies (1 for the current one).",
+            labels=DEST_LABELS + ["health"],
+        )
+        usable = GaugeMetricFamily(
+            "lbpanel_destination_usable", "1 when the destination takes new calls (active and not down).", labels=DEST_LABELS
+        )
+        active = GaugeMetricFamily(
+            "lbpanel_destination_active_calls",
+            "Calls in progress, summed over live proxies; absent while unknown.",
+            labels=DEST_LABELS,
+        )
+        unknown = GaugeMetricFamily(
+            "lbpanel_destination_active_calls_unknown",
+            "1 while no live proxy can vouch for the active count (a proxy restarted or stopped reporting with calls up).",
+            labels=DEST_LABELS,
+        )
+        cps = GaugeMetricFamily(
+            "lbpanel_destination_cps",
+            "New INVITEs per second over the last minute, summed over live proxies.",
+            labels=DEST_LABELS,
+        )
+        invites = CounterMetricFamily(
+            "lbpanel_destination_invites", "INVITEs sent, summed over live proxies.", labels=DEST_LABELS
+        )
+        answered = CounterMetricFamily(
+            "lbpanel_destination_answered", "INVITEs answered 2xx, summed over live proxies.", labels=DEST_LABELS
+        )
+        failovers = CounterMetricFamily(
+            "lbpanel_destination_failovers",
+            "Calls moved away from this destination, summed over live proxies.",
+            labels=DEST_LABELS,
+        )
+        rtt = GaugeMetricFamily(
+            "lbpanel_destination_probe_rtt_seconds", "Round-trip time of the last answered probe.", labels=DEST_LABELS
+        )
         for dest in Destination.objects.select_related("dset"):
             labels = [str(dest.id), str(dest.dset.setid), dest.uri, dest.duid]
             effective = rules.effective_health(snap.health.get(dest.id), dest.health)
@@ -67,8 +99,12 @@ class LbpanelCollector:
         published = GaugeMetricFamily("lbpanel_table_version", "Version of the routing table last published to Redis.")
         if snap.table_version is not None:
             published.add_metric([], snap.table_version)
-        age = GaugeMetricFamily("lbpanel_node_heartbeat_age_seconds", "Seconds since each live proxy's last heartbeat.", labels=["node"])
-        version = GaugeMetricFamily("lbpanel_node_table_version", "Routing table version each live proxy has applied.", labels=["node"])
+        age = GaugeMetricFamily(
+            "lbpanel_node_heartbeat_age_seconds", "Seconds since each live proxy's last heartbeat.", labels=["node"]
+        )
+        version = GaugeMetricFamily(
+            "lbpanel_node_table_version", "Routing table version each live proxy has applied.", labels=["node"]
+        )
         for node in snap.nodes:
             age.add_metric([node.get("name", "")], node["age"])
             if node.get("table_version") is not None:

@@ -23,7 +23,7 @@ from dispatcher import publication, services
 from dispatcher.api.auth import AUTHENTICATION, is_read_only_token
 from dispatcher.choices import AdminState, Cause
 from dispatcher.kamailio_list import parse_attrs
-from dispatcher.live import snapshot
+from dispatcher.live import rtt_samples, snapshot
 from dispatcher.models import Destination, DispatcherSet, ProbeSettings
 from dispatcher.redis_client import get_redis
 from dispatcher.roles import ADMIN, OPERATOR, VIEWER, has_role
@@ -71,7 +71,11 @@ def _int_param(params, index, name):
         value = params[index]
     except IndexError:
         raise invalid_params(f"parameter {index + 1} ({name}) is missing") from None
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, str) and not value.strip().lstrip("-").isdigit()):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, str))
+        or (isinstance(value, str) and not value.strip().lstrip("-").isdigit())
+    ):
         raise invalid_params(f"parameter {index + 1} ({name}) must be an integer, got {value!r}")
     return int(value)
 
@@ -118,8 +122,6 @@ def _latency(samples):
 def dispatcher_list(request, params):
     """`dispatcher.list [short|full]`. Normal mode is Kamailio's output with ds_ping_latency_stats off;
     `full` adds HOST/IPADDR/PORT/PROTOID, LATENCY (we always keep probe RTTs) and RUNTIME.DLGLOAD (active calls)."""
-    from dispatcher.live import rtt_samples, snapshot
-
     mode = str(params[0]).lower() if params else "normal"
     probing_mode = ProbeSettings.load().probing_mode
     snap = snapshot()
@@ -135,10 +137,21 @@ def dispatcher_list(request, params):
             state = health.state
             # P when the next round probes it: the round reads the row's health, as here.
             probed = rules.probed(dest.admin_state, dest.probing, probing_mode, dest.health)
-            doc = {"URI": dest.uri, "FLAGS": rules.rpc_flags(dest.admin_state, state, probed, dest.extra_flags), "PRIORITY": dest.priority}
+            doc = {
+                "URI": dest.uri,
+                "FLAGS": rules.rpc_flags(dest.admin_state, state, probed, dest.extra_flags),
+                "PRIORITY": dest.priority,
+            }
             if mode == "full":
                 uri = dest.parsed_uri
-                doc.update({"HOST": uri.host, "IPADDR": uri.host, "PORT": uri.effective_port, "PROTOID": 2 if uri.transport == "tcp" else 1})
+                doc.update(
+                    {
+                        "HOST": uri.host,
+                        "IPADDR": uri.host,
+                        "PORT": uri.effective_port,
+                        "PROTOID": 2 if uri.transport == "tcp" else 1,
+                    }
+                )
             if (mode != "short" and dest.attrs) or mode == "full":
                 doc["ATTRS"] = _attrs(dest, health)
             if mode == "full":
@@ -153,8 +166,14 @@ def dispatcher_list(request, params):
     return {"NRSETS": len(records), "RECORDS": records}
 
 
-STATE_LETTERS = {"0": AdminState.INACTIVE, "i": AdminState.INACTIVE, "1": AdminState.ACTIVE, "a": AdminState.ACTIVE,
-                 "2": AdminState.DISABLED, "d": AdminState.DISABLED}
+STATE_LETTERS = {
+    "0": AdminState.INACTIVE,
+    "i": AdminState.INACTIVE,
+    "1": AdminState.ACTIVE,
+    "a": AdminState.ACTIVE,
+    "2": AdminState.DISABLED,
+    "d": AdminState.DISABLED,
+}
 
 
 def _state_param(params):
@@ -174,7 +193,7 @@ def _set_states(request, params, *, by_duid):
     state = _state_param(params)
     group = _int_param(params, 1, "group")
     target = _str_param(params, 2, "duid" if by_duid else "address")
-    dset = DispatcherSet.objects.filter(setid=group).first() if -2**31 <= group < 2**31 else None
+    dset = DispatcherSet.objects.filter(setid=group).first() if -(2**31) <= group < 2**31 else None
     if dset is None:
         raise RpcError(FAULT, "State Update Failed", f"there is no set {group}")
     dests = Destination.objects.filter(dset=dset)
@@ -186,7 +205,13 @@ def _set_states(request, params, *, by_duid):
         raise RpcError(FAULT, "State Update Failed", f"there is no {what} in set {group}")
     with transaction.atomic():
         for dest in dests:
-            services.set_state(dest, state, actor=request.user, cause=Cause.API, reason=f"JSON-RPC dispatcher.set_{'duid_' if by_duid else ''}state")
+            services.set_state(
+                dest,
+                state,
+                actor=request.user,
+                cause=Cause.API,
+                reason=f"JSON-RPC dispatcher.set_{'duid_' if by_duid else ''}state",
+            )
     pub = publication.status(snapshot())
     if pub.publish_failed:
         # Saved, but the proxies do not have it: a script that reads "Ok" would believe the
@@ -242,6 +267,7 @@ def ping_active(request, params):
 
 # --- transport -----------------------------------------------------------------------------------
 
+
 def _require(request, what, role, *, writes):
     if writes and is_read_only_token(request):
         raise RpcError(403, "Forbidden", f"{what}: this token is read-only", http_status=status.HTTP_403_FORBIDDEN)
@@ -256,7 +282,9 @@ def _parse(body):
         raise RpcError(PARSE_ERROR, "Parse Error", "the body is not JSON") from None
     except RecursionError:
         # json.loads gives up past Python's recursion limit; no dispatcher.* call nests more than twice.
-        raise RpcError(PARSE_ERROR, "Parse Error", "the body nests arrays or objects too deeply", http_status=status.HTTP_400_BAD_REQUEST) from None
+        raise RpcError(
+            PARSE_ERROR, "Parse Error", "the body nests arrays or objects too deeply", http_status=status.HTTP_400_BAD_REQUEST
+        ) from None
     if isinstance(doc, list):
         raise RpcError(INVALID_REQUEST, "Invalid Request", "batch requests are not supported; send one call per request")
     if not isinstance(doc, dict):

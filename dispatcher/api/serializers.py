@@ -57,15 +57,35 @@ class DispatcherSetSerializer(ServiceSaveMixin, serializers.ModelSerializer):
 
 
 class DestinationSerializer(ServiceSaveMixin, serializers.ModelSerializer):
-    set = serializers.SlugRelatedField(source="dset", slug_field="setid", queryset=DispatcherSet.objects.all(), help_text="The set's setid.")
-    flags = serializers.IntegerField(read_only=True, help_text="The dispatcher.list flags integer (1 inactive, 4 disabled, 8 probing).")
+    set = serializers.SlugRelatedField(
+        source="dset", slug_field="setid", queryset=DispatcherSet.objects.all(), help_text="The set's setid."
+    )
+    flags = serializers.IntegerField(
+        read_only=True, help_text="The dispatcher.list flags integer (1 inactive, 4 disabled, 8 probing)."
+    )
     kamailio_flags = serializers.SerializerMethodField(help_text="kamcmd letters: A/I/D, T while suspect, P when probed.")
 
     class Meta:
         model = Destination
         fields = [
-            "id", "set", "uri", "duid", "priority", "weight", "rweight", "maxload", "attrs", "description",
-            "admin_state", "probing", "health", "health_changed", "flags", "kamailio_flags", "created", "updated",
+            "id",
+            "set",
+            "uri",
+            "duid",
+            "priority",
+            "weight",
+            "rweight",
+            "maxload",
+            "attrs",
+            "description",
+            "admin_state",
+            "probing",
+            "health",
+            "health_changed",
+            "flags",
+            "kamailio_flags",
+            "created",
+            "updated",
         ]
         read_only_fields = ["health", "health_changed"]
         validators = []  # the (set, uri) and (set, duid) clashes are 409s, checked in validate()
@@ -86,7 +106,9 @@ class DestinationSerializer(ServiceSaveMixin, serializers.ModelSerializer):
 
 
 class SourceRuleSerializer(ServiceSaveMixin, serializers.ModelSerializer):
-    set = serializers.SlugRelatedField(source="dset", slug_field="setid", queryset=DispatcherSet.objects.all(), help_text="The set's setid.")
+    set = serializers.SlugRelatedField(
+        source="dset", slug_field="setid", queryset=DispatcherSet.objects.all(), help_text="The set's setid."
+    )
 
     class Meta:
         model = SourceRule
@@ -104,7 +126,9 @@ class SourceRuleSerializer(ServiceSaveMixin, serializers.ModelSerializer):
 
     def validate(self, attrs):
         if "network" in attrs:
-            self.conflict_if(SourceRule.objects.filter(network=attrs["network"]), "network", f"There is already a rule for {attrs['network']}.")
+            self.conflict_if(
+                SourceRule.objects.filter(network=attrs["network"]), "network", f"There is already a rule for {attrs['network']}."
+            )
         return attrs
 
 
@@ -115,7 +139,9 @@ class ProbeSettingsSerializer(ServiceSaveMixin, serializers.ModelSerializer):
 
 
 class StateEventSerializer(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)  # null: the system, or a command on the host
+    actor = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )  # null: the system, or a command on the host
 
     class Meta:
         model = StateEvent
@@ -123,7 +149,9 @@ class StateEventSerializer(serializers.ModelSerializer):
 
 
 class StateChangeSerializer(serializers.Serializer):
-    state = serializers.ChoiceField(choices=AdminState.choices, help_text="active (A), inactive (I: maintenance) or disabled (D).")
+    state = serializers.ChoiceField(
+        choices=AdminState.choices, help_text="active (A), inactive (I: maintenance) or disabled (D)."
+    )
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=1000)
 
 
@@ -137,8 +165,13 @@ class DestinationStatsSerializer(serializers.Serializer):
     kamailio_flags = serializers.CharField()
     usable = serializers.BooleanField()
     rtt_ms = serializers.FloatField(allow_null=True)
-    active = serializers.IntegerField(allow_null=True, help_text="Calls up, summed over live proxies; null when no live proxy can vouch for the count (see active_unknown).")
-    active_unknown = serializers.CharField(allow_null=True, help_text="Why active is null, e.g. 'proxy lb1 restarted at 14:02 with 40 calls up; counts unknown'.")
+    active = serializers.IntegerField(
+        allow_null=True,
+        help_text="Calls up, summed over live proxies; null when no live proxy can vouch for the count (see active_unknown).",
+    )
+    active_unknown = serializers.CharField(
+        allow_null=True, help_text="Why active is null, e.g. 'proxy lb1 restarted at 14:02 with 40 calls up; counts unknown'."
+    )
     cps = serializers.FloatField()
     invites = serializers.IntegerField()
     answered = serializers.IntegerField()
@@ -182,9 +215,10 @@ class ImportResultSerializer(serializers.Serializer):
     dry_run = serializers.BooleanField()
     changed = serializers.IntegerField(help_text="How many changes were (or, with dry_run, would be) made.")
     changes = serializers.ListField(child=serializers.CharField(), help_text="+ added, ~ changed, - removed.")
-    kept = serializers.ListField(child=serializers.CharField(), help_text="Sets replace would delete but something still uses, and why.")
+    kept = serializers.ListField(
+        child=serializers.CharField(), help_text="Sets replace would delete but something still uses, and why."
+    )
 
 
 class ImportRequestSerializer(serializers.Serializer):
     text = serializers.CharField(help_text="The dispatcher.list content.", allow_blank=True, trim_whitespace=False)
-

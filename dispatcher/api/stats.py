@@ -9,14 +9,25 @@ def destination_rows(snap):
     for dest in Destination.objects.select_related("dset").order_by("dset__setid", "-priority", "id"):
         health = rules.effective_health(snap.health.get(dest.id), dest.health)
         live = snap.for_destination(dest.id)
-        rows.append({
-            "id": dest.id, "set": dest.dset.setid, "uri": dest.uri, "duid": dest.duid,
-            "admin_state": dest.admin_state, "health": health.state,
-            "kamailio_flags": rules.flag_letters(dest.admin_state, health.state, dest.probing),
-            "usable": rules.usable(dest, health),
-            "rtt_ms": health.rtt_ms, "active": live.active_known, "active_unknown": live.unknown_reason or None,
-            "cps": round(live.cps, 3), "invites": live.invites, "answered": live.answered, "failovers": live.failovers,
-        })
+        rows.append(
+            {
+                "id": dest.id,
+                "set": dest.dset.setid,
+                "uri": dest.uri,
+                "duid": dest.duid,
+                "admin_state": dest.admin_state,
+                "health": health.state,
+                "kamailio_flags": rules.flag_letters(dest.admin_state, health.state, dest.probing),
+                "usable": rules.usable(dest, health),
+                "rtt_ms": health.rtt_ms,
+                "active": live.active_known,
+                "active_unknown": live.unknown_reason or None,
+                "cps": round(live.cps, 3),
+                "invites": live.invites,
+                "answered": live.answered,
+                "failovers": live.failovers,
+            }
+        )
     return rows
 
 
@@ -25,25 +36,38 @@ def stats_document(snap):
     sets = []
     for dset in DispatcherSet.objects.order_by("setid"):
         mine = [r for r in rows if r["set"] == dset.setid]
-        sets.append({
-            "setid": dset.setid, "name": dset.name, "destinations": len(mine), "usable": sum(r["usable"] for r in mine),
-            **{key: sum(r[key] for r in mine) for key in ("invites", "answered", "failovers")},
-            "active": None if any(r["active"] is None for r in mine) else sum(r["active"] for r in mine),
-            "cps": round(sum(r["cps"] for r in mine), 3),
-        })
+        sets.append(
+            {
+                "setid": dset.setid,
+                "name": dset.name,
+                "destinations": len(mine),
+                "usable": sum(r["usable"] for r in mine),
+                **{key: sum(r[key] for r in mine) for key in ("invites", "answered", "failovers")},
+                "active": None if any(r["active"] is None for r in mine) else sum(r["active"] for r in mine),
+                "cps": round(sum(r["cps"] for r in mine), 3),
+            }
+        )
     return {
-        "taken_at": snap.taken_at, "table_version": snap.table_version, "redis_error": snap.redis_error,
-        "nodes": len(snap.nodes), "sets": sets, "destinations": rows,
+        "taken_at": snap.taken_at,
+        "table_version": snap.table_version,
+        "redis_error": snap.redis_error,
+        "nodes": len(snap.nodes),
+        "sets": sets,
+        "destinations": rows,
     }
 
 
 def node_rows(snap):
     return [
         {
-            "name": node.get("name", ""), "heartbeat": float(node.get("heartbeat", 0)), "age": round(node["age"], 3),
+            "name": node.get("name", ""),
+            "heartbeat": float(node.get("heartbeat", 0)),
+            "age": round(node["age"], 3),
             "table_version": node.get("table_version"),
             "behind": bool(rules.versions_behind(snap.table_version, node.get("table_version"))),
-            "started": node.get("started"), "pid": node.get("pid"), "listen": list(node.get("listen", [])),
+            "started": node.get("started"),
+            "pid": node.get("pid"),
+            "listen": list(node.get("listen", [])),
             "totals": {k: float(v) for k, v in (node.get("totals") or {}).items() if isinstance(v, (int, float))},
         }
         for node in snap.nodes

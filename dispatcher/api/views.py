@@ -15,10 +15,10 @@ from rest_framework.views import APIView
 from dispatcher import publication, services
 from dispatcher.api import serializers as s
 from dispatcher.api.auth import AUTHENTICATION, RolePermission
-from dispatcher.api.schema import ApiSchema
 from dispatcher.api.errors import call_service
 from dispatcher.api.filters import DestinationFilter, StateEventFilter
 from dispatcher.api.parsers import JSONParser
+from dispatcher.api.schema import ApiSchema
 from dispatcher.api.stats import node_rows, stats_document
 from dispatcher.choices import Cause
 from dispatcher.kamailio_list import DispatcherListError
@@ -69,7 +69,9 @@ class DestinationViewSet(ApiMixin, AuditedDestroyMixin, viewsets.ModelViewSet):
         dest = self.get_object()
         change = s.StateChangeSerializer(data=request.data)
         change.is_valid(raise_exception=True)
-        dest = services.set_state(dest, change.validated_data["state"], actor=request.user, cause=Cause.API, reason=change.validated_data["reason"])
+        dest = services.set_state(
+            dest, change.validated_data["state"], actor=request.user, cause=Cause.API, reason=change.validated_data["reason"]
+        )
         pub = publication.status(snapshot())
         if pub.publish_failed:
             # Saved, but Redis refused the publish: 202, and why (the beat retries until it takes it).
@@ -131,8 +133,12 @@ class PlainTextParser(BaseParser):
 
 
 class ImportQuerySerializer(serializers.Serializer):
-    dry_run = serializers.BooleanField(required=False, default=False, help_text="1: answer the changes it would make, change nothing.")
-    replace = serializers.BooleanField(required=False, default=False, help_text="1: make the table exactly the file (removes what it lacks).")
+    dry_run = serializers.BooleanField(
+        required=False, default=False, help_text="1: answer the changes it would make, change nothing."
+    )
+    replace = serializers.BooleanField(
+        required=False, default=False, help_text="1: make the table exactly the file (removes what it lacks)."
+    )
 
 
 class DispatcherListView(ApiMixin, APIView):
@@ -156,13 +162,21 @@ class DispatcherListView(ApiMixin, APIView):
         text = self._text(request.data)
         try:
             result = call_service(
-                services.import_dispatcher_list, text, replace=query.validated_data["replace"],
-                dry_run=query.validated_data["dry_run"], actor=request.user, cause=Cause.API,
+                services.import_dispatcher_list,
+                text,
+                replace=query.validated_data["replace"],
+                dry_run=query.validated_data["dry_run"],
+                actor=request.user,
+                cause=Cause.API,
             )
         except DispatcherListError as exc:
             errors = [{"line": e.lineno, "text": e.text, "message": e.message} for e in exc.errors]
-            return Response({"detail": f"Nothing imported: {len(errors)} bad line(s).", "errors": errors}, status=status.HTTP_400_BAD_REQUEST)
-        return Response({"dry_run": result.dry_run, "changed": len(result.changes), "changes": result.changes, "kept": result.kept})
+            return Response(
+                {"detail": f"Nothing imported: {len(errors)} bad line(s).", "errors": errors}, status=status.HTTP_400_BAD_REQUEST
+            )
+        return Response(
+            {"dry_run": result.dry_run, "changed": len(result.changes), "changes": result.changes, "kept": result.kept}
+        )
 
     def _text(self, data):
         if isinstance(data, str):

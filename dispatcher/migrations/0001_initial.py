@@ -8,7 +8,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,124 +16,346 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='DispatcherSet',
+            name="DispatcherSet",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('setid', models.PositiveIntegerField(help_text='The set number, as in dispatcher.list.', unique=True)),
-                ('name', models.CharField(blank=True, max_length=100)),
-                ('description', models.TextField(blank=True)),
-                ('algorithm', models.PositiveSmallIntegerField(choices=[(0, '0 · hash over Call-ID'), (1, '1 · hash over From URI'), (2, '2 · hash over To URI'), (3, '3 · hash over Request-URI'), (4, '4 · weighted round-robin'), (6, '6 · random'), (8, '8 · first by priority'), (9, '9 · weight (random by weight)'), (10, '10 · call load'), (11, '11 · relative weight'), (13, '13 · latency')], default=4)),
-                ('failover_codes', models.CharField(default='500,503', help_text='Final responses that make the proxy try the next destination, comma separated.', max_length=100, validators=[dispatcher.validators.validate_codes])),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('updated', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("setid", models.PositiveIntegerField(help_text="The set number, as in dispatcher.list.", unique=True)),
+                ("name", models.CharField(blank=True, max_length=100)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "algorithm",
+                    models.PositiveSmallIntegerField(
+                        choices=[
+                            (0, "0 · hash over Call-ID"),
+                            (1, "1 · hash over From URI"),
+                            (2, "2 · hash over To URI"),
+                            (3, "3 · hash over Request-URI"),
+                            (4, "4 · weighted round-robin"),
+                            (6, "6 · random"),
+                            (8, "8 · first by priority"),
+                            (9, "9 · weight (random by weight)"),
+                            (10, "10 · call load"),
+                            (11, "11 · relative weight"),
+                            (13, "13 · latency"),
+                        ],
+                        default=4,
+                    ),
+                ),
+                (
+                    "failover_codes",
+                    models.CharField(
+                        default="500,503",
+                        help_text="Final responses that make the proxy try the next destination, comma separated.",
+                        max_length=100,
+                        validators=[dispatcher.validators.validate_codes],
+                    ),
+                ),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("updated", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name': 'dispatcher set',
-                'ordering': ['setid'],
+                "verbose_name": "dispatcher set",
+                "ordering": ["setid"],
             },
         ),
         migrations.CreateModel(
-            name='ProbeSettings',
+            name="ProbeSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('ping_interval', models.PositiveIntegerField(default=15, help_text='Seconds between probe rounds (ds_ping_interval).', validators=[django.core.validators.MinValueValidator(1)])),
-                ('probing_threshold', models.PositiveIntegerField(default=3, help_text='Failed probes in a row that take a destination down.', validators=[django.core.validators.MinValueValidator(1)])),
-                ('inactive_threshold', models.PositiveIntegerField(default=1, help_text='Good replies in a row that bring it back up.', validators=[django.core.validators.MinValueValidator(1)])),
-                ('ping_reply_codes', models.CharField(blank=True, help_text='Extra good replies, Kamailio syntax: code=404;class=2. 200 always counts.', max_length=200, validators=[dispatcher.validators.validate_reply_codes])),
-                ('ping_method', models.CharField(default='OPTIONS', max_length=20)),
-                ('ping_from', models.CharField(default='sip:dispatcher@localhost', max_length=255, validators=[dispatcher.validators.validate_sip_uri])),
-                ('ping_timeout_ms', models.PositiveIntegerField(default=2000, validators=[django.core.validators.MinValueValidator(50), django.core.validators.MaxValueValidator(60000)])),
-                ('probing_mode', models.PositiveSmallIntegerField(choices=[(0, '0 · probe destinations with the P flag'), (1, '1 · probe every destination')], default=1)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "ping_interval",
+                    models.PositiveIntegerField(
+                        default=15,
+                        help_text="Seconds between probe rounds (ds_ping_interval).",
+                        validators=[django.core.validators.MinValueValidator(1)],
+                    ),
+                ),
+                (
+                    "probing_threshold",
+                    models.PositiveIntegerField(
+                        default=3,
+                        help_text="Failed probes in a row that take a destination down.",
+                        validators=[django.core.validators.MinValueValidator(1)],
+                    ),
+                ),
+                (
+                    "inactive_threshold",
+                    models.PositiveIntegerField(
+                        default=1,
+                        help_text="Good replies in a row that bring it back up.",
+                        validators=[django.core.validators.MinValueValidator(1)],
+                    ),
+                ),
+                (
+                    "ping_reply_codes",
+                    models.CharField(
+                        blank=True,
+                        help_text="Extra good replies, Kamailio syntax: code=404;class=2. 200 always counts.",
+                        max_length=200,
+                        validators=[dispatcher.validators.validate_reply_codes],
+                    ),
+                ),
+                ("ping_method", models.CharField(default="OPTIONS", max_length=20)),
+                (
+                    "ping_from",
+                    models.CharField(
+                        default="sip:dispatcher@localhost", max_length=255, validators=[dispatcher.validators.validate_sip_uri]
+                    ),
+                ),
+                (
+                    "ping_timeout_ms",
+                    models.PositiveIntegerField(
+                        default=2000,
+                        validators=[
+                            django.core.validators.MinValueValidator(50),
+                            django.core.validators.MaxValueValidator(60000),
+                        ],
+                    ),
+                ),
+                (
+                    "probing_mode",
+                    models.PositiveSmallIntegerField(
+                        choices=[(0, "0 · probe destinations with the P flag"), (1, "1 · probe every destination")], default=1
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'probe settings',
-                'verbose_name_plural': 'probe settings',
+                "verbose_name": "probe settings",
+                "verbose_name_plural": "probe settings",
             },
         ),
         migrations.CreateModel(
-            name='Destination',
+            name="Destination",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('uri', models.CharField(max_length=255, validators=[dispatcher.validators.validate_sip_uri], verbose_name='URI')),
-                ('priority', models.IntegerField(default=0, help_text='Higher first for algorithm 8 and for the initial order.')),
-                ('weight', models.PositiveIntegerField(default=0, validators=[django.core.validators.MaxValueValidator(1000000)])),
-                ('rweight', models.PositiveSmallIntegerField(default=0, validators=[django.core.validators.MaxValueValidator(100)])),
-                ('duid', models.CharField(blank=True, help_text='Unique id within the set.', max_length=64, verbose_name='DUID')),
-                ('maxload', models.PositiveIntegerField(default=0, help_text='Most active calls (algorithm 10); 0 = no cap.')),
-                ('attrs', models.CharField(blank=True, help_text='The dispatcher.list attributes, kept verbatim so unknown ones round-trip.', max_length=1024)),
-                ('extra_flags', models.PositiveIntegerField(default=0, help_text='Flag bits other than I, D and P, kept for export.')),
-                ('description', models.CharField(blank=True, max_length=200)),
-                ('admin_state', models.CharField(choices=[('active', 'Active'), ('inactive', 'Inactive (maintenance)'), ('disabled', 'Disabled')], default='active', max_length=10)),
-                ('probing', models.BooleanField(default=False, help_text="Kamailio's P flag: probed even when probing mode is 0.")),
-                ('health', models.CharField(choices=[('up', 'Up'), ('down', 'Down'), ('suspect', 'Suspect'), ('unknown', 'Unknown')], default='unknown', max_length=10)),
-                ('health_changed', models.DateTimeField(blank=True, null=True)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('updated', models.DateTimeField(auto_now=True)),
-                ('dset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='destinations', to='dispatcher.dispatcherset', verbose_name='set')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "uri",
+                    models.CharField(max_length=255, validators=[dispatcher.validators.validate_sip_uri], verbose_name="URI"),
+                ),
+                ("priority", models.IntegerField(default=0, help_text="Higher first for algorithm 8 and for the initial order.")),
+                (
+                    "weight",
+                    models.PositiveIntegerField(default=0, validators=[django.core.validators.MaxValueValidator(1000000)]),
+                ),
+                (
+                    "rweight",
+                    models.PositiveSmallIntegerField(default=0, validators=[django.core.validators.MaxValueValidator(100)]),
+                ),
+                ("duid", models.CharField(blank=True, help_text="Unique id within the set.", max_length=64, verbose_name="DUID")),
+                ("maxload", models.PositiveIntegerField(default=0, help_text="Most active calls (algorithm 10); 0 = no cap.")),
+                (
+                    "attrs",
+                    models.CharField(
+                        blank=True,
+                        help_text="The dispatcher.list attributes, kept verbatim so unknown ones round-trip.",
+                        max_length=1024,
+                    ),
+                ),
+                (
+                    "extra_flags",
+                    models.PositiveIntegerField(default=0, help_text="Flag bits other than I, D and P, kept for export."),
+                ),
+                ("description", models.CharField(blank=True, max_length=200)),
+                (
+                    "admin_state",
+                    models.CharField(
+                        choices=[("active", "Active"), ("inactive", "Inactive (maintenance)"), ("disabled", "Disabled")],
+                        default="active",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "probing",
+                    models.BooleanField(default=False, help_text="Kamailio's P flag: probed even when probing mode is 0."),
+                ),
+                (
+                    "health",
+                    models.CharField(
+                        choices=[("up", "Up"), ("down", "Down"), ("suspect", "Suspect"), ("unknown", "Unknown")],
+                        default="unknown",
+                        max_length=10,
+                    ),
+                ),
+                ("health_changed", models.DateTimeField(blank=True, null=True)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("updated", models.DateTimeField(auto_now=True)),
+                (
+                    "dset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="destinations",
+                        to="dispatcher.dispatcherset",
+                        verbose_name="set",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['dset__setid', '-priority', 'id'],
+                "ordering": ["dset__setid", "-priority", "id"],
             },
         ),
         migrations.CreateModel(
-            name='ProxySettings',
+            name="ProxySettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('fr_timer_ms', models.PositiveIntegerField(default=5000, help_text='No reply at all within this → timeout (408).', validators=[django.core.validators.MinValueValidator(100)])),
-                ('fr_inv_timer_ms', models.PositiveIntegerField(default=30000, help_text='No final reply to an INVITE after a provisional within this → timeout.', validators=[django.core.validators.MinValueValidator(1000)])),
-                ('trying_timeout_ms', models.PositiveIntegerField(default=500, help_text='No 100 Trying within this → the server is suspect, fail over at once.', validators=[django.core.validators.MinValueValidator(50)])),
-                ('suspect_hold_ms', models.PositiveIntegerField(default=30000, help_text='A suspect no probe has cleared is tried again after this.')),
-                ('trusted_networks', models.TextField(default='127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16', help_text='Out-of-dialog requests from elsewhere (and no source rule) get 403.')),
-                ('server_header', models.CharField(default='lbpanel', help_text='Server and User-Agent header text.', max_length=100)),
-                ('max_pending_invites', models.PositiveIntegerField(default=5000, help_text='Past this many INVITEs awaiting a final reply, new ones get 503 + Retry-After.')),
-                ('default_set', models.ForeignKey(blank=True, help_text='Where INVITEs go when no source rule matches.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='dispatcher.dispatcherset')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "fr_timer_ms",
+                    models.PositiveIntegerField(
+                        default=5000,
+                        help_text="No reply at all within this → timeout (408).",
+                        validators=[django.core.validators.MinValueValidator(100)],
+                    ),
+                ),
+                (
+                    "fr_inv_timer_ms",
+                    models.PositiveIntegerField(
+                        default=30000,
+                        help_text="No final reply to an INVITE after a provisional within this → timeout.",
+                        validators=[django.core.validators.MinValueValidator(1000)],
+                    ),
+                ),
+                (
+                    "trying_timeout_ms",
+                    models.PositiveIntegerField(
+                        default=500,
+                        help_text="No 100 Trying within this → the server is suspect, fail over at once.",
+                        validators=[django.core.validators.MinValueValidator(50)],
+                    ),
+                ),
+                (
+                    "suspect_hold_ms",
+                    models.PositiveIntegerField(
+                        default=30000, help_text="A suspect no probe has cleared is tried again after this."
+                    ),
+                ),
+                (
+                    "trusted_networks",
+                    models.TextField(
+                        default="127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16",
+                        help_text="Out-of-dialog requests from elsewhere (and no source rule) get 403.",
+                    ),
+                ),
+                (
+                    "server_header",
+                    models.CharField(default="lbpanel", help_text="Server and User-Agent header text.", max_length=100),
+                ),
+                (
+                    "max_pending_invites",
+                    models.PositiveIntegerField(
+                        default=5000, help_text="Past this many INVITEs awaiting a final reply, new ones get 503 + Retry-After."
+                    ),
+                ),
+                (
+                    "default_set",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Where INVITEs go when no source rule matches.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="dispatcher.dispatcherset",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'proxy settings',
-                'verbose_name_plural': 'proxy settings',
+                "verbose_name": "proxy settings",
+                "verbose_name_plural": "proxy settings",
             },
         ),
         migrations.CreateModel(
-            name='SourceRule',
+            name="SourceRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('network', models.CharField(help_text='An address or CIDR, e.g. 203.0.113.10 or 198.51.100.0/24.', max_length=64, unique=True, validators=[dispatcher.validators.validate_network])),
-                ('description', models.CharField(blank=True, max_length=200)),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('dset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='source_rules', to='dispatcher.dispatcherset', verbose_name='set')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "network",
+                    models.CharField(
+                        help_text="An address or CIDR, e.g. 203.0.113.10 or 198.51.100.0/24.",
+                        max_length=64,
+                        unique=True,
+                        validators=[dispatcher.validators.validate_network],
+                    ),
+                ),
+                ("description", models.CharField(blank=True, max_length=200)),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                (
+                    "dset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="source_rules",
+                        to="dispatcher.dispatcherset",
+                        verbose_name="set",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['network'],
+                "ordering": ["network"],
             },
         ),
         migrations.CreateModel(
-            name='StateEvent',
+            name="StateEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('subject', models.CharField(help_text='What changed, kept when the destination is deleted.', max_length=255)),
-                ('kind', models.CharField(choices=[('admin', 'Admin state'), ('health', 'Health'), ('config', 'Configuration')], max_length=10)),
-                ('old', models.CharField(blank=True, max_length=255)),
-                ('new', models.CharField(blank=True, max_length=255)),
-                ('cause', models.CharField(choices=[('user', 'User'), ('api', 'API'), ('probe', 'Probe'), ('proxy', 'Proxy'), ('import', 'Import')], max_length=10)),
-                ('reason', models.TextField(blank=True)),
-                ('created', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('destination', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='events', to='dispatcher.destination')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("subject", models.CharField(help_text="What changed, kept when the destination is deleted.", max_length=255)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("admin", "Admin state"), ("health", "Health"), ("config", "Configuration")], max_length=10
+                    ),
+                ),
+                ("old", models.CharField(blank=True, max_length=255)),
+                ("new", models.CharField(blank=True, max_length=255)),
+                (
+                    "cause",
+                    models.CharField(
+                        choices=[("user", "User"), ("api", "API"), ("probe", "Probe"), ("proxy", "Proxy"), ("import", "Import")],
+                        max_length=10,
+                    ),
+                ),
+                ("reason", models.TextField(blank=True)),
+                ("created", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "destination",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="events",
+                        to="dispatcher.destination",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created', '-id'],
+                "ordering": ["-created", "-id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='destination',
-            constraint=models.UniqueConstraint(condition=models.Q(('duid', ''), _negated=True), fields=('dset', 'duid'), name='destination_duid_unique_in_set', violation_error_message='Another destination in this set has this DUID.'),
+            model_name="destination",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("duid", ""), _negated=True),
+                fields=("dset", "duid"),
+                name="destination_duid_unique_in_set",
+                violation_error_message="Another destination in this set has this DUID.",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='destination',
-            constraint=models.UniqueConstraint(fields=('dset', 'uri'), name='destination_uri_unique_in_set', violation_error_message='This URI is already in this set.'),
+            model_name="destination",
+            constraint=models.UniqueConstraint(
+                fields=("dset", "uri"),
+                name="destination_uri_unique_in_set",
+                violation_error_message="This URI is already in this set.",
+            ),
         ),
         migrations.AddIndex(
-            model_name='stateevent',
-            index=models.Index(fields=['destination', '-created'], name='dispatcher__destina_5cc669_idx'),
+            model_name="stateevent",
+            index=models.Index(fields=["destination", "-created"], name="dispatcher__destina_5cc669_idx"),
         ),
     ]

@@ -6,30 +6,55 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('dispatcher', '0002_roles'),
+        ("dispatcher", "0002_roles"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ApiToken',
+            name="ApiToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(blank=True, help_text='What the token is for, e.g. the script that uses it.', max_length=100)),
-                ('key_hash', models.CharField(editable=False, max_length=64, unique=True)),
-                ('prefix', models.CharField(editable=False, help_text="The key's first characters, to recognise it.", max_length=12)),
-                ('write_enabled', models.BooleanField(default=True, help_text="Off: the token can only read, whatever its user's role.")),
-                ('allowed_networks', models.TextField(blank=True, help_text='Addresses or CIDRs the token may be used from, comma separated; empty = anywhere.')),
-                ('created', models.DateTimeField(auto_now_add=True)),
-                ('last_used', models.DateTimeField(blank=True, null=True)),
-                ('revoked', models.DateTimeField(blank=True, help_text='Set when the token was revoked; a revoked token never works again.', null=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='api_tokens', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "name",
+                    models.CharField(
+                        blank=True, help_text="What the token is for, e.g. the script that uses it.", max_length=100
+                    ),
+                ),
+                ("key_hash", models.CharField(editable=False, max_length=64, unique=True)),
+                (
+                    "prefix",
+                    models.CharField(editable=False, help_text="The key's first characters, to recognise it.", max_length=12),
+                ),
+                (
+                    "write_enabled",
+                    models.BooleanField(default=True, help_text="Off: the token can only read, whatever its user's role."),
+                ),
+                (
+                    "allowed_networks",
+                    models.TextField(
+                        blank=True, help_text="Addresses or CIDRs the token may be used from, comma separated; empty = anywhere."
+                    ),
+                ),
+                ("created", models.DateTimeField(auto_now_add=True)),
+                ("last_used", models.DateTimeField(blank=True, null=True)),
+                (
+                    "revoked",
+                    models.DateTimeField(
+                        blank=True, help_text="Set when the token was revoked; a revoked token never works again.", null=True
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="api_tokens", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'API token',
-                'ordering': ['-created'],
+                "verbose_name": "API token",
+                "ordering": ["-created"],
             },
         ),
     ]

@@ -5,15 +5,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('dispatcher', '0003_apitoken'),
+        ("dispatcher", "0003_apitoken"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='probesettings',
-            name='recovery_interval',
-            field=models.PositiveIntegerField(default=1, help_text='Probe destinations that are down every this many seconds, between rounds, so a restarted server is back within seconds (still after inactive_threshold good replies). 0: only in rounds, as Kamailio.', validators=[django.core.validators.MaxValueValidator(3600)]),
+            model_name="probesettings",
+            name="recovery_interval",
+            field=models.PositiveIntegerField(
+                default=1,
+                help_text="Probe destinations that are down every this many seconds, between rounds, so a restarted server is back within seconds (still after inactive_threshold good replies). 0: only in rounds, as Kamailio.",
+                validators=[django.core.validators.MaxValueValidator(3600)],
+            ),
         ),
     ]

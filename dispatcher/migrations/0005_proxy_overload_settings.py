@@ -5,25 +5,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('dispatcher', '0004_probe_recovery_interval'),
+        ("dispatcher", "0004_probe_recovery_interval"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='proxysettings',
-            name='dialog_timeout_s',
-            field=models.PositiveIntegerField(default=10800, help_text='A call with no BYE stops counting as active after this.', validators=[django.core.validators.MinValueValidator(60)]),
+            model_name="proxysettings",
+            name="dialog_timeout_s",
+            field=models.PositiveIntegerField(
+                default=10800,
+                help_text="A call with no BYE stops counting as active after this.",
+                validators=[django.core.validators.MinValueValidator(60)],
+            ),
         ),
         migrations.AddField(
-            model_name='proxysettings',
-            name='overload_lag_ms',
-            field=models.PositiveIntegerField(default=200, help_text='When SIP waits this long unread, the proxy sheds new INVITEs with 503 + Retry-After.', validators=[django.core.validators.MinValueValidator(20)]),
+            model_name="proxysettings",
+            name="overload_lag_ms",
+            field=models.PositiveIntegerField(
+                default=200,
+                help_text="When SIP waits this long unread, the proxy sheds new INVITEs with 503 + Retry-After.",
+                validators=[django.core.validators.MinValueValidator(20)],
+            ),
         ),
         migrations.AddField(
-            model_name='proxysettings',
-            name='retry_after_s',
-            field=models.PositiveIntegerField(default=5, help_text='Retry-After on the 503s the proxy sends itself.', validators=[django.core.validators.MaxValueValidator(3600)]),
+            model_name="proxysettings",
+            name="retry_after_s",
+            field=models.PositiveIntegerField(
+                default=5,
+                help_text="Retry-After on the 503s the proxy sends itself.",
+                validators=[django.core.validators.MaxValueValidator(3600)],
+            ),
         ),
     ]

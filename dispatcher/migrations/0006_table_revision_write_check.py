@@ -4,26 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('dispatcher', '0005_proxy_overload_settings'),
+        ("dispatcher", "0005_proxy_overload_settings"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='TableRevision',
+            name="TableRevision",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.BigIntegerField(default=0)),
-                ('publish_error', models.CharField(blank=True, max_length=500)),
-                ('failing_since', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.BigIntegerField(default=0)),
+                ("publish_error", models.CharField(blank=True, max_length=500)),
+                ("failing_since", models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='WriteCheck',
+            name="WriteCheck",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('checked', models.DateTimeField()),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("checked", models.DateTimeField()),
             ],
         ),
     ]

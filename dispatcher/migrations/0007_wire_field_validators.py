@@ -5,30 +5,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('dispatcher', '0006_table_revision_write_check'),
+        ("dispatcher", "0006_table_revision_write_check"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='destination',
-            name='attrs',
-            field=models.CharField(blank=True, help_text='The dispatcher.list attributes, kept verbatim so unknown ones round-trip.', max_length=1024, validators=[dispatcher.validators.validate_no_control_characters]),
+            model_name="destination",
+            name="attrs",
+            field=models.CharField(
+                blank=True,
+                help_text="The dispatcher.list attributes, kept verbatim so unknown ones round-trip.",
+                max_length=1024,
+                validators=[dispatcher.validators.validate_no_control_characters],
+            ),
         ),
         migrations.AlterField(
-            model_name='destination',
-            name='duid',
-            field=models.CharField(blank=True, help_text='Unique id within the set.', max_length=64, validators=[dispatcher.validators.validate_attr_value], verbose_name='DUID'),
+            model_name="destination",
+            name="duid",
+            field=models.CharField(
+                blank=True,
+                help_text="Unique id within the set.",
+                max_length=64,
+                validators=[dispatcher.validators.validate_attr_value],
+                verbose_name="DUID",
+            ),
         ),
         migrations.AlterField(
-            model_name='probesettings',
-            name='ping_method',
-            field=models.CharField(default='OPTIONS', max_length=20, validators=[dispatcher.validators.validate_sip_method]),
+            model_name="probesettings",
+            name="ping_method",
+            field=models.CharField(default="OPTIONS", max_length=20, validators=[dispatcher.validators.validate_sip_method]),
         ),
         migrations.AlterField(
-            model_name='proxysettings',
-            name='server_header',
-            field=models.CharField(default='lbpanel', help_text='Server and User-Agent header text.', max_length=100, validators=[dispatcher.validators.validate_server_header]),
+            model_name="proxysettings",
+            name="server_header",
+            field=models.CharField(
+                default="lbpanel",
+                help_text="Server and User-Agent header text.",
+                max_length=100,
+                validators=[dispatcher.validators.validate_server_header],
+            ),
         ),
     ]

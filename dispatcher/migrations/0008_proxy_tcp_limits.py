@@ -5,30 +5,45 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('dispatcher', '0007_wire_field_validators'),
+        ("dispatcher", "0007_wire_field_validators"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='proxysettings',
-            name='tcp_idle_timeout_s',
-            field=models.PositiveIntegerField(default=300, help_text='A TCP connection with no traffic either way is closed after this (CRLF keepalives count).', validators=[django.core.validators.MinValueValidator(1)]),
+            model_name="proxysettings",
+            name="tcp_idle_timeout_s",
+            field=models.PositiveIntegerField(
+                default=300,
+                help_text="A TCP connection with no traffic either way is closed after this (CRLF keepalives count).",
+                validators=[django.core.validators.MinValueValidator(1)],
+            ),
         ),
         migrations.AddField(
-            model_name='proxysettings',
-            name='tcp_max_connections',
-            field=models.PositiveIntegerField(default=4096, help_text='Inbound TCP connections per proxy; each proxy also stays under 3/4 of its open file limit. The last tenth is kept for trusted addresses.', validators=[django.core.validators.MinValueValidator(1)]),
+            model_name="proxysettings",
+            name="tcp_max_connections",
+            field=models.PositiveIntegerField(
+                default=4096,
+                help_text="Inbound TCP connections per proxy; each proxy also stays under 3/4 of its open file limit. The last tenth is kept for trusted addresses.",
+                validators=[django.core.validators.MinValueValidator(1)],
+            ),
         ),
         migrations.AddField(
-            model_name='proxysettings',
-            name='tcp_max_per_ip',
-            field=models.PositiveIntegerField(default=64, help_text='Inbound TCP connections from one untrusted address; trusted ones are not held to it.', validators=[django.core.validators.MinValueValidator(1)]),
+            model_name="proxysettings",
+            name="tcp_max_per_ip",
+            field=models.PositiveIntegerField(
+                default=64,
+                help_text="Inbound TCP connections from one untrusted address; trusted ones are not held to it.",
+                validators=[django.core.validators.MinValueValidator(1)],
+            ),
         ),
         migrations.AddField(
-            model_name='proxysettings',
-            name='tcp_message_timeout_ms',
-            field=models.PositiveIntegerField(default=10000, help_text='A SIP message begun on TCP must be complete within this, else the connection is closed (slowloris).', validators=[django.core.validators.MinValueValidator(100)]),
+            model_name="proxysettings",
+            name="tcp_message_timeout_ms",
+            field=models.PositiveIntegerField(
+                default=10000,
+                help_text="A SIP message begun on TCP must be complete within this, else the connection is closed (slowloris).",
+                validators=[django.core.validators.MinValueValidator(100)],
+            ),
         ),
     ]

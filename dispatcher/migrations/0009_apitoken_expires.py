@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('dispatcher', '0008_proxy_tcp_limits'),
+        ("dispatcher", "0008_proxy_tcp_limits"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='apitoken',
-            name='expires',
-            field=models.DateTimeField(blank=True, help_text='The token stops working at this time; empty = until revoked.', null=True),
+            model_name="apitoken",
+            name="expires",
+            field=models.DateTimeField(
+                blank=True, help_text="The token stops working at this time; empty = until revoked.", null=True
+            ),
         ),
     ]

@@ -5,20 +5,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('dispatcher', '0009_apitoken_expires'),
+        ("dispatcher", "0009_apitoken_expires"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='proxysettings',
-            name='max_transactions',
-            field=models.PositiveIntegerField(default=300000, help_text='Live SIP transactions per proxy (a finished one lingers 32 s); past this every new request gets 503 + Retry-After.', validators=[django.core.validators.MinValueValidator(100)]),
+            model_name="proxysettings",
+            name="max_transactions",
+            field=models.PositiveIntegerField(
+                default=300000,
+                help_text="Live SIP transactions per proxy (a finished one lingers 32 s); past this every new request gets 503 + Retry-After.",
+                validators=[django.core.validators.MinValueValidator(100)],
+            ),
         ),
         migrations.AddField(
-            model_name='proxysettings',
-            name='max_transactions_per_source',
-            field=models.PositiveIntegerField(default=1000, help_text='Live SIP transactions from one untrusted address (a party in a dialog we record-routed); trusted ones are not held to it.', validators=[django.core.validators.MinValueValidator(1)]),
+            model_name="proxysettings",
+            name="max_transactions_per_source",
+            field=models.PositiveIntegerField(
+                default=1000,
+                help_text="Live SIP transactions from one untrusted address (a party in a dialog we record-routed); trusted ones are not held to it.",
+                validators=[django.core.validators.MinValueValidator(1)],
+            ),
         ),
     ]

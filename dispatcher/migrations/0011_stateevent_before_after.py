@@ -46,31 +46,46 @@ def backfill(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('dispatcher', '0010_proxy_transaction_caps'),
+        ("dispatcher", "0010_proxy_transaction_caps"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='stateevent',
-            name='after',
-            field=models.JSONField(blank=True, encoder=django.core.serializers.json.DjangoJSONEncoder, help_text='A configuration change: the fields after it (null: deleted).', null=True),
+            model_name="stateevent",
+            name="after",
+            field=models.JSONField(
+                blank=True,
+                encoder=django.core.serializers.json.DjangoJSONEncoder,
+                help_text="A configuration change: the fields after it (null: deleted).",
+                null=True,
+            ),
         ),
         migrations.AddField(
-            model_name='stateevent',
-            name='before',
-            field=models.JSONField(blank=True, encoder=django.core.serializers.json.DjangoJSONEncoder, help_text='A configuration change: the fields before it (null: created).', null=True),
+            model_name="stateevent",
+            name="before",
+            field=models.JSONField(
+                blank=True,
+                encoder=django.core.serializers.json.DjangoJSONEncoder,
+                help_text="A configuration change: the fields before it (null: created).",
+                null=True,
+            ),
         ),
         migrations.AlterField(
-            model_name='stateevent',
-            name='new',
-            field=models.CharField(blank=True, help_text='As old; the whole configuration is in before and after.', max_length=255),
+            model_name="stateevent",
+            name="new",
+            field=models.CharField(
+                blank=True, help_text="As old; the whole configuration is in before and after.", max_length=255
+            ),
         ),
         migrations.AlterField(
-            model_name='stateevent',
-            name='old',
-            field=models.CharField(blank=True, help_text='Short text for people and filters: the state, or a summary of a configuration cut to 255 characters.', max_length=255),
+            model_name="stateevent",
+            name="old",
+            field=models.CharField(
+                blank=True,
+                help_text="Short text for people and filters: the state, or a summary of a configuration cut to 255 characters.",
+                max_length=255,
+            ),
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop),
     ]

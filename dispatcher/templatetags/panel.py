@@ -2,8 +2,8 @@
 
 from django import template
 
+from dispatcher import live, publication
 from dispatcher.choices import CAUSE_COLOUR
-
 from dispatcher.roles import has_role as _has_role
 from dispatcher.roles import role_of
 
@@ -50,8 +50,6 @@ def cps(value):
     return f"{value:.1f}" if value else "0"
 
 
-
-
 @register.filter
 def cause_colour(cause):
     return CAUSE_COLOUR.get(cause, "grey")
@@ -82,6 +80,4 @@ def _shown(value):
 @register.inclusion_tag("partials/_publication_banner.html")
 def publication_banner():
     """The "not applied to the proxies" banner, on every page (the dashboard has it in its live fragment)."""
-    from dispatcher import live, publication
-
     return {"publication": publication.status(live.snapshot())}

@@ -49,9 +49,17 @@ def table(db):
     one = DispatcherSet.objects.create(setid=1, name="outbound")
     two = DispatcherSet.objects.create(setid=2, name="inbound")
     dests = [
-        Destination.objects.create(dset=one, uri=f"sip:127.0.0.1:{5081 + i}", duid=f"ast{i + 1}", weight=w, priority=10 - i,
-                                   attrs=f"weight={w};duid=ast{i + 1}")
+        Destination.objects.create(
+            dset=one,
+            uri=f"sip:127.0.0.1:{5081 + i}",
+            duid=f"ast{i + 1}",
+            weight=w,
+            priority=10 - i,
+            attrs=f"weight={w};duid=ast{i + 1}",
+        )
         for i, w in enumerate((50, 30, 20))
     ]
-    dests.append(Destination.objects.create(dset=two, uri="sip:127.0.0.1:5091", duid="ast1", weight=100, attrs="weight=100;duid=ast1"))
+    dests.append(
+        Destination.objects.create(dset=two, uri="sip:127.0.0.1:5091", duid="ast1", weight=100, attrs="weight=100;duid=ast1")
+    )
     return {"sets": {1: one, 2: two}, "dests": dests}

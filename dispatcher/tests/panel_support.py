@@ -22,13 +22,22 @@ def write_node(redis, name="proxy-a", *, destinations=None, table_version=1, hea
     totals = totals or {
         "active": sum(d.get("active", 0) for d in destinations.values()),
         "invites": sum(d.get("invites", 0) for d in destinations.values()),
-        "answered": 0, "failovers": 0, "sent_503": 0, "shed": 0,
+        "answered": 0,
+        "failovers": 0,
+        "sent_503": 0,
+        "shed": 0,
     }
     redis.set(
         contract.node_key(name),
         contract.encode_node(
-            name, table_version=table_version, started=time.time() - 600, pid=4242,
-            listen=["udp:127.0.0.1:5060"], totals=totals, destinations=destinations, heartbeat=heartbeat,
+            name,
+            table_version=table_version,
+            started=time.time() - 600,
+            pid=4242,
+            listen=["udp:127.0.0.1:5060"],
+            totals=totals,
+            destinations=destinations,
+            heartbeat=heartbeat,
         ),
         ex=60,  # tests control staleness through `heartbeat`, not through expiry
     )

@@ -21,7 +21,10 @@ def test_a_user_made_in_the_panel_is_audited_with_its_admin(client, admin_user, 
 
 
 def test_a_user_made_in_the_django_admin_is_audited(admin_client, admin_user):
-    admin_client.post(reverse("admin:auth_user_add"), {"username": "dave", "password1": "Long-enough-1", "password2": "Long-enough-1", "usable_password": "true"})
+    admin_client.post(
+        reverse("admin:auth_user_add"),
+        {"username": "dave", "password1": "Long-enough-1", "password2": "Long-enough-1", "usable_password": "true"},
+    )
     [event] = events("created user dave")
     assert event.actor == admin_user
 
@@ -35,7 +38,9 @@ def test_createsuperuser_is_audited(db, monkeypatch):
 
 def test_a_password_change_in_the_django_admin_is_audited(admin_client, admin_user, viewer):
     url = reverse("admin:auth_user_password_change", args=[viewer.pk])
-    response = admin_client.post(url, {"password1": "New-long-enough-2", "password2": "New-long-enough-2", "usable_password": "true"})
+    response = admin_client.post(
+        url, {"password1": "New-long-enough-2", "password2": "New-long-enough-2", "usable_password": "true"}
+    )
     assert response.status_code == 302
     [event] = events("changed password of user viewer")
     assert event.actor == admin_user
@@ -58,10 +63,18 @@ def test_a_role_change_in_the_django_admin_is_audited(admin_client, admin_user, 
     from django.contrib.auth.models import Group
 
     url = reverse("admin:auth_user_change", args=[viewer.pk])
-    admin_client.post(url, {
-        "username": "viewer", "is_active": "on", "groups": [Group.objects.get(name="operator").pk],
-        "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00", "initial-date_joined_0": "2026-01-01", "initial-date_joined_1": "00:00:00",
-    })
+    admin_client.post(
+        url,
+        {
+            "username": "viewer",
+            "is_active": "on",
+            "groups": [Group.objects.get(name="operator").pk],
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+            "initial-date_joined_0": "2026-01-01",
+            "initial-date_joined_1": "00:00:00",
+        },
+    )
     [event] = events("updated user viewer")
     assert (event.old, event.new, event.actor) == ("viewer", "operator", admin_user)
 
@@ -77,7 +90,10 @@ def test_a_token_issued_by_the_command_is_audited(operator, capsys):
 
 
 def test_a_token_issued_and_revoked_in_the_django_admin_is_audited(admin_client, admin_user, viewer):
-    admin_client.post(reverse("admin:dispatcher_apitoken_add"), {"user": viewer.pk, "name": "grafana", "write_enabled": "on", "allowed_networks": ""})
+    admin_client.post(
+        reverse("admin:dispatcher_apitoken_add"),
+        {"user": viewer.pk, "name": "grafana", "write_enabled": "on", "allowed_networks": ""},
+    )
     token = ApiToken.objects.get()
     [issued] = events("issued API token")
     assert (issued.actor, issued.new) == (admin_user, "read-write, no expiry, name 'grafana'")

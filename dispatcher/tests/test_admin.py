@@ -29,8 +29,17 @@ def test_saving_in_the_admin_is_audited(admin_client, table, monkeypatch):
     dest = Destination.objects.get()
     url = reverse("admin:dispatcher_destination_change", args=[dest.pk])
     form = {
-        "dset": table.pk, "uri": dest.uri, "priority": 0, "weight": 60, "rweight": 0, "duid": "ast1", "maxload": 0,
-        "attrs": "", "extra_flags": 0, "description": "", "admin_state": "inactive",
+        "dset": table.pk,
+        "uri": dest.uri,
+        "priority": 0,
+        "weight": 60,
+        "rweight": 0,
+        "duid": "ast1",
+        "maxload": 0,
+        "attrs": "",
+        "extra_flags": 0,
+        "description": "",
+        "admin_state": "inactive",
     }
     response = admin_client.post(url, form)
     assert response.status_code == 302, response.content.decode()[:2000]

@@ -31,7 +31,9 @@ def test_it_imports_a_json_body(as_admin, db):
 
 
 def test_a_dry_run_shows_changes_and_changes_nothing(as_admin, table):
-    response = as_admin.generic("POST", URL + "?dry_run=1", "1 sip:127.0.0.1:5081 1 10 weight=50;duid=ast1\n", content_type="text/plain")
+    response = as_admin.generic(
+        "POST", URL + "?dry_run=1", "1 sip:127.0.0.1:5081 1 10 weight=50;duid=ast1\n", content_type="text/plain"
+    )
     body = response.json()
     assert response.status_code == 200 and body["dry_run"] is True
     [change] = body["changes"]
@@ -41,7 +43,9 @@ def test_a_dry_run_shows_changes_and_changes_nothing(as_admin, table):
 
 
 def test_replace_removes_what_the_file_lacks(as_admin, table):
-    response = as_admin.generic("POST", URL + "?replace=1", "1 sip:127.0.0.1:5081 0 10 weight=50;duid=ast1\n", content_type="text/plain")
+    response = as_admin.generic(
+        "POST", URL + "?replace=1", "1 sip:127.0.0.1:5081 0 10 weight=50;duid=ast1\n", content_type="text/plain"
+    )
     assert response.status_code == 200
     assert list(Destination.objects.values_list("uri", flat=True)) == ["sip:127.0.0.1:5081"]
 

@@ -5,7 +5,9 @@ URL = "/api/v1/events/"
 
 def make_events(dest, n, cause="user"):
     for i in range(n):
-        StateEvent.objects.create(destination=dest, subject=str(dest), kind="admin", old="active", new="inactive", cause=cause, reason=f"#{i}")
+        StateEvent.objects.create(
+            destination=dest, subject=str(dest), kind="admin", old="active", new="inactive", cause=cause, reason=f"#{i}"
+        )
 
 
 def test_it_pages_the_audit_log_newest_first(as_viewer, table):

@@ -6,9 +6,23 @@ from lbcore import contract
 
 
 def write_node(redis, name, version, destinations):
-    totals = {"active": sum(d.get("active", 0) for d in destinations.values()), "invites": 10, "answered": 8, "failovers": 1, "sent_503": 0, "shed": 0}
-    raw = contract.encode_node(name, table_version=version, started=time.time() - 60, pid=4242, listen=["udp:127.0.0.1:5060"],
-                               totals=totals, destinations=destinations)
+    totals = {
+        "active": sum(d.get("active", 0) for d in destinations.values()),
+        "invites": 10,
+        "answered": 8,
+        "failovers": 1,
+        "sent_503": 0,
+        "shed": 0,
+    }
+    raw = contract.encode_node(
+        name,
+        table_version=version,
+        started=time.time() - 60,
+        pid=4242,
+        listen=["udp:127.0.0.1:5060"],
+        totals=totals,
+        destinations=destinations,
+    )
     redis.set(contract.node_key(name), raw, ex=contract.NODE_TTL_SECONDS)
 
 
@@ -27,8 +41,15 @@ def test_nodes_show_heartbeat_and_applied_version(as_viewer, table, redis):
 def test_stats_sum_live_nodes_per_destination_and_set(as_viewer, table, redis):
     d1, d2, _d3, d4 = table["dests"]
     write_node(redis, "lb-a", 1, {d1.pk: {"active": 3, "invites": 10, "answered": 9, "failovers": 1, "cps": 0.5}})
-    write_node(redis, "lb-b", 1, {d1.pk: {"active": 2, "invites": 5, "answered": 4, "failovers": 0, "cps": 0.25},
-                                  d4.pk: {"active": 7, "invites": 7, "answered": 7, "failovers": 0, "cps": 1.0}})
+    write_node(
+        redis,
+        "lb-b",
+        1,
+        {
+            d1.pk: {"active": 2, "invites": 5, "answered": 4, "failovers": 0, "cps": 0.25},
+            d4.pk: {"active": 7, "invites": 7, "answered": 7, "failovers": 0, "cps": 1.0},
+        },
+    )
     redis.hset(contract.HEALTH_KEY, str(d2.pk), contract.encode_health(contract.Health(state="down", rtt_ms=None, fails=3)))
     redis.hset(contract.HEALTH_KEY, str(d1.pk), contract.encode_health(contract.Health(state="up", rtt_ms=12.5)))
     body = as_viewer.get("/api/v1/stats/").json()

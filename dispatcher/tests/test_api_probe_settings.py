@@ -9,7 +9,9 @@ def test_it_reads_the_settings(as_viewer):
 
 
 def test_an_admin_updates_them(as_admin):
-    response = as_admin.patch(URL, {"ping_interval": 10, "probing_threshold": 2, "ping_reply_codes": "code=404;class=2"}, format="json")
+    response = as_admin.patch(
+        URL, {"ping_interval": 10, "probing_threshold": 2, "ping_reply_codes": "code=404;class=2"}, format="json"
+    )
     assert response.status_code == 200, response.json()
     settings = ProbeSettings.load()
     assert (settings.ping_interval, settings.probing_threshold) == (10, 2)

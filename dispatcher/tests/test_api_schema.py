@@ -8,11 +8,10 @@ import re
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
-from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance, status_code_conformance
-
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance, status_code_conformance
 
 from dispatcher import services
 from dispatcher.models import Destination, DispatcherSet
@@ -51,8 +50,16 @@ def test_every_operation_conforms(case, admin_key, redis):
 
 def test_the_schema_lists_every_endpoint(client, db):
     paths = client.get("/api/schema/?format=json").json()["paths"]
-    for path in ("/api/v1/sets/", "/api/v1/destinations/{id}/state/", "/api/v1/source-rules/", "/api/v1/probe-settings/",
-                 "/api/v1/events/", "/api/v1/nodes/", "/api/v1/stats/", "/api/v1/dispatcher.list"):
+    for path in (
+        "/api/v1/sets/",
+        "/api/v1/destinations/{id}/state/",
+        "/api/v1/source-rules/",
+        "/api/v1/probe-settings/",
+        "/api/v1/events/",
+        "/api/v1/nodes/",
+        "/api/v1/stats/",
+        "/api/v1/dispatcher.list",
+    ):
         assert path in paths
 
 

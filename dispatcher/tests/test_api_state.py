@@ -15,7 +15,14 @@ def test_an_operator_puts_a_destination_into_maintenance(as_operator, operator, 
     body = response.json()
     assert body["id"] == dest.pk and body["admin_state"] == "inactive" and body["kamailio_flags"] == "I" and body["flags"] == 1
     event = StateEvent.objects.get(destination=dest)
-    assert (event.kind, event.old, event.new, event.cause, event.actor, event.reason) == ("admin", "active", "inactive", "api", operator, "disk swap")
+    assert (event.kind, event.old, event.new, event.cause, event.actor, event.reason) == (
+        "admin",
+        "active",
+        "inactive",
+        "api",
+        operator,
+        "disk swap",
+    )
 
 
 def test_the_trailing_slash_is_optional(as_operator, table):

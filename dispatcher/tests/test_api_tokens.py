@@ -116,7 +116,11 @@ def test_the_admin_shows_a_new_key_once(admin_user, viewer, client):
     admin_user.is_staff = admin_user.is_superuser = True
     admin_user.save()
     client.force_login(admin_user)
-    response = client.post(reverse("admin:dispatcher_apitoken_add"), {"user": viewer.pk, "name": "cron", "write_enabled": "on", "allowed_networks": ""}, follow=True)
+    response = client.post(
+        reverse("admin:dispatcher_apitoken_add"),
+        {"user": viewer.pk, "name": "cron", "write_enabled": "on", "allowed_networks": ""},
+        follow=True,
+    )
     assert response.status_code == 200
     token = ApiToken.objects.get()
     shown = [str(m) for m in response.context["messages"]]

@@ -46,7 +46,9 @@ def test_rows_from_before_snapshots_are_read_back_from_their_text(client, viewer
 
     long_old = "a=1, trusted_networks=10.0.0.0/8, 192.168.0.0/16, " + "x" * 300
     legacy = [
-        StateEvent(subject="updated destination d", kind="config", old="weight=50, duid=ast1", new="weight=70, duid=ast1", cause="user"),
+        StateEvent(
+            subject="updated destination d", kind="config", old="weight=50, duid=ast1", new="weight=70, duid=ast1", cause="user"
+        ),
         StateEvent(subject="created destination d", kind="config", old="", new="weight=70", cause="user"),
         StateEvent(subject="updated proxy settings", kind="config", old=long_old[:255], new=long_old[:255], cause="user"),
         StateEvent(subject="updated user viewer", kind="config", old="viewer", new="operator", cause="user"),

@@ -18,12 +18,15 @@ def panel_admin(client, admin_user):
     return client
 
 
-@pytest.mark.parametrize(("line", "message"), [
-    (f"{HUGE} sip:127.0.0.1:5081", f"set id must be 0 to 2147483647, got {HUGE}"),
-    (f"1 sip:127.0.0.1:5081 {HUGE}", f"flags must be 0 to 2147483647, got {HUGE}"),
-    (f"1 sip:127.0.0.1:5081 0 {HUGE}", f"priority must be -2147483648 to 2147483647, got {HUGE}"),
-    (f"1 sip:127.0.0.1:5081 0 0 maxload={HUGE}", f"maxload must be at most 2147483647, got {HUGE}"),
-])
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (f"{HUGE} sip:127.0.0.1:5081", f"set id must be 0 to 2147483647, got {HUGE}"),
+        (f"1 sip:127.0.0.1:5081 {HUGE}", f"flags must be 0 to 2147483647, got {HUGE}"),
+        (f"1 sip:127.0.0.1:5081 0 {HUGE}", f"priority must be -2147483648 to 2147483647, got {HUGE}"),
+        (f"1 sip:127.0.0.1:5081 0 0 maxload={HUGE}", f"maxload must be at most 2147483647, got {HUGE}"),
+    ],
+)
 def test_the_import_api_names_a_number_too_big(as_admin, line, message):
     response = as_admin.generic("POST", IMPORT, line, content_type="text/plain")
     assert response.status_code == 400
@@ -46,7 +49,11 @@ def test_the_api_names_a_set_id_too_big(as_admin):
 def test_rpc_refuses_deeply_nested_json(as_admin):
     response = as_admin.generic("POST", "/rpc", DEEP, content_type="application/json")
     assert response.status_code == 400
-    assert response.json()["error"] == {"code": -32700, "message": "Parse Error", "data": "the body nests arrays or objects too deeply"}
+    assert response.json()["error"] == {
+        "code": -32700,
+        "message": "Parse Error",
+        "data": "the body nests arrays or objects too deeply",
+    }
 
 
 def test_the_api_refuses_deeply_nested_json(as_admin):
@@ -59,7 +66,10 @@ def test_the_api_refuses_a_body_past_the_limit(as_admin, settings, path):
     settings.MAX_BODY_BYTES = 1024
     response = as_admin.generic("POST", path, "1 sip:127.0.0.1:5081\n" * 100, content_type="text/plain")
     assert response.status_code == 400
-    assert response.json()["detail"] == "The request body is 2,100 bytes; the most this panel accepts is 1,024 (LBPANEL_MAX_BODY_BYTES)."
+    assert (
+        response.json()["detail"]
+        == "The request body is 2,100 bytes; the most this panel accepts is 1,024 (LBPANEL_MAX_BODY_BYTES)."
+    )
 
 
 def test_the_import_api_takes_a_body_of_30_mib_by_default_no_more(as_admin):
@@ -77,7 +87,10 @@ def test_the_panel_refuses_a_body_past_the_limit(panel_admin, settings, redis):
 
 
 def big_list(lines):
-    return "".join(f"{1 + n % 20} sip:10.{n // 65536}.{n // 256 % 256}.{n % 256}:5080 8 {n % 7} weight={1 + n % 50};duid=ast{n}\n" for n in range(lines))
+    return "".join(
+        f"{1 + n % 20} sip:10.{n // 65536}.{n // 256 % 256}.{n % 256}:5080 8 {n % 7} weight={1 + n % 50};duid=ast{n}\n"
+        for n in range(lines)
+    )
 
 
 def test_a_20000_line_dry_run_takes_a_constant_number_of_queries(as_admin, django_assert_max_num_queries):
@@ -104,4 +117,6 @@ def test_an_import_still_refuses_a_duid_another_destination_has(as_admin):
     assert as_admin.generic("POST", IMPORT, "1 sip:127.0.0.1:5081 0 0 duid=ast1\n", content_type="text/plain").status_code == 200
     response = as_admin.generic("POST", IMPORT, "1 sip:127.0.0.1:5082 0 0 duid=ast1\n", content_type="text/plain")
     assert response.status_code == 400
-    assert "duid: sip:127.0.0.1:5081 in set 1 already has DUID 'ast1'." in json.dumps(response.json()["errors"], ensure_ascii=False)
+    assert "duid: sip:127.0.0.1:5081 in set 1 already has DUID 'ast1'." in json.dumps(
+        response.json()["errors"], ensure_ascii=False
+    )

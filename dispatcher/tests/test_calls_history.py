@@ -14,9 +14,13 @@ def dest(db):
 
 
 def report(redis, name, dest_id, active):
-    redis.set(contract.node_key(name), contract.encode_node(
-        name, table_version=1, started=0, pid=1, listen=[], totals={}, destinations={dest_id: {"active": active}}
-    ), ex=contract.NODE_TTL_SECONDS)
+    redis.set(
+        contract.node_key(name),
+        contract.encode_node(
+            name, table_version=1, started=0, pid=1, listen=[], totals={}, destinations={dest_id: {"active": active}}
+        ),
+        ex=contract.NODE_TTL_SECONDS,
+    )
 
 
 def test_it_samples_the_sum_over_proxies_once_per_interval(redis, dest):

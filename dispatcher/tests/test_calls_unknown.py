@@ -27,14 +27,27 @@ def _row(html, dest):
 
 
 def _restarted_node(redis, name, dest, inherited):
-    redis.set(contract.node_key(name), contract.encode_node(
-        name, table_version=1, started=time.time() - 5, pid=2, listen=[], totals={}, destinations={dest.id: {"active": 0}},
-        unknown={dest.id: inherited}, restarted_at=time.time() - 5,
-    ), ex=60)
+    redis.set(
+        contract.node_key(name),
+        contract.encode_node(
+            name,
+            table_version=1,
+            started=time.time() - 5,
+            pid=2,
+            listen=[],
+            totals={},
+            destinations={dest.id: {"active": 0}},
+            unknown={dest.id: inherited},
+            restarted_at=time.time() - 5,
+        ),
+        ex=60,
+    )
 
 
 def _dead_node_record(redis, name, dest, active):
-    redis.set(contract.node_calls_key(name), contract.encode_node_calls(name, pid=1, active={dest.id: active}, unknown={}), ex=600)
+    redis.set(
+        contract.node_calls_key(name), contract.encode_node_calls(name, pid=1, active={dest.id: active}, unknown={}), ex=600
+    )
 
 
 def test_a_restarted_proxy_makes_the_row_unknown_not_drained(as_operator, cluster, redis):
@@ -76,7 +89,10 @@ def test_the_api_says_null_and_why(operator, cluster, redis):
 def test_metrics_leave_the_unknown_count_out_and_flag_it(client, cluster, redis):
     ast2 = cluster["ast2"]
     _restarted_node(redis, "lb1", ast2, 40)
-    lines = [line for line in client.get("/metrics").content.decode().splitlines() if line.startswith("lbpanel_destination_active_calls")]
+    lines = [
+        line
+        for line in client.get("/metrics").content.decode().splitlines()
+        if line.startswith("lbpanel_destination_active_calls")
+    ]
     mine = [line for line in lines if f'id="{ast2.id}"' in line]
     assert len(mine) == 1 and mine[0].startswith("lbpanel_destination_active_calls_unknown{") and mine[0].endswith(" 1.0"), lines
-

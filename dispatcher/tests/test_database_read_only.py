@@ -77,7 +77,7 @@ def test_it_answers_json_rpc_in_its_own_shape(operator, ast1, redis):
     assert error["message"] == "Database Unavailable" and "read-only" in error["data"]
 
 
-class read_only:
+class read_only:  # noqa: N801 (used as `with read_only():`, read like a phrase)
     """The test's own connection refuses writes inside the block (logins and tokens are made before)."""
 
     def __enter__(self):

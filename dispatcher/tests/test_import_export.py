@@ -40,7 +40,9 @@ def test_it_keeps_unknown_attributes_and_hex_flags(db, no_publish):
     import_dispatcher_list(text)
     dest = Destination.objects.get()
     assert dest.probing and dest.priority == 7 and dest.weight == 5 and dest.duid == "a"
-    assert entries(export_dispatcher_list()) == [["3", "sip:127.0.0.1:5090;transport=tcp", "8", "7", "weight=5;socket=udp:127.0.0.1:5060;mytag=x;duid=a"]]
+    assert entries(export_dispatcher_list()) == [
+        ["3", "sip:127.0.0.1:5090;transport=tcp", "8", "7", "weight=5;socket=udp:127.0.0.1:5060;mytag=x;duid=a"]
+    ]
 
 
 def test_flags_set_admin_state(db, no_publish):

@@ -4,7 +4,6 @@ import base64
 
 import pytest
 
-
 LIMIT = 5
 
 
@@ -72,7 +71,11 @@ def test_the_api_refuses_basic_auth(client, operator, redis, path):
 def test_it_counts_the_forwarded_address_behind_the_tls_front(client, operator, viewer, settings):
     settings.BEHIND_TLS = True
     for n in range(LIMIT):
-        client.post("/login/", {"username": f"user{n}", "password": "guess"}, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.5")
+        client.post(
+            "/login/", {"username": f"user{n}", "password": "guess"}, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.5"
+        )
     # Another client behind the same front is not locked out with the attacker.
-    ok = client.post("/login/", {"username": "viewer", "password": "pw-viewer"}, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    ok = client.post(
+        "/login/", {"username": "viewer", "password": "pw-viewer"}, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.9"
+    )
     assert ok.status_code == 302

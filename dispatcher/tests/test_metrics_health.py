@@ -16,12 +16,20 @@ def samples(response):
 
 
 def write_node(redis, name, version, destinations=None):
-    raw = contract.encode_node(name, table_version=version, started=time.time(), pid=1, listen=["udp:127.0.0.1:5060"],
-                               totals={"invites": 0}, destinations=destinations or {})
+    raw = contract.encode_node(
+        name,
+        table_version=version,
+        started=time.time(),
+        pid=1,
+        listen=["udp:127.0.0.1:5060"],
+        totals={"invites": 0},
+        destinations=destinations or {},
+    )
     redis.set(contract.node_key(name), raw, ex=contract.NODE_TTL_SECONDS)
 
 
 # --- /metrics ---
+
 
 def test_metrics_per_destination_and_node(anonymous, table, redis):
     d1, d2 = table["dests"][:2]
@@ -73,6 +81,7 @@ def test_metrics_are_get_only(as_admin):
 
 
 # --- /healthz ---
+
 
 def test_healthy_when_every_part_is_alive(client, db, redis):
     redis.set(contract.LAST_ROUND_KEY, time.time() - 5)

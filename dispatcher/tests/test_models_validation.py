@@ -13,7 +13,13 @@ def dset(db):
 
 @pytest.mark.parametrize(
     "uri",
-    ["sip:127.0.0.1:5080", "sip:ast1.example.com", "sips:[2001:db8::1]:5061", "sip:127.0.0.1:5080;transport=tcp", "sip:asterisk@127.0.0.1"],
+    [
+        "sip:127.0.0.1:5080",
+        "sip:ast1.example.com",
+        "sips:[2001:db8::1]:5061",
+        "sip:127.0.0.1:5080;transport=tcp",
+        "sip:asterisk@127.0.0.1",
+    ],
 )
 def test_it_accepts_sip_uris(dset, uri):
     Destination(dset=dset, uri=uri).full_clean()

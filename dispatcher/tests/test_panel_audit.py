@@ -30,9 +30,16 @@ def test_it_lists_every_event(as_viewer, history, redis):
     assert rows(html) == 3 and "3 events" in html and "patch" in html and "script" in html
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ("destination={ast1}", 2), ("cause=api", 1), ("cause=user", 2), ("user={operator}", 2), ("kind=config", 0),
-])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("destination={ast1}", 2),
+        ("cause=api", 1),
+        ("cause=user", 2),
+        ("user={operator}", 2),
+        ("kind=config", 0),
+    ],
+)
 def test_it_filters(as_viewer, history, operator, redis, query, expected):
     query = query.format(ast1=history["ast1"].id, operator=operator.id)
     html = as_viewer.get(f"/audit/?{query}").content.decode()

@@ -3,7 +3,6 @@
 import pytest
 
 
-
 def test_it_logs_in_and_shows_user_and_role(client, operator):
     response = client.post("/login/", {"username": "operator", "password": "pw-operator"}, follow=True)
     assert response.redirect_chain[-1][0] == "/"

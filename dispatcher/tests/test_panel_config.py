@@ -34,20 +34,39 @@ def test_it_shows_errors_on_the_field(as_admin, cluster, redis):
 
 
 def test_it_creates_a_destination(as_admin, cluster, redis):
-    data = {"dset": cluster["set"].id, "uri": "sip:127.0.0.1:25090", "duid": "ast9", "priority": 0, "weight": 10, "rweight": 0, "maxload": 0}
+    data = {
+        "dset": cluster["set"].id,
+        "uri": "sip:127.0.0.1:25090",
+        "duid": "ast9",
+        "priority": 0,
+        "weight": 10,
+        "rweight": 0,
+        "maxload": 0,
+    }
     assert as_admin.post("/config/destinations/new/", data).status_code == 302
     dest = Destination.objects.get(duid="ast9")
     assert "weight=10" in dest.attrs and "duid=ast9" in dest.attrs
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"uri": "http://nope"}, "uri"),
-    ({"uri": "sip:127.0.0.1:25081"}, "uri"),  # ast1's URI, already in the set
-    ({"duid": "ast2"}, "duid"),
-    ({"rweight": 101}, "rweight"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"uri": "http://nope"}, "uri"),
+        ({"uri": "sip:127.0.0.1:25081"}, "uri"),  # ast1's URI, already in the set
+        ({"duid": "ast2"}, "duid"),
+        ({"rweight": 101}, "rweight"),
+    ],
+)
 def test_destination_errors_land_on_the_field(as_admin, cluster, redis, change, field):
-    data = {"dset": cluster["set"].id, "uri": "sip:127.0.0.1:25090", "duid": "ast9", "priority": 0, "weight": 10, "rweight": 0, "maxload": 0}
+    data = {
+        "dset": cluster["set"].id,
+        "uri": "sip:127.0.0.1:25090",
+        "duid": "ast9",
+        "priority": 0,
+        "weight": 10,
+        "rweight": 0,
+        "maxload": 0,
+    }
     html = as_admin.post("/config/destinations/new/", {**data, **change}).content.decode()
     assert f'data-field="{field}"' in html, html
     assert Destination.objects.count() == 3
@@ -104,18 +123,42 @@ def test_it_applies_a_probe_preset(as_admin, admin_user, redis):
 
 
 def test_it_edits_probe_settings_with_errors_on_the_field(as_admin, redis):
-    data = {"ping_interval": 0, "probing_threshold": 3, "inactive_threshold": 1, "ping_reply_codes": "", "ping_method": "OPTIONS",
-            "ping_from": "sip:dispatcher@localhost", "ping_timeout_ms": 2000, "probing_mode": 1, "recovery_interval": 1}
+    data = {
+        "ping_interval": 0,
+        "probing_threshold": 3,
+        "inactive_threshold": 1,
+        "ping_reply_codes": "",
+        "ping_method": "OPTIONS",
+        "ping_from": "sip:dispatcher@localhost",
+        "ping_timeout_ms": 2000,
+        "probing_mode": 1,
+        "recovery_interval": 1,
+    }
     assert 'data-field="ping_interval"' in as_admin.post("/config/probes/", data).content.decode()
     assert as_admin.post("/config/probes/", {**data, "ping_interval": 20}).status_code == 302
     assert ProbeSettings.load().ping_interval == 20
 
 
 def test_it_edits_proxy_settings(as_admin, cluster, redis):
-    data = {"default_set": cluster["set"].id, "fr_timer_ms": 5000, "fr_inv_timer_ms": 30000, "trying_timeout_ms": 500,
-            "suspect_hold_ms": 30000, "trusted_networks": "127.0.0.0/8, nonsense", "server_header": "lbpanel", "max_pending_invites": 5000, "overload_lag_ms": 200, "retry_after_s": 5, "dialog_timeout_s": 10800,
-            "tcp_idle_timeout_s": 300, "tcp_message_timeout_ms": 10000, "tcp_max_connections": 4096, "tcp_max_per_ip": 64,
-            "max_transactions": 300000, "max_transactions_per_source": 1000}
+    data = {
+        "default_set": cluster["set"].id,
+        "fr_timer_ms": 5000,
+        "fr_inv_timer_ms": 30000,
+        "trying_timeout_ms": 500,
+        "suspect_hold_ms": 30000,
+        "trusted_networks": "127.0.0.0/8, nonsense",
+        "server_header": "lbpanel",
+        "max_pending_invites": 5000,
+        "overload_lag_ms": 200,
+        "retry_after_s": 5,
+        "dialog_timeout_s": 10800,
+        "tcp_idle_timeout_s": 300,
+        "tcp_message_timeout_ms": 10000,
+        "tcp_max_connections": 4096,
+        "tcp_max_per_ip": 64,
+        "max_transactions": 300000,
+        "max_transactions_per_source": 1000,
+    }
     assert 'data-field="trusted_networks"' in as_admin.post("/config/proxy/", data).content.decode()
     assert as_admin.post("/config/proxy/", {**data, "trusted_networks": "127.0.0.0/8"}).status_code == 302
     assert ProxySettings.load().default_set == cluster["set"]

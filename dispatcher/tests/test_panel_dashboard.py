@@ -32,9 +32,9 @@ def test_it_shows_each_set_and_destination_with_flags(as_viewer, cluster, redis)
     assert 'badge green" data-testid="admin-badge">Active' in ast1
     assert 'data-testid="active">12<' in ast1 and "2.5" in ast1 and "3.4 ms · 200" in ast1
     assert "sip:127.0.0.1:25081" in ast1 and "ast1" in ast1 and "50 / 0" in ast1
-    assert '>I</td>' in row_html(html, cluster["ast2"])
+    assert ">I</td>" in row_html(html, cluster["ast2"])
     assert 'badge orange" data-testid="admin-badge">Maintenance' in row_html(html, cluster["ast2"])
-    assert '>D</td>' in row_html(html, cluster["ast3"])
+    assert ">D</td>" in row_html(html, cluster["ast3"])
     assert 'badge grey" data-testid="admin-badge">Disabled' in row_html(html, cluster["ast3"])
 
 
@@ -44,10 +44,10 @@ def test_it_shows_probe_health_from_redis_in_flags_and_badge(as_viewer, cluster,
     write_node(redis)
     write_health(redis, cluster["ast1"].id, "down", rtt_ms=None, code=None, reason="timeout")
     ast1 = row_html(as_viewer.get("/").content.decode(), cluster["ast1"])
-    assert '>IP</td>' in ast1
+    assert ">IP</td>" in ast1
     assert 'badge red" data-testid="health-badge" title="timeout">Down' in ast1
     write_health(redis, cluster["ast1"].id, "suspect", code=503)
-    assert '>ATP</td>' in row_html(as_viewer.get("/").content.decode(), cluster["ast1"])
+    assert ">ATP</td>" in row_html(as_viewer.get("/").content.decode(), cluster["ast1"])
 
 
 def test_it_totals_per_set_and_for_the_cluster(as_viewer, redis, db):

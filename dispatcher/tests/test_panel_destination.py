@@ -29,7 +29,9 @@ def test_it_shows_settings_and_state_history(as_viewer, operator, cluster, redis
 def test_it_draws_the_rtt_of_the_last_probes(as_viewer, cluster, redis):
     ast1 = cluster["ast1"]
     for i, rtt in enumerate([3.0, 4.0, None, 5.0]):
-        redis.lpush(contract.rtt_key(ast1.id), json.dumps({"t": time.time() - 60 + i, "rtt_ms": rtt, "code": 200 if rtt else None}))
+        redis.lpush(
+            contract.rtt_key(ast1.id), json.dumps({"t": time.time() - 60 + i, "rtt_ms": rtt, "code": 200 if rtt else None})
+        )
     html = as_viewer.get(f"/destinations/{ast1.id}/").content.decode()
     chart = html.split('data-testid="rtt-chart"')[1].split("</svg>")[0]
     assert chart.count("<circle") == 1  # the timeout

@@ -4,7 +4,6 @@ from django.test import RequestFactory
 from django.views.defaults import server_error
 
 
-
 def test_it_renders_the_500_page_without_a_request_context():
     response = server_error(RequestFactory().get("/"))
     assert response.status_code == 500

@@ -50,7 +50,9 @@ def test_it_asks_for_text_or_a_file(as_admin, redis):
 
 
 def test_replace_preview_lists_deletions(as_admin, cluster, redis):
-    html = as_admin.post("/config/import/", {"text": "1 sip:127.0.0.1:25081 0 0 weight=50;duid=ast1\n", "replace": "on", "preview": "1"}).content.decode()
+    html = as_admin.post(
+        "/config/import/", {"text": "1 sip:127.0.0.1:25081 0 0 weight=50;duid=ast1\n", "replace": "on", "preview": "1"}
+    ).content.decode()
     assert "- set 1 sip:127.0.0.1:25082" in html and "replace: the table becomes exactly this file" in html
     assert '<input type="hidden" name="replace" value="on">' in html
 

@@ -38,20 +38,25 @@ def test_it_puts_a_server_into_maintenance_and_returns_the_row(as_operator, oper
     response = as_operator.post(state_url(ast1), {"state": "inactive", "reason": "kernel update"}, **HTMX)
     assert response.status_code == 200
     html = response.content.decode()
-    assert html.startswith(f'<tr id="dest-{ast1.id}"') and '>I</td>' in html
+    assert html.startswith(f'<tr id="dest-{ast1.id}"') and ">I</td>" in html
     assert '<div id="modal" hx-swap-oob="true"></div>' in html
     ast1.refresh_from_db()
     assert ast1.admin_state == AdminState.INACTIVE
     event = StateEvent.objects.get(destination=ast1)
     assert (event.kind, event.old, event.new, event.cause, event.actor, event.reason) == (
-        "admin", "active", "inactive", "user", operator, "kernel update"
+        "admin",
+        "active",
+        "inactive",
+        "user",
+        operator,
+        "kernel update",
     )
 
 
 def test_it_returns_a_server_to_service(as_operator, cluster, redis):
     ast2 = cluster["ast2"]
     html = as_operator.post(state_url(ast2), {"state": "active"}, **HTMX).content.decode()
-    assert '>A</td>' in html and 'data-testid="maintenance"' in html
+    assert ">A</td>" in html and 'data-testid="maintenance"' in html
     assert Destination.objects.get(pk=ast2.pk).admin_state == AdminState.ACTIVE
 
 

@@ -2,7 +2,6 @@
 
 import pytest
 
-
 RANK = {"nobody": 0, "viewer": 1, "operator": 2, "admin": 3}
 
 # (url template, method, least role). {d} is ast1's id, {s} the set's id.

@@ -12,7 +12,9 @@ def as_admin(client, admin_user):
 
 
 def test_it_creates_a_user_with_a_role(as_admin, django_user_model, redis):
-    assert as_admin.post("/config/users/", {"username": "carol", "password": "long-enough", "role": "operator"}).status_code == 302
+    assert (
+        as_admin.post("/config/users/", {"username": "carol", "password": "long-enough", "role": "operator"}).status_code == 302
+    )
     assert role_of(django_user_model.objects.get(username="carol")) == "operator"
 
 

@@ -16,10 +16,23 @@ def as_admin(client, admin_user):
 
 
 def _form(cluster, **tcp):
-    return {"default_set": cluster["set"].id, "fr_timer_ms": 5000, "fr_inv_timer_ms": 30000, "trying_timeout_ms": 500,
-            "suspect_hold_ms": 30000, "trusted_networks": "127.0.0.0/8", "server_header": "lbpanel", "max_pending_invites": 5000,
-            "overload_lag_ms": 200, "retry_after_s": 5, "dialog_timeout_s": 10800,
-            "max_transactions": 300000, "max_transactions_per_source": 1000, **TCP, **tcp}
+    return {
+        "default_set": cluster["set"].id,
+        "fr_timer_ms": 5000,
+        "fr_inv_timer_ms": 30000,
+        "trying_timeout_ms": 500,
+        "suspect_hold_ms": 30000,
+        "trusted_networks": "127.0.0.0/8",
+        "server_header": "lbpanel",
+        "max_pending_invites": 5000,
+        "overload_lag_ms": 200,
+        "retry_after_s": 5,
+        "dialog_timeout_s": 10800,
+        "max_transactions": 300000,
+        "max_transactions_per_source": 1000,
+        **TCP,
+        **tcp,
+    }
 
 
 def test_it_edits_and_publishes_the_tcp_limits(as_admin, cluster, redis, django_capture_on_commit_callbacks):
@@ -32,7 +45,9 @@ def test_it_edits_and_publishes_the_tcp_limits(as_admin, cluster, redis, django_
     assert {k: table.settings[k] for k in TCP} == TCP
 
 
-@pytest.mark.parametrize("field, value", [("tcp_idle_timeout_s", 0), ("tcp_message_timeout_ms", 50), ("tcp_max_connections", 0), ("tcp_max_per_ip", 0)])
+@pytest.mark.parametrize(
+    "field, value", [("tcp_idle_timeout_s", 0), ("tcp_message_timeout_ms", 50), ("tcp_max_connections", 0), ("tcp_max_per_ip", 0)]
+)
 def test_it_refuses_a_limit_that_would_stop_tcp(as_admin, cluster, redis, field, value):
     response = as_admin.post("/config/proxy/", _form(cluster, **{field: value}))
     assert response.status_code == 200 and f'data-field="{field}"' in response.content.decode()
@@ -41,4 +56,9 @@ def test_it_refuses_a_limit_that_would_stop_tcp(as_admin, cluster, redis, field,
 
 def test_a_table_without_them_gets_the_defaults():
     settings = contract.decode_table('{"version": 1, "sets": {}, "settings": {}}').settings
-    assert (settings["tcp_idle_timeout_s"], settings["tcp_message_timeout_ms"], settings["tcp_max_connections"], settings["tcp_max_per_ip"]) == (300, 10000, 4096, 64)
+    assert (
+        settings["tcp_idle_timeout_s"],
+        settings["tcp_message_timeout_ms"],
+        settings["tcp_max_connections"],
+        settings["tcp_max_per_ip"],
+    ) == (300, 10000, 4096, 64)

@@ -38,7 +38,12 @@ def test_an_import_publishes_a_newer_table(db, redis, events, django_capture_on_
     assert sorted(table.sets) == [1, 2]
     ast1 = table.sets[1].destinations[0]
     assert (ast1.uri, ast1.host, ast1.port, ast1.transport, ast1.weight, ast1.duid) == (
-        "sip:127.0.0.1:5081", "127.0.0.1", 5081, "udp", 50, "ast1",
+        "sip:127.0.0.1:5081",
+        "127.0.0.1",
+        5081,
+        "udp",
+        50,
+        "ast1",
     )
     assert table.settings["default_set"] == 1
 

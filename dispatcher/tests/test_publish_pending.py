@@ -37,7 +37,8 @@ def own_redis(settings, tmp_path):
     port = next(p for p in range(PORT_BASE + 900, PORT_BASE + 1000) if is_free(p))
     proc = subprocess.Popen(
         ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
     )
     client = redis_lib.Redis(port=port, socket_timeout=5)
     deadline = time.monotonic() + 10
@@ -48,7 +49,7 @@ def own_redis(settings, tmp_path):
         except redis_lib.ConnectionError:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
-                raise RuntimeError(f"redis-server on port {port} did not start")
+                raise RuntimeError(f"redis-server on port {port} did not start") from None
             time.sleep(0.02)
     settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
     yield client
@@ -131,7 +132,7 @@ def test_a_proxy_stuck_on_an_older_table_is_pending(client, viewer, ast1, own_re
     own_redis.set(PUBLISHED_KEY, json.dumps({**doc, "at": time.time() - publication.BEHIND_GRACE_SECONDS - 1}))
     client.force_login(viewer)
     board = client.get("/", **HTMX).content.decode()
-    assert "Change not applied to every proxy: proxy-a (v%d)" % version in board
+    assert f"Change not applied to every proxy: proxy-a (v{version})" in board
     assert "publication" in client.get("/healthz").json()["down"]
 
 

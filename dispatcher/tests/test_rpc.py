@@ -23,14 +23,27 @@ def call(client, method, params=None, request_id=1, **extra):
 KAMAILIO_TOP = {"NRSETS": int, "RECORDS": list}
 KAMAILIO_SET = {"ID": int, "TARGETS": list}
 KAMAILIO_DEST = {"URI": str, "FLAGS": str, "PRIORITY": int}
-KAMAILIO_ATTRS = {"BODY": str, "DUID": str, "PROBING_COUNT": int, "MAXLOAD": int, "WEIGHT": int, "RWEIGHT": int,
-                  "SOCKET": str, "SOCKNAME": str, "OBPROXY": str, "OCMIN": int, "OCMAX": int}
+KAMAILIO_ATTRS = {
+    "BODY": str,
+    "DUID": str,
+    "PROBING_COUNT": int,
+    "MAXLOAD": int,
+    "WEIGHT": int,
+    "RWEIGHT": int,
+    "SOCKET": str,
+    "SOCKNAME": str,
+    "OBPROXY": str,
+    "OCMIN": int,
+    "OCMAX": int,
+}
 
 
 def assert_shape(doc, shape):
     assert set(doc) == set(shape), f"keys {sorted(doc)} != Kamailio's {sorted(shape)}"
     for key, kind in shape.items():
-        assert isinstance(doc[key], kind) and not isinstance(doc[key], bool), f"{key} is {type(doc[key]).__name__}, not {kind.__name__}"
+        assert isinstance(doc[key], kind) and not isinstance(doc[key], bool), (
+            f"{key} is {type(doc[key]).__name__}, not {kind.__name__}"
+        )
 
 
 def test_dispatcher_list_has_kamailios_shape_field_by_field(as_viewer, table, redis):
@@ -53,11 +66,26 @@ def test_dispatcher_list_has_kamailios_shape_field_by_field(as_viewer, table, re
                 dest = {k: v for k, v in dest.items() if k != "ATTRS"}
             assert_shape(dest, KAMAILIO_DEST)
     one, two = (r["SET"] for r in result["RECORDS"])
-    assert one["ID"] == 1 and [t["DEST"]["URI"] for t in one["TARGETS"]] == ["sip:127.0.0.1:5081", "sip:127.0.0.1:5082", "sip:127.0.0.1:5083"]
+    assert one["ID"] == 1 and [t["DEST"]["URI"] for t in one["TARGETS"]] == [
+        "sip:127.0.0.1:5081",
+        "sip:127.0.0.1:5082",
+        "sip:127.0.0.1:5083",
+    ]
     first = one["TARGETS"][0]["DEST"]
     assert first["PRIORITY"] == 10 and first["FLAGS"] == "AP"  # probing mode 1 probes every destination
-    assert first["ATTRS"] == {"BODY": "weight=50;duid=ast1", "DUID": "ast1", "PROBING_COUNT": 0, "MAXLOAD": 0, "WEIGHT": 50,
-                              "RWEIGHT": 0, "SOCKET": "", "SOCKNAME": "", "OBPROXY": "", "OCMIN": 0, "OCMAX": 100}
+    assert first["ATTRS"] == {
+        "BODY": "weight=50;duid=ast1",
+        "DUID": "ast1",
+        "PROBING_COUNT": 0,
+        "MAXLOAD": 0,
+        "WEIGHT": 50,
+        "RWEIGHT": 0,
+        "SOCKET": "",
+        "SOCKNAME": "",
+        "OBPROXY": "",
+        "OCMIN": 0,
+        "OCMAX": 100,
+    }
     bare = two["TARGETS"][0]["DEST"]
     assert bare == {"URI": "sip:127.0.0.1:5092", "FLAGS": "AP", "PRIORITY": 3}
 
@@ -114,15 +142,18 @@ def test_set_duid_state(as_operator, table):
     assert Destination.objects.get(dset__setid=1, duid="ast1").admin_state == "active"
 
 
-@pytest.mark.parametrize("params, message, words", [
-    (["x", 1, "all"], "Unknown State Value", "must be a, i or d"),
-    (["t", 1, "all"], "Unknown State Value", "trying"),
-    (["i", "one", "all"], "Invalid Parameters", "parameter 2 (group) must be an integer"),
-    (["i", 1], "Invalid Parameters", "parameter 3 (address) is missing"),
-    ([], "Invalid Parameters", "parameter 1 (state) is missing"),
-    (["i", 9, "all"], "State Update Failed", "there is no set 9"),
-    (["i", 1, "sip:127.0.0.1:5999"], "State Update Failed", "no sip:127.0.0.1:5999 in set 1"),
-])
+@pytest.mark.parametrize(
+    "params, message, words",
+    [
+        (["x", 1, "all"], "Unknown State Value", "must be a, i or d"),
+        (["t", 1, "all"], "Unknown State Value", "trying"),
+        (["i", "one", "all"], "Invalid Parameters", "parameter 2 (group) must be an integer"),
+        (["i", 1], "Invalid Parameters", "parameter 3 (address) is missing"),
+        ([], "Invalid Parameters", "parameter 1 (state) is missing"),
+        (["i", 9, "all"], "State Update Failed", "there is no set 9"),
+        (["i", 1, "sip:127.0.0.1:5999"], "State Update Failed", "no sip:127.0.0.1:5999 in set 1"),
+    ],
+)
 def test_bad_params_are_kamailio_faults(as_operator, table, params, message, words):
     response = call(as_operator, "dispatcher.set_state", params)
     assert response.status_code == 200

@@ -51,7 +51,9 @@ def test_the_panel_says_why_and_keeps_it(client, admin_user, sets, redis, use):
 
 @pytest.mark.parametrize("use", WHY)
 def test_the_django_admin_says_why_and_keeps_it(admin_client, sets, use):
-    response = admin_client.post(reverse("admin:dispatcher_dispatcherset_delete", args=[sets[use].pk]), {"post": "yes"}, follow=True)
+    response = admin_client.post(
+        reverse("admin:dispatcher_dispatcherset_delete", args=[sets[use].pk]), {"post": "yes"}, follow=True
+    )
     assert f"Could not delete {sets[use]}: {WHY[use]}" in response.content.decode()
     assert all_kept()
 
@@ -77,10 +79,16 @@ def test_import_replace_keeps_them_and_says_so(sets, tmp_path, capsys):
 
 
 def test_import_replace_by_the_api_and_the_panel_says_so_too(client, admin_user, sets, redis):
-    body = client_for(admin_user).generic("POST", "/api/v1/dispatcher.list?replace=1&dry_run=1", "9 sip:127.0.0.1:5089 0 0\n", content_type="text/plain").json()
+    body = (
+        client_for(admin_user)
+        .generic("POST", "/api/v1/dispatcher.list?replace=1&dry_run=1", "9 sip:127.0.0.1:5089 0 0\n", content_type="text/plain")
+        .json()
+    )
     assert body["kept"] == [f"= set 2 kept: {WHY['rules']}", f"= set 3 kept: {WHY['default']}"]
     client.force_login(admin_user)
-    html = client.post("/config/import/", {"text": "9 sip:127.0.0.1:5089 0 0\n", "replace": "on", "preview": "1"}).content.decode()
+    html = client.post(
+        "/config/import/", {"text": "9 sip:127.0.0.1:5089 0 0\n", "replace": "on", "preview": "1"}
+    ).content.decode()
     assert f"= set 3 kept: {WHY['default']}" in html
     assert all_kept()
 

@@ -41,6 +41,12 @@ def test_a_bad_database_url_stops_the_start(tmp_path):
     import sys
 
     env = {"DATABASE_URL": "mysql//nope", "LBPANEL_VAR_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, "manage.py", "check"], env=env, capture_output=True, text=True, cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]))
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]),
+    )
     assert proc.returncode != 0
     assert "DATABASE_URL" in proc.stderr

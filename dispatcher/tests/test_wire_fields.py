@@ -26,6 +26,7 @@ BAD_SERVERS = ["lbpanel" + CRLF, "lbpanel\nX: y", "lb\x00panel", "<b>lbpanel</b>
 
 # --- API ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("uri", BAD_URIS)
 def test_the_api_refuses_an_injected_destination_uri(as_admin, table, uri):
     response = as_admin.post("/api/v1/destinations/", {"set": 1, "uri": uri, "duid": "ast9"}, format="json")
@@ -42,15 +43,24 @@ def test_the_api_refuses_an_injected_uri_on_update_too(as_admin, table):
     assert dest.uri == "sip:127.0.0.1:5081"
 
 
-@pytest.mark.parametrize(("field", "value"), [("attrs", "weight=5" + CRLF), ("attrs", "weight=5\n2 sip:203.0.113.9 0 0"), ("duid", "ast9" + CRLF), ("duid", "ast 9;x")])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("attrs", "weight=5" + CRLF), ("attrs", "weight=5\n2 sip:203.0.113.9 0 0"), ("duid", "ast9" + CRLF), ("duid", "ast 9;x")],
+)
 def test_the_api_refuses_control_characters_in_attrs_and_duid(as_admin, table, field, value):
     response = as_admin.post("/api/v1/destinations/", {"set": 1, "uri": "sip:127.0.0.1:5099", field: value}, format="json")
     assert response.status_code == 400 and field in response.json(), response.content
     assert not Destination.objects.filter(uri="sip:127.0.0.1:5099").exists()
 
 
-@pytest.mark.parametrize(("field", "value"), [("ping_from", "sip:lb@localhost" + PARAM_CRLF), ("ping_from", "sip:lb@localhost>;x=<sip:a"),
-                                             *[("ping_method", m) for m in BAD_METHODS]])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("ping_from", "sip:lb@localhost" + PARAM_CRLF),
+        ("ping_from", "sip:lb@localhost>;x=<sip:a"),
+        *[("ping_method", m) for m in BAD_METHODS],
+    ],
+)
 def test_the_api_refuses_injected_probe_settings(as_admin, field, value):
     response = as_admin.patch("/api/v1/probe-settings/", {field: value}, format="json")
     assert response.status_code == 400 and list(response.json()) == [field], response.content
@@ -65,12 +75,16 @@ def test_the_api_takes_any_sip_token_as_ping_method(as_admin):
 
 # --- dispatcher.list import (API, panel, command) ---------------------------------------------
 
-@pytest.mark.parametrize(("text", "words"), [
-    ("1 sip:127.0.0.1:5099;x=\x01 0 0\n", "not a valid SIP URI"),
-    ("1 sip:127.0.0.1:5099;x=1\rContact: <sip:evil@203.0.113.9> 0 0\n", "set id must be a number"),
-    ("1 sip:127.0.0.1:5099 0 0 weight=5;x=\x01\n", "attrs"),
-    ("1 sip:127.0.0.1:5099 0 0 duid=a\x7fb\n", "duid"),
-])
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("1 sip:127.0.0.1:5099;x=\x01 0 0\n", "not a valid SIP URI"),
+        ("1 sip:127.0.0.1:5099;x=1\rContact: <sip:evil@203.0.113.9> 0 0\n", "set id must be a number"),
+        ("1 sip:127.0.0.1:5099 0 0 weight=5;x=\x01\n", "attrs"),
+        ("1 sip:127.0.0.1:5099 0 0 duid=a\x7fb\n", "duid"),
+    ],
+)
 def test_the_import_api_refuses_injection_and_imports_nothing(as_admin, table, text, words):
     response = as_admin.post("/api/v1/dispatcher.list", {"text": text}, format="json")
     assert response.status_code == 400, response.content
@@ -79,6 +93,7 @@ def test_the_import_api_refuses_injection_and_imports_nothing(as_admin, table, t
 
 
 # --- the panel ---------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def panel_admin(client, admin_user):
@@ -115,7 +130,9 @@ def test_the_panel_refuses_an_injected_destination_uri(panel_admin, cluster, red
     assert not Destination.objects.filter(duid="ast9").exists()
 
 
-@pytest.mark.parametrize(("field", "value"), [("ping_from", "sip:lb@localhost" + PARAM_CRLF), *[("ping_method", m) for m in BAD_METHODS]])
+@pytest.mark.parametrize(
+    ("field", "value"), [("ping_from", "sip:lb@localhost" + PARAM_CRLF), *[("ping_method", m) for m in BAD_METHODS]]
+)
 def test_the_panel_refuses_injected_probe_settings(panel_admin, redis, PROBES, field, value):  # noqa: N803
     html = panel_admin.post("/config/probes/", {**PROBES, field: value}).content.decode()
     assert f'data-field="{field}"' in html
@@ -142,11 +159,23 @@ def test_the_panel_import_refuses_injection(panel_admin, redis):
 
 # --- the Django admin --------------------------------------------------------------------------
 
+
 def test_the_admin_refuses_an_injected_destination_uri(admin_client, cluster, monkeypatch):
     monkeypatch.setattr("dispatcher.publisher.publish_table", lambda: None)
     dest = cluster["ast1"]
-    form = {"dset": dest.dset_id, "uri": BAD_URIS[0], "priority": 0, "weight": 0, "rweight": 0, "duid": "ast1", "maxload": 0,
-            "attrs": "", "extra_flags": 0, "description": "", "admin_state": "active"}
+    form = {
+        "dset": dest.dset_id,
+        "uri": BAD_URIS[0],
+        "priority": 0,
+        "weight": 0,
+        "rweight": 0,
+        "duid": "ast1",
+        "maxload": 0,
+        "attrs": "",
+        "extra_flags": 0,
+        "description": "",
+        "admin_state": "active",
+    }
     response = admin_client.post(reverse("admin:dispatcher_destination_change", args=[dest.pk]), form)
     assert response.status_code == 200 and "not a valid SIP URI" in response.content.decode()
     dest.refresh_from_db()
@@ -155,8 +184,12 @@ def test_the_admin_refuses_an_injected_destination_uri(admin_client, cluster, mo
 
 def test_the_admin_refuses_an_injected_server_header_and_ping_method(admin_client, db, monkeypatch, PROBES, PROXY):  # noqa: N803
     monkeypatch.setattr("dispatcher.publisher.publish_table", lambda: None)
-    response = admin_client.post(reverse("admin:dispatcher_proxysettings_change", args=[1]), {**PROXY, "server_header": BAD_SERVERS[0]})
+    response = admin_client.post(
+        reverse("admin:dispatcher_proxysettings_change", args=[1]), {**PROXY, "server_header": BAD_SERVERS[0]}
+    )
     assert response.status_code == 200 and "is not a Server header value" in response.content.decode()
-    response = admin_client.post(reverse("admin:dispatcher_probesettings_change", args=[1]), {**PROBES, "ping_method": "<i>PM</i>"})
+    response = admin_client.post(
+        reverse("admin:dispatcher_probesettings_change", args=[1]), {**PROBES, "ping_method": "<i>PM</i>"}
+    )
     assert response.status_code == 200 and "is not a SIP method name" in response.content.decode()
     assert ProxySettings.load().server_header == "lbpanel" and ProbeSettings.load().ping_method == "OPTIONS"

@@ -14,6 +14,7 @@ def locked_out(request, original_response=None, credentials=None):
     form = AuthenticationForm(request, data=request.POST or None)
     form.errors.clear()
     form.add_error(
-        None, f"Too many failed logins for this user or from this address. Logins are refused for {minutes} minutes; an admin can lift this with `manage.py axes_reset`."
+        None,
+        f"Too many failed logins for this user or from this address. Logins are refused for {minutes} minutes; an admin can lift this with `manage.py axes_reset`.",
     )
     return render(request, "login.html", {"form": form, "next": request.POST.get("next", "")}, status=429)

@@ -57,11 +57,17 @@ def bar_chart(items):
     usable_h = HEIGHT - 2 * PAD
     for i, (label, value) in enumerate(items):
         h = usable_h * value / chart.y_max
-        chart.bars.append({
-            "x": round(PAD + i * slot + slot * 0.15, 1), "w": round(slot * 0.7, 1),
-            "y": round(chart.baseline - h, 1), "h": round(h, 1), "label": label, "value": value,
-            "cx": round(PAD + i * slot + slot / 2, 1),
-        })
+        chart.bars.append(
+            {
+                "x": round(PAD + i * slot + slot * 0.15, 1),
+                "w": round(slot * 0.7, 1),
+                "y": round(chart.baseline - h, 1),
+                "h": round(h, 1),
+                "label": label,
+                "value": value,
+                "cx": round(PAD + i * slot + slot / 2, 1),
+            }
+        )
     chart.empty = False
     return chart
 

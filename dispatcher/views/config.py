@@ -78,6 +78,7 @@ def overview(request):
 
 # --- sets -----------------------------------------------------------------------
 
+
 @admin_page
 @require_http_methods(["GET", "POST"])
 def set_new(request):
@@ -102,6 +103,7 @@ def set_delete(request, pk):
 
 # --- destinations -----------------------------------------------------------------
 
+
 @admin_page
 @require_http_methods(["GET", "POST"])
 def destination_new(request):
@@ -124,14 +126,17 @@ def destination_delete(request, pk):
     calls = snap.for_destination(dest.id)
     active = calls.active
     impact = f"{dest.uri} has {active} active call{'s' if active != 1 else ''}" + (
-        " (no proxy reporting, so this is unknown)." if snap.stale
-        else f" counted, and more unknown: {calls.unknown_reason}." if calls.unvouched
+        " (no proxy reporting, so this is unknown)."
+        if snap.stale
+        else f" counted, and more unknown: {calls.unknown_reason}."
+        if calls.unvouched
         else ". Calls in progress go on; new calls go elsewhere."
     )
     return _delete(request, dest, what="destination", impact=impact)
 
 
 # --- source rules -------------------------------------------------------------------
+
 
 @admin_page
 @require_http_methods(["GET", "POST"])
@@ -155,12 +160,18 @@ def rule_delete(request, pk):
 
 # --- settings -----------------------------------------------------------------------
 
+
 @admin_page
 @require_http_methods(["GET", "POST"])
 def probe_settings(request):
     return _edit(
-        request, ProbeSettingsForm, ProbeSettings.load(), title="Probe settings", back="panel:config-probes",
-        template="config/probes.html", extra={"presets": PROBE_PRESETS},
+        request,
+        ProbeSettingsForm,
+        ProbeSettings.load(),
+        title="Probe settings",
+        back="panel:config-probes",
+        template="config/probes.html",
+        extra={"presets": PROBE_PRESETS},
     )
 
 

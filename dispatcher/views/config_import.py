@@ -28,10 +28,14 @@ def import_list(request):
             )
         except DispatcherListError as exc:
             context["line_errors"] = exc.errors
-            form.add_error("text", f"{len(exc.errors)} line{'s' if len(exc.errors) != 1 else ''} could not be read; nothing was changed.")
+            form.add_error(
+                "text", f"{len(exc.errors)} line{'s' if len(exc.errors) != 1 else ''} could not be read; nothing was changed."
+            )
         else:
             if apply:
-                messages.success(request, f"Imported: {len(result.changes)} change{'s' if len(result.changes) != 1 else ''} applied.")
+                messages.success(
+                    request, f"Imported: {len(result.changes)} change{'s' if len(result.changes) != 1 else ''} applied."
+                )
                 for kept in result.kept:
                     messages.warning(request, kept)
                 return redirect("panel:config")

@@ -22,7 +22,14 @@ def board_context(snap):
         for row in block.rows:
             row.not_applied = not pub.applied(row.dest)
     probing = live.probing_stopped(snap, **_probe_timing())
-    return {"snap": snap, "blocks": blocks, "cluster": cluster, "nodes": node_rows(snap), "publication": pub, "probing_stopped": probing}
+    return {
+        "snap": snap,
+        "blocks": blocks,
+        "cluster": cluster,
+        "nodes": node_rows(snap),
+        "publication": pub,
+        "probing_stopped": probing,
+    }
 
 
 @role_required("viewer")

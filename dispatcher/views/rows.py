@@ -17,9 +17,7 @@ from lbcore import contract, rules
 
 def destinations_with_state_times():
     last_admin_change = StateEvent.objects.filter(destination=OuterRef("pk"), kind=EventKind.ADMIN).order_by("-created")
-    return Destination.objects.select_related("dset").annotate(
-        admin_changed=Subquery(last_admin_change.values("created")[:1])
-    )
+    return Destination.objects.select_related("dset").annotate(admin_changed=Subquery(last_admin_change.values("created")[:1]))
 
 
 @dataclass

@@ -22,7 +22,9 @@ def users(request):
         user = services.create_user(data["username"], data["password"], data["role"], actor=request.user)
         messages.success(request, f"Created {user.username} as {form.cleaned_data['role']}.")
         return redirect("panel:config-users")
-    people = get_user_model().objects.order_by("username").prefetch_related(Prefetch("groups", queryset=Group.objects.only("name")))
+    people = (
+        get_user_model().objects.order_by("username").prefetch_related(Prefetch("groups", queryset=Group.objects.only("name")))
+    )
     return render(request, "config/users.html", {"form": form, "people": people})
 
 

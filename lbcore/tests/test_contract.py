@@ -13,9 +13,22 @@ def sample_sets():
             "algorithm": 9,
             "failover_codes": [500, 503],
             "destinations": [
-                {"id": 7, "setid": 2, "uri": "sip:[::1]:5081;transport=tcp", "host": "::1", "port": 5081,
-                 "transport": "tcp", "priority": 10, "weight": 40, "rweight": 0, "duid": "ast1", "maxload": 120,
-                 "attrs": "weight=40;duid=ast1;x=y", "admin_state": "inactive", "probing": True},
+                {
+                    "id": 7,
+                    "setid": 2,
+                    "uri": "sip:[::1]:5081;transport=tcp",
+                    "host": "::1",
+                    "port": 5081,
+                    "transport": "tcp",
+                    "priority": 10,
+                    "weight": 40,
+                    "rweight": 0,
+                    "duid": "ast1",
+                    "maxload": 120,
+                    "attrs": "weight=40;duid=ast1;x=y",
+                    "admin_state": "inactive",
+                    "probing": True,
+                },
             ],
         }
     ]
@@ -27,8 +40,19 @@ def test_table_round_trips():
     assert table.version == 5
     dest = table.sets[2].destinations[0]
     assert dest == contract.DestinationSpec(
-        id=7, setid=2, uri="sip:[::1]:5081;transport=tcp", host="::1", port=5081, transport="tcp", priority=10,
-        weight=40, rweight=0, duid="ast1", maxload=120, attrs="weight=40;duid=ast1;x=y", admin_state="inactive",
+        id=7,
+        setid=2,
+        uri="sip:[::1]:5081;transport=tcp",
+        host="::1",
+        port=5081,
+        transport="tcp",
+        priority=10,
+        weight=40,
+        rweight=0,
+        duid="ast1",
+        maxload=120,
+        attrs="weight=40;duid=ast1;x=y",
+        admin_state="inactive",
         probing=True,
     )
     assert table.sets[2].algorithm == 9 and table.sets[2].failover_codes == (500, 503)
@@ -56,8 +80,16 @@ def test_health_and_events_round_trip():
 
 
 def test_node_round_trips():
-    raw = contract.encode_node("lb1", table_version=4, started=1.0, pid=99, listen=["udp:127.0.0.1:5060"],
-                               totals={"invites": 3}, destinations={7: {"active": 2, "cps": 0.5}}, heartbeat=2.0)
+    raw = contract.encode_node(
+        "lb1",
+        table_version=4,
+        started=1.0,
+        pid=99,
+        listen=["udp:127.0.0.1:5060"],
+        totals={"invites": 3},
+        destinations={7: {"active": 2, "cps": 0.5}},
+        heartbeat=2.0,
+    )
     node = contract.decode_node(raw)
     assert node["destinations"] == {7: {"active": 2, "cps": 0.5}} and node["table_version"] == 4
 

@@ -4,9 +4,7 @@ the test Redis, and a SIP responder on 127.0.0.1 ports from LBPANEL_TEST_PORT_BA
 import itertools
 import json
 import os
-import socket
 import time
-from pathlib import Path
 
 import pytest
 import redis as redis_lib
@@ -42,8 +40,18 @@ class Worker:
         self.name, self.queues = name, queues
         self.node = f"{name}-{os.getpid()}@localhost"
         args = [
-            "worker", "--pool=threads", "--concurrency=4", "-Q", ",".join(queues), "-n", self.node,
-            "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO", *extra,
+            "worker",
+            "--pool=threads",
+            "--concurrency=4",
+            "-Q",
+            ",".join(queues),
+            "-n",
+            self.node,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel=INFO",
+            *extra,
         ]
         self.process = CeleryProcess(name, args, child_env(database_url, REDIS_URL, QUEUE), " ready.")
 

@@ -15,7 +15,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-REASONS = {200: "OK", 404: "Not Found", 408: "Request Timeout", 486: "Busy Here", 500: "Server Internal Error", 503: "Service Unavailable"}
+REASONS = {
+    200: "OK",
+    404: "Not Found",
+    408: "Request Timeout",
+    486: "Busy Here",
+    500: "Server Internal Error",
+    503: "Service Unavailable",
+}
 SILENT = None
 
 
@@ -123,8 +130,13 @@ class Responder:
         with self._cond:
             self.received.append(
                 Received(
-                    time.monotonic(), transport, uri, headers.get("call-id", ""), _branch(headers.get("via", "")),
-                    method, headers.get("from", ""),
+                    time.monotonic(),
+                    transport,
+                    uri,
+                    headers.get("call-id", ""),
+                    _branch(headers.get("via", "")),
+                    method,
+                    headers.get("from", ""),
                 )
             )
             self.counts[uri] += 1

@@ -29,7 +29,9 @@ def test_a_round_with_crlf_in_ping_from_sends_the_default_from(probes, responder
 def test_a_destination_with_crlf_in_its_uri_is_skipped_and_the_others_probed(probes, responder, probe_settings, make_destination):
     good = make_destination(f"sip:ast1@127.0.0.1:{responder.port}")
     bad = make_destination(f"sip:ast2@127.0.0.1:{responder.port}")
-    Destination.objects.filter(pk=bad.pk).update(uri=f"sip:ast2@127.0.0.1:{responder.port};x=1\r\nP-Asserted-Identity: sip:boss;x=1")
+    Destination.objects.filter(pk=bad.pk).update(
+        uri=f"sip:ast2@127.0.0.1:{responder.port};x=1\r\nP-Asserted-Identity: sip:boss;x=1"
+    )
     summary = probes.round()
     assert summary["probed"] == 1
     assert probes.health(good.pk)["state"] == "up"

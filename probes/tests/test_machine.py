@@ -56,6 +56,8 @@ def test_class_4_makes_a_404_good_but_never_a_timeout():
     assert run("up", [TIMEOUT], class4)[1] == [("down", "timeout")]
 
 
-@pytest.mark.parametrize("streak, good, expected", [(0, True, 1), (3, True, 4), (-2, True, 1), (0, False, -1), (2, False, -1), (-2, False, -3)])
+@pytest.mark.parametrize(
+    "streak, good, expected", [(0, True, 1), (3, True, 4), (-2, True, 1), (0, False, -1), (2, False, -1), (-2, False, -3)]
+)
 def test_the_streak_counts_runs(streak, good, expected):
     assert next_streak(streak, good) == expected

@@ -35,10 +35,12 @@ def test_it_names_a_host_it_cannot_resolve():
 def test_it_probes_udp_and_tcp_in_one_round():
     both = Responder(free_port(), ("udp", "tcp")).start()
     try:
-        outcomes = probe([
-            Target(1, f"sip:a@127.0.0.1:{both.port}", "127.0.0.1", both.port, "udp"),
-            Target(2, f"sip:a@127.0.0.1:{both.port};transport=tcp", "127.0.0.1", both.port, "tcp"),
-        ])
+        outcomes = probe(
+            [
+                Target(1, f"sip:a@127.0.0.1:{both.port}", "127.0.0.1", both.port, "udp"),
+                Target(2, f"sip:a@127.0.0.1:{both.port};transport=tcp", "127.0.0.1", both.port, "tcp"),
+            ]
+        )
         assert [o.code for o in outcomes] == [200, 200]
         assert sorted(r.transport for r in both.received) == ["tcp", "udp"]
     finally:

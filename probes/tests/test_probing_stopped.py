@@ -27,7 +27,9 @@ def board(client):
     return client.get("/", **HTMX).content.decode()
 
 
-def test_it_shows_probing_stopped_once_a_round_is_late(probe_settings, lb_redis, celery_client, database_url, viewer_client, responder, make_destination):
+def test_it_shows_probing_stopped_once_a_round_is_late(
+    probe_settings, lb_redis, celery_client, database_url, viewer_client, responder, make_destination
+):
     make_destination(f"sip:127.0.0.1:{responder.port}")
     doomed = Worker("probes-doomed", [QUEUE + ".doomed"], database_url).wait_ready()
     try:

@@ -4,7 +4,6 @@ real Celery worker, as soon as Redis takes writes again: no one has to press any
 import json
 
 import pytest
-
 from django.conf import settings
 
 from dispatcher import publication

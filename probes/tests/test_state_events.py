@@ -28,7 +28,11 @@ def test_it_writes_one_event_per_transition_and_none_otherwise(probes, responder
             assert decode_event(json.dumps(published[0])) == ("health", dest.pk)
             assert probes.health(dest.pk)["state"] == change
     rows = StateEvent.objects.filter(destination=dest, kind="health").order_by("id")
-    assert [(e.old, e.new, e.cause) for e in rows] == [("unknown", "up", "probe"), ("up", "down", "probe"), ("down", "up", "probe")]
+    assert [(e.old, e.new, e.cause) for e in rows] == [
+        ("unknown", "up", "probe"),
+        ("up", "down", "probe"),
+        ("down", "up", "probe"),
+    ]
     assert rows[1].reason == "timeout after 2 probes"
     # The other destination answered all along: one transition, from unknown.
     assert StateEvent.objects.filter(destination=other, kind="health").count() == 1

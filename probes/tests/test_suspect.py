@@ -37,7 +37,9 @@ def test_a_silent_suspect_is_confirmed_down_after_one_probe(probes, responder, u
     mark_suspect(probes.redis, up_destination.pk)
     probes.probe_now(up_destination.pk, "503 on INVITE")
     pk = up_destination.pk
-    event = events.wait_for(lambda e: e.get("type") == "health" and e.get("id") == pk and probes.health(pk)["state"] == "down", timeout=5)
+    event = events.wait_for(
+        lambda e: e.get("type") == "health" and e.get("id") == pk and probes.health(pk)["state"] == "down", timeout=5
+    )
     assert event is not None
     last = StateEvent.objects.filter(destination=up_destination, kind="health").latest("id")
     assert (last.old, last.new, last.cause) == ("suspect", "down", "probe")
@@ -90,5 +92,12 @@ def test_the_proxys_mark_is_in_the_history_before_the_probe_that_settles_it(prob
     responder.answer(SILENT)
     mark_suspect(probes.redis, up_destination.pk)
     probes.probe_now(up_destination.pk, "replied 503").get(timeout=10)
-    history = list(StateEvent.objects.filter(destination=up_destination, kind="health").order_by("id").values_list("old", "new", "cause", "reason"))
-    assert history[-2:] == [("up", "suspect", "proxy", "replied 503"), ("suspect", "down", "probe", "timeout (suspect: replied 503)")]
+    history = list(
+        StateEvent.objects.filter(destination=up_destination, kind="health")
+        .order_by("id")
+        .values_list("old", "new", "cause", "reason")
+    )
+    assert history[-2:] == [
+        ("up", "suspect", "proxy", "replied 503"),
+        ("suspect", "down", "probe", "timeout (suspect: replied 503)"),
+    ]

@@ -10,7 +10,9 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def health_events(dest):
-    return list(StateEvent.objects.filter(destination=dest, kind="health").order_by("id").values_list("old", "new", "cause", "reason"))
+    return list(
+        StateEvent.objects.filter(destination=dest, kind="health").order_by("id").values_list("old", "new", "cause", "reason")
+    )
 
 
 def test_it_keeps_an_answering_destination_up(probes, responder, probe_settings, make_destination):

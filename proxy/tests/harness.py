@@ -33,8 +33,15 @@ def run(coro):
 
 def dest(id, port, weight=0, priority=0, transport="udp", **kw):
     return DestinationSpec(
-        id=id, setid=1, uri=f"sip:127.0.0.1:{port}", host="127.0.0.1", port=port, transport=transport,
-        weight=weight, priority=priority, **kw,
+        id=id,
+        setid=1,
+        uri=f"sip:127.0.0.1:{port}",
+        host="127.0.0.1",
+        port=port,
+        transport=transport,
+        weight=weight,
+        priority=priority,
+        **kw,
     )
 
 
@@ -42,8 +49,12 @@ def table(dests, algorithm=8, version=1, failover_codes=(500, 503), **settings):
     s = {"trusted_networks": ["127.0.0.0/8"], "default_set": 1, "fr_timer_ms": 2000, "trying_timeout_ms": 300, **settings}
     from lbcore.contract import DEFAULT_SETTINGS
 
-    return Table(version=version, sets={1: SetSpec(1, "out", algorithm, tuple(failover_codes), tuple(dests))},
-                 source_rules=(), settings={**DEFAULT_SETTINGS, **s})
+    return Table(
+        version=version,
+        sets={1: SetSpec(1, "out", algorithm, tuple(failover_codes), tuple(dests))},
+        source_rules=(),
+        settings={**DEFAULT_SETTINGS, **s},
+    )
 
 
 class Peer(asyncio.DatagramProtocol):
@@ -78,7 +89,7 @@ class Peer(asyncio.DatagramProtocol):
     async def silent(self, within=0.3, skip=(100,)):
         try:
             msg = await self.recv(within, skip)
-        except (AssertionError, asyncio.TimeoutError):
+        except (TimeoutError, AssertionError):
             return True
         raise AssertionError(f"peer {self.port} got an unexpected {msg!r}")
 
@@ -136,7 +147,9 @@ class Harness:
         loop = asyncio.get_running_loop()
         self.core = Proxy(loop, "test")
         _, lis = await loop.create_datagram_endpoint(
-            lambda: UdpListener(self.core, "127.0.0.1", self.proxy_port), local_addr=("127.0.0.1", self.proxy_port), reuse_port=True
+            lambda: UdpListener(self.core, "127.0.0.1", self.proxy_port),
+            local_addr=("127.0.0.1", self.proxy_port),
+            reuse_port=True,
         )
         self.listener = lis
         self.core.add_listener(lis)
@@ -172,8 +185,9 @@ class Harness:
         ok = await self.uac.recv()
         assert ok.code == 200
         routes = ok.get_all(b"record-route")
-        ack = request(b"ACK", self.uac_port, self.proxy_port, call_id, to_tag=b"uas", routes=routes,
-                      uri=b"sip:127.0.0.1:%d" % uas_port)
+        ack = request(
+            b"ACK", self.uac_port, self.proxy_port, call_id, to_tag=b"uas", routes=routes, uri=b"sip:127.0.0.1:%d" % uas_port
+        )
         self.send(ack)
         assert (await self.uas[uas_port].recv()).method == b"ACK"
         return routes

@@ -103,7 +103,7 @@ class TcpClient:
                     break
         except (ConnectionResetError, BrokenPipeError):
             pass
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AssertionError(f"connection from port {self.lport} still open after {within}s") from None
         return time.monotonic() - start
 

@@ -26,10 +26,16 @@ def test_it_relays_a_whole_call_and_counts_it_active_until_bye():
             assert ok.code == 200
             assert h.core.accounting.dests[1].active == 1
             routes = ok.get_all(b"record-route")
-            h.send(request(b"ACK", h.uac_port, h.proxy_port, b"call-1", to_tag=b"uas", routes=routes, uri=b"sip:127.0.0.1:%d" % a))
+            h.send(
+                request(b"ACK", h.uac_port, h.proxy_port, b"call-1", to_tag=b"uas", routes=routes, uri=b"sip:127.0.0.1:%d" % a)
+            )
             ack = await h.uas[a].recv()
             assert ack.method == b"ACK" and ack.get(b"route") is None
-            h.send(request(b"BYE", h.uac_port, h.proxy_port, b"call-1", cseq=2, to_tag=b"uas", routes=routes, uri=b"sip:127.0.0.1:%d" % a))
+            h.send(
+                request(
+                    b"BYE", h.uac_port, h.proxy_port, b"call-1", cseq=2, to_tag=b"uas", routes=routes, uri=b"sip:127.0.0.1:%d" % a
+                )
+            )
             bye = await h.uas[a].recv()
             assert bye.method == b"BYE"
             h.uas[a].answer(bye, 200, b"OK", contact=False)

@@ -58,9 +58,20 @@ def _options(port):
 @pytest.mark.parametrize("how", ["module", "manage"])
 def test_it_starts_serves_and_stops_cleanly(how, redis_url):
     port = next(port_block())
-    args = ["--listen", f"udp:127.0.0.1:{port}", "--listen", f"tcp:127.0.0.1:{port}", "--redis-url", redis_url, "--node-name", f"cli-{how}"]
+    args = [
+        "--listen",
+        f"udp:127.0.0.1:{port}",
+        "--listen",
+        f"tcp:127.0.0.1:{port}",
+        "--redis-url",
+        redis_url,
+        "--node-name",
+        f"cli-{how}",
+    ]
     cmd = [sys.executable, "-m", "proxy", *args] if how == "module" else [sys.executable, "manage.py", "runproxy", *args]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
     try:
         line = _wait_line(proc, "proxy ready")
         assert "table version=" in line
@@ -96,7 +107,9 @@ def test_runproxy_asks_celery_to_probe_a_destination_it_marks_suspect(redis, red
     redis.set(TABLE_KEY, encode_table(1, [{"setid": 1, "name": "out", "algorithm": 4, "destinations": [dest]}], [], {}))
     args = ["--listen", f"udp:127.0.0.1:{port}", "--redis-url", redis_url, "--node-name", "cli-probe"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "REDIS_URL": redis_url, "CELERY_BROKER_URL": redis_url}
-    proc = subprocess.Popen([sys.executable, "manage.py", "runproxy", *args], cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "runproxy", *args], cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env
+    )
     try:
         _wait_line(proc, "proxy ready")
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -14,8 +14,9 @@ def _one(ports):
 
 def _forged(method, src_port, proxy_port, victim_port, call_id, routes=None, cseq=1):
     routes = routes or [b"<sip:127.0.0.1:%d;lr>" % proxy_port, b"<sip:127.0.0.1:%d;lr>" % victim_port]
-    return request(method, src_port, proxy_port, call_id, cseq=cseq, to_tag=b"x", routes=routes,
-                   uri=b"sip:victim@127.0.0.1:%d" % victim_port)
+    return request(
+        method, src_port, proxy_port, call_id, cseq=cseq, to_tag=b"x", routes=routes, uri=b"sip:victim@127.0.0.1:%d" % victim_port
+    )
 
 
 def test_it_refuses_forged_in_dialog_requests_from_an_untrusted_address_without_state():
@@ -45,8 +46,16 @@ def test_it_relays_what_it_record_routed_for_an_untrusted_party():
             port = next(h.ports)
             callee = await peer_at(UNTRUSTED, port)  # e.g. an Asterisk outside trusted_networks
             try:
-                bye = request(b"BYE", port, h.proxy_port, b"call-signed", cseq=2, to_tag=b"caller", routes=routes,
-                              uri=b"sip:caller@127.0.0.1:%d" % h.uac_port)
+                bye = request(
+                    b"BYE",
+                    port,
+                    h.proxy_port,
+                    b"call-signed",
+                    cseq=2,
+                    to_tag=b"caller",
+                    routes=routes,
+                    uri=b"sip:caller@127.0.0.1:%d" % h.uac_port,
+                )
                 # the callee hangs up: its From carries its own tag, the INVITE's from-tag is in To
                 bye = bye.replace(b"From: <sip:caller@127.0.0.1:%d>;tag=caller" % port, b"From: <sip:service@127.0.0.1>;tag=uas")
                 callee.send(bye, h.proxy_port)

@@ -67,8 +67,8 @@ def test_inherited_calls_are_forgotten_after_dialog_timeout():
 
 
 def test_the_heartbeat_inherits_the_previous_record_and_keeps_its_own(redis, redis_url):
-    from proxy.follower import Follower
     from lbcore.contract import decode_node, decode_node_calls, encode_node_calls, node_calls_key, node_key
+    from proxy.follower import Follower
 
     redis.set(node_calls_key("t-inh"), encode_node_calls("t-inh", pid=1, active={1: 5}, unknown={2: 1}), ex=600)
 

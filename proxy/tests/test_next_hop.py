@@ -12,7 +12,7 @@ def _one(ports):
 
 
 def test_it_reads_every_spelling_of_an_ipv4_address():
-    from proxy.resolver import literal  # noqa: PLC0415 (the module is new: the other tests here run on old code too)
+    from proxy.resolver import literal
 
     for spelling in ("0x7f000001", "2130706433", "127.1", "0177.0.0.1", "127.0.0.1", "[::ffff:127.0.0.1]"):
         assert literal(spelling) == "127.0.0.1", spelling
@@ -28,8 +28,17 @@ def test_it_recognises_itself_under_an_alias_and_does_not_loop():
             # sip/uri.py refuses all-digit and zero-padded hosts (400); a hex host is a valid host name
             for n, alias in enumerate((b"0x7f000001", b"0X7F000001", b"0x7f.0x0.0x0.0x1")):
                 routes = [b"<sip:127.0.0.1:%d;lr>" % h.proxy_port, b"<sip:%s:%d;lr>" % (alias, h.proxy_port)]
-                h.send(request(b"MESSAGE", h.uac_port, h.proxy_port, b"alias-%d" % n, to_tag=b"x", routes=routes,
-                               uri=b"sip:svc@127.0.0.1:%d" % a))
+                h.send(
+                    request(
+                        b"MESSAGE",
+                        h.uac_port,
+                        h.proxy_port,
+                        b"alias-%d" % n,
+                        to_tag=b"x",
+                        routes=routes,
+                        uri=b"sip:svc@127.0.0.1:%d" % a,
+                    )
+                )
                 got = await h.uas[a].recv()
                 assert got.method == b"MESSAGE" and got.max_forwards == 69, alias
                 assert got.get(b"route") is None, "both Route entries name us: both are consumed"
@@ -84,7 +93,7 @@ def test_it_sends_nothing_for_an_ipv6_ack_it_cannot_carry():
 
 def test_a_request_that_already_passed_through_us_gets_482():
     async def scenario():
-        from sip.transaction import _NODE  # noqa: PLC0415
+        from sip.transaction import _NODE
 
         our_prefix = b"z9hG4bK" + _NODE  # what every branch of this process starts with
 

@@ -38,8 +38,9 @@ def test_it_sheds_a_new_invite_while_a_bye_still_flows(caplog):
             await h.uas[a].silent(0.2)  # neither the INVITE nor the ACK for its 503 went anywhere
             await h.uas[h.dest_ports[1]].silent(0.05)
 
-            bye = request(b"BYE", h.uac_port, h.proxy_port, b"up-1", cseq=2, to_tag=b"uas", routes=routes,
-                          uri=b"sip:127.0.0.1:%d" % a)
+            bye = request(
+                b"BYE", h.uac_port, h.proxy_port, b"up-1", cseq=2, to_tag=b"uas", routes=routes, uri=b"sip:127.0.0.1:%d" % a
+            )
             h.send(bye)
             got = await h.uas[a].recv()
             assert got.method == b"BYE" and got.call_id == b"up-1"
@@ -139,5 +140,3 @@ def test_a_reply_waiting_unread_keeps_the_trying_timer_from_blaming_the_server()
             await h.uas[h.dest_ports[1]].silent(0.1)
 
     run(scenario())
-
-

@@ -9,7 +9,9 @@ from proxy.selection import SetState
 
 def _dests(weights=(50, 30, 20), **kw):
     return [
-        DestinationSpec(id=i + 1, setid=1, uri=f"sip:127.0.0.1:{5081 + i}", host="127.0.0.1", port=5081 + i, transport="udp", weight=w, **kw)
+        DestinationSpec(
+            id=i + 1, setid=1, uri=f"sip:127.0.0.1:{5081 + i}", host="127.0.0.1", port=5081 + i, transport="udp", weight=w, **kw
+        )
         for i, w in enumerate(weights)
     ]
 

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from proxy.tests.harness import run
 from proxy import transport
+from proxy.tests.harness import run
 from proxy.tests.tcp_support import TcpHarness, options
 from proxy.transport import LIMIT_LOGS_PER_SECOND, TcpLimits, connection_cap
 
@@ -20,7 +20,11 @@ def _none(ports):
 
 
 def _refusals(caplog, what):
-    return [r.getMessage() for r in caplog.records if r.name == "proxy.transport" and "refused" in r.getMessage() and what in r.getMessage()]
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "proxy.transport" and "refused" in r.getMessage() and what in r.getMessage()
+    ]
 
 
 async def _until(predicate, within=3.0):
@@ -125,7 +129,10 @@ def test_the_total_cap_stays_under_the_open_file_limit(wanted, nofile, cap):
 
 
 def test_limits_come_from_the_table_settings_with_defaults():
-    limits = TcpLimits({"tcp_idle_timeout_s": 30, "tcp_message_timeout_ms": 2000, "tcp_max_connections": 100, "tcp_max_per_ip": 8}, nofile=1 << 20)
+    limits = TcpLimits(
+        {"tcp_idle_timeout_s": 30, "tcp_message_timeout_ms": 2000, "tcp_max_connections": 100, "tcp_max_per_ip": 8},
+        nofile=1 << 20,
+    )
     assert (limits.idle, limits.message, limits.max_connections, limits.untrusted_max, limits.per_ip) == (30, 2.0, 100, 90, 8)
     assert limits.period == 0.5
     default = TcpLimits({}, nofile=1 << 20)

@@ -79,8 +79,12 @@ def test_it_refuses_inbound_tcp_before_the_open_file_limit_and_logs_it():
     # Redis where nothing listens: the built-in table (loopback trusted), no Redis descriptors
     args = ["--listen", f"tcp:127.0.0.1:{port}", "--redis-url", "redis://127.0.0.1:9/0", "--node-name", "filelimit"]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "proxy", *args], cwd=ROOT, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=_limit_files,
+        [sys.executable, "-m", "proxy", *args],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=_limit_files,
     )
     log = _Log(proc)
     socks = []

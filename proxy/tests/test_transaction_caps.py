@@ -20,8 +20,19 @@ def test_it_caps_live_transactions_per_untrusted_source():
             try:
                 codes = []
                 for n in range(8):
-                    party.send(request(b"INFO", port, h.proxy_port, b"capped", cseq=10 + n, to_tag=b"uas", routes=routes,
-                                       uri=b"sip:svc@127.0.0.1:%d" % a), h.proxy_port)
+                    party.send(
+                        request(
+                            b"INFO",
+                            port,
+                            h.proxy_port,
+                            b"capped",
+                            cseq=10 + n,
+                            to_tag=b"uas",
+                            routes=routes,
+                            uri=b"sip:svc@127.0.0.1:%d" % a,
+                        ),
+                        h.proxy_port,
+                    )
                 relayed = [await h.uas[a].recv() for _ in range(5)]
                 for got in relayed:
                     h.uas[a].answer(got, 200, b"OK")
@@ -66,9 +77,20 @@ def test_a_flood_of_forged_in_dialog_requests_leaves_no_state():
             try:
                 n = 2000
                 for i in range(n):
-                    attacker.send(request(b"MESSAGE", port, h.proxy_port, b"flood-%d" % i, to_tag=b"x",
-                                          routes=[b"<sip:127.0.0.1:%d;lr>" % h.proxy_port, b"<sip:127.0.0.1:%d;lr>" % (h.dest_ports[1] + i % 3)]),
-                                  h.proxy_port)
+                    attacker.send(
+                        request(
+                            b"MESSAGE",
+                            port,
+                            h.proxy_port,
+                            b"flood-%d" % i,
+                            to_tag=b"x",
+                            routes=[
+                                b"<sip:127.0.0.1:%d;lr>" % h.proxy_port,
+                                b"<sip:127.0.0.1:%d;lr>" % (h.dest_ports[1] + i % 3),
+                            ],
+                        ),
+                        h.proxy_port,
+                    )
                     if i % 50 == 49:  # in bursts the loopback receive buffer holds
                         for _ in range(50):
                             assert (await attacker.recv()).code == 403

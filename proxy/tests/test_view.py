@@ -6,7 +6,9 @@ def _table(**settings):
     d = DestinationSpec(id=1, setid=1, uri="sip:127.0.0.1:5081", host="127.0.0.1", port=5081, transport="udp")
     sets = {1: SetSpec(1, "out", 4, (500, 503), (d,)), 2: SetSpec(2, "in", 4, (500, 503), ())}
     rules = (SourceRuleSpec("203.0.113.0/24", 2), SourceRuleSpec("203.0.113.10/32", 1))
-    return Table(version=3, sets=sets, source_rules=rules, settings={"trusted_networks": ["127.0.0.0/8"], "default_set": None, **settings})
+    return Table(
+        version=3, sets=sets, source_rules=rules, settings={"trusted_networks": ["127.0.0.0/8"], "default_set": None, **settings}
+    )
 
 
 def test_it_picks_the_longest_source_rule():

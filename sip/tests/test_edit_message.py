@@ -41,7 +41,9 @@ def test_it_pops_the_top_via_line():
 
 
 def test_it_pops_routes_one_at_a_time():
-    raw = INVITE.replace(b"Max-Forwards: 70\r\n", b"Route: <sip:p1;lr>, <sip:p2;lr>\r\nRoute: <sip:p3;lr>\r\nMax-Forwards: 70\r\n")
+    raw = INVITE.replace(
+        b"Max-Forwards: 70\r\n", b"Route: <sip:p1;lr>, <sip:p2;lr>\r\nRoute: <sip:p3;lr>\r\nMax-Forwards: 70\r\n"
+    )
     msg = parse_message(raw)
     assert msg.pop_first(b"route") == b"<sip:p1;lr>"
     assert msg.pop_first(b"route") == b"<sip:p2;lr>"

@@ -9,8 +9,13 @@ from sip.options import build_request, parse_reply
 
 def request(**kw):
     args = dict(
-        from_uri="sip:dispatcher@localhost", transport="udp", local_host="127.0.0.1", local_port=40000,
-        branch="z9hG4bKabc", call_id="cid@lbpanel", from_tag="t1",
+        from_uri="sip:dispatcher@localhost",
+        transport="udp",
+        local_host="127.0.0.1",
+        local_port=40000,
+        branch="z9hG4bKabc",
+        call_id="cid@lbpanel",
+        from_tag="t1",
     )
     args.update(kw)
     return build_request("sip:ast1@127.0.0.1:5080", **args)

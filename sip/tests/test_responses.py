@@ -6,7 +6,9 @@ from sip.tests.fixtures import INVITE
 
 def test_it_copies_the_transaction_headers_into_a_response():
     req = parse_message(INVITE)
-    resp = parse_message(response_bytes(req, 503, b"Service Unavailable", to_tag=b"t9", extra=(b"Retry-After: 5",), server=b"lbpanel"))
+    resp = parse_message(
+        response_bytes(req, 503, b"Service Unavailable", to_tag=b"t9", extra=(b"Retry-After: 5",), server=b"lbpanel")
+    )
     assert resp.code == 503
     assert resp.via.branch == req.via.branch
     assert resp.call_id == req.call_id

@@ -15,8 +15,13 @@ INJECTED = "\r\nContact: <sip:evil@203.0.113.9>\r\nP-Asserted-Identity: <sip:bos
 
 def probe(target="sip:ast1@127.0.0.1:5080", **kw):
     args = dict(
-        from_uri="sip:dispatcher@localhost", transport="udp", local_host="127.0.0.1", local_port=40000,
-        branch="z9hG4bKabc", call_id="cid@lbpanel", from_tag="t1",
+        from_uri="sip:dispatcher@localhost",
+        transport="udp",
+        local_host="127.0.0.1",
+        local_port=40000,
+        branch="z9hG4bKabc",
+        call_id="cid@lbpanel",
+        from_tag="t1",
     )
     args.update(kw)
     return build_request(target, **args)
@@ -35,24 +40,30 @@ def test_a_response_keeps_a_good_server_header():
     assert resp.get(b"server") == b"lbpanel/1.2 (VICIdial\tLB)"
 
 
-@pytest.mark.parametrize("field, value", [
-    ("from_uri", "sip:dispatcher@localhost" + INJECTED),
-    ("from_uri", "sip:dispatcher@localhost>;x=<sip:a"),
-    ("user_agent", "lbpanel" + INJECTED),
-    ("call_id", "cid\r\nX: y"),
-    ("local_host", "127.0.0.1\nX: y"),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("from_uri", "sip:dispatcher@localhost" + INJECTED),
+        ("from_uri", "sip:dispatcher@localhost>;x=<sip:a"),
+        ("user_agent", "lbpanel" + INJECTED),
+        ("call_id", "cid\r\nX: y"),
+        ("local_host", "127.0.0.1\nX: y"),
+    ],
+)
 def test_a_probe_refuses_crlf_in_every_header_it_writes(field, value):
     with pytest.raises(UnsafeHeaderValue):
         probe(**{field: value})
 
 
-@pytest.mark.parametrize("target", [
-    "sip:127.0.0.1:5080;x=1" + INJECTED,
-    "sip:127.0.0.1:5080 SIP/2.0\r\nX: y",
-    "sip:127.0.0.1:5080?Contact=sip:evil",
-    "sip:127.0.0.1:5080;x=\x00",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "sip:127.0.0.1:5080;x=1" + INJECTED,
+        "sip:127.0.0.1:5080 SIP/2.0\r\nX: y",
+        "sip:127.0.0.1:5080?Contact=sip:evil",
+        "sip:127.0.0.1:5080;x=\x00",
+    ],
+)
 def test_a_probe_refuses_a_target_uri_that_is_not_only_a_uri(target):
     with pytest.raises(UnsafeHeaderValue, match="request URI"):
         probe(target)
@@ -73,22 +84,30 @@ def test_tokens():
     assert not any(is_token(t) for t in ("", "<i>PM</i>", "A B", "A\r\n", "A:B", None))
 
 
-@pytest.mark.parametrize("value", ["lbpanel", "lbpanel/1.2", "Asterisk PBX 18.9.0", "lbpanel (VICIdial LB (site 2))", "lb (a \\) b)", "lbpanel(x)"])
+@pytest.mark.parametrize(
+    "value", ["lbpanel", "lbpanel/1.2", "Asterisk PBX 18.9.0", "lbpanel (VICIdial LB (site 2))", "lb (a \\) b)", "lbpanel(x)"]
+)
 def test_server_values_rfc3261_accepts(value):
     assert server_val_error(value) is None
 
 
-@pytest.mark.parametrize("value", ["", "  ", "lbpanel" + INJECTED, "lbpanel\n", "lb\x00", "lb/", "lbpanel; evil", "(open", "<b>x</b>", "lb (a\r\nb)"])
+@pytest.mark.parametrize(
+    "value", ["", "  ", "lbpanel" + INJECTED, "lbpanel\n", "lb\x00", "lb/", "lbpanel; evil", "(open", "<b>x</b>", "lb (a\r\nb)"]
+)
 def test_server_values_rfc3261_refuses(value):
     assert server_val_error(value) is not None
 
 
-@pytest.mark.parametrize("uri", ["sip:127.0.0.1:5080", "sip:ast1@[::1]:5080;transport=tcp", "sips:ast1.example.com", "sip:%41b@h"])
+@pytest.mark.parametrize(
+    "uri", ["sip:127.0.0.1:5080", "sip:ast1@[::1]:5080;transport=tcp", "sips:ast1.example.com", "sip:%41b@h"]
+)
 def test_wire_uris_accept(uri):
     assert parse_wire_uri(uri).host
 
 
-@pytest.mark.parametrize("uri", [" sip:127.0.0.1", "<sip:127.0.0.1>", "sip:127.0.0.1\r\nX: y", "sip:127.0.0.1\tx", 'sip:"a"@h', "sip:h?X=y", "sip:é@h"])
+@pytest.mark.parametrize(
+    "uri", [" sip:127.0.0.1", "<sip:127.0.0.1>", "sip:127.0.0.1\r\nX: y", "sip:127.0.0.1\tx", 'sip:"a"@h', "sip:h?X=y", "sip:é@h"]
+)
 def test_wire_uris_refuse(uri):
     with pytest.raises(SipSyntaxError):
         parse_wire_uri(uri)

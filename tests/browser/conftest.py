@@ -11,8 +11,13 @@ import pytest
 
 CHROMIUM = os.environ.get("LBPANEL_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 PORT_BASE = int(os.environ.get("LBPANEL_TEST_PORT_BASE") or 24000) + 900
 

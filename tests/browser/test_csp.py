@@ -20,7 +20,10 @@ document.addEventListener("securitypolicyviolation", (e) => {
 def violations(page):
     found = []
     page.context.add_init_script(REPORT_VIOLATIONS)
-    page.on("console", lambda msg: found.append(msg.text) if "Content Security Policy" in msg.text or "CSP violation" in msg.text else None)
+    page.on(
+        "console",
+        lambda msg: found.append(msg.text) if "Content Security Policy" in msg.text or "CSP violation" in msg.text else None,
+    )
     return found
 
 
@@ -51,7 +54,14 @@ def test_the_panel_pages_raise_no_violation(page, violations, admin_user, cluste
 
     visit(page, f"/destinations/{ast1.id}/")
     wait_for_live_refresh(page)
-    for path in ("/audit/", "/config/", "/config/users/", "/config/probes/", "/config/proxy/", f"/config/destinations/{ast1.id}/"):
+    for path in (
+        "/audit/",
+        "/config/",
+        "/config/users/",
+        "/config/probes/",
+        "/config/proxy/",
+        f"/config/destinations/{ast1.id}/",
+    ):
         visit(page, path)
     visit(page, "/config/import/")
     page.fill("#id_text", "1 sip:127.0.0.1:25090 0 0 duid=ast9")

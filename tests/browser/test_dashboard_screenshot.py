@@ -12,7 +12,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.utils import timezone
-
 from playwright.sync_api import expect
 
 from dispatcher.choices import AdminState, Algorithm
@@ -40,8 +39,15 @@ def demo_cluster(redis):
     for n, (dset, uri, duid, weight, state, health, rtt, code, active, cps) in enumerate(spec):
         dest = Destination.objects.create(dset=dset, uri=uri, duid=duid, weight=weight, admin_state=state, probing=True)
         if health != "unknown":
-            write_health(redis, dest.id, health, rtt_ms=rtt, code=code, since=now - 300 * (n + 1),
-                         reason="no reply to 3 OPTIONS" if health == "down" else "")
+            write_health(
+                redis,
+                dest.id,
+                health,
+                rtt_ms=rtt,
+                code=code,
+                since=now - 300 * (n + 1),
+                reason="no reply to 3 OPTIONS" if health == "down" else "",
+            )
         for i in range(30):
             sample = {"t": now - 15 * i, "rtt_ms": None if health == "down" else (rtt or 3) * (0.8 + (i % 5) / 10), "code": code}
             redis.lpush(contract.rtt_key(dest.id), json.dumps(sample))

@@ -127,5 +127,7 @@ def test_keyboard_focus_survives_the_live_refresh(page, operator, cluster, redis
     button.focus()
     page.evaluate("() => { window.swaps = 0; document.body.addEventListener('htmx:afterSettle', () => window.swaps++); }")
     page.wait_for_function("() => window.swaps >= 2", timeout=10_000)  # two refreshes of the live area
-    focused = page.evaluate("() => [document.activeElement.dataset.testid, document.activeElement.closest('tr') && document.activeElement.closest('tr').id]")
+    focused = page.evaluate(
+        "() => [document.activeElement.dataset.testid, document.activeElement.closest('tr') && document.activeElement.closest('tr').id]"
+    )
     assert focused == ["maintenance", f"dest-{ast1.id}"]

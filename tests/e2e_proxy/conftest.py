@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from tests.ports import is_free
 from tests.e2e_proxy.proxyctl import ProxyProcess
 from tests.e2e_proxy.sippctl import Sipp, uac_args, uas_args, wait_tcp, wait_udp_sip
+from tests.ports import is_free
 
 PORT_BASE = int(os.environ.get("LBPANEL_TEST_PORT_BASE") or 25000)
 BLOCK = 20
@@ -109,7 +109,11 @@ class Cluster:
 
     def start_proxy(self, node_name="e2e"):
         self.proxy = ProxyProcess(
-            port=self.ports.proxy, redis_url=self.redis_url, node_name=node_name, logdir=self.tmp_path, env=self.proxy_env,
+            port=self.ports.proxy,
+            redis_url=self.redis_url,
+            node_name=node_name,
+            logdir=self.tmp_path,
+            env=self.proxy_env,
             wrap=self.proxy_wrap,
         )
         self._procs.append(self.proxy)
@@ -129,7 +133,15 @@ class Cluster:
     # --- callers -----------------------------------------------------------------
     def uac(self, scenario="uac.xml", *, calls, rate, hold_ms=100, transport="udp", **kwargs):
         """Start a SIPp UAC against the proxy; returns the running Sipp (call .wait())."""
-        args = uac_args(f"127.0.0.1:{self.ports.proxy}", self.ports.uac(), calls=calls, rate=rate, hold_ms=hold_ms, transport=transport, **kwargs)
+        args = uac_args(
+            f"127.0.0.1:{self.ports.proxy}",
+            self.ports.uac(),
+            calls=calls,
+            rate=rate,
+            hold_ms=hold_ms,
+            transport=transport,
+            **kwargs,
+        )
         sipp = Sipp(scenario, self.tmp_path / f"uac-{next(self._runs)}", args, f"uac({scenario})")
         self._procs.append(sipp)
         return sipp

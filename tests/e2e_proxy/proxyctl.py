@@ -35,13 +35,25 @@ class ProxyProcess:
     def start(self, deadline_s=20.0):
         self.starts += 1
         args = [
-            *self.wrap, sys.executable, str(ROOT / "manage.py"), "runproxy",
-            "--listen", f"udp:127.0.0.1:{self.port}", "--listen", f"tcp:127.0.0.1:{self.port}",
-            "--node-name", self.node_name, "--redis-url", self.redis_url, *self.extra,
+            *self.wrap,
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "runproxy",
+            "--listen",
+            f"udp:127.0.0.1:{self.port}",
+            "--listen",
+            f"tcp:127.0.0.1:{self.port}",
+            "--node-name",
+            self.node_name,
+            "--redis-url",
+            self.redis_url,
+            *self.extra,
         ]
         # A file, not a pipe: a chatty proxy must never block on a reader that stopped reading.
         self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            args, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT
+        )
         end = time.monotonic() + deadline_s
         while time.monotonic() < end:
             if "proxy ready" in self.log_path.read_text(errors="replace"):

@@ -31,7 +31,9 @@ class Sipp:
         self.name = name
         self.args = [SIPP, "-sf", str(self.scenario), *args]
         self.out = open(self.workdir / "stdout.txt", "wb")
-        self.proc = subprocess.Popen(self.args, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=self.out, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            self.args, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=self.out, stderr=subprocess.STDOUT
+        )
 
     @property
     def pid(self):
@@ -139,12 +141,39 @@ def uas_args(port, transport="udp"):
     return args
 
 
-def uac_args(target, port, *, calls, rate, hold_ms, transport="udp", service="lbtest", recv_timeout_ms=None, limit=None, extra=()):
+def uac_args(
+    target, port, *, calls, rate, hold_ms, transport="udp", service="lbtest", recv_timeout_ms=None, limit=None, extra=()
+):
     args = [
-        target, "-i", "127.0.0.1", "-p", str(port), "-s", service, "-nostdin",
-        "-m", str(calls), "-r", str(rate), "-rp", "1000", "-d", str(hold_ms),
-        "-pause_msg_ign", "-buff_size", "1048576",
-        "-trace_counts", "-trace_stat", "-stf", "stat.csv", "-trace_err", "-trace_rtt", "-rtt_freq", "1", "-fd", "1",
+        target,
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-s",
+        service,
+        "-nostdin",
+        "-m",
+        str(calls),
+        "-r",
+        str(rate),
+        "-rp",
+        "1000",
+        "-d",
+        str(hold_ms),
+        "-pause_msg_ign",
+        "-buff_size",
+        "1048576",
+        "-trace_counts",
+        "-trace_stat",
+        "-stf",
+        "stat.csv",
+        "-trace_err",
+        "-trace_rtt",
+        "-rtt_freq",
+        "1",
+        "-fd",
+        "1",
     ]
     if limit:
         args += ["-l", str(limit)]

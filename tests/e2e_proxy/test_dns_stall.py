@@ -57,7 +57,13 @@ def test_a_name_behind_a_silent_resolver_does_not_freeze_the_proxy(cluster_facto
         for n in range(10):
             name = f"stall{n}.lbtest.invalid"
             # in-dialog (To tag) from a trusted address: the Route names us, then the unknown host
-            msg = request("MESSAGE", f"sip:x@{name}:5099", peer.port, port, extra=f"Route: <sip:127.0.0.1:{port};lr>, <sip:{name}:5099;lr>\r\n")
+            msg = request(
+                "MESSAGE",
+                f"sip:x@{name}:5099",
+                peer.port,
+                port,
+                extra=f"Route: <sip:127.0.0.1:{port};lr>, <sip:{name}:5099;lr>\r\n",
+            )
             peer.send(msg.replace("\r\nCall-ID", ";tag=dlg\r\nCall-ID", 1).encode(), port)
             sent = time.monotonic()
             answer = peer.options(port, timeout=3.0)

@@ -21,4 +21,6 @@ def test_bye_after_restart_reaches_the_right_server(cluster):
     counts = cluster.stop_all_uas()
     for n, c in counts.items():
         assert c["INVITE_Recv"] == up[n]["INVITE_Recv"], counts
-        assert c.get("BYE_Recv", 0) == c["INVITE_Recv"], f"ast{n} took {c['INVITE_Recv']} calls but got {c.get('BYE_Recv', 0)} BYEs: {counts}"
+        assert c.get("BYE_Recv", 0) == c["INVITE_Recv"], (
+            f"ast{n} took {c['INVITE_Recv']} calls but got {c.get('BYE_Recv', 0)} BYEs: {counts}"
+        )

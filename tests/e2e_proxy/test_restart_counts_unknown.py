@@ -50,7 +50,10 @@ def test_after_a_restart_with_calls_up_the_panel_says_unknown_not_safe(cluster, 
 
     cluster.restart_proxy()
     # the new process has 0 calls in memory; its heartbeat must say the old ones are unknown
-    row = _wait(lambda: (r := _row(client.get("/").content.decode(), ast1.id)) and "drain-unknown" in r and r, "ast1 unknown after the restart")
+    row = _wait(
+        lambda: (r := _row(client.get("/").content.decode(), ast1.id)) and "drain-unknown" in r and r,
+        "ast1 unknown after the restart",
+    )
     assert "drained" not in row and "safe to restart" not in row, row
     assert "proxy e2e restarted at" in row and f"with {on_ast1} call" in row, row
 
@@ -62,14 +65,20 @@ def test_after_a_restart_with_calls_up_the_panel_says_unknown_not_safe(cluster, 
     assert 'data-testid="confirm-unknown"' in confirm and "restarted at" in confirm, confirm
     metrics = client.get("/metrics").content.decode()
     unknown = [line for line in metrics.splitlines() if line.startswith("lbpanel_destination_active_calls")]
-    assert any('duid="ast1"' in line and line.startswith("lbpanel_destination_active_calls_unknown{") and line.endswith(" 1.0") for line in unknown), unknown
+    assert any(
+        'duid="ast1"' in line and line.startswith("lbpanel_destination_active_calls_unknown{") and line.endswith(" 1.0")
+        for line in unknown
+    ), unknown
     assert not any('duid="ast1"' in line and line.startswith("lbpanel_destination_active_calls{") for line in unknown), unknown
 
     # the held calls hang up through the new process: each BYE counts an inherited call down
     uac.wait(30)
     assert uac.proc.returncode == 0, cluster.report(uac)
-    row = _wait(lambda: (r := _row(client.get("/").content.decode(), ast1.id)) and 'data-testid="drained"' in r and r,
-                "ast1 drained once its calls ended", deadline_s=6.0)
+    row = _wait(
+        lambda: (r := _row(client.get("/").content.decode(), ast1.id)) and 'data-testid="drained"' in r and r,
+        "ast1 drained once its calls ended",
+        deadline_s=6.0,
+    )
     assert "drained — safe to restart" in row
     stats = {d["id"]: d for d in api.get("/api/v1/stats/").json()["destinations"]}
     assert (stats[ast1.id]["active"], stats[ast1.id]["active_unknown"]) == (0, None)

@@ -4,7 +4,6 @@ The caller is a raw socket so the retransmission is exact (same bytes, same bran
 are SIPp, which count every INVITE and every retransmission they receive.
 """
 
-
 import pytest
 
 from tests.e2e_proxy.rawsip import UdpPeer, request

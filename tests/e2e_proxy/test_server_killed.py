@@ -27,7 +27,9 @@ def test_only_calls_up_on_the_dead_server_fail(cluster):
     assert failed == CALLS - ended, f"failed={failed} answered={answered} ended={ended}\n" + cluster.report(uac)
     # At most ast2's 30% share of RATE x (hold + setup) can have been up on it, with slack.
     bound = int(0.3 * RATE * (HOLD_MS / 1000 + 0.5) * 1.5)
-    assert failed <= bound, f"{failed} calls failed, more than could have been up on ast2 ({bound}); ast2 before the kill: {before[2]}"
+    assert failed <= bound, (
+        f"{failed} calls failed, more than could have been up on ast2 ({bound}); ast2 before the kill: {before[2]}"
+    )
     survivors = cluster.stop_all_uas()
     for n in (1, 3):
         assert survivors[n]["BYE_Recv"] == survivors[n]["INVITE_Recv"], survivors

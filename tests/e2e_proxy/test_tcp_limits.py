@@ -62,7 +62,10 @@ def _log_line(cluster, text, within=3.0):
 def edge(cluster_factory):
     # loopback is the stranger here: only 10/8 is trusted
     return cluster_factory(
-        trusted_networks="10.0.0.0/8", tcp_max_per_ip=PER_IP, tcp_message_timeout_ms=500, tcp_idle_timeout_s=1,
+        trusted_networks="10.0.0.0/8",
+        tcp_max_per_ip=PER_IP,
+        tcp_message_timeout_ms=500,
+        tcp_idle_timeout_s=1,
     )
 
 

@@ -41,6 +41,7 @@ _blocks = itertools.count()
 
 # --- processes -----------------------------------------------------------------------
 
+
 class Celeries:
     """The worker and beat of the module, and a client app to ask the worker whether it is idle."""
 
@@ -69,7 +70,9 @@ class Celeries:
 def celeries(django_db_setup, django_db_blocker, tmp_path_factory):
     if shutil.which(os.environ.get("SIPP", "sipp")) is None:
         pytest.fail("sipp is not installed: apt-get install -y sip-tester (make test-deps)")
-    env = child_env(child_database_url(django_db_blocker, "the system test shares its database with a Celery worker"), REDIS_URL, QUEUE)
+    env = child_env(
+        child_database_url(django_db_blocker, "the system test shares its database with a Celery worker"), REDIS_URL, QUEUE
+    )
     client = redis_lib.Redis.from_url(REDIS_URL)
     # Only what this module will consume: probe_now messages other tests' proxies left unconsumed.
     client.delete(QUEUE)
@@ -77,9 +80,24 @@ def celeries(django_db_setup, django_db_blocker, tmp_path_factory):
     node = f"system-{os.getpid()}@localhost"
     worker = CeleryProcess(
         "worker",
-        ["worker", "--pool", "threads", "--concurrency", "4", "-Q", QUEUE, "-n", node,
-         "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO"],
-        env, " ready.",
+        [
+            "worker",
+            "--pool",
+            "threads",
+            "--concurrency",
+            "4",
+            "-Q",
+            QUEUE,
+            "-n",
+            node,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel",
+            "INFO",
+        ],
+        env,
+        " ready.",
     )
     worker.node = node
     beat = None
@@ -106,6 +124,7 @@ def _clear_lb_keys(client):
 
 
 # --- ports and the cluster ---------------------------------------------------------------
+
 
 def dispatcher_list(ports):
     lines = ["# setid destination flags priority attrs"]
@@ -228,6 +247,7 @@ def system(transactional_db, celeries, system_redis, tmp_path):
 
 
 # --- reading the panel's HTML ------------------------------------------------------------------
+
 
 def dest_row(html, dest_id):
     """The dashboard row of one destination (partials/_destination_row.html)."""

@@ -5,7 +5,6 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-
 from django.utils import timezone
 
 from dispatcher import services
@@ -19,8 +18,16 @@ class Command(BaseCommand):
         parser.add_argument("username")
         parser.add_argument("--read-only", action="store_true", help="The token can only read, whatever the user's role.")
         parser.add_argument("--name", default="", help="What the token is for.")
-        parser.add_argument("--allow", action="append", default=[], metavar="CIDR", help="Only from this address or network (repeatable).")
-        parser.add_argument("--expires-in-days", type=int, default=None, metavar="D", help="The token stops working after D days (default: until revoked).")
+        parser.add_argument(
+            "--allow", action="append", default=[], metavar="CIDR", help="Only from this address or network (repeatable)."
+        )
+        parser.add_argument(
+            "--expires-in-days",
+            type=int,
+            default=None,
+            metavar="D",
+            help="The token stops working after D days (default: until revoked).",
+        )
 
     def handle(self, *args, username, read_only, name, allow, expires_in_days, **options):
         if expires_in_days is not None and expires_in_days < 1:
@@ -32,13 +39,19 @@ class Command(BaseCommand):
             raise CommandError(f"There is no user {username!r}.") from None
         try:
             token, key = services.issue_token(
-                user, reason="manage.py create_api_token", name=name, write_enabled=not read_only,
-                allowed_networks=",".join(allow), expires=expires,
+                user,
+                reason="manage.py create_api_token",
+                name=name,
+                write_enabled=not read_only,
+                allowed_networks=",".join(allow),
+                expires=expires,
             )
         except ValidationError as exc:
             raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
         role = role_of(user) or "no role (the token will be refused until the user gets one)"
         until = f"expires {token.expires:%Y-%m-%d %H:%M %Z}" if token.expires else "no expiry"
-        self.stdout.write(f"Token {token.prefix}… for {user.username}, role {role}, {'read-only' if read_only else 'read-write'}, {until}.")
+        self.stdout.write(
+            f"Token {token.prefix}… for {user.username}, role {role}, {'read-only' if read_only else 'read-write'}, {until}."
+        )
         self.stdout.write("Store it now; it cannot be shown again:")
         self.stdout.write(key)

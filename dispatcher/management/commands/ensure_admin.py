@@ -9,10 +9,10 @@ class Command(BaseCommand):
     help = "Create the user 'admin' on first run (LBPANEL_ADMIN_PASSWORD, else a generated one printed once)."
 
     def handle(self, **options):
-        User = get_user_model()
-        if User.objects.filter(username="admin").exists():
+        user_model = get_user_model()
+        if user_model.objects.filter(username="admin").exists():
             return
         password = os.environ.get("LBPANEL_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
-        User.objects.create_superuser("admin", "", password)
+        user_model.objects.create_superuser("admin", "", password)
         shown = "from LBPANEL_ADMIN_PASSWORD" if os.environ.get("LBPANEL_ADMIN_PASSWORD") else password
         self.stdout.write(f"created user admin, password: {shown}")

@@ -6,14 +6,13 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from lbpanel.celery import app
 from proxy import cli
 
 log = logging.getLogger("proxy")
 
 
 def send_probe_now(destination_id, reason):
-    from lbpanel.celery import app
-
     app.send_task("probes.probe_now", args=[destination_id, reason])
 
 
@@ -50,7 +49,7 @@ class ProbeNowSender:
             for destination_id, reason in batch.items():
                 try:
                     self._send(destination_id, reason)
-                except Exception as exc:  # the broker may be down; the mark stands anyway
+                except Exception as exc:  # noqa: BLE001 (the broker may be down, however it fails; the mark stands anyway)
                     log.warning("probe_now for destination %s not sent: %s", destination_id, exc)
 
 
