@@ -6,7 +6,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from dispatcher import services
-from dispatcher.models import ApiToken
+from dispatcher.models import ApiToken, StateEvent
+from dispatcher.roles import role_of
 from dispatcher.tests.api_support import FOREIGN_ADDRESS, client_for
 
 URL = "/api/v1/sets/"
@@ -95,8 +96,31 @@ def test_the_command_makes_read_only_and_limited_tokens(operator, capsys):
 
 
 def test_the_command_names_an_unknown_user(db):
-    with pytest.raises(CommandError, match="no user 'ghost'"):
+    with pytest.raises(CommandError, match="no user 'ghost'.*--role"):
         call_command("create_api_token", "ghost")
+
+
+def test_the_command_with_a_role_creates_a_service_account(db, capsys):
+    call_command("create_api_token", "ops-bot", "--role", "operator")
+    key = capsys.readouterr().out.rstrip("\n").splitlines()[-1]
+    token = ApiToken.objects.get()
+    assert token.user.username == "ops-bot" and role_of(token.user) == "operator"
+    assert not token.user.has_usable_password()
+    assert StateEvent.objects.filter(subject="created user ops-bot").exists()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get(URL).status_code == 200
+
+
+def test_the_command_does_not_change_an_existing_users_role(viewer):
+    with pytest.raises(CommandError, match="exists with role viewer, not admin"):
+        call_command("create_api_token", "viewer", "--role", "admin")
+    assert not ApiToken.objects.exists() and role_of(type(viewer).objects.get(pk=viewer.pk)) == "viewer"
+
+
+def test_the_command_refuses_a_bad_user_name(db):
+    with pytest.raises(CommandError, match="cannot be a user name"):
+        call_command("create_api_token", "ops bot!", "--role", "viewer")
 
 
 def test_the_admin_revokes_tokens(admin_user, viewer, client):
