@@ -1,5 +1,8 @@
 """Active calls are sampled into lb:calls:<id> (once per interval, cluster-wide) and drawn on the detail page."""
 
+import json
+import time
+
 import pytest
 
 from dispatcher import live
@@ -38,8 +41,10 @@ def test_no_proxy_reporting_leaves_a_gap_not_a_zero(redis, dest):
 
 
 def test_the_detail_page_draws_the_history(client, viewer, redis, dest):
-    redis.lpush(contract.calls_key(dest.pk), '{"t": 1, "active": 3}', '{"t": 11, "active": 9}')
+    now = time.time()
+    redis.lpush(contract.calls_key(dest.pk), json.dumps({"t": now - 20, "active": 3}), json.dumps({"t": now - 10, "active": 9}))
     client.force_login(viewer)
     response = client.get(f"/destinations/{dest.pk}/")
     assert response.status_code == 200
-    assert b'data-testid="calls-history-chart"' in response.content and b"(max 9)" in response.content
+    assert b'data-testid="calls-history-chart"' in response.content and b"(max 9" in response.content
+    assert response.content.count(b'class="tick"') in (6, 7)  # a time axis: a tick every 10 minutes
