@@ -62,8 +62,52 @@ class DispatcherSet(models.Model):
         return list(parse_codes(self.failover_codes))
 
 
+class Server(models.Model):
+    """One SIP endpoint (transport, host, port): one Asterisk box, listed in any number of sets.
+
+    Derived from the destinations' URIs whenever one is saved or imported (services.attach_server);
+    people act on it (maintenance, drain, calls), while sets and rows stay Kamailio's vocabulary.
+    """
+
+    transport = models.CharField(max_length=3, choices=[("udp", "UDP"), ("tcp", "TCP")])
+    host = models.CharField(max_length=255)
+    port = models.PositiveIntegerField()
+    name = models.CharField(
+        max_length=100,
+        validators=[validate_no_control_characters],
+        help_text="The DUID its destinations agree on, else host:port, until someone names it.",
+    )
+    name_edited = models.BooleanField(default=False, help_text="Named by a person: imports no longer rename it.")
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["transport", "host", "port"],
+                name="server_endpoint_unique",
+                violation_error_message="There is already a server at this transport, host and port.",
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def hostport(self):
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
+    def endpoint(self):
+        return (self.transport, self.host, self.port)
+
+
 class Destination(models.Model):
     dset = models.ForeignKey(DispatcherSet, on_delete=models.CASCADE, related_name="destinations", verbose_name="set")
+    # Derived from `uri` on every save (services.attach_server), never chosen: hence not editable.
+    server = models.ForeignKey(Server, on_delete=models.PROTECT, related_name="destinations", editable=False)
     uri = models.CharField("URI", max_length=255, validators=[validate_sip_uri])
     priority = models.IntegerField(default=0, help_text="Higher first for algorithm 8 and for the initial order.")
     weight = models.PositiveIntegerField(default=0, validators=[MaxValueValidator(1_000_000)])
@@ -137,6 +181,28 @@ class Destination(models.Model):
     def clean(self):
         if self.rweight and not 1 <= self.rweight <= 100:
             raise ValidationError({"rweight": "rweight is 1-100 (or 0 for none)."})
+
+    def save(self, *args, **kwargs):
+        # Every save, whoever calls it (panel form, API, admin through services.save_config; a
+        # command or a test through the ORM): the row belongs to the server its URI names.
+        from dispatcher import services  # noqa: PLC0415 (services imports the models)
+
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "uri" not in update_fields and "duid" not in update_fields:
+            return super().save(*args, **kwargs)  # health, state: the server stays as it is
+        previous = services.attach_server(self)
+        if update_fields is not None:
+            kwargs["update_fields"] = {*update_fields, "server"}
+        super().save(*args, **kwargs)
+        services.settle_servers({self.server_id, previous})
+
+    def delete(self, *args, **kwargs):
+        from dispatcher import services  # noqa: PLC0415 (services imports the models)
+
+        server_id = self.server_id
+        result = super().delete(*args, **kwargs)
+        services.settle_servers({server_id})
+        return result
 
 
 class SourceRule(models.Model):
@@ -323,6 +389,9 @@ class StateEvent(models.Model):
     """Append-only: every change of admin state, health or configuration. The audit log and the downtime record."""
 
     destination = models.ForeignKey(Destination, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    # A server's state change is one event for all its rows (services.set_server_state); `before`
+    # and `after` hold each set's state.
+    server = models.ForeignKey(Server, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
     subject = models.CharField(max_length=255, help_text="What changed, kept when the destination is deleted.")
     kind = models.CharField(max_length=10, choices=EventKind.choices)
     old = models.CharField(
@@ -348,7 +417,7 @@ class StateEvent(models.Model):
 
     class Meta:
         ordering = ["-created", "-id"]
-        indexes = [models.Index(fields=["destination", "-created"])]
+        indexes = [models.Index(fields=["destination", "-created"]), models.Index(fields=["server", "-created"])]
 
     def __str__(self):
         return f"{self.subject}: {self.old} → {self.new} ({self.cause})"

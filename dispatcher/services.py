@@ -19,9 +19,10 @@ from django.utils import timezone
 from dispatcher import publication, publisher
 from dispatcher.choices import PROBE_PRESETS, AdminState, Cause, EventKind
 from dispatcher.kamailio_list import DispatcherListError, LineError, compose_attrs, format_line, parse_list
-from dispatcher.models import ApiToken, Destination, DispatcherSet, ProbeSettings, ProxySettings, StateEvent
+from dispatcher.models import ApiToken, Destination, DispatcherSet, ProbeSettings, ProxySettings, Server, StateEvent
 from dispatcher.roles import ADMIN, OPERATOR, VIEWER, role_of
 from lbcore import contract, rules
+from sip.errors import SipSyntaxError
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,152 @@ def set_state(dest, state, *, actor=None, cause=Cause.USER, reason=""):
 
 def _subject(dest):
     return f"set {dest.dset.setid} {dest.uri}" + (f" ({dest.duid})" if dest.duid else "")
+
+
+# --- servers ----------------------------------------------------------------------
+
+
+def attach_server(dest):
+    """The one rule that puts a destination on a server: the endpoint (transport, host, port) its URI
+    names (lbcore.rules.server_endpoint), made when it is new. Destination.save calls it, so the
+    panel's form, the API, the Django admin (all through save_config) and any ORM save agree; import
+    puts its bulk rows on servers by the same rule (_servers_at). Returns the id of the server the row
+    leaves, or None; Destination.save then settles both."""
+    endpoint = _endpoint(dest.uri)
+    if dest.server_id is not None and dest.server.endpoint == endpoint:
+        return None
+    previous = dest.server_id
+    dest.server = _servers_at({endpoint: dest.duid})[endpoint]
+    return previous
+
+
+def _endpoint(uri):
+    try:
+        return rules.server_endpoint(uri)
+    except SipSyntaxError as exc:
+        raise ValidationError({"uri": str(exc)}) from None
+
+
+def _servers_at(wanted):
+    """endpoint -> Server for each of `wanted` (endpoint -> a DUID to name a new one by), making the
+    missing ones in one statement; one query to read them whatever their number."""
+
+    def existing():
+        # A big import reads every server rather than send thousands of hosts as parameters.
+        found = Server.objects.all() if len(wanted) > 500 else Server.objects.filter(host__in={h for _, h, _ in wanted})
+        return {s.endpoint: s for s in found if s.endpoint in wanted}
+
+    servers = existing()
+    missing = [e for e in wanted if e not in servers]
+    if missing:
+        # ignore_conflicts: a server another change made meanwhile is read back, not made twice.
+        Server.objects.bulk_create(
+            [Server(transport=t, host=h, port=p, name=rules.server_name([wanted[(t, h, p)]], h, p)) for t, h, p in missing],
+            ignore_conflicts=True,
+        )
+        servers = existing()
+    return servers
+
+
+def settle_servers(server_ids=None):
+    """After rows were added, moved, renamed or removed (`server_ids`; None: every server): a server
+    no row lists any more is deleted, and one no person named takes the name its rows now give it.
+
+    Deleted, not kept: a server is what the rows say. One with no rows takes no calls and cannot be
+    put into maintenance, so listing it would only show a box that is "drained" because nothing
+    routes to it. Its rows' deletion is in the audit log; a person's name for it is lost with it.
+    """
+    if server_ids is not None:
+        server_ids = set(server_ids) - {None}
+        if not server_ids:
+            return
+    servers = Server.objects.all() if server_ids is None else Server.objects.filter(pk__in=server_ids)
+    orphans = servers.filter(destinations__isnull=True)
+    for name in orphans.filter(name_edited=True).values_list("name", flat=True):
+        log.info("server %s has no destinations left: deleted with its name", name)
+    orphans.delete()
+    duids = {}
+    for server_id, duid in Destination.objects.filter(server__in=servers).values_list("server_id", "duid"):
+        duids.setdefault(server_id, []).append(duid)
+    renamed = []
+    now = timezone.now()
+    for server in servers.filter(name_edited=False, pk__in=duids.keys()):
+        name = rules.server_name(duids[server.pk], server.host, server.port)
+        if name != server.name:
+            server.name, server.updated = name, now
+            renamed.append(server)
+    Server.objects.bulk_update(renamed, ["name", "updated"], batch_size=1000)
+
+
+@transaction.atomic
+def rename_server(server, name, *, actor=None, cause=Cause.USER, reason=""):
+    """Name a server (panel, API, admin); an import no longer renames it. An empty name gives it back
+    the name its rows give it. Audited; nothing is published (the proxies route by id)."""
+    server = Server.objects.select_for_update().get(pk=server.pk)
+    before = {"name": server.name, "name_edited": server.name_edited}
+    name = name.strip()
+    if name:
+        server.name, server.name_edited = name, True
+    else:
+        duids = server.destinations.values_list("duid", flat=True)
+        server.name, server.name_edited = rules.server_name(duids, server.host, server.port), False
+    server.full_clean(validate_constraints=False)
+    server.save(update_fields=["name", "name_edited", "updated"])
+    after = {"name": server.name, "name_edited": server.name_edited}
+    if before != after:
+        _config_event(
+            f"renamed server {server.hostport}",
+            before,
+            after,
+            actor=actor,
+            cause=cause,
+            reason=reason,
+            old=before["name"],
+            new=server.name,
+        )
+    return server
+
+
+def _row_label(dest, rows):
+    # A set lists a box once, as a rule; when it lists it under two URIs, each row is named.
+    twice = sum(1 for d in rows if d.dset_id == dest.dset_id) > 1
+    return f"set {dest.dset.setid}" + (f" {dest.uri}" if twice else "")
+
+
+@transaction.atomic
+def set_server_state(server, state, *, actor=None, cause=Cause.USER, reason=""):
+    """Maintenance (inactive), Disable or Return (active) for a whole server: every set's row at once,
+    in one transaction, one audit entry (its before/after: each set's state; its subject: the sets
+    touched) and one publish. Rows already in `state` are left alone; when all are, nothing is
+    recorded or published. Per row, set_state still applies (Kamailio's dispatcher.set_state names
+    one set). Returns the server."""
+    if state not in AdminState.values:
+        raise ValueError(f"state must be one of {', '.join(AdminState.values)}, got {state!r}")
+    # Locked, rows too: two operators acting at once record two honest events.
+    server = Server.objects.select_for_update().get(pk=server.pk)
+    rows = list(server.destinations.select_for_update().select_related("dset").order_by("dset__setid", "id"))
+    touched = [d for d in rows if d.admin_state != state]
+    if not touched:
+        return server
+    before = {_row_label(d, rows): d.admin_state for d in rows}
+    Destination.objects.filter(pk__in=[d.pk for d in touched]).update(admin_state=state, updated=timezone.now())
+    after = {**before, **{_row_label(d, rows): state for d in touched}}
+    sets = sorted({d.dset.setid for d in touched})
+    StateEvent.objects.create(
+        server=server,
+        subject=f"server {server.name} ({server.hostport}) in set{'s' if len(sets) > 1 else ''} {', '.join(map(str, sets))}",
+        kind=EventKind.ADMIN,
+        old=rules.server_admin_state(before.values()),
+        new=state,
+        before=before,
+        after=after,
+        cause=cause,
+        actor=_actor(actor),
+        reason=reason,
+    )
+    log.warning("admin state server %s %s -> %s sets=%s cause=%s reason=%r", server.name, before, state, sets, cause, reason)
+    _publish_on_commit()
+    return server
 
 
 # --- health ----------------------------------------------------------------------
@@ -162,7 +309,7 @@ def _describe(instance):
 
 def _snapshot(instance):
     """Every field people set, as the JSON the audit keeps (a set by its id, times as ISO text)."""
-    skip = {"id", "created", "updated", "health", "health_changed"}
+    skip = {"id", "created", "updated", "health", "health_changed", "server"}
     return _as_json({f.name: f.value_from_object(instance) for f in instance._meta.concrete_fields if f.name not in skip})
 
 
@@ -182,7 +329,8 @@ def save_config(instance, *, actor=None, cause=Cause.USER, reason=""):
     Raises django ValidationError (with field names) when the instance is invalid.
     A destination's admin state change is recorded as a state change, as set_state would.
     """
-    instance.full_clean()
+    # A destination's server is derived from its URI when it is saved, not validated as input.
+    instance.full_clean(exclude=["server"] if isinstance(instance, Destination) else None)
     model = type(instance)
     before = model.objects.filter(pk=instance.pk).first() if instance.pk else None
     if isinstance(instance, Destination):
@@ -416,7 +564,12 @@ def _apply_entries(entries, replace, result, actor, cause):
         for dest in updated:
             dest.updated = now
         Destination.objects.bulk_update(updated, [*_entry_fields_names(), "updated"], batch_size=1000)
+    if created:
+        servers = _servers_at({_endpoint(d.uri): d.duid for d in created})
+        for dest in created:
+            dest.server = servers[_endpoint(dest.uri)]
     Destination.objects.bulk_create(created, batch_size=1000)
+    settle_servers()  # names from the rows as they now are; a server --replace left without rows goes
     events.extend(
         _event(f"created destination {_subject(d)}", None, _snapshot(d), actor=actor, cause=cause, destination=d) for d in created
     )
@@ -444,7 +597,7 @@ def _check_imported(dest, entry, duids):
     problems = {}
     try:
         # dset excluded: ForeignKey.validate asks the database whether the set exists, once per line.
-        dest.full_clean(exclude=["dset"], validate_unique=False, validate_constraints=False)
+        dest.full_clean(exclude=["dset", "server"], validate_unique=False, validate_constraints=False)
     except ValidationError as exc:
         problems = exc.message_dict
     other = duids.get((dest.dset.pk, dest.duid)) if dest.duid else None

@@ -9,7 +9,8 @@ anything with `admin_state` will do.
 import time
 from dataclasses import dataclass
 
-from lbcore.contract import ACTIVE, DISABLED, DOWN, FLAG_NOPING, INACTIVE, PROBE_ALL, SUSPECT, Health
+from lbcore.contract import ACTIVE, DISABLED, DOWN, FLAG_NOPING, INACTIVE, PROBE_ALL, SUSPECT, UNKNOWN, UP, Health
+from sip.uri import parse_uri
 
 
 def usable(dest, health, hold=None, now=None):
@@ -158,3 +159,68 @@ def unvouched_calls(nodes, records):
         for did, n in calls_left(record).items():
             out.setdefault(did, []).append(Unvouched(name, NOT_REPORTING, since, n))
     return out
+
+
+# -- servers: one SIP endpoint, one Asterisk box, listed in any number of sets -------------------
+
+
+def server_endpoint(uri):
+    """What makes two destinations one server: (transport, host, port) of the URI, the host in lower
+    case and the port made explicit, so sip:AST1:5060 and sip:ast1 are the same box. Raises
+    sip.errors.SipSyntaxError on a URI that is not one."""
+    parsed = parse_uri(uri)
+    return parsed.transport, parsed.host.lower(), parsed.effective_port
+
+
+def server_name(duids, host, port):
+    """A server's name until a person gives it one: the DUID its rows agree on, else host:port."""
+    names = set(duids)
+    if len(names) == 1 and "" not in names:
+        return names.pop()
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+MIXED = "mixed"
+
+
+def server_admin_state(states):
+    """A server's admin state from its rows': the one they share, else MIXED (say which set is in
+    which state beside it). A server with no rows is not active: it takes no calls."""
+    states = set(states)
+    if len(states) == 1:
+        return states.pop()
+    return MIXED if states else INACTIVE
+
+
+_HEALTH_RANK = {UP: 0, UNKNOWN: 1, SUSPECT: 2, DOWN: 3}
+
+
+def worst_health(states):
+    """A server's health: its rows are the same box, so the worst any of them shows (down, suspect,
+    unknown, up); unknown when it has none."""
+    return max(states, key=lambda s: _HEALTH_RANK.get(s, 1), default=UNKNOWN)
+
+
+def server_calls(calls):
+    """A server's active calls from its rows' (each summed over the live proxies, None when no live
+    proxy vouches for it): the sum, or None when any row's count is unknown."""
+    total = 0
+    for n in calls:
+        if n is None:
+            return None
+        total += n
+    return total
+
+
+def drained(calls, *, reporting=True):
+    """Whether a server is safe to restart: True only when its calls, summed over every set (each of
+    `calls` is one row's count over every live proxy), are 0. False while any known count is above
+    0, whatever else is unknown. Otherwise None (unknown, never "safe") while a row's count is unknown
+    (a proxy that carried its calls stopped reporting, or restarted with calls up: unvouched_calls)
+    or no proxy is `reporting` at all, so nobody vouches for the 0."""
+    calls = list(calls)
+    if any(n for n in calls if n is not None):
+        return False
+    if not reporting or any(n is None for n in calls):
+        return None
+    return True
