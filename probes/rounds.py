@@ -125,7 +125,9 @@ def run_round(round_id=None):
         "probe_s": round(probe_s, 4),
         "duration_s": round(time.perf_counter() - started, 4),
     }
-    log.info(
+    # A quiet round is DEBUG: one INFO line per round would bury what matters (issue 11); a change is INFO.
+    log.log(
+        logging.INFO if recorded.transitions else logging.DEBUG,
         "probe round=%s probed=%d good=%d changes=%d probe_s=%.3f duration_s=%.3f",
         round_id,
         summary["probed"],

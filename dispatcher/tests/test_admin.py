@@ -61,7 +61,9 @@ def test_ensure_admin_creates_admin_once(db, monkeypatch, capsys):
 
     monkeypatch.setenv("LBPANEL_ADMIN_PASSWORD", "correct horse")
     call_command("ensure_admin")
-    call_command("ensure_admin")
     assert "created user admin" in capsys.readouterr().out
+    call_command("ensure_admin")
+    later = capsys.readouterr().out
+    assert "user admin exists" in later and "manage.py changepassword admin" in later and "correct horse" not in later
     admin = get_user_model().objects.get(username="admin")
     assert admin.is_superuser and admin.check_password("correct horse")

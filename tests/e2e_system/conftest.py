@@ -106,7 +106,7 @@ def celeries(django_db_setup, django_db_blocker, tmp_path_factory):
     try:
         worker.wait_ready()
         schedule = tmp_path_factory.mktemp("beat") / "celerybeat-schedule"
-        beat = CeleryProcess("beat", ["beat", "-s", str(schedule), "--loglevel", "INFO"], env, "Sending due task").wait_ready()
+        beat = CeleryProcess("beat", ["beat", "-s", str(schedule), "--loglevel", "INFO"], env, "beat: Starting").wait_ready()
         yield Celeries(worker, beat, app)
     finally:
         if beat is not None:
