@@ -35,11 +35,43 @@ class DispatcherSetForm(forms.ModelForm):
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
 
 
+# Where weight 0 means "only when every other destination fails" (proxy/selection.py): a weight
+# of 0 among weighted rows makes a backup, and a weighted row among 0s takes every call.
+WEIGHTED_ALGORITHMS = (Algorithm.ROUND_ROBIN, Algorithm.WEIGHT, Algorithm.RELATIVE_WEIGHT)
+
+
 class DestinationForm(forms.ModelForm):
     class Meta:
         model = Destination
         fields = ["dset", "uri", "duid", "priority", "weight", "rweight", "maxload", "probing", "description"]
         widgets = {"uri": forms.TextInput(attrs={"placeholder": "sip:10.0.0.11:5080", "size": 40})}
+        help_texts = {
+            "weight": "Share of calls in sets using algorithm 4, 9 or 11. 0 there means a backup: "
+            "calls only when every destination with a weight fails (Kamailio's meaning)."
+        }
+
+    def __init__(self, *args, initial=None, **kwargs):
+        super().__init__(*args, initial=initial, **kwargs)
+        # A new row starts with the weight its set's rows carry (1 in an empty or unknown set), not the
+        # model's 0, which a dispatcher.list line without weight= keeps (services.import_list).
+        if self.instance.pk is None and "weight" not in (initial or {}):
+            self.initial["weight"] = _usual_weight((initial or {}).get("dset"))
+
+    def weight_warning(self):
+        """After a save: the weight makes this row a backup, or the only row to get calls, in its set."""
+        dest = self.instance
+        if dest.dset.algorithm not in WEIGHTED_ALGORITHMS:
+            return ""
+        others = set(Destination.objects.filter(dset=dest.dset).exclude(pk=dest.pk).values_list("weight", flat=True))
+        if not others:
+            return ""
+        if dest.weight == 0 and max(others) > 0:
+            return f"{dest.uri} has weight 0: in set {dest.dset.setid} it gets calls only when every weighted destination fails."
+        if dest.weight > 0 and others == {0}:
+            return (
+                f"{dest.uri} is the only destination with a weight in set {dest.dset.setid}: it gets every call while it is up."
+            )
+        return ""
 
     def clean(self):
         # The model's unique constraints would report these without a field; say which field.
@@ -50,6 +82,12 @@ class DestinationForm(forms.ModelForm):
         if data.get("duid") and others.filter(duid=data["duid"]).exists():
             self.add_error("duid", "Another destination in this set has this DUID.")
         return data
+
+
+def _usual_weight(dset_pk):
+    """The weight most of the set's rows carry, 1 when there are none."""
+    weights = list(Destination.objects.filter(dset=dset_pk).values_list("weight", flat=True)) if str(dset_pk).isdigit() else []
+    return max(set(weights), key=weights.count) if weights else 1
 
 
 class SourceRuleForm(forms.ModelForm):

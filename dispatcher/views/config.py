@@ -44,6 +44,8 @@ def _edit(request, form_class, instance, *, title, back="panel:config", initial=
             _add_service_errors(form, exc)
         else:
             messages.success(request, f"Saved {saved}.")
+            if warning := getattr(form, "weight_warning", lambda: "")():
+                messages.warning(request, warning)
             return redirect(back)
     return render(request, template, {"form": form, "title": title, "back": back, **(extra or {})})
 
