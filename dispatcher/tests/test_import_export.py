@@ -103,3 +103,9 @@ def test_a_state_change_reads_plainly_in_the_preview(db, no_publish):
     import_dispatcher_list("1 sip:127.0.0.1:5081 0 0\n")
     result = import_dispatcher_list("1 sip:127.0.0.1:5081 1 0\n", dry_run=True)
     assert result.changes == ["~ set 1 sip:127.0.0.1:5081: admin_state 'active' → 'inactive'"]
+
+
+def test_an_imported_set_is_unnamed_so_it_reads_set_1_once(db, no_publish):
+    # Named "set 1", the panel showed "set 1 · set 1"; dispatcher.list has no names to import.
+    import_dispatcher_list(SEED.read_text())
+    assert [(s.name, str(s)) for s in DispatcherSet.objects.order_by("setid")] == [("", "set 1"), ("", "set 2")]
