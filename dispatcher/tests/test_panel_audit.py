@@ -1,5 +1,7 @@
 """The audit log: every StateEvent, filterable by destination, kind, cause and user, paginated."""
 
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from dispatcher.choices import AdminState
@@ -57,3 +59,11 @@ def test_it_paginates_and_keeps_the_filter(as_viewer, cluster, redis, django_ass
         html = as_viewer.get("/audit/?cause=probe").content.decode()
     assert rows(html) == 50 and "page 1 of 3" in html and "?cause=probe&amp;page=2" in html
     assert rows(as_viewer.get("/audit/?cause=probe&page=3").content.decode()) == 20
+
+
+def test_its_times_name_their_time_zone(as_viewer, history, redis, settings):
+    settings.TIME_ZONE = "America/New_York"
+    event = StateEvent.objects.order_by("created").first()
+    local = event.created.astimezone(ZoneInfo("America/New_York"))
+    html = as_viewer.get("/audit/").content.decode()
+    assert f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()}" in html
