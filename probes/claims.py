@@ -4,10 +4,12 @@
   Redis clock (one clock for every worker); the check-and-start is one script, so
   however many ticks arrive at once exactly one starts the round. Reading the
   interval on every tick is what makes a new ping_interval apply without a restart.
-- Each destination is claimed once per round (`lb:probe:claimed` remembers the last
-  round that claimed it) and held busy while its probe is out, so a second worker
-  running the same round skips it and a slow round never overlaps the next one
-  for that destination. `probe_now` takes the same busy lock.
+- Each server (probes.prober.server_key: transport, resolved host, port) is claimed once
+  per round (`lb:probe:claimed` remembers the last round that claimed it) and held busy
+  while its probe is out, so a second worker running the same round skips it and a
+  slow round never overlaps the next one for that server. `probe_now` and the recovery
+  probes take the same busy lock. Claiming the server, not its rows, is what keeps a
+  box listed in several sets at one probe per round whichever worker sees which row.
 
 These keys are the prober's own; the proxy never reads them (see lbcore/contract.py).
 """
@@ -85,21 +87,21 @@ def new_round_id(r):
     return int(r.incr(ROUND_ID_KEY))
 
 
-def claim(r, round_id, ids, *, token, hold_ms):
-    """Claim `ids` for `round_id`; returns the ids this caller now holds (the others are
-    already claimed for this round, or still busy from an earlier probe)."""
-    if not ids:
+def claim(r, round_id, servers, *, token, hold_ms):
+    """Claim `servers` (server keys) for `round_id`; returns the keys this caller now holds (the
+    others are already claimed for this round, or still busy from an earlier probe)."""
+    if not servers:
         return []
-    got = _script(r, _CLAIM)(keys=[CLAIMED_KEY, BUSY_PREFIX], args=[round_id, token, int(hold_ms), *ids])
-    return [int(i) for i in got]
+    got = _script(r, _CLAIM)(keys=[CLAIMED_KEY, BUSY_PREFIX], args=[round_id, token, int(hold_ms), *servers])
+    return [k.decode() if isinstance(k, bytes) else k for k in got]
 
 
-def hold(r, destination_id, *, token, hold_ms):
-    """Hold one destination busy (probe_now); False when a probe of it is already out."""
-    return bool(r.set(f"{BUSY_PREFIX}{destination_id}", token, nx=True, px=int(hold_ms)))
+def hold(r, server, *, token, hold_ms):
+    """Hold one server busy (probe_now, recovery); False when a probe of it is already out."""
+    return bool(r.set(f"{BUSY_PREFIX}{server}", token, nx=True, px=int(hold_ms)))
 
 
-def release(r, ids, *, token):
-    if not ids:
+def release(r, servers, *, token):
+    if not servers:
         return 0
-    return int(_script(r, _RELEASE)(keys=[BUSY_PREFIX], args=[token, *ids]))
+    return int(_script(r, _RELEASE)(keys=[BUSY_PREFIX], args=[token, *servers]))

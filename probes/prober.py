@@ -4,6 +4,10 @@ No Django here and no state: the caller gives targets and settings, and gets bac
 what every destination answered (or that it did not) and how fast. UDP probes of
 one round share one socket per local address and are matched to replies by the
 Via branch; TCP probes open a connection each (bounded in number).
+
+Health is a server's, not a row's: `by_server` groups the targets by the SIP endpoint
+they reach (transport, resolved host, port), and `probe_servers` sends one request
+per server and gives its outcome to every row of it.
 """
 
 import asyncio
@@ -11,7 +15,7 @@ import ipaddress
 import logging
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sip.errors import SipSyntaxError
 from sip.framing import StreamFramer
@@ -78,6 +82,33 @@ async def probe_all(targets, config):
         for outcome in result if isinstance(result, list) else [result]:
             outcomes[outcome.id] = outcome
     return [outcomes[t.id] for t in targets]
+
+
+async def by_server(targets, timeout):
+    """server key -> its targets, lowest id first: one key per SIP endpoint (transport, resolved
+    host, port), so an Asterisk box listed in several sets, by name in one and by address in
+    another, is one server. A host that does not resolve keeps its name in the key (its probe
+    then says it cannot resolve)."""
+    addresses = await _resolve(targets, timeout)
+    groups = {}
+    for target in sorted(targets, key=lambda t: t.id):
+        ip = addresses.get(target.host)
+        if ip is not None:
+            target = replace(target, host=ip)  # resolved once: probe_servers looks nothing up again
+        groups.setdefault(server_key(target.transport, target.host, target.port), []).append(target)
+    return groups
+
+
+def server_key(transport, host, port):
+    return f"{transport}:{host}:{port}"
+
+
+async def probe_servers(groups, config):
+    """One probe per server (`by_server`'s groups), with its first row's Request-URI; one Outcome
+    per row, each row's the server's."""
+    groups = list(groups.values())
+    outcomes = await probe_all([rows[0] for rows in groups], config)
+    return [replace(outcome, id=row.id) for outcome, rows in zip(outcomes, groups) for row in rows]
 
 
 async def _resolve(targets, timeout):

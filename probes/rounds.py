@@ -1,4 +1,9 @@
-"""A probe round, and the single probe the proxy asks for: claim, probe, record, release."""
+"""A probe round, and the single probe the proxy asks for: claim, probe, record, release.
+
+What is probed is a server (one SIP endpoint), once, however many sets list it; what is
+recorded is every row of it, each fed the same outcome through the per-row state machine,
+so a server's rows go up and down together and each keeps its own history.
+"""
 
 import asyncio
 import logging
@@ -14,7 +19,7 @@ from lbcore import rules
 from lbcore.contract import LAST_ROUND_KEY, PING_ACTIVE_KEY
 from probes import claims
 from probes.machine import Thresholds
-from probes.prober import ProbeConfig, Target, probe_all
+from probes.prober import ProbeConfig, Target, by_server, probe_servers
 from probes.recording import record
 from sip.errors import SipSyntaxError
 from sip.headers import is_token
@@ -97,28 +102,35 @@ def _targets(rows):
     return targets, health
 
 
+def _servers(targets, settings):
+    """server key -> its targets (probes.prober.by_server)."""
+    return run_async(by_server(targets, settings.ping_timeout_ms / 1000)) if targets else {}
+
+
 def run_round(round_id=None):
-    """Probe every destination this worker can claim for `round_id` (a new round when None)."""
+    """Probe every server this worker can claim for `round_id` (a new round when None)."""
     started = time.perf_counter()
     r = get_redis()
     settings = ProbeSettings.load()
     if round_id is None:
         round_id = claims.new_round_id(r)
     targets, db_health = _targets(round_destinations(settings))
+    servers = _servers(targets, settings)
     token = f"round:{round_id}:{secrets.token_hex(4)}"
     hold_ms = settings.ping_timeout_ms + HOLD_MARGIN_MS
-    mine = set(claims.claim(r, round_id, [t.id for t in targets], token=token, hold_ms=hold_ms))
-    targets = [t for t in targets if t.id in mine]
+    mine = claims.claim(r, round_id, list(servers), token=token, hold_ms=hold_ms)
+    servers = {key: servers[key] for key in mine}
     try:
         probe_started = time.perf_counter()
-        outcomes = run_async(probe_all(targets, probe_config(settings))) if targets else []
+        outcomes = run_async(probe_servers(servers, probe_config(settings))) if servers else []
         probe_s = time.perf_counter() - probe_started
         recorded = record(r, outcomes, thresholds(settings), db_health=db_health)
     finally:
-        claims.release(r, [t.id for t in targets], token=token)
+        claims.release(r, list(servers), token=token)
     r.set(LAST_ROUND_KEY, f"{time.time():.3f}")
     summary = {
         "round": round_id,
+        "servers": len(servers),
         "probed": recorded.probed,
         "good": recorded.good,
         "transitions": [list(t) for t in recorded.transitions],
@@ -128,8 +140,9 @@ def run_round(round_id=None):
     # A quiet round is DEBUG: one INFO line per round would bury what matters (issue 11); a change is INFO.
     log.log(
         logging.INFO if recorded.transitions else logging.DEBUG,
-        "probe round=%s probed=%d good=%d changes=%d probe_s=%.3f duration_s=%.3f",
+        "probe round=%s servers=%d probed=%d good=%d changes=%d probe_s=%.3f duration_s=%.3f",
         round_id,
+        summary["servers"],
         summary["probed"],
         summary["good"],
         len(recorded.transitions),
@@ -151,28 +164,47 @@ def run_recovery():
 
     Kamailio probes a dead server only every ds_ping_interval, so a restarted Asterisk
     waits up to that long to get calls again; this closes the gap. The busy hold keeps it
-    from overlapping a round's or probe_now's probe of the same destination.
+    from overlapping a round's or probe_now's probe of the same server.
     """
     r = get_redis()
     settings = ProbeSettings.load()
     targets, db_health = _targets(down_destinations())
+    servers = _servers(targets, settings)
     token = f"recovery:{secrets.token_hex(4)}"
     hold_ms = settings.ping_timeout_ms + HOLD_MARGIN_MS
-    mine = [t for t in targets if claims.hold(r, t.id, token=token, hold_ms=hold_ms)]
+    mine = {key: rows for key, rows in servers.items() if claims.hold(r, key, token=token, hold_ms=hold_ms)}
     if not mine:
         return {"probed": 0}
     try:
-        outcomes = run_async(probe_all(mine, probe_config(settings)))
+        outcomes = run_async(probe_servers(mine, probe_config(settings)))
         recorded = record(r, outcomes, thresholds(settings), db_health=db_health)
     finally:
-        claims.release(r, [t.id for t in mine], token=token)
+        claims.release(r, list(mine), token=token)
     if recorded.transitions:
         log.info("recovery probes=%d changes=%s", recorded.probed, recorded.transitions)
     return {"probed": recorded.probed, "transitions": [list(t) for t in recorded.transitions]}
 
 
+def server_of(destination_id, settings):
+    """(server key, targets of its rows that may be probed, their db health) for the server
+    `destination_id` is a row of; (None, [], {}) when that row may not be probed."""
+    allowed = lambda admin_state, probing, health: rules.probe_allowed(admin_state)  # noqa: E731
+    own, _ = _targets(_rows(Destination.objects.filter(pk=destination_id), allowed))
+    if not own:
+        return None, [], {}
+    # Its siblings are the rows at the same endpoint: only rows with its transport and port
+    # can be, so only those are resolved.
+    targets, db_health = _targets(_rows(Destination.objects.all(), allowed))
+    targets = [t for t in targets if (t.transport, t.port) == (own[0].transport, own[0].port)]
+    for key, rows in _servers(targets, settings).items():
+        if any(t.id == destination_id for t in rows):
+            return key, rows, {t.id: db_health[t.id] for t in rows}
+    return None, [], {}
+
+
 def probe_one(destination_id, reason=""):
-    """Probe one destination now (the proxy marked it suspect, saying `reason`).
+    """Probe the server of one destination now (the proxy marked it suspect, saying `reason`)
+    and record the outcome for every row of that server.
 
     If a round's probe of it is out, wait for that to be recorded first (bounded),
     then probe afresh: the suspect mark must be settled by a probe sent after it.
@@ -182,11 +214,8 @@ def probe_one(destination_id, reason=""):
         log.info("probe_now skipped: probing is paused (ping_active 0) destination=%s reason=%r", destination_id, reason)
         return {"probed": 0}
     settings = ProbeSettings.load()
-    rows = _rows(
-        Destination.objects.filter(pk=destination_id), lambda admin_state, probing, health: rules.probe_allowed(admin_state)
-    )
-    targets, db_health = _targets(rows)
-    if not targets:
+    server, targets, db_health = server_of(destination_id, settings)
+    if server is None:
         log.info("probe_now skipped: destination id=%s is disabled, deleted or unparsable", destination_id)
         return {"probed": 0}
     if reason:
@@ -194,24 +223,33 @@ def probe_one(destination_id, reason=""):
     token = f"now:{secrets.token_hex(4)}"
     hold_ms = settings.ping_timeout_ms + HOLD_MARGIN_MS
     deadline = time.monotonic() + settings.ping_timeout_ms / 1000 + 2.0
-    while not claims.hold(r, destination_id, token=token, hold_ms=hold_ms):
+    while not claims.hold(r, server, token=token, hold_ms=hold_ms):
         if time.monotonic() >= deadline:
-            log.warning("probe_now gave up waiting: destination id=%s still busy (reason=%r)", destination_id, reason)
+            log.warning(
+                "probe_now gave up waiting: destination id=%s server %s still busy (reason=%r)", destination_id, server, reason
+            )
             return {"probed": 0}
         time.sleep(0.01)
     try:
-        outcomes = run_async(probe_all(targets, probe_config(settings)))
+        outcomes = run_async(probe_servers({server: targets}, probe_config(settings)))
         recorded = record(r, outcomes, thresholds(settings), db_health=db_health, suspect_reason=reason)
     finally:
-        claims.release(r, [destination_id], token=token)
+        claims.release(r, [server], token=token)
     outcome = outcomes[0]
     log.info(
-        "probe_now destination=%s uri=%s status=%r rtt_ms=%s changes=%s reason=%r",
+        "probe_now destination=%s server=%s rows=%s uri=%s status=%r rtt_ms=%s changes=%s reason=%r",
         destination_id,
+        server,
+        ",".join(str(t.id) for t in targets),
         targets[0].uri,
         outcome.status,
         outcome.rtt_ms,
         recorded.transitions,
         reason,
     )
-    return {"probed": 1, "status": outcome.status, "transitions": [list(t) for t in recorded.transitions]}
+    return {
+        "probed": recorded.probed,
+        "server": server,
+        "status": outcome.status,
+        "transitions": [list(t) for t in recorded.transitions],
+    }

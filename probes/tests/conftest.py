@@ -124,7 +124,9 @@ def lb_redis(settings):
 
 @pytest.fixture
 def responder():
-    r = Responder(free_port(), ("udp", "tcp")).start()
+    """Four servers on one responder: `port` and `ports[1:]` (a server is an endpoint, so rows
+    meant to be probed apart need ports of their own)."""
+    r = Responder(free_port(), ("udp", "tcp"), extra_ports=[free_port() for _ in range(3)]).start()
     yield r
     r.stop()
 

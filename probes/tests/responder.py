@@ -80,12 +80,14 @@ def _branch(via):
 
 
 class Responder:
-    """Answer SIP requests on 127.0.0.1:`port` over `transports` ("udp", "tcp")."""
+    """Answer SIP requests on 127.0.0.1:`port` (and `extra_ports`: several servers, one
+    responder) over `transports` ("udp", "tcp")."""
 
-    def __init__(self, port, transports=("udp",), code=200, host="127.0.0.1"):
+    def __init__(self, port, transports=("udp",), code=200, host="127.0.0.1", extra_ports=()):
         if host not in ("127.0.0.1", "::1"):
             raise ValueError("the probe responder listens on loopback only")
         self.host, self.port, self.transports = host, port, tuple(transports)
+        self.ports = (port, *extra_ports)
         self.default_code = code
         self.codes = {}  # uri -> code or SILENT
         self.received = []
@@ -149,15 +151,16 @@ class Responder:
     # --- running
     async def serve(self):
         loop = asyncio.get_running_loop()
-        if "udp" in self.transports:
-            sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_DGRAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-            sock.bind((self.host, self.port))
-            transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), sock=sock)
-            self._servers.append(transport)
-        if "tcp" in self.transports:
-            server = await asyncio.start_server(self._tcp_client, self.host, self.port, reuse_address=True)
-            self._servers.append(server)
+        for port in self.ports:
+            if "udp" in self.transports:
+                sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_DGRAM)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+                sock.bind((self.host, port))
+                transport, _ = await loop.create_datagram_endpoint(lambda: _Udp(self), sock=sock)
+                self._servers.append(transport)
+            if "tcp" in self.transports:
+                server = await asyncio.start_server(self._tcp_client, self.host, port, reuse_address=True)
+                self._servers.append(server)
 
     async def _tcp_client(self, reader, writer):
         source = writer.get_extra_info("peername")

@@ -13,7 +13,7 @@ def test_it_brings_a_restarted_server_back_without_waiting_for_a_round(probes, r
     probe_settings.probing_threshold = 1
     probe_settings.save()
     down = make_destination(f"sip:ast1@127.0.0.1:{responder.port}")
-    healthy = make_destination(f"sip:ast2@127.0.0.1:{responder.port}")
+    healthy = make_destination(f"sip:ast2@127.0.0.1:{responder.ports[1]}")
     responder.answer(503, uri=down.uri)
     probes.round()
     assert probes.health(down.pk)["state"] == "down" and probes.health(healthy.pk)["state"] == "up"

@@ -17,7 +17,7 @@ def test_it_writes_one_event_per_transition_and_none_otherwise(probes, responder
     probe_settings.probing_threshold = 2
     probe_settings.save()
     dest = make_destination(f"sip:ast1@127.0.0.1:{responder.port}")
-    other = make_destination(f"sip:ast2@127.0.0.1:{responder.port}")
+    other = make_destination(f"sip:ast2@127.0.0.1:{responder.ports[1]}")
     script = [(200, "up"), (200, None), (SILENT, None), (SILENT, "down"), (SILENT, None), (200, "up"), (200, None)]
     for code, change in script:
         responder.answer(code, dest.uri)

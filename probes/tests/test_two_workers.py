@@ -1,12 +1,12 @@
-"""Several workers: each destination is probed once per round, and a round never
-overlaps an earlier one for a destination whose probe is still out."""
+"""Several workers: each server is probed once per round, and a round never
+overlaps an earlier one for a server whose probe is still out."""
 
 from collections import Counter
 
 import pytest
 
-from probes.tests.conftest import QUEUE, TASK_TIMEOUT, Worker
-from probes.tests.responder import SILENT
+from probes.tests.conftest import QUEUE, TASK_TIMEOUT, Worker, free_port
+from probes.tests.responder import SILENT, Responder
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -26,8 +26,16 @@ def second_worker(database_url, worker):
 
 
 @pytest.fixture
+def responder():
+    """N servers: one port each."""
+    r = Responder(free_port(), ("udp",), extra_ports=[free_port() for _ in range(N - 1)]).start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
 def many(responder, make_destination):
-    return [make_destination(f"sip:ast{i}@127.0.0.1:{responder.port}") for i in range(N)]
+    return [make_destination(f"sip:ast{i}@127.0.0.1:{port}") for i, port in enumerate(responder.ports)]
 
 
 def test_two_workers_running_one_round_probe_each_destination_once(probes, second_worker, responder, probe_settings, many):

@@ -31,8 +31,8 @@ def test_mode_0_probes_only_flagged_destinations_and_down_ones(probes, responder
     probe_settings.probing_mode = 0
     probe_settings.save()
     flagged = make_destination(f"sip:p@127.0.0.1:{responder.port}", probing=True)
-    make_destination(f"sip:plain@127.0.0.1:{responder.port}", probing=False)
-    down = make_destination(f"sip:down@127.0.0.1:{responder.port}", probing=False, health="down")
+    make_destination(f"sip:plain@127.0.0.1:{responder.ports[1]}", probing=False)
+    down = make_destination(f"sip:down@127.0.0.1:{responder.ports[2]}", probing=False, health="down")
     assert probes.round()["probed"] == 2
     assert sorted(r.uri for r in responder.received) == sorted([flagged.uri, down.uri])
     assert probes.health(down.pk)["state"] == "up"
