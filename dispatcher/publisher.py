@@ -37,6 +37,7 @@ def destination_doc(dest, setid):
         "attrs": dest.attrs,
         "admin_state": dest.admin_state,
         "probing": dest.probing,
+        "server_id": dest.server_id,
     }
 
 

@@ -112,6 +112,8 @@ class DestinationSpec:
     attrs: str = ""
     admin_state: str = ACTIVE
     probing: bool = True
+    # The server (one box, any number of sets) this row is on; None in a table from before servers.
+    server_id: int | None = None
 
     @property
     def address(self):

@@ -200,7 +200,19 @@ for _network in METRICS_ALLOWED_NETWORKS:
         raise ImproperlyConfigured(f"LBPANEL_METRICS_ALLOWED: {_network!r} is not an address or CIDR ({exc})") from exc
 SPECTACULAR_SETTINGS = {
     "TITLE": "lbpanel API",
-    "DESCRIPTION": "Dispatcher sets, destinations, state changes and live stats of the lbpanel SIP load balancer.",
+    "DESCRIPTION": """Servers, dispatcher sets, destinations, state changes and live stats of the lbpanel SIP load balancer.
+
+Authenticate with `Authorization: Token <key>` (or `Bearer <key>`); a viewer reads, an operator also changes
+admin state (of a server or of one row), an admin also changes configuration.
+
+Beside the REST API, the panel answers on three more paths (not described operation by operation below):
+
+| path | what | who may call it |
+| --- | --- | --- |
+| `POST /rpc` | Kamailio's JSON-RPC 2.0, as kamcmd sends it: `dispatcher.list`, `dispatcher.set_state` and `dispatcher.set_duid_state` (one set's row), `dispatcher.reload`, `dispatcher.ping_active` | a token (viewer); `set_state`, `set_duid_state` and `reload` need the operator role |
+| `GET /metrics` | Prometheus text: per destination, per server (`lbpanel_server_active_calls{server="ast1"}`, `lbpanel_server_cps`, `lbpanel_server_drained`) and per proxy | a token, or an address in `LBPANEL_METRICS_ALLOWED` |
+| `GET /healthz` | 200 when the database, Redis, the prober, a proxy and the publication are all well, else 503 naming what is not | anyone: it says nothing secret |
+""",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -19,6 +19,7 @@ from dispatcher.choices import AdminState, HealthState
 from dispatcher.live import snapshot
 from dispatcher.models import Destination
 from dispatcher.roles import VIEWER, has_role
+from dispatcher.servers import server_figures
 from lbcore import rules
 
 DEST_LABELS = ["id", "set", "uri", "duid"]
@@ -29,6 +30,7 @@ class LbpanelCollector:
         snap = snapshot()
         yield GaugeMetricFamily("lbpanel_redis_up", "1 when Redis answered this scrape.", value=0 if snap.redis_error else 1)
         yield from self._destinations(snap)
+        yield from self._servers(snap)
         yield from self._nodes(snap)
 
     def _destinations(self, snap):
@@ -94,6 +96,37 @@ class LbpanelCollector:
             if rtt_ms is not None:
                 rtt.add_metric(labels, rtt_ms / 1000.0)
         yield from (admin, health, usable, active, unknown, cps, invites, answered, failovers, rtt)
+
+    def _servers(self, snap):
+        # `id` as well as the name: two boxes may carry the same DUID in different sets.
+        labels = ["id", "server"]
+        active = GaugeMetricFamily(
+            "lbpanel_server_active_calls",
+            "Calls in progress on the server, summed over every set and live proxy; absent while unknown.",
+            labels=labels,
+        )
+        unknown = GaugeMetricFamily(
+            "lbpanel_server_active_calls_unknown",
+            "1 while the server's count is unknown (no proxy reporting, or one that carried its calls restarted or stopped reporting).",
+            labels=labels,
+        )
+        cps = GaugeMetricFamily(
+            "lbpanel_server_cps", "New calls per second to the server now, over every set and live proxy.", labels=labels
+        )
+        drained = GaugeMetricFamily(
+            "lbpanel_server_drained",
+            "1 when no call is up on the server in any set: safe to restart; absent while unknown.",
+            labels=labels,
+        )
+        for figures in server_figures(snap):
+            values = [str(figures.server.id), figures.server.name]
+            unknown.add_metric(values, 1 if figures.active_calls is None else 0)
+            if figures.active_calls is not None:
+                active.add_metric(values, figures.active_calls)
+            if figures.drained is not None:
+                drained.add_metric(values, 1 if figures.drained else 0)
+            cps.add_metric(values, figures.cps)
+        yield from (active, unknown, cps, drained)
 
     def _nodes(self, snap):
         published = GaugeMetricFamily("lbpanel_table_version", "Version of the routing table last published to Redis.")

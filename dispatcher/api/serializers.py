@@ -7,8 +7,8 @@ from rest_framework import serializers
 
 from dispatcher import services
 from dispatcher.api.errors import Conflict, call_service
-from dispatcher.choices import AdminState, Cause
-from dispatcher.models import Destination, DispatcherSet, ProbeSettings, SourceRule, StateEvent
+from dispatcher.choices import AdminState, Cause, HealthState
+from dispatcher.models import Destination, DispatcherSet, ProbeSettings, Server, SourceRule, StateEvent
 from dispatcher.validators import normalise_network, validate_network
 from lbcore import rules
 
@@ -64,6 +64,16 @@ class DestinationSerializer(ServiceSaveMixin, serializers.ModelSerializer):
         read_only=True, help_text="The dispatcher.list flags integer (1 inactive, 4 disabled, 8 probing)."
     )
     kamailio_flags = serializers.SerializerMethodField(help_text="kamcmd letters: A/I/D, T while suspect, P when probed.")
+    server = serializers.PrimaryKeyRelatedField(
+        read_only=True, help_text="The server (/api/v1/servers/{id}/) its URI names: one box, in any number of sets."
+    )
+    active_calls = serializers.SerializerMethodField(
+        help_text="Calls up through this row, summed over live proxies; null when no live proxy can vouch for the count."
+    )
+    drained = serializers.SerializerMethodField(
+        help_text="Whether its server is safe to restart: true only when the server has no call up in any set on any "
+        "live proxy; null when unknown. A row at 0 calls is not enough: the box may carry calls through another set."
+    )
 
     class Meta:
         model = Destination
@@ -84,6 +94,9 @@ class DestinationSerializer(ServiceSaveMixin, serializers.ModelSerializer):
             "health_changed",
             "flags",
             "kamailio_flags",
+            "server",
+            "active_calls",
+            "drained",
             "created",
             "updated",
         ]
@@ -93,6 +106,15 @@ class DestinationSerializer(ServiceSaveMixin, serializers.ModelSerializer):
     @extend_schema_field(OpenApiTypes.STR)
     def get_kamailio_flags(self, dest):
         return rules.flag_letters(dest.admin_state, dest.health, dest.probing)
+
+    @extend_schema_field({"type": "integer", "nullable": True})
+    def get_active_calls(self, dest):
+        return self.context["live"].destination_calls(dest.id) if "live" in self.context else None
+
+    @extend_schema_field({"type": "boolean", "nullable": True})
+    def get_drained(self, dest):
+        figures = self.context["live"].server(dest.server_id) if "live" in self.context else None
+        return figures.drained if figures is not None else None
 
     def validate(self, attrs):
         dset = attrs.get("dset", getattr(self.instance, "dset", None))
@@ -222,3 +244,104 @@ class ImportResultSerializer(serializers.Serializer):
 
 class ImportRequestSerializer(serializers.Serializer):
     text = serializers.CharField(help_text="The dispatcher.list content.", allow_blank=True, trim_whitespace=False)
+
+
+SERVER_ADMIN_STATES = [*AdminState.values, rules.MIXED]
+
+
+class ServerSetSerializer(serializers.Serializer):
+    setid = serializers.IntegerField()
+    destination_id = serializers.IntegerField(help_text="The server's row in this set (/api/v1/destinations/{id}/).")
+    admin_state = serializers.ChoiceField(choices=AdminState.choices)
+    active_calls = serializers.IntegerField(allow_null=True, help_text="Calls up through this set; null when unknown.")
+
+
+class ServerSerializer(serializers.ModelSerializer):
+    """A server with its live figures; they come from the view's LiveFigures (dispatcher.servers)."""
+
+    name = serializers.CharField(
+        max_length=100,
+        allow_blank=True,
+        help_text="Editable (admin); empty gives back the DUID its rows agree on, else host:port.",
+    )
+    admin_state = serializers.SerializerMethodField(help_text="The state its rows share, or mixed (see state_summary).")
+    state_summary = serializers.SerializerMethodField(
+        help_text="When mixed, which set is in which state: 'maintenance in set 1 only'."
+    )
+    health = serializers.SerializerMethodField(help_text="The worst of its rows' health.")
+    rtt_ms = serializers.SerializerMethodField(help_text="The last probe's round trip, in ms; null when none answered.")
+    active_calls = serializers.SerializerMethodField(
+        help_text="Calls up over every set and live proxy; null when no live proxy can vouch for the count."
+    )
+    active_unknown = serializers.SerializerMethodField(help_text="Why active_calls is null, else null.")
+    cps = serializers.SerializerMethodField(help_text="New calls per second over the last 10 s, over every set and live proxy.")
+    drained = serializers.SerializerMethodField(
+        help_text="true: no call up in any set on any live proxy, safe to restart; false: calls up; null: unknown "
+        "(a proxy that carried its calls is not reporting, or restarted with calls up)."
+    )
+    sets = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Server
+        fields = [
+            "id",
+            "name",
+            "transport",
+            "host",
+            "port",
+            "admin_state",
+            "state_summary",
+            "health",
+            "rtt_ms",
+            "active_calls",
+            "active_unknown",
+            "cps",
+            "drained",
+            "sets",
+        ]
+        read_only_fields = ["transport", "host", "port"]
+
+    def _figures(self, server):
+        return self.context["live"].server(server.id)
+
+    @extend_schema_field({"type": "string", "enum": SERVER_ADMIN_STATES})
+    def get_admin_state(self, server):
+        return self._figures(server).admin_state
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_state_summary(self, server):
+        return self._figures(server).state_summary
+
+    @extend_schema_field({"type": "string", "enum": list(HealthState.values)})
+    def get_health(self, server):
+        return self._figures(server).health
+
+    @extend_schema_field({"type": "number", "format": "double", "nullable": True})
+    def get_rtt_ms(self, server):
+        return self._figures(server).rtt_ms
+
+    @extend_schema_field({"type": "integer", "nullable": True})
+    def get_active_calls(self, server):
+        return self._figures(server).active_calls
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_active_unknown(self, server):
+        return self._figures(server).unknown_reason or None
+
+    @extend_schema_field(OpenApiTypes.DOUBLE)
+    def get_cps(self, server):
+        return self._figures(server).cps
+
+    @extend_schema_field({"type": "boolean", "nullable": True})
+    def get_drained(self, server):
+        return self._figures(server).drained
+
+    @extend_schema_field(ServerSetSerializer(many=True))
+    def get_sets(self, server):
+        return ServerSetSerializer([vars(s) for s in self._figures(server).sets], many=True).data
+
+    def update(self, server, validated_data):
+        request = self.context["request"]
+        if "name" in validated_data:
+            server = call_service(services.rename_server, server, validated_data["name"], actor=request.user, cause=Cause.API)
+        return server

@@ -12,6 +12,7 @@ router = DefaultRouter()
 router.trailing_slash = "/?"
 router.register("sets", views.DispatcherSetViewSet, basename="set")
 router.register("destinations", views.DestinationViewSet, basename="destination")
+router.register("servers", views.ServerViewSet, basename="server")
 router.register("source-rules", views.SourceRuleViewSet, basename="sourcerule")
 router.register("events", views.StateEventViewSet, basename="event")
 router.register("nodes", views.NodeViewSet, basename="node")

@@ -23,8 +23,9 @@ from dispatcher.api.stats import node_rows, stats_document
 from dispatcher.choices import Cause
 from dispatcher.kamailio_list import DispatcherListError
 from dispatcher.live import snapshot
-from dispatcher.models import Destination, DispatcherSet, ProbeSettings, SourceRule, StateEvent
+from dispatcher.models import Destination, DispatcherSet, ProbeSettings, Server, SourceRule, StateEvent
 from dispatcher.roles import ADMIN, OPERATOR
+from dispatcher.servers import LiveFigures
 
 DELETED = {204: OpenApiResponse(description="Deleted.")}
 
@@ -62,6 +63,9 @@ class DestinationViewSet(ApiMixin, AuditedDestroyMixin, viewsets.ModelViewSet):
     filterset_class = DestinationFilter
     action_roles = {"state": OPERATOR}
 
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "live": LiveFigures(snapshot())}
+
     @extend_schema(request=s.StateChangeSerializer, responses=s.DestinationSerializer)
     @action(detail=True, methods=["post"])
     def state(self, request, pk=None):
@@ -77,6 +81,38 @@ class DestinationViewSet(ApiMixin, AuditedDestroyMixin, viewsets.ModelViewSet):
             # Saved, but Redis refused the publish: 202, and why (the beat retries until it takes it).
             return Response({**self.get_serializer(dest).data, "applied": False, "detail": pub.message}, status=202)
         return Response(self.get_serializer(dest).data)
+
+
+class ServerViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+    """Servers: one SIP endpoint (transport, host, port), one Asterisk box, with its row in every set.
+    Made and removed with the destinations that name them; an admin may rename one, an operator
+    puts it into maintenance, disables it or returns it, in every set at once."""
+
+    queryset = Server.objects.all()
+    serializer_class = s.ServerSerializer
+    filter_backends = []
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    action_roles = {"state": OPERATOR}
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "live": LiveFigures(snapshot())}
+
+    @extend_schema(request=s.StateChangeSerializer, responses=s.ServerSerializer)
+    @action(detail=True, methods=["post"])
+    def state(self, request, pk=None):
+        """Maintenance (inactive), Disable or Return (active) for the whole server: every set's row at once,
+        one audit entry, one publish. Answers the server as it now is."""
+        server = self.get_object()
+        change = s.StateChangeSerializer(data=request.data)
+        change.is_valid(raise_exception=True)
+        server = services.set_server_state(
+            server, change.validated_data["state"], actor=request.user, cause=Cause.API, reason=change.validated_data["reason"]
+        )
+        data = self.get_serializer(server).data
+        pub = publication.status(snapshot())
+        if pub.publish_failed:
+            return Response({**data, "applied": False, "detail": pub.message}, status=202)
+        return Response(data)
 
 
 @extend_schema_view(destroy=extend_schema(responses=DELETED))

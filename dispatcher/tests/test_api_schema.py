@@ -59,8 +59,17 @@ def test_the_schema_lists_every_endpoint(client, db):
         "/api/v1/nodes/",
         "/api/v1/stats/",
         "/api/v1/dispatcher.list",
+        "/api/v1/servers/",
+        "/api/v1/servers/{id}/",
+        "/api/v1/servers/{id}/state/",
     ):
         assert path in paths
+
+
+def test_the_docs_name_the_paths_outside_the_rest_api(client, db):
+    description = client.get("/api/schema/?format=json").json()["info"]["description"]
+    for path in ("POST /rpc", "GET /metrics", "GET /healthz"):
+        assert path in description
 
 
 def test_the_docs_use_no_cdn(client, db):

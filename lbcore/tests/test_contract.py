@@ -98,3 +98,10 @@ def test_a_missing_null_or_zero_setting_is_the_default():
     assert contract.setting({}, "retry_after_s") == contract.DEFAULT_SETTINGS["retry_after_s"]
     assert contract.setting({"retry_after_s": None}, "retry_after_s") == contract.DEFAULT_SETTINGS["retry_after_s"]
     assert contract.setting({"retry_after_s": 9}, "retry_after_s") == 9
+
+
+def test_a_destination_names_its_server_and_a_table_from_before_servers_still_decodes():
+    sets = sample_sets()
+    sets[0]["destinations"][0]["server_id"] = 3
+    assert contract.decode_table(contract.encode_table(1, sets, [], {})).sets[2].destinations[0].server_id == 3
+    assert contract.decode_table(contract.encode_table(1, sample_sets(), [], {})).sets[2].destinations[0].server_id is None

@@ -1,0 +1,125 @@
+"""A server's figures, for the REST API and /metrics: its row in every set, each summed over the live
+proxies (dispatcher.live), put together by lbcore.rules (calls, drain, state, health), so the API, the
+metrics and the panel's Servers view give one answer.
+"""
+
+from dataclasses import dataclass, field
+
+from django.db.models import Prefetch
+
+from dispatcher.choices import AdminState
+from dispatcher.live import unvouched_text
+from dispatcher.models import Destination, Server
+from lbcore import rules
+
+# How a set's state reads in "maintenance in set 1 only".
+STATE_WORDS = {AdminState.INACTIVE: "maintenance", AdminState.DISABLED: "disabled", AdminState.ACTIVE: "active"}
+
+
+def mixed_summary(states):
+    """What a server whose rows disagree is doing, from (setid, admin_state) pairs: 'maintenance in
+    set 1 only', 'maintenance in set 1, disabled in sets 2, 3'; '' when they agree."""
+    states = list(states)
+    if rules.server_admin_state(s for _, s in states) != rules.MIXED:
+        return ""
+    groups = {}
+    for setid, state in states:
+        if state != AdminState.ACTIVE:
+            groups.setdefault(state, []).append(str(setid))
+    parts = [f"{STATE_WORDS[s]} in set{'s' if len(ids) > 1 else ''} {', '.join(ids)}" for s, ids in groups.items()]
+    some_active = any(state == AdminState.ACTIVE for _, state in states)
+    return ", ".join(parts) + (" only" if len(parts) == 1 and some_active else "")
+
+
+@dataclass
+class SetFigures:
+    setid: int
+    destination_id: int
+    admin_state: str
+    active_calls: int | None  # None: no live proxy vouches for the count
+
+
+@dataclass
+class ServerFigures:
+    server: Server
+    sets: list = field(default_factory=list)  # SetFigures, by setid
+    health: str = "unknown"  # the worst of its rows'
+    rtt_ms: float | None = None  # the last probe of the row whose health it shows
+    active_calls: int | None = None  # over every set and live proxy; None: unknown
+    cps: float = 0.0  # new calls per second now, over every set and live proxy
+    drained: bool | None = None  # True: safe to restart; None: unknown, never "safe"
+    unknown_reason: str = ""  # why active_calls is None
+
+    @property
+    def admin_state(self):
+        return rules.server_admin_state(s.admin_state for s in self.sets)
+
+    @property
+    def state_summary(self):
+        return mixed_summary((s.setid, s.admin_state) for s in self.sets)
+
+
+def server_figures(snap, servers=None):
+    """ServerFigures for `servers` (a Server queryset; default every server), by name, from a
+    dispatcher.live snapshot. Two queries whatever the number of servers.
+
+    While no proxy is reporting (snap.stale: Redis away, or no heartbeat), every count is unknown
+    and no server is drained: a 0 nobody vouches for is not a 0.
+    """
+    rows = Destination.objects.select_related("dset").order_by("dset__setid", "id")
+    queryset = (servers if servers is not None else Server.objects.all()).prefetch_related(
+        Prefetch("destinations", queryset=rows, to_attr="rows")
+    )
+    reporting = not snap.stale
+    return [_figures(server, server.rows, snap, reporting) for server in queryset]
+
+
+def _figures(server, dests, snap, reporting):
+    out = ServerFigures(server=server)
+    worst = None
+    unvouched = []
+    for dest in dests:
+        live = snap.for_destination(dest.id)
+        health = rules.effective_health(snap.health.get(dest.id), dest.health)
+        out.sets.append(SetFigures(dest.dset.setid, dest.id, dest.admin_state, live.active_known if reporting else None))
+        out.cps += live.cps
+        unvouched += live.unvouched
+        if worst is None or rules.worst_health((worst.state, health.state)) != worst.state:
+            worst = health
+        elif health.state == worst.state and worst.rtt_ms is None:
+            worst = health  # as bad, and it has a probe time to show
+    counts = [s.active_calls for s in out.sets]
+    out.health = worst.state if worst else "unknown"
+    out.rtt_ms = worst.rtt_ms if worst else None
+    out.active_calls = rules.server_calls(counts)
+    out.drained = rules.drained(counts, reporting=reporting)
+    out.cps = round(out.cps, 3)
+    if out.active_calls is None:
+        out.unknown_reason = unvouched_text(_merged(unvouched)) if reporting else "no proxy reporting; counts unknown"
+    return out
+
+
+def _merged(unvouched):
+    # One line per proxy, its calls summed over the server's rows.
+    merged = {}
+    for u in unvouched:
+        key = (u.node, u.why, u.since)
+        merged[key] = merged.get(key, 0) + u.calls
+    return [rules.Unvouched(*key, calls) for key, calls in merged.items()]
+
+
+class LiveFigures:
+    """Per-request figures for serializers: every server's, computed once on first use."""
+
+    def __init__(self, snap):
+        self.snap = snap
+        self._servers = None
+
+    def server(self, server_id):
+        if self._servers is None:
+            self._servers = {f.server.id: f for f in server_figures(self.snap)}
+        return self._servers.get(server_id)
+
+    def destination_calls(self, dest_id):
+        """A row's active calls over the live proxies, None when unknown (as the server counts them)."""
+        return self.snap.for_destination(dest_id).active_known if not self.snap.stale else None

@@ -1,0 +1,72 @@
+"""The server rules: what one box is, its name, state, health, calls and whether it is safe to restart."""
+
+import pytest
+
+from lbcore import rules
+from sip.errors import SipSyntaxError
+
+
+def test_it_keys_a_server_by_transport_host_and_port():
+    assert rules.server_endpoint("sip:10.0.0.11:5080") == ("udp", "10.0.0.11", 5080)
+    assert rules.server_endpoint("sip:ast1@AST1.Example.com") == ("udp", "ast1.example.com", 5060)
+    assert rules.server_endpoint("sip:10.0.0.11:5080;transport=TCP") == ("tcp", "10.0.0.11", 5080)
+    assert rules.server_endpoint("sips:10.0.0.11") == ("tcp", "10.0.0.11", 5061)
+    assert rules.server_endpoint("sip:[2001:db8::1]:5080") == ("udp", "2001:db8::1", 5080)
+    with pytest.raises(SipSyntaxError):
+        rules.server_endpoint("http://10.0.0.11")
+
+
+def test_it_names_a_server_by_the_duid_its_rows_agree_on():
+    assert rules.server_name(["ast1", "ast1"], "10.0.0.11", 5080) == "ast1"
+    assert rules.server_name(["ast1", "box"], "10.0.0.11", 5080) == "10.0.0.11:5080"
+    assert rules.server_name(["ast1", ""], "10.0.0.11", 5080) == "10.0.0.11:5080"
+    assert rules.server_name([], "2001:db8::1", 5080) == "[2001:db8::1]:5080"
+
+
+def test_its_admin_state_is_its_rows_or_mixed():
+    assert rules.server_admin_state(["inactive", "inactive"]) == "inactive"
+    assert rules.server_admin_state(["inactive", "active"]) == rules.MIXED
+    assert rules.server_admin_state([]) == "inactive"
+
+
+def test_its_health_is_the_worst_of_its_rows():
+    assert rules.worst_health(["up", "down", "suspect"]) == "down"
+    assert rules.worst_health(["up", "suspect"]) == "suspect"
+    assert rules.worst_health(["up", "unknown"]) == "unknown"
+    assert rules.worst_health(["up", "up"]) == "up"
+    assert rules.worst_health([]) == "unknown"
+
+
+def test_its_calls_are_the_sum_or_unknown():
+    assert rules.server_calls([12, 0, 3]) == 15
+    assert rules.server_calls([12, None]) is None
+    assert rules.server_calls([]) == 0
+
+
+def test_it_is_drained_only_when_every_set_is_at_zero():
+    # The bug this rule exists for: set 1's row at 0 while set 2 still carries 12 calls.
+    assert rules.drained([0, 12]) is False
+    assert rules.drained([0, 0]) is True
+    assert rules.drained([]) is True
+
+
+def test_an_unknown_count_is_never_drained():
+    # A proxy that carried its calls stopped reporting, or restarted with calls up: unknown, not "safe".
+    assert rules.drained([0, None]) is None
+    assert rules.drained([None]) is None
+    # ... but calls known to be up are reason enough to say "not drained".
+    assert rules.drained([3, None]) is False
+
+
+def test_nobody_vouches_for_a_zero_while_no_proxy_reports():
+    assert rules.drained([0, 0], reporting=False) is None
+    assert rules.drained([2, 0], reporting=False) is False
+
+
+def test_the_drain_rule_reads_unvouched_calls_as_unknown():
+    # Proxy lb2 stopped reporting with 4 calls on destination 7 (set 2's row of the server).
+    records = [{"name": "lb2", "written": 100.0, "active": {7: 4}, "unknown": {}}]
+    unvouched = rules.unvouched_calls([{"name": "lb1"}], records)
+    live_counts = {6: 0, 7: 0}  # what the live proxy lb1 counts
+    counts = [None if d in unvouched else live_counts[d] for d in (6, 7)]
+    assert rules.drained(counts) is None
