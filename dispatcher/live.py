@@ -27,7 +27,8 @@ class DestinationLive:
     invites: int = 0
     answered: int = 0
     failovers: int = 0
-    cps: float = 0.0
+    cps: float = 0.0  # new calls per second now: over the last 10 s
+    cps_1m: float = 0.0  # the same over the last minute
     # calls no live proxy vouches for (lbcore.rules.unvouched_calls): then `active` is not the count
     unvouched: list = field(default_factory=list)
 
@@ -74,6 +75,7 @@ class LiveSnapshot:
                 total.answered += live.answered
                 total.failovers += live.failovers
                 total.cps += live.cps
+                total.cps_1m += live.cps_1m
                 total.unvouched += live.unvouched
         return total
 
@@ -109,6 +111,8 @@ def snapshot():
             live.answered += int(counters.get("answered", 0))
             live.failovers += int(counters.get("failovers", 0))
             live.cps += float(counters.get("cps", 0.0))
+            # a proxy from before the 10-s rate sends only the minute's, as cps
+            live.cps_1m += float(counters.get("cps_1m", counters.get("cps", 0.0)))
     snap.nodes.sort(key=lambda n: n.get("name", ""))
     try:
         records = _node_call_records(r)

@@ -278,7 +278,7 @@ NODE_COUNTERS = (
     "tcp_closed_unframeable",
     "tcp_closed_write_stalled",
 )
-DEST_COUNTERS = ("active", "invites", "answered", "failovers", "cps")
+DEST_COUNTERS = ("active", "invites", "answered", "failovers", "cps", "cps_1m")
 
 
 def encode_node(
@@ -286,7 +286,9 @@ def encode_node(
 ):
     """One proxy's heartbeat. `totals`: NODE_COUNTERS (+ "active"); `destinations`: id -> DEST_COUNTERS.
 
-    `cps` is new INVITEs per second over the last minute. `unknown`: id -> calls this node's
+    `cps` is new INVITEs dispatched per second over the last 10 s (0.1 resolution: it reads 0
+    within 10 s of the last call), `cps_1m` the same over the last minute; a proxy from before
+    `cps_1m` sent only the minute's figure, as `cps`. `unknown`: id -> calls this node's
     previous process left up that have not been seen to end (since `restarted_at`).
     """
     return json.dumps(

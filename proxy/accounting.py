@@ -19,9 +19,12 @@ from sip.errors import SipSyntaxError
 
 _ENDED_MAX = 100_000  # Call-IDs of inherited calls already counted down (a re-sent BYE counts once)
 
+RING_SECONDS = 60  # new calls per second, for the last minute: the 1-minute average and the current rate
+CURRENT_SECONDS = 10  # the current rate is over the last 10 s
+
 
 class DestCounters:
-    __slots__ = ("active", "invites", "answered", "failovers", "inflight", "seconds")
+    __slots__ = ("active", "invites", "answered", "failovers", "inflight", "ring", "second")
 
     def __init__(self):
         self.active = 0
@@ -29,21 +32,29 @@ class DestCounters:
         self.answered = 0
         self.failovers = 0
         self.inflight = 0
-        self.seconds = collections.deque()  # (second, count) for the last minute
+        self.ring = [0] * RING_SECONDS  # calls dispatched in each second, at second % RING_SECONDS
+        self.second = 0  # the newest second the ring holds
 
-    def tick(self, now):
-        sec = int(now)
-        secs = self.seconds
-        if secs and secs[-1][0] == sec:
-            secs[-1][1] += 1
+    def advance(self, sec):
+        """Make `sec` the ring's newest second: the seconds it passes over had no calls."""
+        ring = self.ring
+        gap = sec - self.second
+        if gap >= RING_SECONDS or gap < 0:  # idle a minute or more (or the clock stepped back)
+            ring[:] = [0] * RING_SECONDS
         else:
-            secs.append([sec, 1])
-            while secs and secs[0][0] <= sec - 60:
-                secs.popleft()
+            for s in range(self.second + 1, sec + 1):
+                ring[s % RING_SECONDS] = 0
+        self.second = sec
 
-    def cps(self, now):
-        cutoff = int(now) - 60
-        return round(sum(c for s, c in self.seconds if s > cutoff) / 60.0, 2)
+    def rate(self, now, seconds):
+        """New calls per second over the last `seconds` seconds up to `now` (this second's part included)."""
+        sec = int(now)
+        if sec != self.second:
+            self.advance(sec)
+        ring = self.ring
+        calls = sum(ring[s % RING_SECONDS] for s in range(sec - seconds + 1, sec + 1))
+        # the window is the last seconds - 1 whole seconds plus the part of this one gone by
+        return calls / (seconds - 1 + (now - sec) or 1.0)
 
 
 class Accounting:
@@ -57,6 +68,7 @@ class Accounting:
         self.inherited = {}  # destination id -> calls our previous process left up, not yet seen to end
         self.inherited_ended = {}  # Call-ID -> None, insertion-ordered so the oldest go first
         self.restarted_at = None
+        self.clock = time.monotonic  # of the call rates only; tests step it instead of sleeping
 
     def invite(self):
         """A new INVITE came in (dispatched or shed)."""
@@ -92,7 +104,10 @@ class Accounting:
         c = self.dests[dest.id]
         c.inflight += 1
         c.invites += 1
-        c.tick(time.time())
+        sec = int(self.clock())
+        if sec != c.second:
+            c.advance(sec)
+        c.ring[sec % RING_SECONDS] += 1
         st.counted = dest.id
 
     def finished(self, st):
@@ -189,7 +204,9 @@ class Accounting:
         return len(self.dialogs)
 
     def snapshot(self):
-        now = time.time()
+        """Totals and per-destination counters for the heartbeat. The call rates are worked out
+        here, once a second, not per call: `cps` over the last 10 s, `cps_1m` over the last minute."""
+        now = self.clock()
         totals = dict(self.totals)
         totals["active"] = self.active
         dests = {
@@ -198,7 +215,8 @@ class Accounting:
                 "invites": c.invites,
                 "answered": c.answered,
                 "failovers": c.failovers,
-                "cps": c.cps(now),
+                "cps": round(c.rate(now, CURRENT_SECONDS), 1),
+                "cps_1m": round(c.rate(now, RING_SECONDS), 2),
             }
             for did, c in self.dests.items()
         }

@@ -194,7 +194,8 @@ class DestinationStatsSerializer(serializers.Serializer):
     active_unknown = serializers.CharField(
         allow_null=True, help_text="Why active is null, e.g. 'proxy lb1 restarted at 14:02 with 40 calls up; counts unknown'."
     )
-    cps = serializers.FloatField()
+    cps = serializers.FloatField(help_text="New calls per second over the last 10 s, summed over live proxies.")
+    cps_1m = serializers.FloatField(help_text="New calls per second over the last minute.")
     invites = serializers.IntegerField()
     answered = serializers.IntegerField()
     failovers = serializers.IntegerField()
@@ -206,7 +207,8 @@ class SetStatsSerializer(serializers.Serializer):
     destinations = serializers.IntegerField()
     usable = serializers.IntegerField()
     active = serializers.IntegerField(allow_null=True, help_text="null when any of its destinations' counts is unknown.")
-    cps = serializers.FloatField()
+    cps = serializers.FloatField(help_text="New calls per second over the last 10 s, summed over live proxies.")
+    cps_1m = serializers.FloatField(help_text="New calls per second over the last minute.")
     invites = serializers.IntegerField()
     answered = serializers.IntegerField()
     failovers = serializers.IntegerField()

@@ -23,6 +23,7 @@ def destination_rows(snap):
                 "active": live.active_known,
                 "active_unknown": live.unknown_reason or None,
                 "cps": round(live.cps, 3),
+                "cps_1m": round(live.cps_1m, 3),
                 "invites": live.invites,
                 "answered": live.answered,
                 "failovers": live.failovers,
@@ -45,6 +46,7 @@ def stats_document(snap):
                 **{key: sum(r[key] for r in mine) for key in ("invites", "answered", "failovers")},
                 "active": None if any(r["active"] is None for r in mine) else sum(r["active"] for r in mine),
                 "cps": round(sum(r["cps"] for r in mine), 3),
+                "cps_1m": round(sum(r["cps_1m"] for r in mine), 3),
             }
         )
     return {

@@ -110,7 +110,8 @@ class DestinationRow:
 @dataclass
 class Totals:
     active: int = 0
-    cps: float = 0.0
+    cps: float = 0.0  # new calls per second over the last 10 s
+    cps_1m: float = 0.0  # ... over the last minute
     up: int = 0
     down: int = 0
     usable: int = 0
@@ -121,6 +122,7 @@ class Totals:
         self.active += row.live.active
         self.unknown += bool(row.live.unvouched)
         self.cps += row.live.cps
+        self.cps_1m += row.live.cps_1m
         self.count += 1
         self.up += row.health_state == contract.UP
         self.down += row.health_state in (contract.DOWN, contract.SUSPECT)
