@@ -42,6 +42,11 @@ class AdminState(models.TextChoices):
 
 ADMIN_STATE_COLOUR = {"active": "green", "inactive": "orange", "disabled": "grey"}
 
+# A server's admin state is its rows' when they agree, else "mixed" (lbcore.rules.server_admin_state):
+# drawn as an orange outline, partly in maintenance, beside the sets it names.
+SERVER_STATE_COLOUR = {**ADMIN_STATE_COLOUR, "mixed": "orange-outline"}
+SERVER_STATE_LABEL = {"active": "Active", "inactive": "Maintenance", "disabled": "Disabled", "mixed": "Mixed"}
+
 
 class HealthState(models.TextChoices):
     UP = "up", "Up"

@@ -210,3 +210,18 @@ def record_calls_sample(destination_ids):
 def calls_samples(destination_id):
     """Active calls over the last hour, oldest first: list of {"t", "active"}."""
     return _json_history(contract.calls_key(destination_id), contract.CALLS_SAMPLES)
+
+
+def calls_histories(destination_ids):
+    """calls_samples for many destinations in one round trip: id -> samples, oldest first; {} when Redis is away."""
+    ids = list(destination_ids)
+    if not ids:
+        return {}
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        for dest_id in ids:
+            pipe.lrange(contract.calls_key(dest_id), 0, contract.CALLS_SAMPLES - 1)
+        lists = pipe.execute()
+    except RedisError:
+        return {}
+    return {dest_id: [json.loads(item) for item in reversed(raw)] for dest_id, raw in zip(ids, lists, strict=True)}

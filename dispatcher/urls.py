@@ -2,12 +2,16 @@
 
 from django.urls import path
 
-from dispatcher.views import audit, auth, config, config_import, dashboard, destinations, state, users
+from dispatcher.views import audit, auth, config, config_import, dashboard, destinations, servers, state, users
 
 app_name = "panel"
 
 urlpatterns = [
-    path("", dashboard.dashboard, name="dashboard"),
+    # Servers first: people think in Asterisk boxes; the per-set board is one click away.
+    path("", servers.servers, name="servers"),
+    path("sets/", dashboard.dashboard, name="dashboard"),
+    path("servers/<int:pk>/state/", servers.set_server_state, name="set-server-state"),
+    path("servers/<int:pk>/confirm/<str:state>/", servers.confirm_server_state, name="confirm-server-state"),
     path("login/", auth.login, name="login"),
     path("logout/", auth.logout, name="logout"),
     path("destinations/<int:pk>/", destinations.destination, name="destination"),

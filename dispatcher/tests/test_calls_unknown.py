@@ -53,7 +53,7 @@ def _dead_node_record(redis, name, dest, active):
 def test_a_restarted_proxy_makes_the_row_unknown_not_drained(as_operator, cluster, redis):
     ast2 = cluster["ast2"]  # in maintenance
     _restarted_node(redis, "lb1", ast2, 40)
-    row = _row(as_operator.get("/").content.decode(), ast2)
+    row = _row(as_operator.get("/sets/").content.decode(), ast2)
     assert "drained" not in row and 'data-testid="drain-unknown"' in row
     assert "proxy lb1 restarted at" in row and "with 40 calls up; counts unknown" in row
     confirm = as_operator.get(f"/destinations/{ast2.id}/confirm/inactive/").content.decode()
@@ -64,7 +64,7 @@ def test_a_proxy_that_stopped_reporting_with_calls_up_makes_them_unknown(as_oper
     ast2 = cluster["ast2"]
     write_node(redis, "lb2", destinations={ast2.id: {"active": 0}})  # a live proxy that carries none of them
     _dead_node_record(redis, "lb1", ast2, 7)
-    row = _row(as_operator.get("/").content.decode(), ast2)
+    row = _row(as_operator.get("/sets/").content.decode(), ast2)
     assert "drained" not in row and "proxy lb1 stopped reporting at" in row and "with 7 calls up" in row
 
 
@@ -72,7 +72,7 @@ def test_a_live_proxy_vouches_for_its_own_record(as_operator, cluster, redis):
     ast2 = cluster["ast2"]
     write_node(redis, "lb1", destinations={ast2.id: {"active": 0}})
     _dead_node_record(redis, "lb1", ast2, 3)  # its own, a second old: the heartbeat is what counts
-    assert "drained — safe to restart" in _row(as_operator.get("/").content.decode(), ast2)
+    assert "drained — safe to restart" in _row(as_operator.get("/sets/").content.decode(), ast2)
 
 
 def test_the_api_says_null_and_why(operator, cluster, redis):

@@ -25,7 +25,7 @@ def as_viewer(client, viewer):
 def test_it_shows_each_set_and_destination_with_flags(as_viewer, cluster, redis):
     write_node(redis, destinations={cluster["ast1"].id: {"active": 12, "cps": 2.5}})
     write_health(redis, cluster["ast1"].id, "up", rtt_ms=3.4, code=200)
-    html = as_viewer.get("/").content.decode()
+    html = as_viewer.get("/sets/").content.decode()
     assert "set 1 · agents" in html and "4 · weighted round-robin" in html
     ast1 = row_html(html, cluster["ast1"])
     assert '<td class="flags mono" data-testid="flags">A</td>' in ast1
@@ -43,11 +43,11 @@ def test_it_shows_probe_health_from_redis_in_flags_and_badge(as_viewer, cluster,
     cluster["ast1"].save()
     write_node(redis)
     write_health(redis, cluster["ast1"].id, "down", rtt_ms=None, code=None, reason="timeout")
-    ast1 = row_html(as_viewer.get("/").content.decode(), cluster["ast1"])
+    ast1 = row_html(as_viewer.get("/sets/").content.decode(), cluster["ast1"])
     assert ">IP</td>" in ast1
     assert 'badge red" data-testid="health-badge" title="timeout">Down' in ast1
     write_health(redis, cluster["ast1"].id, "suspect", code=503)
-    assert ">ATP</td>" in row_html(as_viewer.get("/").content.decode(), cluster["ast1"])
+    assert ">ATP</td>" in row_html(as_viewer.get("/sets/").content.decode(), cluster["ast1"])
 
 
 def test_it_totals_per_set_and_for_the_cluster(as_viewer, redis, db):
@@ -58,7 +58,7 @@ def test_it_totals_per_set_and_for_the_cluster(as_viewer, redis, db):
     for dest in (a, b, c):
         write_health(redis, dest.id, "up")
     write_health(redis, b.id, "down")
-    html = as_viewer.get("/").content.decode()
+    html = as_viewer.get("/sets/").content.decode()
     assert 'data-testid="active">8<' in row_html(html, a)  # summed over both proxies
     assert 'data-testid="cluster-active">14<' in html
     set1 = html.split('id="set-1"')[1].split('id="set-2"')[0]
@@ -66,7 +66,7 @@ def test_it_totals_per_set_and_for_the_cluster(as_viewer, redis, db):
 
 
 def test_it_says_no_proxy_reporting_and_dashes_the_counts(as_viewer, cluster, redis):
-    html = as_viewer.get("/").content.decode()
+    html = as_viewer.get("/sets/").content.decode()
     assert "no proxy reporting" in html
     assert 'data-testid="cluster-active">—<' in html
     assert "no heartbeat" in html
@@ -75,10 +75,10 @@ def test_it_says_no_proxy_reporting_and_dashes_the_counts(as_viewer, cluster, re
 
 def test_it_marks_data_stale_when_the_heartbeat_is_old(as_viewer, cluster, redis):
     write_node(redis, heartbeat=time.time() - 10)
-    html = as_viewer.get("/").content.decode()
+    html = as_viewer.get("/sets/").content.decode()
     assert re.search(r'class="updated stale" data-testid="updated"\s+data-age="1\d', html)
     write_node(redis, heartbeat=time.time())
-    html = as_viewer.get("/").content.decode()
+    html = as_viewer.get("/sets/").content.decode()
     assert 'class="updated " data-testid="updated"' in html and "updated 0s ago" in html
 
 
@@ -86,7 +86,7 @@ def test_it_shows_each_proxy_and_one_that_is_behind(as_viewer, cluster, redis):
     redis.set("lb:table:version", 7)
     write_node(redis, "proxy-a", table_version=7)
     write_node(redis, "proxy-b", table_version=5)
-    html = as_viewer.get("/").content.decode()
+    html = as_viewer.get("/sets/").content.decode()
     nodes = html.split('data-testid="nodes"')[1]
     assert "proxy-a" in nodes and "proxy-b" in nodes and "current" in nodes
     assert 'data-testid="behind">2 behind' in nodes
@@ -94,7 +94,7 @@ def test_it_shows_each_proxy_and_one_that_is_behind(as_viewer, cluster, redis):
 
 def test_it_shows_a_redis_outage_without_crashing(as_viewer, cluster, settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
-    response = as_viewer.get("/")
+    response = as_viewer.get("/sets/")
     assert response.status_code == 200
     assert b"Redis is not reachable" in response.content
     assert b"sip:127.0.0.1:25081" in response.content  # configuration still shown
@@ -103,28 +103,28 @@ def test_it_shows_a_redis_outage_without_crashing(as_viewer, cluster, settings):
 def test_drained_says_safe_to_restart_only_at_zero_calls(as_viewer, cluster, redis):
     ast2 = cluster["ast2"]
     write_node(redis, destinations={ast2.id: {"active": 3}})
-    assert 'data-testid="draining">draining' in row_html(as_viewer.get("/").content.decode(), ast2)
+    assert 'data-testid="draining">draining' in row_html(as_viewer.get("/sets/").content.decode(), ast2)
     write_node(redis, destinations={ast2.id: {"active": 0}})
-    assert "drained — safe to restart" in row_html(as_viewer.get("/").content.decode(), ast2)
+    assert "drained — safe to restart" in row_html(as_viewer.get("/sets/").content.decode(), ast2)
 
 
 def test_htmx_polls_get_the_live_fragment_only(as_viewer, cluster, redis):
-    response = as_viewer.get("/", HTTP_HX_REQUEST="true")
+    response = as_viewer.get("/sets/", HTTP_HX_REQUEST="true")
     html = response.content.decode()
     assert "<html" not in html and f'id="dest-{cluster["ast1"].id}"' in html
     assert "HX-Request" in response["Vary"]
-    page = as_viewer.get("/").content.decode()
-    assert 'hx-get="/" hx-trigger="every 2s"' in page and "/static/vendor/htmx.min.js" in page
+    page = as_viewer.get("/sets/").content.decode()
+    assert 'hx-get="/sets/" hx-trigger="every 2s"' in page and "/static/vendor/htmx.min.js" in page
 
 
 def test_viewer_sees_no_maintenance_button(as_viewer, cluster, redis):
-    html = as_viewer.get("/").content.decode()
+    html = as_viewer.get("/sets/").content.decode()
     assert "Maintenance</a>" not in html and "Return to service" not in html and "Disable</a>" not in html
 
 
 def test_operator_sees_the_buttons_for_each_state(client, operator, cluster, redis):
     client.force_login(operator)
-    html = client.get("/").content.decode()
+    html = client.get("/sets/").content.decode()
     assert 'data-testid="maintenance"' in row_html(html, cluster["ast1"])
     assert 'data-testid="return"' in row_html(html, cluster["ast2"])
     assert 'data-testid="disable"' not in row_html(html, cluster["ast3"])
@@ -133,7 +133,7 @@ def test_operator_sees_the_buttons_for_each_state(client, operator, cluster, red
 def test_it_shows_time_in_the_current_state(as_viewer, cluster, redis):
     write_health(redis, cluster["ast1"].id, "up", since=time.time() - 125)
     Destination.objects.filter(pk=cluster["ast1"].pk).update(created=cluster["ast1"].created.replace(year=2020))
-    assert ">2m 0" in row_html(as_viewer.get("/").content.decode(), cluster["ast1"])
+    assert ">2m 0" in row_html(as_viewer.get("/sets/").content.decode(), cluster["ast1"])
 
 
 @pytest.mark.parametrize("partial", [False, True])
@@ -150,5 +150,5 @@ def test_it_makes_a_fixed_number_of_queries_for_50_destinations(client, operator
     # session, user, role groups, sets, destinations (with their last admin change),
     # the table revision (is a change not applied?), the probe timing (is a round late?)
     with django_assert_max_num_queries(7):
-        response = client.get("/", **headers)
+        response = client.get("/sets/", **headers)
     assert response.content.decode().count('<tr id="dest-') == 50

@@ -96,7 +96,7 @@ def test_it_shows_not_applied_everywhere_until_the_beat_publishes(client, operat
     assert response.status_code == 200 and b"not applied to the proxies" in response.content
     settings.REDIS_URL = live_url
 
-    board = client.get("/", **HTMX).content.decode()
+    board = client.get("/sets/", **HTMX).content.decode()
     assert 'data-testid="not-applied"' in board and "since " in board
     assert 'data-testid="not-draining"' in board and 'data-testid="drained"' not in board
     assert b"Change not applied to the proxies" in client.get("/audit/").content  # every page, not only the board
@@ -107,7 +107,7 @@ def test_it_shows_not_applied_everywhere_until_the_beat_publishes(client, operat
     assert ensure_table(own_redis) is True  # the beat's tick
     assert published_state(own_redis, ast1) == "inactive"
     write_node(own_redis, "proxy-a", table_version=int(own_redis.get(contract.TABLE_VERSION_KEY)))
-    board = client.get("/", **HTMX).content.decode()
+    board = client.get("/sets/", **HTMX).content.decode()
     assert "not applied" not in board and "not-draining" not in board
     assert client.get("/healthz").json()["checks"]["publication"]["ok"] is True
     assert ensure_table(own_redis) is False  # nothing left to publish
@@ -131,7 +131,7 @@ def test_a_proxy_stuck_on_an_older_table_is_pending(client, viewer, ast1, own_re
     doc = json.loads(own_redis.get(PUBLISHED_KEY))
     own_redis.set(PUBLISHED_KEY, json.dumps({**doc, "at": time.time() - publication.BEHIND_GRACE_SECONDS - 1}))
     client.force_login(viewer)
-    board = client.get("/", **HTMX).content.decode()
+    board = client.get("/sets/", **HTMX).content.decode()
     assert f"Change not applied to every proxy: proxy-a (v{version})" in board
     assert "publication" in client.get("/healthz").json()["down"]
 

@@ -24,7 +24,7 @@ def viewer_client(client, django_user_model, transactional_db):
 
 
 def board(client):
-    return client.get("/", **HTMX).content.decode()
+    return client.get("/sets/", **HTMX).content.decode()
 
 
 def test_it_shows_probing_stopped_once_a_round_is_late(

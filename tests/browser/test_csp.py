@@ -45,7 +45,14 @@ def test_the_panel_pages_raise_no_violation(page, violations, admin_user, cluste
     visit(page, "/login/")
     log_in(page, "admin")
 
-    visit(page, "/")
+    visit(page, "/")  # the Servers view
+    wait_for_live_refresh(page)
+    page.locator(f"#server-{ast1.server_id}").get_by_test_id("server-maintenance").click()
+    expect(page.get_by_test_id("confirm")).to_have_count(1)
+    page.get_by_test_id("confirm").get_by_role("link", name="Cancel").click()
+    expect(page.get_by_test_id("confirm")).to_have_count(0)
+
+    visit(page, "/sets/")
     wait_for_live_refresh(page)
     page.locator(f"#dest-{ast1.id}").get_by_test_id("maintenance").click()
     expect(page.get_by_test_id("confirm")).to_have_count(1)

@@ -13,10 +13,16 @@ def row(page, dest):
     return page.locator(f"#dest-{dest.id}")
 
 
+def open_sets(page, username):
+    """Log in, then open the per-set board (the landing page is the Servers view)."""
+    log_in(page, username)
+    page.goto("/sets/")
+
+
 def test_operator_puts_a_destination_into_maintenance(page, operator, cluster, redis):
     ast1 = cluster["ast1"]
     write_node(redis, destinations={ast1.id: {"active": 4, "cps": 0.5}})
-    log_in(page, "operator")
+    open_sets(page, "operator")
     expect(page.get_by_test_id("role")).to_have_text("operator")
     mark_page(page)
     expect(row(page, ast1).get_by_test_id("flags")).to_have_text("A")
@@ -50,7 +56,7 @@ def test_operator_puts_a_destination_into_maintenance(page, operator, cluster, r
 
 def test_operator_returns_a_server_to_service(page, operator, cluster, redis):
     ast2 = cluster["ast2"]
-    log_in(page, "operator")
+    open_sets(page, "operator")
     mark_page(page)
     row(page, ast2).get_by_test_id("return").click()
     expect(row(page, ast2).get_by_test_id("flags")).to_have_text("A")
@@ -59,7 +65,7 @@ def test_operator_returns_a_server_to_service(page, operator, cluster, redis):
 
 def test_disable_asks_for_a_reason_in_the_dialog(page, operator, cluster, redis):
     ast1 = cluster["ast1"]
-    log_in(page, "operator")
+    open_sets(page, "operator")
     row(page, ast1).get_by_test_id("disable").click()
     dialog = page.get_by_test_id("confirm")
     dialog.locator("#id_reason").evaluate("el => el.removeAttribute('required')")
@@ -71,7 +77,7 @@ def test_disable_asks_for_a_reason_in_the_dialog(page, operator, cluster, redis)
 
 
 def test_viewer_sees_no_maintenance_button(page, viewer, cluster, redis):
-    log_in(page, "viewer")
+    open_sets(page, "viewer")
     expect(page.get_by_test_id("role")).to_have_text("viewer")
     expect(row(page, cluster["ast1"]).get_by_test_id("flags")).to_have_text("A")
     expect(page.get_by_test_id("maintenance")).to_have_count(0)
@@ -83,7 +89,7 @@ def test_dashboard_follows_a_probe_changing_health_in_redis(page, viewer, cluste
     ast1 = cluster["ast1"]
     write_node(redis)
     write_health(redis, ast1.id, "up")
-    log_in(page, "viewer")
+    open_sets(page, "viewer")
     mark_page(page)
     expect(row(page, ast1).get_by_test_id("health-badge")).to_have_text("Up")
 
@@ -97,7 +103,7 @@ def test_dashboard_follows_a_probe_changing_health_in_redis(page, viewer, cluste
 
 def test_updated_turns_red_when_no_proxy_reports(page, viewer, cluster, redis):
     write_node(redis)
-    log_in(page, "viewer")
+    open_sets(page, "viewer")
     updated = page.get_by_test_id("updated")
     expect(updated).to_have_text(re.compile(r"updated \ds ago"))
     expect(updated).not_to_have_class(re.compile("stale"))
@@ -108,7 +114,7 @@ def test_updated_turns_red_when_no_proxy_reports(page, viewer, cluster, redis):
 
 def test_cancel_closes_the_confirmation_and_changes_nothing(page, operator, cluster, redis):
     ast1 = cluster["ast1"]
-    log_in(page, "operator")
+    open_sets(page, "operator")
     row(page, ast1).get_by_test_id("maintenance").click()
     page.get_by_test_id("confirm").get_by_role("link", name="Cancel").click()
     expect(page.get_by_test_id("confirm")).to_have_count(0)
@@ -122,7 +128,7 @@ def test_cancel_closes_the_confirmation_and_changes_nothing(page, operator, clus
 
 def test_keyboard_focus_survives_the_live_refresh(page, operator, cluster, redis):
     ast1 = cluster["ast1"]
-    log_in(page, "operator")
+    open_sets(page, "operator")
     button = row(page, ast1).get_by_test_id("maintenance")
     button.focus()
     page.evaluate("() => { window.swaps = 0; document.body.addEventListener('htmx:afterSettle', () => window.swaps++); }")

@@ -1,0 +1,157 @@
+"""The Servers view's rows: one Asterisk box with its row in every set, summed.
+
+Built from the per-set board's rows (dispatcher.views.rows), so both views show the same figures;
+what a server is, its state, health, calls and drain are lbcore.rules' (one rule for panel and API).
+"""
+
+from dataclasses import dataclass, field
+
+from dispatcher import live
+from dispatcher.choices import SERVER_STATE_COLOUR, SERVER_STATE_LABEL, AdminState
+from dispatcher.models import Server
+from dispatcher.views.charts import sparkline, summed_samples
+from lbcore import rules
+
+# How a set's state reads in "maintenance in set 1 only".
+STATE_WORDS = {AdminState.INACTIVE: "maintenance", AdminState.DISABLED: "disabled", AdminState.ACTIVE: "active"}
+
+
+@dataclass
+class ServerRow:
+    server: Server
+    rows: list = field(default_factory=list)  # DestinationRow, one per set, in setid order
+    stale: bool = False  # no proxy reporting
+    history: object = None  # charts.Chart: the sparkline of the last hour
+
+    @property
+    def id(self):
+        return self.server.id
+
+    @property
+    def name(self):
+        return self.server.name
+
+    @property
+    def admin_state(self):
+        return rules.server_admin_state(r.dest.admin_state for r in self.rows)
+
+    @property
+    def state_label(self):
+        return SERVER_STATE_LABEL[self.admin_state]
+
+    @property
+    def state_colour(self):
+        return SERVER_STATE_COLOUR[self.admin_state]
+
+    @property
+    def is_mixed(self):
+        return self.admin_state == rules.MIXED
+
+    @property
+    def mixed_text(self):
+        """'maintenance in set 1 only', 'maintenance in set 1, disabled in sets 2, 3', or ''."""
+        if not self.is_mixed:
+            return ""
+        groups = {}
+        for r in self.rows:
+            if r.dest.admin_state != AdminState.ACTIVE:
+                groups.setdefault(r.dest.admin_state, []).append(str(r.dest.dset.setid))
+        parts = [f"{STATE_WORDS[s]} in set{'s' if len(ids) > 1 else ''} {', '.join(ids)}" for s, ids in groups.items()]
+        some_active = any(r.is_active for r in self.rows)
+        return ", ".join(parts) + (" only" if len(parts) == 1 and some_active else "")
+
+    @property
+    def takes_no_calls(self):
+        """Every row in maintenance or disabled: the server drains."""
+        return self.admin_state in (AdminState.INACTIVE, AdminState.DISABLED)
+
+    @property
+    def health_state(self):
+        return rules.worst_health(r.health_state for r in self.rows)
+
+    @property
+    def health_row(self):
+        """The row whose health the server shows (its worst): its last probe is the server's."""
+        return next((r for r in self.rows if r.health_state == self.health_state), None)
+
+    @property
+    def health(self):
+        row = self.health_row
+        return row.health if row else None
+
+    @property
+    def health_label(self):
+        return self.health_state.capitalize()
+
+    @property
+    def health_colour(self):
+        return self.health_row.health_colour if self.health_row else "grey"
+
+    @property
+    def active(self):
+        """Calls up on the box over every set and live proxy, or None when nobody can vouch for them."""
+        if self.stale:
+            return None
+        return rules.server_calls(r.live.active_known for r in self.rows)
+
+    @property
+    def calls_unknown(self):
+        """Why `active` is None, for the row and the dialog."""
+        if self.stale:
+            return "no proxy reporting"
+        # One line per proxy, its calls summed over the server's rows.
+        merged = {}
+        for u in (u for r in self.rows for u in r.live.unvouched):
+            key = (u.node, u.why, u.since)
+            merged[key] = merged.get(key, 0) + u.calls
+        return live.unvouched_text([rules.Unvouched(*key, calls) for key, calls in merged.items()])
+
+    @property
+    def drained(self):
+        """True (safe to restart), False (calls up), None (unknown: never 'safe')."""
+        return rules.drained((r.live.active_known for r in self.rows), reporting=not self.stale)
+
+    @property
+    def cps_now(self):
+        """New calls per second over the last 10 s, over every set and proxy."""
+        return sum(r.live.cps for r in self.rows)
+
+    @property
+    def cps_minute(self):
+        return sum(r.live.cps_1m for r in self.rows)
+
+    @property
+    def sets(self):
+        return [r.dest.dset for r in self.rows]
+
+    @property
+    def not_applied(self):
+        return any(r.not_applied for r in self.rows)
+
+    @property
+    def is_active(self):
+        return self.admin_state == AdminState.ACTIVE
+
+    @property
+    def is_inactive(self):
+        return self.admin_state == AdminState.INACTIVE
+
+    @property
+    def is_disabled(self):
+        return self.admin_state == AdminState.DISABLED
+
+
+def build_servers(blocks, snap, *, server_ids=None):
+    """ServerRows, by name, from the per-set board's blocks (dispatcher.views.rows.build_board),
+    each with the sparkline of its last hour; `server_ids` limits them to those."""
+    by_server = {}
+    for block in blocks:
+        for row in block.rows:
+            if server_ids is None or row.dest.server_id in server_ids:
+                by_server.setdefault(row.dest.server_id, []).append(row)
+    servers = Server.objects.filter(pk__in=by_server.keys())
+    out = [ServerRow(server=s, rows=by_server[s.pk], stale=snap.stale) for s in servers]
+    histories = live.calls_histories([r.dest.id for s in out for r in s.rows])
+    for s in out:
+        s.history = sparkline(summed_samples([histories.get(r.dest.id, []) for r in s.rows]), now=snap.taken_at)
+    return out
