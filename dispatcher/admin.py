@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from dispatcher import services
 from dispatcher.choices import Cause
-from dispatcher.models import ApiToken, Destination, DispatcherSet, ProbeSettings, ProxySettings, SourceRule, StateEvent
+from dispatcher.models import ApiToken, Destination, DispatcherSet, ProbeSettings, ProxySettings, Server, SourceRule, StateEvent
 from lbcore import rules
 
 
@@ -87,7 +87,7 @@ class DestinationAdmin(AuditedAdmin):
     list_filter = ("dset", "admin_state", "health", "probing")
     search_fields = ("uri", "duid", "description", "attrs")
     list_select_related = ("dset",)
-    readonly_fields = ("health", "health_changed", "created", "updated")
+    readonly_fields = ("server", "health", "health_changed", "created", "updated")
     actions = ["make_active", "make_inactive"]
 
     @admin.display(description="flags")
@@ -105,6 +105,59 @@ class DestinationAdmin(AuditedAdmin):
     @admin.action(description="Maintenance: set inactive (I)")
     def make_inactive(self, request, queryset):
         self._set(request, queryset, "inactive")
+
+
+@admin.register(Server)
+class ServerAdmin(admin.ModelAdmin):
+    """Servers come and go with the destinations that name them; here they are renamed, and put into
+    maintenance, disabled or returned in every set at once (services.set_server_state)."""
+
+    list_display = ("name", "transport", "hostport", "sets", "admin_state", "name_edited")
+    list_filter = ("transport", "name_edited")
+    search_fields = ("name", "host", "destinations__duid")
+    fields = ("name", "transport", "host", "port", "name_edited", "created", "updated")
+    readonly_fields = ("transport", "host", "port", "name_edited", "created", "updated")
+    actions = ["make_active", "make_inactive", "make_disabled"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("destinations__dset").distinct()
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="address")
+    def hostport(self, obj):
+        return obj.hostport
+
+    @admin.display(description="sets")
+    def sets(self, obj):
+        return ", ".join(str(d.dset.setid) for d in obj.destinations.all())
+
+    @admin.display(description="admin state")
+    def admin_state(self, obj):
+        return rules.server_admin_state(d.admin_state for d in obj.destinations.all())
+
+    def save_model(self, request, obj, form, change):
+        services.rename_server(obj, obj.name, actor=request.user, cause=Cause.USER, reason="Django admin")
+
+    def _set(self, request, queryset, state):
+        for server in queryset:
+            services.set_server_state(server, state, actor=request.user, cause=Cause.USER, reason="Django admin action")
+
+    @admin.action(description="Return: set active (A) in every set")
+    def make_active(self, request, queryset):
+        self._set(request, queryset, "active")
+
+    @admin.action(description="Maintenance: set inactive (I) in every set")
+    def make_inactive(self, request, queryset):
+        self._set(request, queryset, "inactive")
+
+    @admin.action(description="Disable (D) in every set")
+    def make_disabled(self, request, queryset):
+        self._set(request, queryset, "disabled")
 
 
 @admin.register(SourceRule)

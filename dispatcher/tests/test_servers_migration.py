@@ -25,7 +25,7 @@ def migrate(targets):
     return executor.loader.project_state(targets).apps
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_it_groups_the_seed_rows_into_servers():
     old = migrate(BEFORE)
     DispatcherSet = old.get_model("dispatcher", "DispatcherSet")
