@@ -1,3 +1,4 @@
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, render
 from django.utils.cache import patch_vary_headers
 
@@ -30,7 +31,9 @@ def destination(request, pk):
     if wants_partial(request):
         response = render(request, "partials/_destination_live.html", context)
     else:
-        context["events"] = StateEvent.objects.filter(destination=dest).select_related("actor")[:HISTORY_ROWS]
+        # Its own events and its server's (Maintenance/Return of the box in every set).
+        events = StateEvent.objects.filter(Q(destination=dest) | Q(server=dest.server_id))
+        context["events"] = events.select_related("actor")[:HISTORY_ROWS]
         response = render(request, "destination.html", context)
     patch_vary_headers(response, ["HX-Request"])
     return response

@@ -7,7 +7,7 @@ with the time of their last admin-state change as a subquery.
 import time
 from dataclasses import dataclass, field
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, Q, Subquery
 
 from dispatcher.choices import ADMIN_STATE_COLOUR, HEALTH_COLOUR, AdminState, EventKind
 from dispatcher.live import STALE_AFTER_SECONDS, DestinationLive
@@ -16,7 +16,10 @@ from lbcore import contract, rules
 
 
 def destinations_with_state_times():
-    last_admin_change = StateEvent.objects.filter(destination=OuterRef("pk"), kind=EventKind.ADMIN).order_by("-created")
+    # A server's Maintenance/Return is one event for all its rows (services.set_server_state): it counts for each.
+    last_admin_change = StateEvent.objects.filter(
+        Q(destination=OuterRef("pk")) | Q(server=OuterRef("server_id")), kind=EventKind.ADMIN
+    ).order_by("-created")
     return Destination.objects.select_related("dset").annotate(admin_changed=Subquery(last_admin_change.values("created")[:1]))
 
 
