@@ -15,7 +15,7 @@ class DestinationFilter(django_filters.FilterSet):
 
     class Meta:
         model = Destination
-        fields = ["set", "state", "health", "duid", "uri", "probing"]
+        fields = ["set", "state", "health", "duid", "uri", "probing", "server"]
 
 
 class StateEventFilter(django_filters.FilterSet):
@@ -28,4 +28,4 @@ class StateEventFilter(django_filters.FilterSet):
 
     class Meta:
         model = StateEvent
-        fields = ["destination", "set", "kind", "cause", "actor", "since", "until"]
+        fields = ["destination", "server", "set", "kind", "cause", "actor", "since", "until"]

@@ -167,7 +167,21 @@ class StateEventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = StateEvent
-        fields = ["id", "created", "destination", "subject", "kind", "old", "new", "before", "after", "cause", "actor", "reason"]
+        fields = [
+            "id",
+            "created",
+            "destination",
+            "server",
+            "subject",
+            "kind",
+            "old",
+            "new",
+            "before",
+            "after",
+            "cause",
+            "actor",
+            "reason",
+        ]
 
 
 class StateChangeSerializer(serializers.Serializer):

@@ -144,3 +144,12 @@ def test_servers_are_not_made_or_deleted_through_the_api(as_admin, seed):
     assert as_admin.post("/api/v1/servers/", {"name": "x"}, format="json").status_code == 405
     assert as_admin.delete(f"/api/v1/servers/{seed['ast1'].pk}/").status_code == 405
     assert as_admin.put(f"/api/v1/servers/{seed['ast1'].pk}/", {"name": "x"}, format="json").status_code == 405
+
+
+def test_destinations_and_events_filter_by_server(as_operator, seed):
+    ast1 = seed["ast1"]
+    body = as_operator.get("/api/v1/destinations/", {"server": ast1.pk}).json()
+    assert sorted(d["set"] for d in body["results"]) == [1, 2]
+    as_operator.post(f"/api/v1/servers/{ast1.pk}/state", {"state": "inactive"}, format="json")
+    events = as_operator.get("/api/v1/events/", {"server": ast1.pk}).json()["results"]
+    assert [(e["server"], e["destination"], e["new"]) for e in events] == [(ast1.pk, None, "inactive")]
