@@ -203,8 +203,22 @@ def test_it_makes_a_fixed_number_of_queries_for_50_destinations(client, operator
     write_node(redis, destinations={d.id: {"active": 1, "cps": 0.1} for d in dests})
     client.force_login(operator)
     headers = HTMX if partial else {}
-    # the per-set board's seven (session, user, role groups, sets, destinations, table revision,
-    # probe timing) and the servers
-    with django_assert_max_num_queries(8):
+    # the per-set board's (session, user, role groups, sets, destinations, table revision, probe
+    # timing, servers and their rows): the Servers view is built from its rows
+    with django_assert_max_num_queries(9):
         response = client.get("/", **headers)
     assert response.content.decode().count('<tr id="server-') == 25
+
+
+def test_a_row_at_zero_is_not_drained_while_its_server_has_calls_in_another_set(as_viewer, seed, redis):
+    rows = seed["rows"]
+    in_maintenance(seed["ast3"])
+    write_node(redis, destinations={rows[(1, 3)].id: {"active": 0}, rows[(2, 3)].id: {"active": 12}})
+    board = as_viewer.get("/sets/").content.decode()
+    set1 = board[board.index(f'id="dest-{rows[(1, 3)].id}"') :]
+    set1 = set1[: set1.index("</tr>")]
+    assert "safe to restart" not in set1 and "draining — 12 calls on ast3 through set 2" in set1
+    detail = as_viewer.get(f"/destinations/{rows[(1, 3)].id}/").content.decode()
+    assert "safe to restart" not in detail and "12 calls on ast3 through set 2" in detail
+    write_node(redis, destinations={rows[(1, 3)].id: {"active": 0}, rows[(2, 3)].id: {"active": 0}})
+    assert "drained — safe to restart" in as_viewer.get(f"/destinations/{rows[(1, 3)].id}/").content.decode()

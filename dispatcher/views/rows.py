@@ -11,7 +11,8 @@ from django.db.models import OuterRef, Q, Subquery
 
 from dispatcher.choices import ADMIN_STATE_COLOUR, HEALTH_COLOUR, AdminState, EventKind
 from dispatcher.live import STALE_AFTER_SECONDS, DestinationLive
-from dispatcher.models import Destination, DispatcherSet, StateEvent
+from dispatcher.models import Destination, DispatcherSet, Server, StateEvent
+from dispatcher.servers import ServerFigures, server_figures
 from lbcore import contract, rules
 
 
@@ -29,6 +30,7 @@ class DestinationRow:
     live: DestinationLive
     health: contract.Health | None  # from Redis; None when no probe has written one
     stale: bool  # no proxy heartbeat: live counters unknown
+    server: ServerFigures  # its server's figures over every set: drain is the server's, not the row's
     not_applied: bool = False  # its admin state has not reached lb:table (dispatcher/publication.py)
 
     @property
@@ -81,9 +83,27 @@ class DestinationRow:
 
     @property
     def drained(self):
-        """Safe to restart: in maintenance and the live proxies carry no call to it, and no call
-        is up that no live proxy can count (one restarted, or stopped reporting, with calls up)."""
-        return self.is_inactive and not self.stale and not self.live.unvouched and self.live.active == 0
+        """Safe to restart: in maintenance and its server (the same box, in every set) drained by
+        lbcore.rules.drained: no call up in any set, none that no live proxy can count. A row at 0
+        whose box still carries calls through another set is not safe to restart."""
+        return self.is_inactive and self.server.drained is True
+
+    @property
+    def drain_unknown(self):
+        """Why whether it is drained is unknown (its calls or its server's other rows'), or ''."""
+        if self.calls_unknown:
+            return self.calls_unknown
+        return self.server.unknown_reason if self.server.drained is None and not self.stale else ""
+
+    @property
+    def still_elsewhere(self):
+        """'3 calls on ast3 through set 2' while its box carries calls through another set, or ''."""
+        others = [s for s in self.server.sets if s.destination_id != self.id and s.active_calls]
+        if not others:
+            return ""
+        calls = sum(s.active_calls for s in others)
+        sets = ", ".join(str(s.setid) for s in others)
+        return f"{calls} call{'s' if calls != 1 else ''} on {self.server.server.name} through set{'s' if len(others) > 1 else ''} {sets}"
 
     @property
     def calls_unknown(self):
@@ -139,16 +159,22 @@ class SetBlock:
     totals: Totals = field(default_factory=Totals)
 
 
-def make_row(dest, snap):
-    return DestinationRow(dest=dest, live=snap.for_destination(dest.id), health=snap.health.get(dest.id), stale=snap.stale)
+def make_row(dest, snap, figures=None):
+    """One row; `figures` (server id -> ServerFigures) saves reading its server's other rows."""
+    if figures is None:
+        figures = {f.server.id: f for f in server_figures(snap, Server.objects.filter(pk=dest.server_id))}
+    live = snap.for_destination(dest.id)
+    server = figures[dest.server_id]
+    return DestinationRow(dest=dest, live=live, health=snap.health.get(dest.id), stale=snap.stale, server=server)
 
 
 def build_board(snap):
     """(set blocks in setid order, cluster totals)."""
     blocks = {dset.id: SetBlock(dset) for dset in DispatcherSet.objects.all()}
     cluster = Totals()
+    figures = {f.server.id: f for f in server_figures(snap)}
     for dest in destinations_with_state_times():
-        row = make_row(dest, snap)
+        row = make_row(dest, snap, figures)
         block = blocks[dest.dset_id]
         block.rows.append(row)
         block.totals.add(row)

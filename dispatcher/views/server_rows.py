@@ -1,7 +1,7 @@
 """The Servers view's rows: one Asterisk box with its row in every set, summed.
 
-Built from the per-set board's rows (dispatcher.views.rows), so both views show the same figures;
-what a server is, its state, health, calls and drain are lbcore.rules' (one rule for panel and API).
+Built from the per-set board's rows (dispatcher.views.rows), each of which carries its server's
+figures (dispatcher.servers.ServerFigures: calls, drain, state, as the API and /metrics give them).
 """
 
 from dataclasses import dataclass, field
@@ -9,16 +9,15 @@ from dataclasses import dataclass, field
 from dispatcher import live
 from dispatcher.choices import SERVER_STATE_COLOUR, SERVER_STATE_LABEL, AdminState
 from dispatcher.models import Server
+from dispatcher.servers import ServerFigures
 from dispatcher.views.charts import sparkline, summed_samples
 from lbcore import rules
-
-# How a set's state reads in "maintenance in set 1 only".
-STATE_WORDS = {AdminState.INACTIVE: "maintenance", AdminState.DISABLED: "disabled", AdminState.ACTIVE: "active"}
 
 
 @dataclass
 class ServerRow:
     server: Server
+    figures: ServerFigures
     rows: list = field(default_factory=list)  # DestinationRow, one per set, in setid order
     stale: bool = False  # no proxy reporting
     history: object = None  # charts.Chart: the sparkline of the last hour
@@ -33,7 +32,7 @@ class ServerRow:
 
     @property
     def admin_state(self):
-        return rules.server_admin_state(r.dest.admin_state for r in self.rows)
+        return self.figures.admin_state
 
     @property
     def state_label(self):
@@ -50,15 +49,7 @@ class ServerRow:
     @property
     def mixed_text(self):
         """'maintenance in set 1 only', 'maintenance in set 1, disabled in sets 2, 3', or ''."""
-        if not self.is_mixed:
-            return ""
-        groups = {}
-        for r in self.rows:
-            if r.dest.admin_state != AdminState.ACTIVE:
-                groups.setdefault(r.dest.admin_state, []).append(str(r.dest.dset.setid))
-        parts = [f"{STATE_WORDS[s]} in set{'s' if len(ids) > 1 else ''} {', '.join(ids)}" for s, ids in groups.items()]
-        some_active = any(r.is_active for r in self.rows)
-        return ", ".join(parts) + (" only" if len(parts) == 1 and some_active else "")
+        return self.figures.state_summary
 
     @property
     def takes_no_calls(self):
@@ -90,26 +81,17 @@ class ServerRow:
     @property
     def active(self):
         """Calls up on the box over every set and live proxy, or None when nobody can vouch for them."""
-        if self.stale:
-            return None
-        return rules.server_calls(r.live.active_known for r in self.rows)
+        return self.figures.active_calls
 
     @property
     def calls_unknown(self):
         """Why `active` is None, for the row and the dialog."""
-        if self.stale:
-            return "no proxy reporting"
-        # One line per proxy, its calls summed over the server's rows.
-        merged = {}
-        for u in (u for r in self.rows for u in r.live.unvouched):
-            key = (u.node, u.why, u.since)
-            merged[key] = merged.get(key, 0) + u.calls
-        return live.unvouched_text([rules.Unvouched(*key, calls) for key, calls in merged.items()])
+        return self.figures.unknown_reason
 
     @property
     def drained(self):
         """True (safe to restart), False (calls up), None (unknown: never 'safe')."""
-        return rules.drained((r.live.active_known for r in self.rows), reporting=not self.stale)
+        return self.figures.drained
 
     @property
     def cps_now(self):
@@ -149,8 +131,11 @@ def build_servers(blocks, snap, *, server_ids=None):
         for row in block.rows:
             if server_ids is None or row.dest.server_id in server_ids:
                 by_server.setdefault(row.dest.server_id, []).append(row)
-    servers = Server.objects.filter(pk__in=by_server.keys())
-    out = [ServerRow(server=s, rows=by_server[s.pk], stale=snap.stale) for s in servers]
+    out = [
+        ServerRow(server=rows[0].server.server, figures=rows[0].server, rows=rows, stale=snap.stale)
+        for rows in by_server.values()
+    ]
+    out.sort(key=lambda s: (s.name, s.id))
     histories = live.calls_histories([r.dest.id for s in out for r in s.rows])
     for s in out:
         s.history = sparkline(summed_samples([histories.get(r.dest.id, []) for r in s.rows]), now=snap.taken_at)
