@@ -500,9 +500,7 @@ def _apply_entries(entries, replace, result, actor, cause):
     sets = {s.setid: s for s in DispatcherSet.objects.all()}
     existing = {(d.dset_id, d.uri): d for d in Destination.objects.select_related("dset")}
     duids = {(d.dset_id, d.duid): d for d in existing.values() if d.duid}
-    new_sets = [
-        DispatcherSet(setid=setid) for setid in dict.fromkeys(e.setid for e in entries) if setid not in sets
-    ]
+    new_sets = [DispatcherSet(setid=setid) for setid in dict.fromkeys(e.setid for e in entries) if setid not in sets]
     DispatcherSet.objects.bulk_create(new_sets)  # parse_list checked the set ids' range
     for dset in new_sets:
         sets[dset.setid] = dset

@@ -46,12 +46,12 @@ def test_after_a_restart_with_calls_up_the_panel_says_unknown_not_safe(cluster, 
     assert on_ast1 > 0, up
     set_state(ast1, "inactive", reason="e2e: restart the box once drained")
     cluster.wait_table(int(cluster.redis.get("lb:table:version")))
-    _wait(lambda: 'data-testid="draining"' in _row(client.get("/").content.decode(), ast1.id), "ast1 draining before the restart")
+    _wait(lambda: 'data-testid="draining"' in _row(client.get("/sets/").content.decode(), ast1.id), "ast1 draining before the restart")
 
     cluster.restart_proxy()
     # the new process has 0 calls in memory; its heartbeat must say the old ones are unknown
     row = _wait(
-        lambda: (r := _row(client.get("/").content.decode(), ast1.id)) and "drain-unknown" in r and r,
+        lambda: (r := _row(client.get("/sets/").content.decode(), ast1.id)) and "drain-unknown" in r and r,
         "ast1 unknown after the restart",
     )
     assert "drained" not in row and "safe to restart" not in row, row
@@ -75,7 +75,7 @@ def test_after_a_restart_with_calls_up_the_panel_says_unknown_not_safe(cluster, 
     uac.wait(30)
     assert uac.proc.returncode == 0, cluster.report(uac)
     row = _wait(
-        lambda: (r := _row(client.get("/").content.decode(), ast1.id)) and 'data-testid="drained"' in r and r,
+        lambda: (r := _row(client.get("/sets/").content.decode(), ast1.id)) and 'data-testid="drained"' in r and r,
         "ast1 drained once its calls ended",
         deadline_s=6.0,
     )

@@ -27,7 +27,7 @@ def _viewer_client(viewer):
 
 def _dashboard(client, partial):
     headers = {"HTTP_HX_REQUEST": "true"} if partial else {}
-    response = client.get("/", **headers)
+    response = client.get("/sets/", **headers)  # the per-set view: one row per destination
     assert response.status_code == 200, response.status_code
     return response.content.decode()
 
@@ -102,7 +102,7 @@ def test_a_killed_server_goes_down_and_only_its_calls_fail(system, viewer):
         for n in (1, 3):
             assert badge(dest_row(html, system.dests[n].id), "health-badge")[1] == "Up"
         if not partial:
-            assert 'hx-get="/"' in html and 'hx-trigger="every 2s"' in html, "the page no longer polls its partial"
+            assert 'hx-get="/sets/"' in html and 'hx-trigger="every 2s"' in html, "the page no longer polls its partial"
     node = node_row(html, NODE_NAME)
     assert node is not None, "the proxy node is not listed on the dashboard"
     assert node[0] == "green", f"the proxy node shows a stale heartbeat: {node[1]}"
