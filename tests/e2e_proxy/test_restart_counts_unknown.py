@@ -46,7 +46,10 @@ def test_after_a_restart_with_calls_up_the_panel_says_unknown_not_safe(cluster, 
     assert on_ast1 > 0, up
     set_state(ast1, "inactive", reason="e2e: restart the box once drained")
     cluster.wait_table(int(cluster.redis.get("lb:table:version")))
-    _wait(lambda: 'data-testid="draining"' in _row(client.get("/sets/").content.decode(), ast1.id), "ast1 draining before the restart")
+    _wait(
+        lambda: 'data-testid="draining"' in _row(client.get("/sets/").content.decode(), ast1.id),
+        "ast1 draining before the restart",
+    )
 
     cluster.restart_proxy()
     # the new process has 0 calls in memory; its heartbeat must say the old ones are unknown
