@@ -47,6 +47,7 @@ class ServerFigures:
     rtt_ms: float | None = None  # the last probe of the row whose health it shows
     active_calls: int | None = None  # over every set and live proxy; None: unknown
     cps: float = 0.0  # new calls per second now, over every set and live proxy
+    cps_1m: float = 0.0  # the same averaged over the last minute
     drained: bool | None = None  # True: safe to restart; None: unknown, never "safe"
     unknown_reason: str = ""  # why active_calls is None
 
@@ -83,6 +84,7 @@ def _figures(server, dests, snap, reporting):
         health = rules.effective_health(snap.health.get(dest.id), dest.health)
         out.sets.append(SetFigures(dest.dset.setid, dest.id, dest.admin_state, live.active_known if reporting else None))
         out.cps += live.cps
+        out.cps_1m += live.cps_1m
         unvouched += live.unvouched
         if worst is None or rules.worst_health((worst.state, health.state)) != worst.state:
             worst = health
@@ -94,6 +96,7 @@ def _figures(server, dests, snap, reporting):
     out.active_calls = rules.server_calls(counts)
     out.drained = rules.drained(counts, reporting=reporting)
     out.cps = round(out.cps, 3)
+    out.cps_1m = round(out.cps_1m, 3)
     if out.active_calls is None:
         out.unknown_reason = unvouched_text(_merged(unvouched)) if reporting else "no proxy reporting; counts unknown"
     return out

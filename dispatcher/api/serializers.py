@@ -291,6 +291,7 @@ class ServerSerializer(serializers.ModelSerializer):
     )
     active_unknown = serializers.SerializerMethodField(help_text="Why active_calls is null, else null.")
     cps = serializers.SerializerMethodField(help_text="New calls per second over the last 10 s, over every set and live proxy.")
+    cps_1m = serializers.SerializerMethodField(help_text="The same, averaged over the last minute.")
     drained = serializers.SerializerMethodField(
         help_text="true: no call up in any set on any live proxy, safe to restart; false: calls up; null: unknown "
         "(a proxy that carried its calls is not reporting, or restarted with calls up)."
@@ -312,6 +313,7 @@ class ServerSerializer(serializers.ModelSerializer):
             "active_calls",
             "active_unknown",
             "cps",
+            "cps_1m",
             "drained",
             "sets",
         ]
@@ -347,6 +349,10 @@ class ServerSerializer(serializers.ModelSerializer):
     @extend_schema_field(OpenApiTypes.DOUBLE)
     def get_cps(self, server):
         return self._figures(server).cps
+
+    @extend_schema_field(OpenApiTypes.DOUBLE)
+    def get_cps_1m(self, server):
+        return self._figures(server).cps_1m
 
     @extend_schema_field({"type": "boolean", "nullable": True})
     def get_drained(self, server):

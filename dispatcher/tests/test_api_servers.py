@@ -27,7 +27,10 @@ def row(server, setid):
 
 
 def calls(**by_dest):
-    return {dest.pk: {"active": n, "invites": n, "answered": n, "failovers": 0, "cps": 0.5} for dest, n in by_dest.values()}
+    return {
+        dest.pk: {"active": n, "invites": n, "answered": n, "failovers": 0, "cps": 0.5, "cps_1m": 0.25}
+        for dest, n in by_dest.values()
+    }
 
 
 def test_it_lists_each_server_once_with_its_sets(as_viewer, seed, redis):
@@ -58,7 +61,7 @@ def test_calls_are_summed_over_every_set_and_live_proxy(as_viewer, seed, redis):
     body = as_viewer.get(f"/api/v1/servers/{ast1.pk}/").json()
     assert body["active_calls"] == 74 and body["drained"] is False
     assert [(s["setid"], s["active_calls"]) for s in body["sets"]] == [(1, 50), (2, 24)]
-    assert body["cps"] == 1.5
+    assert body["cps"] == 1.5 and body["cps_1m"] == 0.75
 
 
 def test_a_set_at_zero_is_not_drained_while_another_set_carries_calls(as_viewer, as_operator, seed, redis):
