@@ -8,8 +8,8 @@ from types import SimpleNamespace
 from dispatcher.management.commands.runproxy import ProbeNowSender
 
 
-def mark(sender, dest_id, reason="503"):
-    sender(SimpleNamespace(id=dest_id), SimpleNamespace(reason=reason))
+def mark(sender, dest_id, reason="503", server_id=None):
+    sender(SimpleNamespace(id=dest_id, server_id=server_id), SimpleNamespace(reason=reason))
 
 
 def wait_for(condition, timeout=5):
@@ -56,3 +56,24 @@ def test_a_failed_send_is_logged_and_the_next_mark_still_goes(caplog):
     assert wait_for(lambda: "probe_now for destination 1 not sent: broker down" in caplog.text)
     mark(sender, 2)
     assert wait_for(lambda: sent == [2])
+
+
+def test_the_rows_of_one_server_are_one_task():
+    # the proxy marks every row of a box at once (ast1 in sets 1 and 2); probe_now probes the box
+    broker_free = threading.Event()
+    sent = []
+
+    def send(dest_id, reason):
+        broker_free.wait(5)
+        sent.append(dest_id)
+
+    sender = ProbeNowSender(send=send)
+    mark(sender, 1, server_id=1)
+    assert wait_for(lambda: not sender._pending)  # the sender blocks on the broker with server 1
+    mark(sender, 10, server_id=7)
+    mark(sender, 11, server_id=7)
+    mark(sender, 20)  # a table without server ids: one task per row, as before
+    mark(sender, 21)
+    broker_free.set()
+    assert wait_for(lambda: len(sent) == 4)
+    assert sorted(sent) == [1, 11, 20, 21]

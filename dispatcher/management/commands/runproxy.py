@@ -21,20 +21,22 @@ class ProbeNowSender:
 
     The event loop only notes the destination; one thread sends. A broker publish blocks (and
     retries while the broker is away), and a thread per mark piled threads up exactly when
-    servers fail. Marks of a destination already waiting to be sent become one task: the
-    prober holds a destination busy while a probe of it is out, so a second would be skipped.
+    servers fail. Marks of one server already waiting to be sent become one task: probe_now
+    probes the whole server (every row of it), and the proxy marks every row of a server at
+    once, so a task per row would send the same OPTIONS once per set.
     """
 
     def __init__(self, send=send_probe_now):
         self._send = send
-        self._pending = {}  # destination id -> the latest reason
+        self._pending = {}  # server (or, in a table without servers, destination) -> (destination id, latest reason)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread = None
 
     def __call__(self, dest, health):
         with self._lock:
-            self._pending[dest.id] = health.reason
+            key = ("server", dest.server_id) if getattr(dest, "server_id", None) is not None else ("dest", dest.id)
+            self._pending[key] = (dest.id, health.reason)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="probe-now-sender", daemon=True)
                 self._thread.start()
@@ -46,7 +48,7 @@ class ProbeNowSender:
             self._wake.clear()
             with self._lock:
                 batch, self._pending = self._pending, {}
-            for destination_id, reason in batch.items():
+            for destination_id, reason in batch.values():
                 try:
                     self._send(destination_id, reason)
                 except Exception as exc:  # noqa: BLE001 (the broker may be down, however it fails; the mark stands anyway)
