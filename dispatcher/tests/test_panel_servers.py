@@ -2,6 +2,7 @@
 proxy, and Maintenance / Disable / Return acting on every set's row at once."""
 
 import json
+import re
 import time
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from dispatcher.choices import AdminState
 from dispatcher.models import Destination, StateEvent
 from dispatcher.services import set_state
-from dispatcher.tests.panel_support import make_destination, make_set, write_node
+from dispatcher.tests.panel_support import make_destination, make_set, write_health, write_node
 from lbcore import contract
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -64,6 +65,26 @@ def test_a_server_lists_once_with_its_calls_summed_over_sets_and_proxies(as_view
     split = ast1.split('data-testid="set-split"')[1]
     assert "set 1\n      <b>50</b>" in split and "set 2\n      <b>24</b>" in split
     assert 'data-testid="server-cps">2.5<' in ast1 and "· 2.0" in ast1  # now (10 s) · 1-minute average
+
+
+def bar(html):
+    """The status bar's text, whitespace squeezed."""
+    section = html[html.index('class="status-bar"') : html.index("</section>")]
+    return " ".join(re.sub(r"<[^>]+>", " ", section).split())
+
+
+def test_the_bar_counts_servers_and_the_per_set_view_counts_rows(as_viewer, seed, redis):
+    """Three boxes listed in two sets are 3 servers, not 6 rows: ast3 in maintenance in set 1 only still
+    takes calls through set 2 (in service); ast2 down is down once, and out of service."""
+    rows = seed["rows"]
+    Destination.objects.filter(pk=rows[(1, 3)].pk).update(admin_state=AdminState.INACTIVE)
+    write_node(redis, destinations={})
+    for row in rows.values():
+        write_health(redis, row.id, "down" if row.server_id == rows[(1, 2)].server_id else "up")
+    servers = bar(as_viewer.get("/").content.decode())
+    assert "2 /3 servers in service" in servers and "2 up" in servers and "1 down" in servers, servers
+    per_set = bar(as_viewer.get("/sets/").content.decode())
+    assert "3 /6 in service" in per_set and "4 up" in per_set and "2 down" in per_set, per_set
 
 
 def test_the_per_set_board_is_one_click_away(as_viewer, seed, redis):

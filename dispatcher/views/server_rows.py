@@ -4,14 +4,14 @@ Built from the per-set board's rows (dispatcher.views.rows), each of which carri
 figures (dispatcher.servers.ServerFigures: calls, drain, state, as the API and /metrics give them).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dispatcher import live
 from dispatcher.choices import SERVER_STATE_COLOUR, SERVER_STATE_LABEL, AdminState
 from dispatcher.models import Server
 from dispatcher.servers import ServerFigures
 from dispatcher.views.charts import sparkline, summed_samples
-from lbcore import rules
+from lbcore import contract, rules
 
 
 @dataclass
@@ -55,6 +55,11 @@ class ServerRow:
     def takes_no_calls(self):
         """Every row in maintenance or disabled: the server drains."""
         return self.admin_state in (AdminState.INACTIVE, AdminState.DISABLED)
+
+    @property
+    def usable(self):
+        """Takes new calls through at least one set (its row there is active and not down)."""
+        return any(r.usable for r in self.rows)
 
     @property
     def health_state(self):
@@ -121,6 +126,18 @@ class ServerRow:
     @property
     def is_disabled(self):
         return self.admin_state == AdminState.DISABLED
+
+
+def server_totals(cluster, servers):
+    """The status bar's totals with its counts taken over servers, not set rows: `in service`, `up` and
+    `down` count each box once (its calls and CPS are already the same summed either way)."""
+    return replace(
+        cluster,
+        count=len(servers),
+        usable=sum(s.usable for s in servers),
+        up=sum(s.health_state == contract.UP for s in servers),
+        down=sum(s.health_state in (contract.DOWN, contract.SUSPECT) for s in servers),
+    )
 
 
 def build_servers(blocks, snap, *, server_ids=None):

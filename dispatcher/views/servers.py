@@ -17,13 +17,16 @@ from dispatcher.models import Server
 from dispatcher.permissions import role_required
 from dispatcher.views import wants_partial
 from dispatcher.views.dashboard import board_context
-from dispatcher.views.server_rows import build_servers
+from dispatcher.views.server_rows import build_servers, server_totals
 from dispatcher.views.state import VERBS, _next
 
 
 def servers_context(snap):
     context = board_context(snap)
     context["servers"] = build_servers(context["blocks"], snap)
+    # The bar above one row per server counts servers; the per-set view's counts its rows.
+    context["cluster"] = server_totals(context["cluster"], context["servers"])
+    context["counting"] = "servers"
     return context
 
 

@@ -5,7 +5,7 @@ import pytest
 from playwright.sync_api import expect
 
 from dispatcher.tests.panel_support import write_node
-from tests.browser.conftest import log_in
+from tests.browser.chromium import log_in
 
 # Playwright's init scripts run outside the page's CSP; this one reports each violation the page
 # raises, alongside Chromium's own "Refused to ..." console errors.

@@ -19,7 +19,7 @@ from dispatcher.choices import AdminState, Algorithm
 from dispatcher.models import Destination, DispatcherSet
 from dispatcher.tests.panel_support import write_health, write_node
 from lbcore import contract
-from tests.browser.conftest import log_in
+from tests.browser.chromium import log_in
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 A, MAINT, D = AdminState.ACTIVE, AdminState.INACTIVE, AdminState.DISABLED

@@ -6,7 +6,7 @@ from playwright.sync_api import expect
 
 from dispatcher.models import Destination
 from dispatcher.tests.panel_support import write_health, write_node
-from tests.browser.conftest import log_in, mark_page, was_not_reloaded
+from tests.browser.chromium import log_in, mark_page, was_not_reloaded
 
 
 def row(page, dest):

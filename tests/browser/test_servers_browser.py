@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 
 from dispatcher.models import Destination
 from dispatcher.tests.panel_support import make_destination, make_set, write_node
-from tests.browser.conftest import log_in, mark_page, was_not_reloaded
+from tests.browser.chromium import log_in, mark_page, was_not_reloaded
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 DESK, PHONE = {"width": 1366, "height": 800}, {"width": 390, "height": 844}

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from tests.e2e_proxy.proxyctl import ProxyProcess
+from tests.e2e_proxy.seed_shape import make_seed_cluster
 from tests.e2e_proxy.sippctl import Sipp, uac_args, uas_args, wait_tcp, wait_udp_sip
 from tests.ports import is_free
 
@@ -215,3 +216,9 @@ def cluster_factory(transactional_db, redis, redis_url, tmp_path, ports):
 @pytest.fixture
 def cluster(cluster_factory):
     return cluster_factory()
+
+
+@pytest.fixture
+def seed_cluster(cluster_factory):
+    """The seed's shape: ast1..3 in set 1 and set 2, the carrier (127.0.0.2) sent to set 2 (seed_shape.py)."""
+    return make_seed_cluster(cluster_factory)

@@ -13,77 +13,19 @@ Run with -s to see the per-server figures, SIPp against the API.
 """
 
 import time
-from datetime import datetime
 
 import pytest
 
 from dispatcher.tests.api_support import client_for
-from tests.e2e_proxy.sippctl import Sipp, uac_args, uas_args, wait_udp_sip
+from tests.e2e_proxy.seed_shape import CARRIER, DIALER, SIPP_DUMP_S, bye_times, caller, up
 
 pytestmark = pytest.mark.sipp
 
-DIALER, CARRIER = "127.0.0.1", "127.0.0.2"
 SET1_CALLS, SET2_CALLS = 30, 24
 # The set 1 calls end first, so for a while the server in maintenance has calls in set 2 only.
 SET1_HOLD_MS, SET2_HOLD_MS = 10_000, 16_000
 STEADY_TOLERANCE = 2
 DRAIN_DEADLINE_S = 3.0
-# SIPp writes its counts and logs every second (-fd 1).
-SIPP_DUMP_S = 1.2
-SEED_SET2 = {1: (10, 40), 2: (10, 40), 3: (10, 20)}  # the seed's set 2: priority, weight
-
-
-def up(counts):
-    """Calls a SIPp UAS has up: answered and acknowledged, not yet hung up."""
-    return counts.get("ACK_Recv", 0) - counts.get("BYE_Recv", 0)
-
-
-@pytest.fixture
-def seed_cluster(cluster_factory):
-    """The e2e cluster's set 1 (the seed's set 1 on ast1..3), plus the seed's set 2 on the same three
-    servers and a source rule sending the carrier's address to set 2."""
-    from dispatcher.models import DispatcherSet, SourceRule
-    from dispatcher.services import import_dispatcher_list, save_config
-
-    cluster = cluster_factory(start_proxy=False)
-    # ast3 again, logging every message with its time (-trace_msg), to know when its last BYE came.
-    cluster.ast[3].kill()
-    port = cluster.ports.ast[3]
-    cluster.ast[3] = Sipp("uas.xml", cluster.tmp_path / "ast3-traced", [*uas_args(port), "-trace_msg"], "ast3")
-    cluster._procs.append(cluster.ast[3])
-    wait_udp_sip(port)
-    lines = [
-        f"2 sip:127.0.0.1:{cluster.ports.ast[n]} 0 {prio} weight={weight};duid=ast{n}" for n, (prio, weight) in SEED_SET2.items()
-    ]
-    import_dispatcher_list("\n".join(lines) + "\n")
-    set2 = DispatcherSet.objects.get(setid=2)
-    set2.algorithm = 4
-    save_config(set2)
-    save_config(SourceRule(network=f"{CARRIER}/32", dset=set2, description="the carrier"))
-    cluster.version = int(cluster.redis.get("lb:table:version"))
-    cluster.start_proxy()
-    return cluster
-
-
-def caller(cluster, address, *, calls, rate, hold_ms):
-    """A SIPp UAC sending from `address` (a loopback address of its own, so source rules see it)."""
-    args = uac_args(f"127.0.0.1:{cluster.ports.proxy}", cluster.ports.uac(), calls=calls, rate=rate, hold_ms=hold_ms)
-    args[args.index("-i") + 1] = address
-    sipp = Sipp("uac.xml", cluster.tmp_path / f"uac-{address}-{next(cluster._runs)}", args, f"uac({address})")
-    cluster._procs.append(sipp)
-    return sipp
-
-
-def bye_times(uas):
-    """Wall-clock times at which a -trace_msg SIPp UAS received each BYE."""
-    times, stamp = [], None
-    for path in uas.workdir.glob("*_messages.log"):
-        for line in path.read_text(errors="replace").splitlines():
-            if line.startswith("-----") and line.rstrip()[-1:].isdigit():
-                stamp = datetime.strptime(line.strip("- ").strip(), "%Y-%m-%d %H:%M:%S.%f").timestamp()
-            elif line.startswith("BYE sip:") and stamp is not None:
-                times.append(stamp)
-    return sorted(times)
 
 
 def servers_by_ast(api, cluster):
