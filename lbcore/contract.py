@@ -19,6 +19,8 @@ Keys:
   lb:nodecalls:<name>  JSON calls up on one proxy, per destination, rewritten with each heartbeat and
                     kept for dialog_timeout_s: what a restarted (or dead) proxy left up, so nobody
                     reads 0 where the count is unknown (see lbcore.rules.unvouched_calls)
+  lb:vrrp:<name>    JSON {"name", "state", "at"}: what keepalived last said of one node's floating
+                    address (`manage.py proxy_check --report STATE` from its notify hook)
 """
 
 import json
@@ -345,3 +347,24 @@ def decode_node_calls(raw):
     for key in ("active", "unknown"):
         doc[key] = {int(k): int(n) for k, n in (doc.get(key) or {}).items() if int(n) > 0}
     return doc
+
+
+# -- what keepalived says of a node's floating address ---------------------------------------
+
+VRRP_KEY_PREFIX = "lb:vrrp:"
+VRRP_STATES = ("master", "backup", "fault", "stop")
+
+
+def vrrp_key(name):
+    return VRRP_KEY_PREFIX + name
+
+
+def encode_vrrp(name, state, at=None):
+    return json.dumps({"name": name, "state": state, "at": at if at is not None else time.time()}, separators=(",", ":"))
+
+
+def decode_vrrp(raw):
+    """keepalived's last word on a node: master holds the address, any other state does not."""
+    doc = json.loads(raw)
+    state = str(doc.get("state", "")).lower()
+    return {"name": doc.get("name"), "state": state, "at": float(doc.get("at") or 0.0), "holds": state == "master"}
