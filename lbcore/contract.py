@@ -284,9 +284,29 @@ DEST_COUNTERS = ("active", "invites", "answered", "failovers", "cps", "cps_1m")
 
 
 def encode_node(
-    name, *, table_version, started, pid, listen, totals, destinations, heartbeat=None, unknown=None, restarted_at=None
+    name,
+    *,
+    table_version,
+    started,
+    pid,
+    listen,
+    totals,
+    destinations,
+    heartbeat=None,
+    unknown=None,
+    restarted_at=None,
+    table_published_at=None,
+    table_applied_at=None,
+    advertise=None,
+    holds_address=None,
 ):
     """One proxy's heartbeat. `totals`: NODE_COUNTERS (+ "active"); `destinations`: id -> DEST_COUNTERS.
+
+    `table_published_at` / `table_applied_at`: the published_at stamp of the table this node
+    routes from and when this node applied it (epoch seconds, milliseconds kept): their
+    difference is how long the table took to reach it. `advertise`: "host:port" named in Via and
+    Record-Route (None: the sockets' own); `holds_address`: whether that floating address is
+    on this node now, None when it cannot tell.
 
     `cps` is new INVITEs dispatched per second over the last 10 s (0.1 resolution: it reads 0
     within 10 s of the last call), `cps_1m` the same over the last minute; a proxy from before
@@ -305,6 +325,10 @@ def encode_node(
             "destinations": {str(k): v for k, v in destinations.items()},
             "unknown": {str(k): n for k, n in (unknown or {}).items()},
             "restarted_at": restarted_at,
+            "table_published_at": table_published_at,
+            "table_applied_at": table_applied_at,
+            "advertise": advertise,
+            "holds_address": holds_address,
         },
         separators=(",", ":"),
     )

@@ -13,11 +13,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         listen = cli.listen_specs(args.listen)
+        advertise = cli.advertise(args.advertise)
     except ValueError as exc:
         parser.error(str(exc))
     cli.setup_logging(args.log_level)
     redis_url = args.redis_url or os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    cli.run(listen, redis_url, cli.node_name(args.node_name))
+    cli.run(listen, redis_url, cli.node_name(args.node_name), advertise=advertise)
     return 0
 
 

@@ -5,7 +5,7 @@ import os
 import socket
 import sys
 
-from proxy.transport import parse_listen
+from proxy.transport import parse_advertise, parse_listen
 
 DEFAULT_LISTEN = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
 
@@ -16,6 +16,12 @@ def add_arguments(parser):
         action="append",
         metavar="PROTO:HOST:PORT",
         help="socket to serve SIP on, repeatable (default: $SIP_LISTEN or udp+tcp 127.0.0.1:5060)",
+    )
+    parser.add_argument(
+        "--advertise",
+        metavar="HOST[:PORT]",
+        help="address put in Via and Record-Route instead of the socket's own, e.g. the floating address "
+        "both nodes of a cluster share (default: $LBPANEL_ADVERTISE; port: each listener's own)",
     )
     parser.add_argument("--node-name", help="name of this proxy in lb:node:<name> (default: $LBPANEL_NODE_NAME or hostname)")
     parser.add_argument("--redis-url", help="Redis holding lb:table and lb:health")
@@ -32,6 +38,12 @@ def listen_specs(values):
     return [parse_listen(v) for v in values]
 
 
+def advertise(value):
+    """--advertise, else LBPANEL_ADVERTISE, as (host, port or None); None when neither is set."""
+    value = value or os.environ.get("LBPANEL_ADVERTISE", "").strip()
+    return parse_advertise(value) if value else None
+
+
 def node_name(value):
     return value or os.environ.get("LBPANEL_NODE_NAME") or socket.gethostname()
 
@@ -44,7 +56,7 @@ def setup_logging(level):
     )
 
 
-def run(listen, redis_url, name, suspect_hooks=()):
+def run(listen, redis_url, name, suspect_hooks=(), advertise=None):
     import asyncio  # noqa: PLC0415 (see above)
 
     import uvloop  # noqa: PLC0415 (see above)
@@ -53,7 +65,7 @@ def run(listen, redis_url, name, suspect_hooks=()):
 
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(serve(listen, redis_url, name, suspect_hooks))
+            runner.run(serve(listen, redis_url, name, suspect_hooks, advertise=advertise))
     except OSError as exc:
         logging.getLogger("proxy").error("%s", exc.strerror or exc)
         raise SystemExit(1) from None

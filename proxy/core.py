@@ -52,6 +52,7 @@ class Proxy:
         self.pool = TcpPool(self, loop)
         self.udp_dests = {}
         self.view = TableView()
+        self.table_applied_at = None
         self.health = {}
         self.set_states = {}
         self.servers = {}
@@ -85,7 +86,7 @@ class Proxy:
         self.listeners.append(listener)
         if listener.proto == "udp" and listener.sock is not None:
             self.overload.watch(listener.sock)
-        self.my_addrs.add((listener.advertised, listener.port))
+        self.my_addrs.add((listener.advertised, listener.advertised_port))
         self.my_ports.setdefault(listener.port, set()).add(listener.host)
         self._targets.clear()
         self.rr_prefixes = tuple({b"sip:" + lis.sent_by + b";" for lis in self.listeners})
@@ -96,7 +97,7 @@ class Proxy:
         else:
             self.my_addrs.add((listener.host, listener.port))
         if listener.advertised == "127.0.0.1":
-            self.my_addrs.add(("localhost", listener.port))
+            self.my_addrs.add(("localhost", listener.advertised_port))
 
     def listener_for(self, proto, like=None):
         if like is not None and like.proto == proto:
@@ -133,6 +134,8 @@ class Proxy:
                 log.error("destination %s is this proxy's own address %s:%s: not used", did, ip, port)
                 del view.addr_of[did]
         self.view = view
+        # measured against the table's published_at: how long a change took to reach this node
+        self.table_applied_at = time.time()
         self.overload.high = view.overload_lag
         udp = self.listener_for("udp")
         wanted = set()

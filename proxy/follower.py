@@ -8,8 +8,10 @@ which also brings back the other nodes' active calls for algorithm 10.
 """
 
 import asyncio
+import ipaddress
 import logging
 import os
+import socket
 import time
 
 import redis.asyncio as aioredis
@@ -26,12 +28,14 @@ from lbcore.contract import (
     decode_node,
     decode_node_calls,
     decode_table,
+    decode_vrrp,
     encode_health,
     encode_node,
     encode_node_calls,
     health_event,
     node_calls_key,
     node_key,
+    vrrp_key,
 )
 from lbcore.rules import calls_left
 from proxy.background import Background
@@ -42,11 +46,12 @@ BACKOFF_MIN, BACKOFF_MAX = 0.1, 5.0
 
 
 class Follower:
-    def __init__(self, core, url, node_name, listen):
+    def __init__(self, core, url, node_name, listen, advertise=None):
         self.core = core
         self.url = url
         self.node_name = node_name
         self.listen = listen
+        self.advertise = advertise  # (host, port or None)
         self.started = time.time()
         self.client = None
         self.connected = False
@@ -185,6 +190,7 @@ class Follower:
                     inherited = True
                 accounting = self.core.accounting
                 totals, dests = accounting.snapshot()
+                holds = await self._holds_address(client)
                 doc = encode_node(
                     self.node_name,
                     table_version=self.core.view.version,
@@ -195,6 +201,10 @@ class Follower:
                     destinations=dests,
                     unknown=accounting.inherited,
                     restarted_at=accounting.restarted_at,
+                    table_published_at=self.core.view.table.published_at or None,
+                    table_applied_at=self.core.table_applied_at,
+                    advertise=self._advertise_text(),
+                    holds_address=holds,
                 )
                 async with client.pipeline(transaction=False) as pipe:
                     pipe.set(key, doc, ex=NODE_TTL_SECONDS)
@@ -230,6 +240,30 @@ class Follower:
             await self._pause(1.0)
         if client is not None:
             await _close(client)
+
+    def _advertise_text(self):
+        if self.advertise is None:
+            return None
+        host, port = self.advertise
+        lis = self.core.listeners[0] if self.core.listeners else None
+        port = port or (lis.port if lis is not None else 5060)
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    async def _holds_address(self, client):
+        """Is the advertised (floating) address on this node? The interfaces say so when it is an
+        IP literal off loopback; else keepalived's last report (proxy_check --report); else None."""
+        if self.advertise is None:
+            return None
+        held = address_is_here(self.advertise[0])
+        if held is not None:
+            return held
+        raw = await client.get(vrrp_key(self.node_name))
+        if raw is None:
+            return None
+        try:
+            return decode_vrrp(raw)["holds"]
+        except (ValueError, TypeError, AttributeError):
+            return None
 
     async def _inherit(self, client):
         """Before our first heartbeat: the calls our previous process (same node name) left up.
@@ -285,6 +319,33 @@ class Follower:
             log.warning("could not remove %s on stop: %s", node_key(self.node_name), exc)
         finally:
             await client.aclose()
+
+
+def address_is_here(host):
+    """True when `host` is assigned to an interface of this machine, False when not, None when a
+    bind cannot tell: a name, or loopback (every process on the host has all of 127/8 and ::1)."""
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if addr.is_loopback or addr.is_unspecified or _nonlocal_bind(addr.version):
+        return None
+    family = socket.AF_INET6 if addr.version == 6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((host, 0))  # succeeds only for an address of this host (no packet sent)
+        except OSError:
+            return False
+    return True
+
+
+def _nonlocal_bind(version):
+    """net.ipv4.ip_nonlocal_bind=1 lets any address bind: then a bind tells nothing."""
+    try:
+        with open(f"/proc/sys/net/ipv{version}/ip_nonlocal_bind") as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return False
 
 
 def _reraise_cancel():

@@ -7,6 +7,7 @@ import socket
 
 from proxy import gcpolicy
 from proxy.core import Proxy
+from proxy.dialogs import DialogStore
 from proxy.follower import Follower
 from proxy.transport import TcpConnection, TcpListener, UdpListener, raise_file_limit
 
@@ -15,7 +16,7 @@ log = logging.getLogger("proxy")
 READY_WAIT = 3.0  # how long start-up waits for Redis before serving with an empty table
 
 
-async def _bind(core, loop, proto, host, port):
+async def _bind(core, loop, proto, host, port, advertise=None):
     if proto == "udp":
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         # The listener shares its port with the per-destination sockets (SO_REUSEPORT),
@@ -26,7 +27,7 @@ async def _bind(core, loop, proto, host, port):
         finally:
             probe.close()
         _, lis = await loop.create_datagram_endpoint(
-            lambda: UdpListener(core, host, port), local_addr=(host, port), family=family, reuse_port=True
+            lambda: UdpListener(core, host, port, advertise=advertise), local_addr=(host, port), family=family, reuse_port=True
         )
         try:
             lis.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
@@ -34,20 +35,21 @@ async def _bind(core, loop, proto, host, port):
         except OSError:
             pass
         return lis, None
-    lis = TcpListener(host, port)
+    lis = TcpListener(host, port, advertise)
     server = await loop.create_server(lambda: TcpConnection(core, lis), host, port, reuse_address=True, backlog=1024)
     return lis, server
 
 
-async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None):
-    """Run until SIGTERM/SIGINT (or `stop_event`). `listen`: [(proto, host, port)]."""
+async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None, advertise=None):
+    """Run until SIGTERM/SIGINT (or `stop_event`). `listen`: [(proto, host, port)];
+    `advertise`: (host, port or None) named in Via and Record-Route instead of the sockets'."""
     loop = asyncio.get_running_loop()
     raise_file_limit()  # the inbound TCP cap is a share of it
     core = Proxy(loop, node_name)
     servers = []
     for proto, host, port in listen:
         try:
-            lis, server = await _bind(core, loop, proto, host, port)
+            lis, server = await _bind(core, loop, proto, host, port, advertise)
         except OSError as exc:
             raise OSError(exc.errno, f"cannot listen on {proto}:{host}:{port}: {exc.strerror or exc}") from None
         core.add_listener(lis)
@@ -56,7 +58,7 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None)
     core.start()
     core.pool.limits()  # says at start-up when the open file limit, not the setting, caps inbound TCP
     specs = [f"{p}:{h}:{port}" for p, h, port in listen]
-    follower = Follower(core, redis_url, node_name, specs)
+    follower = Follower(core, redis_url, node_name, specs, advertise)
     core.on_suspect.append(follower.publish_suspect)
     core.on_suspect.extend(suspect_hooks)
     tasks = [loop.create_task(follower.run(), name="follower")]
@@ -65,6 +67,8 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None)
     except TimeoutError:
         pass
     tasks.append(loop.create_task(follower.heartbeat(), name="heartbeat"))
+    dialogs = DialogStore(core, node_name, follower._client)
+    tasks.append(loop.create_task(dialogs.run(), name="dialogs"))
     stop = stop_event or asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
@@ -82,6 +86,7 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None)
     await stop.wait()
     log.warning("proxy stopping node=%s", node_name)
     follower.stop()
+    dialogs.stop()
     for t in tasks:
         t.cancel()
     # bounded: a Redis client stuck in close must not keep the process from exiting
@@ -94,6 +99,10 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None)
         if lis.proto == "udp" and lis.transport is not None:
             lis.transport.close()
     core.stop()
+    try:
+        await asyncio.wait_for(dialogs.close(), 1.0)
+    except (TimeoutError, OSError):
+        pass
     try:
         await asyncio.wait_for(follower.remove_node(), 1.0)
     except (TimeoutError, OSError):

@@ -61,13 +61,19 @@ class Listener:
     shared_port = False
     family = socket.AF_INET
 
-    def __init__(self, proto, host, port):
+    def __init__(self, proto, host, port, advertise=None):
+        """`advertise`: (host, port or None), the address peers must reach us at when it is not
+        the socket's own (a floating address shared by the nodes of a cluster, a NAT's outside)."""
         self.proto = proto
         self.host = host
         self.port = port
-        self.advertised = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
+        if advertise is not None:
+            self.advertised, self.advertised_port = advertise[0], advertise[1] or port
+        else:
+            self.advertised = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
+            self.advertised_port = port
         hostpart = f"[{self.advertised}]" if ":" in self.advertised else self.advertised
-        self.sent_by = f"{hostpart}:{port}".encode()
+        self.sent_by = f"{hostpart}:{self.advertised_port}".encode()
         self.via_prefix = b"Via: SIP/2.0/" + proto.upper().encode() + b" " + self.sent_by + b";branch="
         tparam = b";transport=tcp" if proto == "tcp" else b""
         self.rr_line = b"Record-Route: <sip:" + self.sent_by + tparam + b";lr>"
@@ -79,8 +85,8 @@ class Listener:
 
 
 class UdpListener(Listener, asyncio.DatagramProtocol):
-    def __init__(self, core, host, port, shared_port=True):
-        Listener.__init__(self, "udp", host, port)
+    def __init__(self, core, host, port, shared_port=True, advertise=None):
+        Listener.__init__(self, "udp", host, port, advertise)
         self.core = core
         self.shared_port = shared_port
         self.family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -102,8 +108,8 @@ class UdpListener(Listener, asyncio.DatagramProtocol):
 
 
 class TcpListener(Listener):
-    def __init__(self, host, port):
-        Listener.__init__(self, "tcp", host, port)
+    def __init__(self, host, port, advertise=None):
+        Listener.__init__(self, "tcp", host, port, advertise)
 
 
 class UdpDestination:
@@ -505,3 +511,21 @@ def parse_listen(spec):
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"listen {spec!r}: expected proto:host:port")
     return proto, host, int(port)
+
+
+def parse_advertise(spec):
+    """'203.0.113.10', '203.0.113.10:5060', 'sip.example.com:5060' or '[2001:db8::1]:5060' ->
+    (host, port or None: each listener's own port); ValueError names the part."""
+    text = spec.strip()
+    if text.startswith("["):
+        host, close, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else rest
+        if not close or (rest and not rest.startswith(":")):
+            raise ValueError(f"advertise {spec!r}: expected HOST[:PORT] or [IPv6][:PORT]")
+    elif text.count(":") > 1:
+        host, port = text, ""  # a bare IPv6 address
+    else:
+        host, _, port = text.partition(":")
+    if not host or any(c in host for c in " <>;,@\"'/") or (port and (not port.isdigit() or not 0 < int(port) < 65536)):
+        raise ValueError(f"advertise {spec!r}: expected HOST[:PORT] or [IPv6][:PORT]")
+    return host, int(port) if port else None

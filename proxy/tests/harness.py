@@ -132,7 +132,8 @@ def request(method, uac_port, proxy_port, call_id, *, branch=None, cseq=1, to_ta
 class Harness:
     """`async with Harness(ports, dests) as h`: h.core, h.proxy_port, h.uac, h.uas[port]."""
 
-    def __init__(self, dests_fn, **table_kw):
+    def __init__(self, dests_fn, advertise=None, **table_kw):
+        self.advertise = advertise  # (host, port or None) for the listener, as runproxy --advertise
         self.ports = port_block()
         self.proxy_port = next(self.ports)
         self.uac_port = next(self.ports)
@@ -147,7 +148,7 @@ class Harness:
         loop = asyncio.get_running_loop()
         self.core = Proxy(loop, "test")
         _, lis = await loop.create_datagram_endpoint(
-            lambda: UdpListener(self.core, "127.0.0.1", self.proxy_port),
+            lambda: UdpListener(self.core, "127.0.0.1", self.proxy_port, advertise=self.advertise),
             local_addr=("127.0.0.1", self.proxy_port),
             reuse_port=True,
         )

@@ -64,8 +64,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         try:
             listen = cli.listen_specs(options["listen"])
+            advertise = cli.advertise(options["advertise"])
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         cli.setup_logging(options["log_level"])
         redis_url = options["redis_url"] or settings.REDIS_URL
-        cli.run(listen, redis_url, cli.node_name(options["node_name"]), suspect_hooks=(ProbeNowSender(),))
+        cli.run(listen, redis_url, cli.node_name(options["node_name"]), suspect_hooks=(ProbeNowSender(),), advertise=advertise)
