@@ -108,6 +108,16 @@ def versions_behind(published, applied):
     return published - applied if applied < published else 1
 
 
+def propagation_ms(node):
+    """How long the table a proxy routes from took to reach it: its table_applied_at minus that
+    table's published_at, in ms; None from a proxy that does not say (one from before the stamps).
+    Across hosts this is as good as their clocks (NTP: a few ms)."""
+    applied, published = node.get("table_applied_at"), node.get("table_published_at")
+    if applied is None or not published:
+        return None
+    return max(0.0, (float(applied) - float(published)) * 1000)
+
+
 # -- calls no live proxy vouches for ------------------------------------------------------
 
 

@@ -247,6 +247,16 @@ class NodeSerializer(serializers.Serializer):
     pid = serializers.IntegerField(allow_null=True)
     listen = serializers.ListField(child=serializers.CharField())
     totals = serializers.DictField(child=serializers.FloatField())
+    table_applied_at = serializers.FloatField(allow_null=True, help_text="Epoch seconds (ms kept) this proxy applied its table.")
+    propagation_ms = serializers.FloatField(
+        allow_null=True, help_text="Its table's published_at to table_applied_at: how long the change took to reach it."
+    )
+    advertise = serializers.CharField(
+        allow_null=True, help_text="HOST:PORT it names in Via and Record-Route; null: its sockets'."
+    )
+    holds_address = serializers.BooleanField(
+        allow_null=True, help_text="Whether the advertised (floating) address is on this node now; null when it cannot tell."
+    )
 
 
 class ImportResultSerializer(serializers.Serializer):

@@ -71,6 +71,10 @@ def node_rows(snap):
             "pid": node.get("pid"),
             "listen": list(node.get("listen", [])),
             "totals": {k: float(v) for k, v in (node.get("totals") or {}).items() if isinstance(v, (int, float))},
+            "table_applied_at": node.get("table_applied_at"),
+            "propagation_ms": rules.propagation_ms(node),
+            "advertise": node.get("advertise"),
+            "holds_address": node.get("holds_address"),
         }
         for node in snap.nodes
     ]

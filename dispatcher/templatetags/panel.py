@@ -1,6 +1,9 @@
 """Small display helpers for the panel's templates: roles, durations, numbers."""
 
+from datetime import UTC, datetime
+
 from django import template
+from django.utils import timezone
 
 from dispatcher import live, publication
 from dispatcher.choices import CAUSE_COLOUR
@@ -43,6 +46,14 @@ def ms(value):
     if value is None:
         return "—"
     return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+@register.filter
+def clock(epoch):
+    """Epoch seconds as the local time of day, 14:02:07."""
+    if not epoch:
+        return "—"
+    return timezone.localtime(datetime.fromtimestamp(float(epoch), tz=UTC)).strftime("%H:%M:%S")
 
 
 @register.filter

@@ -16,8 +16,9 @@ def make_destination(dset, n, **fields):
     return Destination.objects.create(dset=dset, uri=f"sip:127.0.0.1:{25080 + n}", duid=f"ast{n}", **fields)
 
 
-def write_node(redis, name="proxy-a", *, destinations=None, table_version=1, heartbeat=None, totals=None):
-    """What a running proxy writes every second: heartbeat, applied table version, per-destination counters."""
+def write_node(redis, name="proxy-a", *, destinations=None, table_version=1, heartbeat=None, totals=None, **more):
+    """What a running proxy writes every second: heartbeat, applied table version, per-destination counters;
+    `more`: the rest of encode_node's fields (table_applied_at, advertise, holds_address...)."""
     destinations = destinations or {}
     totals = totals or {
         "active": sum(d.get("active", 0) for d in destinations.values()),
@@ -38,6 +39,7 @@ def write_node(redis, name="proxy-a", *, destinations=None, table_version=1, hea
             totals=totals,
             destinations=destinations,
             heartbeat=heartbeat,
+            **more,
         ),
         ex=60,  # tests control staleness through `heartbeat`, not through expiry
     )

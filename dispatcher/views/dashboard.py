@@ -5,7 +5,7 @@ from dispatcher import live, publication
 from dispatcher.models import ProbeSettings
 from dispatcher.permissions import role_required
 from dispatcher.views import wants_partial
-from dispatcher.views.rows import build_board, node_rows
+from dispatcher.views.rows import build_board, departed_nodes, node_rows
 
 
 def _probe_timing():
@@ -27,6 +27,7 @@ def board_context(snap):
         "blocks": blocks,
         "cluster": cluster,
         "nodes": node_rows(snap),
+        "departed": departed_nodes(snap),
         "publication": pub,
         "probing_stopped": probing,
     }

@@ -183,9 +183,42 @@ def build_board(snap):
 
 
 def node_rows(snap):
-    """Each proxy with how far behind the published table it is (0 = current)."""
+    """Each proxy with how far behind the published table it is (0 = current), how long its table
+    took to reach it, and whether it holds the floating address (None: it cannot tell)."""
     rows = []
     for node in snap.nodes:
         behind = rules.versions_behind(snap.table_version, node.get("table_version"))
-        rows.append({**node, "behind": behind, "stale": node["age"] > STALE_AFTER_SECONDS, "totals": node.get("totals") or {}})
+        rows.append(
+            {
+                **node,
+                "behind": behind,
+                "stale": node["age"] > STALE_AFTER_SECONDS,
+                "totals": node.get("totals") or {},
+                "propagation_ms": rules.propagation_ms(node),
+                "holds_address": node.get("holds_address"),
+            }
+        )
     return rows
+
+
+@dataclass
+class DepartedNode:
+    """A proxy that stopped reporting while calls were up through it: they are up on the servers
+    still, and no live node vouches for them."""
+
+    name: str
+    since: float  # when it last said what it carried
+    calls: int
+
+
+def departed_nodes(snap):
+    """Nodes with no heartbeat that left calls up, from what the snapshot could not vouch for."""
+    by_name = {}
+    for live in snap.destinations.values():
+        for u in live.unvouched:
+            if u.why != rules.NOT_REPORTING:
+                continue
+            node = by_name.setdefault(u.node, DepartedNode(u.node, u.since, 0))
+            node.calls += u.calls
+            node.since = max(node.since, u.since)
+    return sorted(by_name.values(), key=lambda n: n.name)

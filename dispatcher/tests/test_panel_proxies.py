@@ -1,0 +1,82 @@
+"""The dashboard's Proxies table: each node's calls, table version and lag (versions behind, and how
+long its table took to reach it), who holds the floating address, and a node that stopped reporting
+with the calls it had."""
+
+import re
+import time
+
+import pytest
+
+from dispatcher.tests.panel_support import write_node
+from lbcore import contract
+
+
+@pytest.fixture
+def panel(client, viewer):
+    client.force_login(viewer)
+    return client
+
+
+def _nodes(html):
+    return html.split('data-testid="nodes"')[1].split("</table>")[0]
+
+
+def _row(nodes, name):
+    match = re.search(rf"<tr[^>]*>\s*<td class=\"mono\">{name}</td>.*?</tr>", nodes, re.S)
+    assert match, f"no row for {name}"
+    return match.group(0)
+
+
+def test_it_shows_each_nodes_calls_version_and_how_long_the_table_took(panel, cluster, redis):
+    redis.set("lb:table:version", 7)
+    ast1 = cluster["ast1"]
+    write_node(
+        redis,
+        "lb1",
+        table_version=7,
+        destinations={ast1.id: {"active": 12}},
+        table_published_at=1000.0,
+        table_applied_at=1000.0042,
+    )
+    write_node(redis, "lb2", table_version=5, destinations={ast1.id: {"active": 3}})
+    nodes = _nodes(panel.get("/sets/").content.decode())
+    lb1, lb2 = _row(nodes, "lb1"), _row(nodes, "lb2")
+    assert "v7" in lb1 and "current" in lb1 and 'data-testid="propagation"' in lb1 and "in 4.2 ms" in lb1
+    assert re.search(r'<td class="num">12</td>', lb1)
+    assert "v5" in lb2 and 'data-testid="behind">2 behind' in lb2 and re.search(r'<td class="num">3</td>', lb2)
+    assert 'data-testid="propagation"' not in lb2  # a proxy that does not say: nothing made up
+
+
+def test_it_shows_which_node_holds_the_floating_address(panel, cluster, redis):
+    write_node(redis, "lb1", advertise="10.0.0.100:5060", holds_address=True)
+    write_node(redis, "lb2", advertise="10.0.0.100:5060", holds_address=False)
+    write_node(redis, "lb3", advertise="vip.example.com:5060", holds_address=None)
+    write_node(redis, "lb4")
+    nodes = _nodes(panel.get("/sets/").content.decode())
+    assert "10.0.0.100:5060" in _row(nodes, "lb1") and "holds it" in _row(nodes, "lb1")
+    assert "standby" in _row(nodes, "lb2") and "holds it" not in _row(nodes, "lb2")
+    assert ">unknown</span>" in _row(nodes, "lb3") and "holds it" not in _row(nodes, "lb3")
+    assert "own sockets" in _row(nodes, "lb4")
+
+
+def test_it_shows_a_node_that_stopped_reporting_with_the_calls_it_had(panel, cluster, redis):
+    write_node(redis, "lb2")
+    since = time.time() - 30
+    redis.set(
+        contract.node_calls_key("lb1"),
+        contract.encode_node_calls(
+            "lb1", pid=1, active={cluster["ast1"].id: 4, cluster["ast2"].id: 2}, unknown={}, written=since
+        ),
+        ex=600,
+    )
+    nodes = _nodes(panel.get("/sets/").content.decode())
+    departed = re.search(r'<tr class="is-stale" data-testid="departed">.*?</tr>', nodes, re.S).group(0)
+    assert ">lb1<" in departed and "stopped reporting" in departed and re.search(r">6</td>", departed)
+    assert 'data-testid="departed"' not in _row(nodes, "lb2")
+
+
+def test_the_api_gives_the_same_per_node(as_viewer, cluster, redis):
+    write_node(redis, "lb1", advertise="10.0.0.100:5060", holds_address=True, table_published_at=50.0, table_applied_at=50.25)
+    (node,) = as_viewer.get("/api/v1/nodes/").json()["results"]
+    assert node["holds_address"] is True and node["advertise"] == "10.0.0.100:5060"
+    assert node["table_applied_at"] == 50.25 and round(node["propagation_ms"]) == 250
