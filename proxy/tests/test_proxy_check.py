@@ -28,7 +28,21 @@ def _check(*args):
 def proxy(redis, redis_url):
     port = next(port_block())
     proc = subprocess.Popen(
-        [sys.executable, "-m", "proxy", "--listen", f"udp:127.0.0.1:{port}", "--redis-url", redis_url, "--node-name", "chk"],
+        [
+            sys.executable,
+            "-m",
+            "proxy",
+            "--listen",
+            f"udp:127.0.0.1:{port}",
+            "--listen",
+            f"tcp:127.0.0.1:{port}",
+            "--advertise",
+            "127.0.0.9",
+            "--redis-url",
+            redis_url,
+            "--node-name",
+            "chk",
+        ],
         cwd=ROOT,
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
@@ -51,6 +65,21 @@ def test_it_passes_when_the_proxy_answers_and_beats(proxy, redis_url):
     rc, out = _check("--listen", f"udp:127.0.0.1:{port}", "--node-name", "chk", "--redis-url", redis_url)
     assert rc == 0, out
     assert out.startswith("ok: udp:127.0.0.1:") and "200 OK" in out and "heartbeat of chk" in out
+
+
+def test_it_asks_over_tcp_when_the_proxy_listens_only_there(proxy, redis_url):
+    _, port = proxy
+    rc, out = _check("--listen", f"tcp:127.0.0.1:{port}", "--node-name", "chk", "--redis-url", redis_url)
+    assert rc == 0, out
+    assert out.startswith(f"ok: tcp:127.0.0.1:{port} answered 'SIP/2.0 200 OK'")
+
+
+def test_runproxy_advertise_reaches_the_heartbeat(proxy, redis):
+    """--advertise 127.0.0.9 with no port: each listener's own; on loopback nobody can tell who holds it."""
+    _, port = proxy
+    node = json.loads(redis.get(node_key("chk")))
+    assert node["advertise"] == f"127.0.0.9:{port}" and node["holds_address"] is None
+    assert node["table_applied_at"] is None  # no table published: nothing applied, nothing made up
 
 
 def test_it_fails_without_a_heartbeat_of_that_name(proxy, redis_url):
