@@ -36,9 +36,9 @@ run: var/.deps
 	$(BIN)/python manage.py publish_table
 	$(BIN)/honcho -f Procfile start
 
-# System packages the suite drives: SIPp (sip-tester), headless Chromium, Redis and PostgreSQL servers.
+# System packages the suite drives: SIPp (sip-tester), headless Chromium, Redis (server and Sentinel) and PostgreSQL.
 test-deps: var/.test-deps
-	@scripts/apt-ensure sipp:sip-tester chromium:chromium redis-server:redis-server psql:postgresql-client
+	@scripts/apt-ensure sipp:sip-tester chromium:chromium redis-server:redis-server redis-sentinel:redis-sentinel psql:postgresql-client
 
 lint: var/.test-deps
 	$(BIN)/ruff check .

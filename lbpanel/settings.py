@@ -7,6 +7,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from lbcore.redistarget import RedisTarget
 from lbpanel.env import envbool, envint, envlist, envstr, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -97,6 +98,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = envstr("REDIS_URL", "redis://127.0.0.1:6379/0")
 if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured(f"REDIS_URL={REDIS_URL!r} must start with redis://, rediss:// or unix://")
+# Redis Sentinel: the sentinels say where the master is now (REDIS_URL then gives only the db number
+# and the master's password). The panel, Celery and runproxy all follow it (README, "Redis Sentinel").
+REDIS_SENTINELS = tuple(envlist("REDIS_SENTINELS", ""))
+REDIS_SENTINEL_MASTER = envstr("REDIS_SENTINEL_MASTER", "")
+REDIS_SENTINEL_PASSWORD = envstr("REDIS_SENTINEL_PASSWORD") or None
+try:
+    REDIS_TARGET = RedisTarget.build(REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_MASTER, REDIS_SENTINEL_PASSWORD)
+    REDIS_TARGET.master_options()
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -167,8 +178,11 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 
 # Celery: the broker and results on the same Redis as the routing table.
-CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", REDIS_URL)
-CELERY_RESULT_BACKEND = envstr("CELERY_RESULT_BACKEND", REDIS_URL)
+CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", REDIS_TARGET.celery_url())
+CELERY_RESULT_BACKEND = envstr("CELERY_RESULT_BACKEND", REDIS_TARGET.celery_url())
+# With Sentinel: which master the sentinel:// URLs above mean (empty without Sentinel).
+CELERY_BROKER_TRANSPORT_OPTIONS = REDIS_TARGET.celery_transport_options()
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = REDIS_TARGET.celery_transport_options()
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", "false")
 CELERY_TASK_ACKS_LATE = False
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

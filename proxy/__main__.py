@@ -1,7 +1,6 @@
 """`python -m proxy --listen udp:127.0.0.1:5060 --redis-url redis://... --node-name n1` (no Django)."""
 
 import argparse
-import os
 import sys
 
 from proxy import cli
@@ -17,8 +16,11 @@ def main(argv=None):
     except ValueError as exc:
         parser.error(str(exc))
     cli.setup_logging(args.log_level)
-    redis_url = args.redis_url or os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    cli.run(listen, redis_url, cli.node_name(args.node_name), advertise=advertise)
+    try:
+        redis = cli.redis_target(args.redis_url, args.redis_sentinels, args.redis_sentinel_master, cli.env_redis_target())
+    except ValueError as exc:
+        parser.error(str(exc))
+    cli.run(listen, redis, cli.node_name(args.node_name), advertise=advertise)
     return 0
 
 

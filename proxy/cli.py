@@ -5,6 +5,7 @@ import os
 import socket
 import sys
 
+from lbcore.redistarget import RedisTarget
 from proxy.transport import parse_advertise, parse_listen
 
 DEFAULT_LISTEN = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
@@ -26,6 +27,12 @@ def add_arguments(parser):
     parser.add_argument("--node-name", help="name of this proxy in lb:node:<name> (default: $LBPANEL_NODE_NAME or hostname)")
     parser.add_argument("--redis-url", help="Redis holding lb:table and lb:health")
     parser.add_argument(
+        "--redis-sentinels",
+        metavar="HOST:PORT,...",
+        help="ask these Redis Sentinels where the master is (default: $REDIS_SENTINELS); --redis-url then gives the db",
+    )
+    parser.add_argument("--redis-sentinel-master", metavar="NAME", help="the master's name (default: $REDIS_SENTINEL_MASTER)")
+    parser.add_argument(
         "--log-level", default=os.environ.get("LBPANEL_LOG_LEVEL", "INFO"), help="DEBUG, INFO, WARNING (default INFO)"
     )
 
@@ -42,6 +49,24 @@ def advertise(value):
     """--advertise, else LBPANEL_ADVERTISE, as (host, port or None); None when neither is set."""
     value = value or os.environ.get("LBPANEL_ADVERTISE", "").strip()
     return parse_advertise(value) if value else None
+
+
+def redis_target(url, sentinels, master, default):
+    """--redis-url/--redis-sentinels/--redis-sentinel-master over `default` (the RedisTarget settings
+    or the environment give); ValueError names what is wrong."""
+    return RedisTarget.build(
+        url or default.url, sentinels or default.sentinels, master or default.master, default.sentinel_password
+    )
+
+
+def env_redis_target():
+    """REDIS_URL and the Sentinel variables, for `python -m proxy` (runproxy takes them from settings)."""
+    return RedisTarget.build(
+        os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        os.environ.get("REDIS_SENTINELS", ""),
+        os.environ.get("REDIS_SENTINEL_MASTER", ""),
+        os.environ.get("REDIS_SENTINEL_PASSWORD"),
+    )
 
 
 def node_name(value):

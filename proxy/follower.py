@@ -15,6 +15,9 @@ import socket
 import time
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from lbcore.contract import (
@@ -37,6 +40,7 @@ from lbcore.contract import (
     node_key,
     vrrp_key,
 )
+from lbcore.redistarget import RedisTarget
 from lbcore.rules import calls_left
 from proxy.background import Background
 
@@ -48,7 +52,7 @@ BACKOFF_MIN, BACKOFF_MAX = 0.1, 5.0
 class Follower:
     def __init__(self, core, url, node_name, listen, advertise=None):
         self.core = core
-        self.url = url
+        self.target = RedisTarget.of(url)  # a URL, or the Sentinel master
         self.node_name = node_name
         self.listen = listen
         self.advertise = advertise  # (host, port or None)
@@ -71,14 +75,7 @@ class Follower:
             pass
 
     def _client(self):
-        # named so operators (and tests) can tell this proxy's connections apart in CLIENT LIST
-        return aioredis.from_url(
-            self.url,
-            socket_connect_timeout=1.0,
-            socket_timeout=5.0,
-            health_check_interval=10,
-            client_name=f"lbpanel-proxy:{self.node_name}",
-        )
+        return redis_client(self.target, self.node_name)
 
     async def run(self):
         backoff = BACKOFF_MIN
@@ -346,6 +343,43 @@ def _nonlocal_bind(version):
             return f.read().strip() == "1"
     except OSError:
         return False
+
+
+class SentinelMaster(aioredis.Redis):
+    """The master's client; closing it also closes the connections to the sentinels that named it."""
+
+    sentinel = None
+
+    async def aclose(self, close_connection_pool=None):
+        try:
+            await super().aclose(close_connection_pool)
+        finally:
+            if self.sentinel is not None:
+                await self.sentinel.aclose()
+
+
+def redis_client(target, node_name):
+    """The proxy's Redis client: REDIS_URL's server, or the master the sentinels name when it connects.
+
+    No retries inside redis-py: a pub/sub it reconnected by itself would resubscribe silently, and
+    the events missed meanwhile would never be reloaded. The follower's loops retry instead, and
+    reload in full (after a Sentinel failover, from the new master, which a new client looks up).
+    """
+    options = {
+        "socket_connect_timeout": 1.0,
+        "socket_timeout": 5.0,
+        "health_check_interval": 10,
+        "retry": Retry(NoBackoff(), 0),
+        # named so operators (and tests) can tell this proxy's connections apart in CLIENT LIST
+        "client_name": f"lbpanel-proxy:{node_name}",
+    }
+    if not target.sentinels:
+        return aioredis.from_url(target.url, **options)
+    sentinel_options = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0, "password": target.sentinel_password}
+    sentinel = Sentinel(target.sentinels, sentinel_kwargs=sentinel_options)
+    client = sentinel.master_for(target.master, redis_class=SentinelMaster, **options, **target.master_options())
+    client.sentinel = sentinel
+    return client
 
 
 def _reraise_cancel():

@@ -50,3 +50,46 @@ def test_a_bad_database_url_stops_the_start(tmp_path):
     )
     assert proc.returncode != 0
     assert "DATABASE_URL" in proc.stderr
+
+
+def test_a_half_sentinel_setting_stops_the_start(tmp_path):
+    import subprocess
+    import sys
+
+    env = {"REDIS_SENTINELS": "127.0.0.1:26379", "LBPANEL_VAR_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]),
+    )
+    assert proc.returncode != 0
+    assert "REDIS_SENTINEL_MASTER" in proc.stderr
+
+
+def test_with_sentinels_celery_uses_them_for_broker_and_results(tmp_path):
+    import subprocess
+    import sys
+
+    env = {
+        "REDIS_URL": "redis://127.0.0.1:6379/5",
+        "REDIS_SENTINELS": "10.0.0.1:26379,10.0.0.2:26379",
+        "REDIS_SENTINEL_MASTER": "lb",
+        "LBPANEL_VAR_DIR": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+    }
+    code = (
+        "from django.conf import settings as s; "
+        "print(s.CELERY_BROKER_URL, s.CELERY_RESULT_BACKEND, s.CELERY_BROKER_TRANSPORT_OPTIONS['master_name'], "
+        "s.CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS['master_name'])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=str(__import__("pathlib").Path(__file__).resolve().parents[2]),
+    )
+    urls = "sentinel://10.0.0.1:26379/5;sentinel://10.0.0.2:26379/5"
+    assert proc.stdout.split() == [urls, urls, "lb", "lb"], proc.stderr

@@ -3,9 +3,9 @@
 import logging
 import threading
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from dispatcher.redis_client import redis_target
 from lbpanel.celery import app
 from proxy import cli
 
@@ -68,5 +68,10 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         cli.setup_logging(options["log_level"])
-        redis_url = options["redis_url"] or settings.REDIS_URL
-        cli.run(listen, redis_url, cli.node_name(options["node_name"]), suspect_hooks=(ProbeNowSender(),), advertise=advertise)
+        try:
+            redis = cli.redis_target(
+                options["redis_url"], options["redis_sentinels"], options["redis_sentinel_master"], redis_target()
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        cli.run(listen, redis, cli.node_name(options["node_name"]), suspect_hooks=(ProbeNowSender(),), advertise=advertise)
