@@ -36,9 +36,10 @@ run: var/.deps
 	$(BIN)/python manage.py publish_table
 	$(BIN)/honcho -f Procfile start
 
-# System packages the suite drives: SIPp (sip-tester), headless Chromium, Redis (server and Sentinel) and PostgreSQL.
+# System packages the suite drives: SIPp (sip-tester), headless Chromium, Redis (server and Sentinel), PostgreSQL
+# and keepalived (the floating address test in network namespaces, tests/netns).
 test-deps: var/.test-deps
-	@scripts/apt-ensure sipp:sip-tester chromium:chromium redis-server:redis-server redis-sentinel:redis-sentinel psql:postgresql-client
+	@scripts/apt-ensure sipp:sip-tester chromium:chromium redis-server:redis-server redis-sentinel:redis-sentinel psql:postgresql-client keepalived:keepalived
 
 lint: var/.test-deps
 	$(BIN)/ruff check .
