@@ -9,10 +9,11 @@ itself (net.ipv4.ip_nonlocal_bind=1, so the backup can bind it before it holds i
 loopback for its keepalived check.
 
 Calls with a 4 s hold run at 10 per second through lb1; lb1's proxy is SIGKILLed. keepalived's
-check fails twice (2 s), lb1 gives the address up, lb2 takes it and new calls route through
+check fails twice (2 to 4 s), lb1 gives the address up, lb2 takes it and new calls route through
 lb2. Printed (pytest -s): seconds without service for new calls (the kill to the first INVITE
 the server got afterwards), when lb2 became master, calls up at the kill and how many of them
-completed their BYE, calls lost.
+completed their BYE, calls lost. Lost calls are printed, not asserted: on a starved machine lb2's
+overload guard may answer 503 to the burst of INVITEs callers retransmitted during the gap.
 """
 
 import os
@@ -33,7 +34,7 @@ import redis as redis_lib
 
 from lbcore import contract
 from tests.e2e_proxy.sippctl import SCENARIOS, SIPP, Sipp, uac_args, uas_args
-from tests.netns.topology import SUBNET, Topology, in_netns, missing_capability
+from tests.netns.topology import IP, SUBNET, Topology, in_netns, missing_capability, program
 
 pytestmark = [pytest.mark.sipp, pytest.mark.netns]
 
@@ -43,7 +44,7 @@ VIP = f"{SUBNET}.100"
 SIP_PORT, UAS_PORT = 5060, 5080
 CALLS, RATE, HOLD_MS = 120, 10, 4000
 KILL_AFTER_S = 5.0  # about RATE x hold calls are up by then
-# keepalived: check every 1 s, fall 2, then the priority-0 advert; with slack for a loaded machine.
+# keepalived: a check every 2 s, fall 2, then the priority-0 advert (4.6 s at worst); slack for a loaded machine.
 FAILOVER_BUDGET_S = 8.0
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -56,7 +57,7 @@ class NsSipp(Sipp):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.name = name
-        self.args = ["ip", "netns", "exec", ns, SIPP, "-sf", str(self.scenario), *args]
+        self.args = [IP, "netns", "exec", ns, SIPP, "-sf", str(self.scenario), *args]
         self.out = open(self.workdir / "stdout.txt", "wb")
         self.proc = subprocess.Popen(
             self.args, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=self.out, stderr=subprocess.STDOUT
@@ -179,7 +180,7 @@ class Node:
         )
         path = self.dir / "keepalived.conf"
         path.write_text(conf)
-        argv = ["keepalived", "--dont-fork", "--log-console", "--log-detail", "--vrrp", "--use-file", str(path)]
+        argv = [program("keepalived"), "--dont-fork", "--log-console", "--log-detail", "--vrrp", "--use-file", str(path)]
         for kind in ("pid", "vrrp_pid", "checkers_pid"):  # its own, not /run's: two keepalived on one host
             argv += [f"--{kind}", str(self.dir / f"{kind}.pid")]
         # What systemd gives it: nothing of this test's environment reaches the scripts.
@@ -204,11 +205,11 @@ def topology():
     reason = missing_capability()
     if reason:
         pytest.skip(f"network namespace test: {reason}")
-    if shutil.which("keepalived") is None:
+    if program("keepalived") is None:
         pytest.skip("network namespace test: no keepalived binary (apt-get install keepalived, or make test-deps)")
-    for program in (SIPP, "redis-server"):
-        if shutil.which(program) is None:
-            pytest.fail(f"{program} is not installed: make test-deps")
+    for name in (SIPP, "redis-server"):
+        if shutil.which(name) is None:
+            pytest.fail(f"{name} is not installed: make test-deps")
     topo = Topology()
     try:
         yield topo

@@ -7,6 +7,7 @@ socket towards these addresses except from a thread that joined one of them (`in
 
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -20,8 +21,16 @@ PREFIX = 24
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
+def program(name):
+    """A system program's path: on PATH, else where Debian puts root's tools (a user's PATH may lack sbin)."""
+    return shutil.which(name) or shutil.which(name, path="/usr/local/sbin:/usr/sbin:/sbin")
+
+
+IP = program("ip") or "ip"
+
+
 def ip(*args, check=True):
-    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check, timeout=10)
+    return subprocess.run([IP, *args], capture_output=True, text=True, check=check, timeout=10)
 
 
 def missing_capability():
@@ -74,7 +83,7 @@ class NsProcess:
         self.log_path = Path(log_path)
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns, *self.argv],
+            [IP, "netns", "exec", ns, *self.argv],
             stdin=subprocess.DEVNULL,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -145,7 +154,8 @@ class Topology:
         return name
 
     def sysctl(self, role, setting):
-        subprocess.run(["ip", "netns", "exec", self.ns(role), "sysctl", "-q", "-w", setting], check=True, timeout=10)
+        sysctl = program("sysctl") or "sysctl"
+        subprocess.run([IP, "netns", "exec", self.ns(role), sysctl, "-q", "-w", setting], check=True, timeout=10)
 
     def has_addr(self, role, addr):
         return f" {addr}/" in ip("-n", self.ns(role), "-o", "addr", "show", "dev", "eth0").stdout
