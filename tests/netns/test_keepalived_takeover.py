@@ -307,6 +307,10 @@ def test_backup_takes_the_address_and_the_calls_when_the_masters_proxy_dies(topo
         f"calls {CALLS}: {ok} completed, {failed} lost"
     )
     assert topo.has_addr("lb2", VIP) and not topo.has_addr("lb1", VIP), report()
+    # lbpanel-notify reported each node's state for the panel's Proxies table (proxy_check --report).
+    reported = redis_do(lambda r: {n.role: r.get(contract.vrrp_key(n.name)) for n in nodes})
+    states = {role: contract.decode_vrrp(raw)["state"] if raw else None for role, raw in reported.items()}
+    assert states == {"lb1": "fault", "lb2": "master"}, f"lb:vrrp:<node> says {states}\n{report()}"
     assert after, f"no INVITE reached the server after lb1's proxy died\n{uac.describe()}\n{report()}"
     assert outage < FAILOVER_BUDGET_S, f"new calls waited {outage:.1f} s (budget {FAILOVER_BUDGET_S} s)\n{report()}"
     assert len(up) >= RATE * HOLD_MS / 1000 / 2, f"only {len(up)} calls were up at the kill"
