@@ -16,15 +16,26 @@ def redis_target():
     )
 
 
-@lru_cache(maxsize=4)
-def _client(target):
+def connect(target, **options):
+    """A new client for `target`: REDIS_URL's server, or the master the sentinels name (`options`
+    override the socket timeouts and health check)."""
+    options = {**OPTIONS, **options}
     if not target.sentinels:
-        return redis.Redis.from_url(target.url, **OPTIONS)
+        return redis.Redis.from_url(target.url, **options)
     # The pool asks the sentinels for the master's address on every new connection, so after a
     # failover the next command (retried by redis-py) lands on the new master.
-    sentinel_options = {"socket_timeout": 1, "socket_connect_timeout": 1, "password": target.sentinel_password}
-    sentinel = Sentinel(target.sentinels, sentinel_kwargs=sentinel_options, **OPTIONS)
+    sentinel_options = {
+        "socket_timeout": options["socket_timeout"],
+        "socket_connect_timeout": options["socket_connect_timeout"],
+        "password": target.sentinel_password,
+    }
+    sentinel = Sentinel(target.sentinels, sentinel_kwargs=sentinel_options, **options)
     return sentinel.master_for(target.master, **target.master_options())
+
+
+@lru_cache(maxsize=4)
+def _client(target):
+    return connect(target)
 
 
 def get_redis():

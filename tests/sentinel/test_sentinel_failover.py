@@ -8,6 +8,8 @@ before and after. Nothing is restarted or reconfigured by hand.
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -15,6 +17,7 @@ from celery import Celery
 
 from lbcore.redistarget import RedisTarget
 from tests.celery_process import CeleryProcess, child_database_url, child_env
+from tests.e2e_proxy.proxyctl import ROOT
 
 pytestmark = [pytest.mark.sipp, pytest.mark.slow]
 
@@ -38,6 +41,13 @@ def _worker(django_db_blocker, redis_url, sentinels):
     env = {**child_env(database_url, redis_url, QUEUE), **sentinels.env()}
     args = ["worker", "--pool=solo", "-Q", QUEUE, "-n", f"{QUEUE}@localhost", "--without-gossip", "--without-mingle"]
     return CeleryProcess("sentinel-worker", [*args, "--without-heartbeat", "--loglevel=INFO"], env, " ready.")
+
+
+def _proxy_check(cluster, proxy, redis_url, sentinels):
+    args = ["proxy_check", "--listen", f"udp:127.0.0.1:{cluster.ports.proxy}", "--node-name", proxy.node_name]
+    env = {**os.environ, **sentinels.env(), "REDIS_URL": redis_url}
+    cmd = [sys.executable, str(ROOT / "manage.py"), *args]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
 
 
 def _answered(counts):
@@ -70,6 +80,10 @@ def test_calls_and_changes_survive_a_master_failover(cluster_factory, sentinels,
         new_master = sentinels.direct(sentinels.replica_port)
         proxy.wait_node(new_master, lambda n: n["heartbeat"] > killed_wall + promoted, "a heartbeat after the failover", 15)
         back = time.monotonic() - killed
+
+        # keepalived's check reads the heartbeat where the proxy writes it: the new master (REDIS_URL's is dead)
+        check = _proxy_check(cluster, proxy, redis_url, sentinels)
+        assert check.returncode == 0 and "heartbeat of e2e" in check.stdout, check.stdout + check.stderr
 
         set_state(cluster.dests[3], "inactive", reason="sentinel test: a change after the failover")
         version = int(new_master.get("lb:table:version"))

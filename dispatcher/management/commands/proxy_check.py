@@ -5,11 +5,10 @@ is no reason to move the address. Also the notify hook: `--report master` record
 keepalived says about this node, for the panel's Proxies table.
 """
 
-import redis
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from redis.exceptions import RedisError
 
+from dispatcher.redis_client import connect, redis_target
 from lbcore.contract import NODE_TTL_SECONDS, VRRP_STATES, encode_vrrp, vrrp_key
 from proxy import cli
 from proxy.check import CheckFailed, check, holders
@@ -54,9 +53,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         name = cli.node_name(options["node_name"])
         timeout = options["timeout"]
-        client = redis.Redis.from_url(
-            options["redis_url"] or settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+        # REDIS_URL's server, or with REDIS_SENTINELS the master now: where the proxy writes its heartbeat.
+        target = cli.redis_target(options["redis_url"], None, None, redis_target())
+        client = connect(target, socket_timeout=timeout, socket_connect_timeout=timeout)
         try:
             if options["report"] is not None:
                 self._report(client, name, options["report"])
