@@ -247,11 +247,13 @@ class Follower:
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     async def _holds_address(self, client):
-        """Is the advertised (floating) address on this node? The interfaces say so when it is an
-        IP literal off loopback; else keepalived's last report (proxy_check --report); else None."""
-        if self.advertise is None:
-            return None
-        held = address_is_here(self.advertise[0])
+        """Is the floating address (the advertised one, else the one we listen on) on this node?
+        The interfaces say so when it is an IP literal off loopback and binds prove something;
+        else keepalived's last report (proxy_check --report), e.g. for a node bound to the floating
+        address under ip_nonlocal_bind; else None."""
+        lis = self.core.listeners[0] if self.core.listeners else None
+        host = self.advertise[0] if self.advertise is not None else (lis.host if lis is not None else "")
+        held = address_is_here(host)
         if held is not None:
             return held
         raw = await client.get(vrrp_key(self.node_name))

@@ -52,11 +52,13 @@ def test_it_shows_which_node_holds_the_floating_address(panel, cluster, redis):
     write_node(redis, "lb2", advertise="10.0.0.100:5060", holds_address=False)
     write_node(redis, "lb3", advertise="vip.example.com:5060", holds_address=None)
     write_node(redis, "lb4")
+    write_node(redis, "lb5", holds_address=True)  # bound to the floating address itself; keepalived says master
     nodes = _nodes(panel.get("/sets/").content.decode())
     assert "10.0.0.100:5060" in _row(nodes, "lb1") and "holds it" in _row(nodes, "lb1")
     assert "standby" in _row(nodes, "lb2") and "holds it" not in _row(nodes, "lb2")
     assert ">unknown</span>" in _row(nodes, "lb3") and "holds it" not in _row(nodes, "lb3")
     assert "own sockets" in _row(nodes, "lb4")
+    assert "holds it" in _row(nodes, "lb5") and "own sockets" not in _row(nodes, "lb5")
 
 
 def test_it_shows_a_node_that_stopped_reporting_with_the_calls_it_had(panel, cluster, redis):

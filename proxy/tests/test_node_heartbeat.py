@@ -79,6 +79,24 @@ def test_on_loopback_it_cannot_tell_until_keepalived_says(redis, redis_url):
     run(scenario())
 
 
+def test_a_node_bound_to_the_floating_address_takes_keepalived_s_word(redis, redis_url):
+    """No --advertise, listening on the floating address itself (ip_nonlocal_bind): the report counts."""
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        core = Proxy(loop, "t-bound")
+        core.listeners.append(type("Lis", (), {"host": "127.0.0.9", "port": 5060})())
+        follower = Follower(core, redis_url, "t-bound", ["udp:127.0.0.9:5060"])
+        tasks = [loop.create_task(follower.run()), loop.create_task(follower.heartbeat())]
+        redis.set(vrrp_key("t-bound"), encode_vrrp("t-bound", "master"))
+        await _until(lambda: _node(redis, "t-bound").get("holds_address") is True, "keepalived's master")
+        assert _node(redis, "t-bound")["advertise"] is None
+        for t in tasks:
+            t.cancel()
+
+    run(scenario())
+
+
 def test_a_bind_says_whether_an_address_is_on_this_host():
     assert address_is_here("127.0.0.9") is None
     assert address_is_here("vip.example.com") is None

@@ -129,7 +129,7 @@ def test_an_unreachable_redis_does_not_fail_it(proxy):
 
 
 def test_report_records_keepalived_state_and_names_the_holder(proxy, redis, redis_url):
-    rc, out = _check("--report", "master", "--node-name", "chk", "--redis-url", redis_url)
+    rc, out = _check("--report", "MASTER", "--node-name", "chk", "--redis-url", redis_url)
     assert rc == 0, out
     assert json.loads(redis.get(vrrp_key("chk")))["state"] == "master"
     assert out.startswith("chk: ")

@@ -45,6 +45,7 @@ class Command(BaseCommand):
             "--report",
             nargs="?",
             const="",
+            type=str.lower,  # keepalived's generic notify script gets MASTER, BACKUP, FAULT, STOP
             choices=("", *VRRP_STATES),
             metavar="STATE",
             help="record keepalived's state for this node (" + ", ".join(VRRP_STATES) + ") and print who holds the address",
