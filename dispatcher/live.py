@@ -51,6 +51,10 @@ class LiveSnapshot:
     table_version: int | None = None
     last_round: float | None = None  # epoch the last probe round finished (lb:probe:last_round)
     probing_paused: bool = False  # dispatcher.ping_active 0
+    # node name -> {destination id: calls} its dialog records hold, live node or not (a dead
+    # node's until a live one claims them): how the Proxies table names a node that stopped
+    # reporting with calls up
+    node_calls: dict = field(default_factory=dict)
     redis_error: str = ""
     taken_at: float = field(default_factory=time.time)
 

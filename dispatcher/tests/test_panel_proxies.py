@@ -82,3 +82,12 @@ def test_the_api_gives_the_same_per_node(as_viewer, cluster, redis):
     (node,) = as_viewer.get("/api/v1/nodes/").json()["results"]
     assert node["holds_address"] is True and node["advertise"] == "10.0.0.100:5060"
     assert node["table_applied_at"] == 50.25 and round(node["propagation_ms"]) == 250
+
+
+def test_a_dead_node_s_dialog_records_name_it_until_a_live_node_claims_them():
+    from dispatcher.live import LiveSnapshot
+    from dispatcher.views.rows import departed_nodes
+
+    snap = LiveSnapshot(nodes=[{"name": "lb2", "age": 0.5}], node_calls={"lb1": {1: 4, 2: 3}, "lb2": {1: 9}, "lb3": {}})
+    (lb1,) = departed_nodes(snap)
+    assert (lb1.name, lb1.calls, lb1.since) == ("lb1", 7, None)

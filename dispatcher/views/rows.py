@@ -207,12 +207,13 @@ class DepartedNode:
     still, and no live node vouches for them."""
 
     name: str
-    since: float  # when it last said what it carried
+    since: float | None  # when it last said what it carried (None: its records do not say)
     calls: int
 
 
 def departed_nodes(snap):
-    """Nodes with no heartbeat that left calls up, from what the snapshot could not vouch for."""
+    """Nodes with no heartbeat that left calls up: from their dialog records (snap.node_calls), and
+    from what the snapshot could not vouch for (lb:nodecalls of proxies from before the records)."""
     by_name = {}
     for live in snap.destinations.values():
         for u in live.unvouched:
@@ -221,4 +222,9 @@ def departed_nodes(snap):
             node = by_name.setdefault(u.node, DepartedNode(u.node, u.since, 0))
             node.calls += u.calls
             node.since = max(node.since, u.since)
+    reporting = {n.get("name") for n in snap.nodes}
+    for name, counts in snap.node_calls.items():
+        calls = sum(counts.values())
+        if calls and name not in reporting and name not in by_name:
+            by_name[name] = DepartedNode(name, None, calls)
     return sorted(by_name.values(), key=lambda n: n.name)
