@@ -1,5 +1,9 @@
 """What is live, read from Redis: proxy nodes, their counters summed per destination, health, RTT samples.
 
+Active calls come from the dialog records' counts (lb:dialogcounts:<node>, every node's, live or
+not: a dead node's calls are up until a live node takes them over, in one step), and from the
+heartbeat only for a node that keeps no records (one from before them).
+
 The panel, the API, /metrics and /healthz all read through here. A Redis that is away gives an empty
 snapshot with `redis_error` set, never an exception in a page.
 """
@@ -101,6 +105,12 @@ def snapshot():
     except RedisError as exc:
         snap.redis_error = f"Redis is not reachable: {exc}"
         return snap
+    try:
+        recorded = _dialog_counts(r)
+    except RedisError as exc:
+        snap.redis_error = f"Redis is not reachable: {exc}"
+        return snap
+    snap.node_calls = recorded
     now = time.time()
     for raw in node_docs:
         if raw is None:  # expired between SCAN and GET
@@ -108,15 +118,20 @@ def snapshot():
         doc = contract.decode_node(raw)
         doc["age"] = max(0.0, now - float(doc.get("heartbeat", 0)))
         snap.nodes.append(doc)
+        from_records = doc.get("name") in recorded
         for dest_id, counters in doc["destinations"].items():
             live = snap.destinations.setdefault(dest_id, DestinationLive())
-            live.active += int(counters.get("active", 0))
+            if not from_records:
+                live.active += int(counters.get("active", 0))
             live.invites += int(counters.get("invites", 0))
             live.answered += int(counters.get("answered", 0))
             live.failovers += int(counters.get("failovers", 0))
             live.cps += float(counters.get("cps", 0.0))
             # a proxy from before the 10-s rate sends only the minute's, as cps
             live.cps_1m += float(counters.get("cps_1m", counters.get("cps", 0.0)))
+    for counts in recorded.values():
+        for dest_id, n in counts.items():
+            snap.destinations.setdefault(dest_id, DestinationLive()).active += n
     snap.nodes.sort(key=lambda n: n.get("name", ""))
     try:
         records = _node_call_records(r)
@@ -148,6 +163,22 @@ def probing_stopped(snap, ping_interval, ping_timeout_ms, now=None):
         f"probing stopped: the last probe round finished {age:.0f}s ago (one is due every {ping_interval}s). "
         "Health shown is frozen; restart the Celery worker and beat."
     )
+
+
+def _dialog_counts(r):
+    """node name -> {destination id: calls} from every lb:dialogcounts:<node> (one pipeline)."""
+    keys = list(r.scan_iter(match=contract.DIALOG_COUNTS_KEY_PREFIX + "*", count=500))
+    if not keys:
+        return {}
+    pipe = r.pipeline(transaction=False)
+    for key in keys:
+        pipe.hgetall(key)
+    prefix = len(contract.DIALOG_COUNTS_KEY_PREFIX)
+    out = {}
+    for key, raw in zip(keys, pipe.execute(), strict=True):
+        name = (key.decode() if isinstance(key, bytes) else key)[prefix:]
+        out[name] = contract.decode_dialog_counts(raw)
+    return out
 
 
 def _node_call_records(r):

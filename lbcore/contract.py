@@ -16,9 +16,10 @@ Keys:
   lb:probe:active   "0" while probing is paused (JSON-RPC dispatcher.ping_active 0); absent or "1" = probing
   lb:events         pub/sub channel: table events (the version) and health events (the destination id)
   lb:node:<name>    JSON heartbeat and counters of one proxy, with a TTL
-  lb:nodecalls:<name>  JSON calls up on one proxy, per destination, rewritten with each heartbeat and
-                    kept for dialog_timeout_s: what a restarted (or dead) proxy left up, so nobody
-                    reads 0 where the count is unknown (see lbcore.rules.unvouched_calls)
+  lb:dialogs:<name>, lb:dialogcounts:<name>  the calls up, one record per call, and their count
+                    per destination (see "dialogs" below): what every reader counts calls from
+  lb:nodecalls:<name>  JSON calls up on one proxy, per destination, written by proxies from before
+                    dialog records (lbcore.rules.unvouched_calls still reads it during an upgrade)
   lb:vrrp:<name>    JSON {"name", "state", "at"}: what keepalived last said of one node's floating
                     address (`manage.py proxy_check --report STATE` from its notify hook)
 """
@@ -272,6 +273,7 @@ NODE_COUNTERS = (
     "sent_503",
     "shed",
     "refused",  # requests answered statelessly and forgotten: untrusted, over a cap, looped
+    "adopted",  # calls taken over from another node's (or our previous process's) dialog records
     # inbound TCP connections refused at a cap, and connections we closed, by why
     "tcp_refused_cap",
     "tcp_refused_per_ip",
@@ -392,3 +394,134 @@ def decode_vrrp(raw):
     doc = json.loads(raw)
     state = str(doc.get("state", "")).lower()
     return {"name": doc.get("name"), "state": state, "at": float(doc.get("at") or 0.0), "holds": state == "master"}
+
+
+# -- dialogs: the calls up, as cluster state ---------------------------------------------
+#
+# lb:dialogs:<node>       hash: Call-ID -> encode_dialog(...), one field per call answered through
+#                         <node> (or adopted by it) and not yet ended
+# lb:dialogcounts:<node>  hash: destination id -> fields of lb:dialogs:<node> on it; changed only by
+#                         the scripts below, in step with the records, so a reader sums these (small)
+#                         hashes instead of reading every record. Its field "~" is the epoch of the
+#                         node's last flush: while the hash exists, readers count <node>'s calls from
+#                         it (a node without one, e.g. from before dialog records: its heartbeat)
+#
+# A proxy batches its changes in memory and runs DIALOGS_FLUSH_LUA every DIALOG_FLUSH_SECONDS; a node
+# whose heartbeat expired has its two hashes moved whole into a live node's by DIALOGS_CLAIM_LUA.
+# Each call is in exactly one node's hash, so summing every node's counts neither loses a dead
+# node's calls nor counts a call twice. Both hashes carry a TTL of dialog_timeout_s, renewed by
+# each flush: records nobody flushes or claims any more go with the calls they describe.
+
+DIALOGS_KEY_PREFIX = "lb:dialogs:"
+DIALOG_COUNTS_KEY_PREFIX = "lb:dialogcounts:"
+DIALOG_FLUSH_SECONDS = 0.1  # the most a SIGKILLed node's records can lag what it had done
+
+
+def dialogs_key(node):
+    return DIALOGS_KEY_PREFIX + node
+
+
+def dialog_counts_key(node):
+    return DIALOG_COUNTS_KEY_PREFIX + node
+
+
+@dataclass(frozen=True, slots=True)
+class DialogRecord:
+    call_id: str
+    destination_id: int
+    server_id: int | None
+    setid: int | None
+    from_tag: str
+    to_tag: str
+    node: str  # the node that saw the 2xx (the record may since have moved to another's hash)
+    start: float  # epoch seconds of the 2xx
+
+
+def encode_dialog(destination_id, server_id, setid, from_tag, to_tag, node, start):
+    """A record's value (the Call-ID is its field). "d" comes first: the scripts read it with a pattern."""
+    return json.dumps(
+        {"d": destination_id, "s": server_id, "set": setid, "ft": from_tag, "tt": to_tag, "n": node, "t": round(start, 3)},
+        separators=(",", ":"),
+    )
+
+
+def decode_dialog(call_id, raw):
+    doc = json.loads(raw)
+    return DialogRecord(
+        call_id=call_id.decode() if isinstance(call_id, bytes) else call_id,
+        destination_id=int(doc["d"]),
+        server_id=doc.get("s"),
+        setid=doc.get("set"),
+        from_tag=doc.get("ft") or "",
+        to_tag=doc.get("tt") or "",
+        node=doc.get("n") or "",
+        start=float(doc.get("t") or 0.0),
+    )
+
+
+def decode_dialog_counts(raw):
+    """An lb:dialogcounts hash as HGETALL returns it: destination id -> calls (0 and junk dropped)."""
+    out = {}
+    for k, v in raw.items():
+        try:
+            n = int(v)
+            if n > 0:
+                out[int(k)] = n
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+# KEYS: lb:dialogs:<me>, lb:dialogcounts:<me>, then (lb:dialogs:<x>, lb:dialogcounts:<x>) for every
+# other node that may hold records. ARGV: ttl, now, n, n x (call-id, destination id, record), m,
+# m x call-id.
+# Adds go to our hash; each removal is looked for in ours first, then in the others' (a call we
+# adopt by its BYE, before or without a claim). Returns the Call-IDs removed from another's hash.
+DIALOGS_FLUSH_LUA = """
+local ttl = tonumber(ARGV[1])
+local i = 3
+local n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 2]) == 1 then
+    redis.call('HINCRBY', KEYS[2], ARGV[i + 1], 1)
+  end
+  i = i + 3
+end
+local elsewhere = {}
+n = tonumber(ARGV[i]); i = i + 1
+for _ = 1, n do
+  local cid = ARGV[i]; i = i + 1
+  for k = 1, #KEYS, 2 do
+    local rec = redis.call('HGET', KEYS[k], cid)
+    if rec then
+      redis.call('HDEL', KEYS[k], cid)
+      local d = string.match(rec, '"d":(%d+)')
+      if d and redis.call('HINCRBY', KEYS[k + 1], d, -1) <= 0 then redis.call('HDEL', KEYS[k + 1], d) end
+      if k > 1 then table.insert(elsewhere, cid) end
+      break
+    end
+  end
+end
+redis.call('HSET', KEYS[2], '~', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('EXPIRE', KEYS[2], ttl)
+return elsewhere
+"""
+
+# KEYS: lb:node:<x>, lb:dialogs:<x>, lb:dialogcounts:<x>, lb:dialogs:<me>, lb:dialogcounts:<me>.
+# ARGV: ttl. Moves every record of <x> into ours unless <x> has a heartbeat again; returns the
+# moved records as HGETALL does (empty when another node claimed them first), or nil.
+DIALOGS_CLAIM_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return false end
+local all = redis.call('HGETALL', KEYS[2])
+for j = 1, #all, 2 do
+  if redis.call('HSETNX', KEYS[4], all[j], all[j + 1]) == 1 then
+    local d = string.match(all[j + 1], '"d":(%d+)')
+    if d then redis.call('HINCRBY', KEYS[5], d, 1) end
+  end
+end
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('EXPIRE', KEYS[4], tonumber(ARGV[1]))
+redis.call('EXPIRE', KEYS[5], tonumber(ARGV[1]))
+return all
+"""

@@ -5,19 +5,20 @@ side) or the dialog expires; a retransmitted 2xx finds the Call-ID already count
 Algorithm 10 reads `loads()`: calls up on every live node (from their heartbeats), plus
 our own INVITEs still in flight, so a burst does not all land on the least-loaded server.
 
-A restarted proxy inherits what its previous process had up (`inherit`): those calls are
-"unknown" per destination until a BYE we cannot match to a call of ours passes to or from
-that destination's address, or dialog_timeout after the restart. Until then no reader may
-call the destination drained (lbcore.rules.unvouched_calls).
+While a DialogStore runs (`recording`), each answered call and each end is also queued for
+lb:dialogs:<node> (proxy.dialogs flushes the queue off the message path): the calls up are
+cluster state. A BYE of a call this process does not know (our previous process's, a dead
+node's after a takeover) queues the removal of its record wherever it is; records adopted
+from Redis (`adopt`) are counted here and expire like our own.
 """
 
 import collections
+import heapq
 import time
 
 from lbcore.contract import NODE_COUNTERS
-from sip.errors import SipSyntaxError
 
-_ENDED_MAX = 100_000  # Call-IDs of inherited calls already counted down (a re-sent BYE counts once)
+_ENDED_MAX = 100_000  # Call-IDs of unknown calls whose BYE passed (a second BYE is not looked up again)
 
 RING_SECONDS = 60  # new calls per second, for the last minute: the 1-minute average and the current rate
 CURRENT_SECONDS = 10  # the current rate is over the last 10 s
@@ -65,9 +66,11 @@ class Accounting:
         self.dialogs = {}  # call-id -> destination id
         self.expiry = collections.deque()  # (deadline, call-id)
         self.remote_active = {}  # destination id -> calls up on the other live nodes
-        self.inherited = {}  # destination id -> calls our previous process left up, not yet seen to end
-        self.inherited_ended = {}  # Call-ID -> None, insertion-ordered so the oldest go first
-        self.restarted_at = None
+        self.adopted_expiry = []  # heap of (deadline, call-id) of calls adopted from Redis
+        self.recording = False  # a DialogStore flushes record_adds / record_removals
+        self.record_adds = {}  # call-id -> (destination, INVITE, 2xx, start): answered, not yet in Redis
+        self.record_removals = []  # call-ids ended, their records not yet removed from Redis
+        self.ended_unknown = {}  # call-id -> None: BYEs of calls not in memory, insertion-ordered
         self.clock = time.monotonic  # of the call rates only; tests step it instead of sleeping
 
     def invite(self):
@@ -115,7 +118,7 @@ class Accounting:
             self.dests[st.counted].inflight -= 1
             st.counted = None
 
-    def answered(self, st, ct):
+    def answered(self, st, ct, resp=None):
         self.finished(st)
         if not st.dispatch or ct.dest is None:
             return
@@ -124,58 +127,46 @@ class Accounting:
             return
         did = ct.dest.id
         self.dialogs[call_id] = did
-        self.expiry.append((time.time() + self.core.view.dialog_timeout, call_id))
+        now = time.time()
+        self.expiry.append((now + self.core.view.dialog_timeout, call_id))
+        if self.recording:
+            self.record_adds[call_id] = (ct.dest, st.req, resp, now)  # encoded by the flusher
         c = self.dests[did]
         c.active += 1
         c.answered += 1
         self.totals["answered"] += 1
 
-    def bye(self, call_id, msg=None, next_hop=None, source=None):
-        """A BYE passed (or a dialog expired, without `msg`). `next_hop` is the URI it goes to
-        (None: its Request-URI), `source` the address it came from: for a Call-ID we do not
-        know, they say which server an inherited call was on."""
+    def bye(self, call_id, msg=None):
+        """A BYE passed (`msg`), or a dialog expired (no `msg`)."""
         did = self.dialogs.pop(call_id, None)
         if did is not None:
             self.dests[did].active -= 1
-        elif self.inherited and msg is not None:
-            self._inherited_bye(call_id, msg, next_hop, source)
+            if self.recording and self.record_adds.pop(call_id, None) is None:
+                self.record_removals.append(call_id)
+        elif msg is not None and self.recording and call_id not in self.ended_unknown:
+            # not ours: a call of our previous process or of a dead node, whose record is in Redis
+            if len(self.ended_unknown) >= _ENDED_MAX:
+                del self.ended_unknown[next(iter(self.ended_unknown))]
+            self.ended_unknown[call_id] = None
+            self.record_removals.append(call_id)
 
-    def inherit(self, calls, now=None):
-        """Our previous process (same node name) left `calls` (destination id -> n) up."""
-        self.inherited = {int(d): int(n) for d, n in calls.items() if int(n) > 0}
-        self.restarted_at = now or time.time()
-
-    def _inherited_bye(self, call_id, msg, next_hop, source):
-        if call_id in self.inherited_ended:
-            return
-        try:
-            target = next_hop if next_hop is not None else self.core.uri(msg.uri)
-        except (SipSyntaxError, ValueError):
-            target = None
-        candidates = []
-        if target is not None:
-            candidates.append((target.host, target.effective_port))
-        if source is not None:
-            candidates.append(tuple(source[:2]))
-        for host, port in candidates:
-            for dest in self._dests_at(host, port):
-                n = self.inherited.get(dest.id)
-                if n:
-                    if n > 1:
-                        self.inherited[dest.id] = n - 1
-                    else:
-                        del self.inherited[dest.id]
-                    if len(self.inherited_ended) >= _ENDED_MAX:
-                        del self.inherited_ended[next(iter(self.inherited_ended))]
-                    self.inherited_ended[call_id] = None
-                    return
-
-    def _dests_at(self, host, port):
-        view = self.core.view
-        found = view.by_addr.get((host, port))
-        if found:
-            return found
-        return [d for s in view.table.sets.values() for d in s.destinations if d.host == host and d.port == port]
+    def adopt(self, records):
+        """Count calls whose records we took over (contract.DialogRecord): ours from now on, their
+        BYEs close them here; each expires dialog_timeout after its own 2xx. Returns how many."""
+        timeout = self.core.view.dialog_timeout
+        taken = 0
+        for rec in records:
+            call_id = rec.call_id.encode()
+            if call_id in self.dialogs:
+                continue
+            if call_id in self.ended_unknown:
+                self.record_removals.append(call_id)  # its BYE passed while the record was on its way
+                continue
+            self.dialogs[call_id] = rec.destination_id
+            self.dests[rec.destination_id].active += 1
+            heapq.heappush(self.adopted_expiry, (rec.start + timeout, call_id))
+            taken += 1
+        return taken
 
     def failover(self, dest):
         self.totals["failovers"] += 1
@@ -187,16 +178,14 @@ class Accounting:
         while exp and exp[0][0] <= now:
             _, call_id = exp.popleft()
             self.bye(call_id)
-        if self.inherited and now >= self.restarted_at + self.core.view.dialog_timeout:
-            # every call from before the restart has outlived dialog_timeout: none counts any more
-            self.inherited.clear()
+        adopted = self.adopted_expiry
+        while adopted and adopted[0][0] <= now:
+            self.bye(heapq.heappop(adopted)[1])
 
     def loads(self):
         out = dict(self.remote_active)
         for did, c in self.dests.items():
             out[did] = out.get(did, 0) + c.active + c.inflight
-        for did, n in self.inherited.items():
-            out[did] = out.get(did, 0) + n
         return out
 
     @property

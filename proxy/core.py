@@ -631,7 +631,7 @@ class Proxy:
             if st.final_code is None:
                 st.winner = ct
                 self.relay(st, msg, final=True)
-                self.accounting.answered(st, ct)
+                self.accounting.answered(st, ct, msg)
                 self.router.answered(st, ct)
             elif st.winner is ct:
                 self.relay(st, msg, final=True)  # 2xx retransmission: the caller may have lost it

@@ -29,19 +29,15 @@ from lbcore.contract import (
     decode_event,
     decode_health,
     decode_node,
-    decode_node_calls,
     decode_table,
     decode_vrrp,
     encode_health,
     encode_node,
-    encode_node_calls,
     health_event,
-    node_calls_key,
     node_key,
     vrrp_key,
 )
 from lbcore.redistarget import RedisTarget
-from lbcore.rules import calls_left
 from proxy.background import Background
 
 log = logging.getLogger("proxy.follower")
@@ -172,19 +168,15 @@ class Follower:
             log.warning("could not write suspect mark of destination %s: %s", dest_id, exc)
 
     async def heartbeat(self):
-        """Every second: our counters to lb:node:<name> and the calls we carry to lb:nodecalls:<name>
-        (read first, once: what our previous process left up), the others' active calls back."""
+        """Every second: our counters to lb:node:<name>, the others' active calls back. The calls
+        themselves are in lb:dialogs:<name> (proxy.dialogs)."""
         client = None
         failing = False
-        inherited = False
         key = node_key(self.node_name)
         while not self.stopped.is_set():
             try:
                 if client is None:
                     client = self._client()
-                if not inherited:
-                    await self._inherit(client)
-                    inherited = True
                 accounting = self.core.accounting
                 totals, dests = accounting.snapshot()
                 holds = await self._holds_address(client)
@@ -196,17 +188,12 @@ class Follower:
                     listen=self.listen,
                     totals=totals,
                     destinations=dests,
-                    unknown=accounting.inherited,
-                    restarted_at=accounting.restarted_at,
                     table_published_at=self.core.view.table.published_at or None,
                     table_applied_at=self.core.table_applied_at,
                     advertise=self._advertise_text(),
                     holds_address=holds,
                 )
-                async with client.pipeline(transaction=False) as pipe:
-                    pipe.set(key, doc, ex=NODE_TTL_SECONDS)
-                    pipe.set(node_calls_key(self.node_name), self._calls_doc(), ex=self._calls_ttl())
-                    await pipe.execute()
+                await client.set(key, doc, ex=NODE_TTL_SECONDS)
                 remote = {}
                 keys = [k async for k in client.scan_iter(match=NODE_KEY_PREFIX + "*", count=100)]
                 keys = [k for k in keys if k != key.encode()]
@@ -264,55 +251,11 @@ class Follower:
         except (ValueError, TypeError, AttributeError):
             return None
 
-    async def _inherit(self, client):
-        """Before our first heartbeat: the calls our previous process (same node name) left up.
-        They are still up on the servers, and we cannot count them: they are unknown, not 0."""
-        raw = await client.get(node_calls_key(self.node_name))
-        if raw is None:
-            return
-        try:
-            left = calls_left(decode_node_calls(raw))
-        except (ValueError, TypeError, KeyError) as exc:
-            log.warning("ignoring undecodable %s: %s", node_calls_key(self.node_name), exc)
-            return
-        if left:
-            self.core.accounting.inherit(left)
-            log.warning(
-                "restarted with %d calls up from before (destinations %s): their counts are unknown until "
-                "their BYEs pass or dialog_timeout",
-                sum(left.values()),
-                ",".join(map(str, sorted(left))),
-            )
-
-    def _calls_doc(self):
-        accounting = self.core.accounting
-        active = {did: c.active for did, c in accounting.dests.items() if c.active}
-        return encode_node_calls(
-            self.node_name,
-            pid=os.getpid(),
-            active=active,
-            unknown=accounting.inherited,
-            restarted_at=accounting.restarted_at,
-        )
-
-    def _calls_ttl(self):
-        # a call up now counts as active for at most dialog_timeout: so long the record may matter
-        return int(self.core.view.dialog_timeout) + NODE_TTL_SECONDS
-
     async def remove_node(self):
-        """On a clean stop: leave the calls we carry in lb:nodecalls:<name> (they stay up on the
-        servers, and our successor or the panel must know), remove the heartbeat."""
+        """On a clean stop: remove the heartbeat. The calls we carry stay in lb:dialogs:<name>."""
         client = self._client()
-        calls_key = node_calls_key(self.node_name)
-        accounting = self.core.accounting
         try:
-            async with client.pipeline(transaction=False) as pipe:
-                if any(c.active for c in accounting.dests.values()) or accounting.inherited:
-                    pipe.set(calls_key, self._calls_doc(), ex=self._calls_ttl())
-                else:
-                    pipe.delete(calls_key)
-                pipe.delete(node_key(self.node_name))
-                await pipe.execute()
+            await client.delete(node_key(self.node_name))
         except (RedisError, OSError) as exc:
             # the key's TTL removes this node from the panel a few seconds later anyway
             log.warning("could not remove %s on stop: %s", node_key(self.node_name), exc)

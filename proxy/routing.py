@@ -207,7 +207,7 @@ class Router:
             return
         method = msg.method
         if method == b"BYE":
-            core.accounting.bye(msg.call_id, msg, nxt, st.addr)
+            core.accounting.bye(msg.call_id, msg)
         target = nxt if nxt is not None else core.uri(msg.uri)
         if nxt is None and core.is_myself(target):
             core.reply(st, 404, b"Not Here")  # would loop back to us until Max-Forwards runs out

@@ -7,6 +7,7 @@ import socket
 
 from proxy import gcpolicy
 from proxy.core import Proxy
+from proxy.dialogs import DialogStore
 from proxy.follower import Follower
 from proxy.transport import TcpConnection, TcpListener, UdpListener, raise_file_limit
 
@@ -66,6 +67,8 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None,
     except TimeoutError:
         pass
     tasks.append(loop.create_task(follower.heartbeat(), name="heartbeat"))
+    dialogs = DialogStore(core, node_name, follower._client)
+    tasks.append(loop.create_task(dialogs.run(), name="dialogs"))
     stop = stop_event or asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
@@ -83,6 +86,7 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None,
     await stop.wait()
     log.warning("proxy stopping node=%s", node_name)
     follower.stop()
+    dialogs.stop()
     for t in tasks:
         t.cancel()
     # bounded: a Redis client stuck in close must not keep the process from exiting
@@ -95,6 +99,10 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None,
         if lis.proto == "udp" and lis.transport is not None:
             lis.transport.close()
     core.stop()
+    try:
+        await asyncio.wait_for(dialogs.close(), 1.0)
+    except (TimeoutError, OSError):
+        pass
     try:
         await asyncio.wait_for(follower.remove_node(), 1.0)
     except (TimeoutError, OSError):

@@ -1,0 +1,196 @@
+"""The calls this node carries, kept in Redis as they change, and the calls of dead nodes taken over.
+
+Nothing here runs on the message path: proxy.accounting queues each answered call and each end
+in memory, and `DialogStore.run` flushes the queue every DIALOG_FLUSH_SECONDS as one script call
+(lbcore.contract.DIALOGS_FLUSH_LUA). Once a second it also looks for nodes whose heartbeat has
+expired and moves their records into ours (DIALOGS_CLAIM_LUA), counting them from then on, so a
+dead node's calls are neither dropped from the counts nor left to drift (Kamailio #2322, OpenSIPS
+#2102). At start it counts the records its previous process (same node name) left.
+
+With Redis away the queue waits in memory and goes out whole when Redis is back: adds are
+HSETNX and removals find-and-delete, so sending a batch twice changes nothing.
+"""
+
+import asyncio
+import logging
+import time
+
+from redis.exceptions import RedisError
+
+from lbcore.contract import (
+    DIALOG_COUNTS_KEY_PREFIX,
+    DIALOG_FLUSH_SECONDS,
+    DIALOGS_CLAIM_LUA,
+    DIALOGS_FLUSH_LUA,
+    decode_dialog,
+    dialog_counts_key,
+    dialogs_key,
+    encode_dialog,
+    node_key,
+)
+
+log = logging.getLogger("proxy.dialogs")
+
+CLAIM_EVERY_SECONDS = 1.0  # how often dead nodes' records are looked for (and the "~" stamp renewed)
+
+
+def _text(value):
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else (value or "")
+
+
+class DialogStore:
+    def __init__(self, core, node_name, client_factory):
+        self.core = core
+        self.node_name = node_name
+        self.client_factory = client_factory  # the follower's: same server, Sentinel and options
+        self.others = []  # names of the other nodes whose lb:dialogcounts exists (last look)
+        self.stopped = asyncio.Event()
+        self.loaded = False
+        self.last_flush = 0.0
+        core.accounting.recording = True
+
+    def stop(self):
+        self.stopped.set()
+
+    @property
+    def _ttl(self):
+        # a record outlives dialog_timeout only if nobody flushes: then it goes with its call
+        return int(self.core.view.dialog_timeout) + 60
+
+    async def run(self):
+        client = None
+        failing = False
+        last_claim = 0.0
+        while not self.stopped.is_set():
+            try:
+                if client is None:
+                    client = self.client_factory()
+                    self._flush_script = client.register_script(DIALOGS_FLUSH_LUA)
+                    self._claim_script = client.register_script(DIALOGS_CLAIM_LUA)
+                if not self.loaded:
+                    await self._load_own(client)
+                    self.loaded = True
+                now = time.monotonic()
+                if now - last_claim >= CLAIM_EVERY_SECONDS:
+                    await self._claim_dead(client)
+                    last_claim = now
+                await self.flush(client)
+                if failing:
+                    log.warning("dialog records written again")
+                failing = False
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                if not failing:
+                    acc = self.core.accounting
+                    log.warning(
+                        "dialog records not written (%s): %d new and %d ended calls wait in memory",
+                        exc,
+                        len(acc.record_adds),
+                        len(acc.record_removals),
+                    )
+                failing = True
+                if client is not None:
+                    await _close(client)
+                client = None
+            try:
+                await asyncio.wait_for(self.stopped.wait(), DIALOG_FLUSH_SECONDS)
+            except TimeoutError:
+                pass
+        if client is not None:
+            await _close(client)
+
+    async def flush(self, client, force=False):
+        """Send what changed since the last flush (and, once a second, the "~" stamp)."""
+        acc = self.core.accounting
+        adds, removals = acc.record_adds, acc.record_removals
+        now = time.time()
+        if not adds and not removals and not force and now - self.last_flush < CLAIM_EVERY_SECONDS:
+            return
+        acc.record_adds, acc.record_removals = {}, []
+        args = [self._ttl, round(now, 3), len(adds)]
+        node = self.node_name
+        for call_id, (dest, req, resp, start) in adds.items():
+            args.append(call_id)
+            args.append(dest.id)
+            to_tag = resp.to_tag if resp is not None else None
+            args.append(encode_dialog(dest.id, dest.server_id, dest.setid, _text(req.from_tag), _text(to_tag), node, start))
+        args.append(len(removals))
+        args.extend(removals)
+        keys = [dialogs_key(node), dialog_counts_key(node)]
+        if removals:
+            for other in self.others:
+                keys.append(dialogs_key(other))
+                keys.append(dialog_counts_key(other))
+        try:
+            elsewhere = await self._flush_script(keys=keys, args=args, client=client)
+        except BaseException:
+            # not sent, or not known to be: put the batch back in front (sending it twice is harmless)
+            adds.update(acc.record_adds)
+            acc.record_adds = adds
+            acc.record_removals = removals + acc.record_removals
+            raise
+        self.last_flush = now
+        if elsewhere:
+            acc.totals["adopted"] += len(elsewhere)
+
+    async def _load_own(self, client):
+        """Count what our previous process (same node name) left in lb:dialogs:<us>."""
+        raw = await client.hgetall(dialogs_key(self.node_name))
+        taken = self.core.accounting.adopt(_decode_all(raw.items()))
+        if taken:
+            log.warning("counting %d calls our previous process left up (lb:dialogs:%s)", taken, self.node_name)
+
+    async def _claim_dead(self, client):
+        """Take over the records of every node whose heartbeat has expired."""
+        others = []
+        async for key in client.scan_iter(match=DIALOG_COUNTS_KEY_PREFIX + "*", count=100):
+            name = _text(key)[len(DIALOG_COUNTS_KEY_PREFIX) :]
+            if name != self.node_name:
+                others.append(name)
+        self.others = others
+        me = self.node_name
+        for name in others:
+            keys = [node_key(name), dialogs_key(name), dialog_counts_key(name), dialogs_key(me), dialog_counts_key(me)]
+            raw = await self._claim_script(keys=keys, args=[self._ttl], client=client)
+            if not raw:
+                continue  # alive, or another node claimed them first
+            pairs = zip(raw[0::2], raw[1::2], strict=True)
+            taken = self.core.accounting.adopt(_decode_all(pairs))
+            self.core.accounting.totals["adopted"] += taken
+            log.warning("node %s stopped reporting: took over its %d calls up", name, taken)
+
+    async def close(self):
+        """On a clean stop: send what is still queued. The records stay: the calls are still up on
+        the servers, and our successor (same name) or another node takes them over."""
+        client = self.client_factory()
+        try:
+            self._flush_script = client.register_script(DIALOGS_FLUSH_LUA)
+            await self.flush(client, force=True)
+        except (RedisError, OSError) as exc:
+            acc = self.core.accounting
+            log.warning(
+                "could not write the last dialog records on stop (%d new, %d ended): %s",
+                len(acc.record_adds),
+                len(acc.record_removals),
+                exc,
+            )
+        finally:
+            await _close(client)
+
+
+def _decode_all(pairs):
+    out = []
+    for call_id, raw in pairs:
+        try:
+            out.append(decode_dialog(call_id, raw))
+        except (ValueError, TypeError, KeyError) as exc:
+            log.warning("ignoring undecodable dialog record %r: %s", call_id, exc)
+    return out
+
+
+async def _close(client):
+    try:
+        await asyncio.wait_for(client.aclose(), 1.0)
+    except Exception as exc:  # noqa: BLE001 (dropped whatever it raises)
+        log.debug("closing a redis client failed (it is dropped anyway): %r", exc)
