@@ -114,3 +114,27 @@ def test_a_killed_nodes_calls_end_through_the_node_that_took_its_address(cluster
     print(f"  calls B adopted (closed in A's records or taken over): {node_b['totals']['adopted']}")
     for what, sipp, api_n in samples:
         print(f"  {what:<50} SIPp up {sipp:>4}   API active_calls {api_n}")
+
+
+def test_byes_that_come_before_the_takeover_close_the_dead_nodes_records(cluster_factory, viewer):
+    """Calls that hang up while A's heartbeat has not yet expired: B relays each BYE at once and closes
+    the record where it is (A's hash), so the count goes down with the servers' and never lingers."""
+    cluster = cluster_factory(start_proxy=False)
+    a = cluster.start_proxy("e2e-a")
+    api = client_for(viewer)
+    samples = []
+    calls = 60
+    uac = cluster.uac(calls=calls, rate=120, hold_ms=2500)
+    cluster.wait_uas(lambda c: sum(x.get("ACK_Recv", 0) for x in c.values()) == calls, f"{calls} calls up")
+    a.kill()
+    b = cluster.start_proxy("e2e-b")
+    assert cluster.redis.exists("lb:node:e2e-a"), "A's heartbeat expired before the BYEs: nothing tested"
+    uac.wait(30)
+    assert uac.proc.returncode == 0 and int(uac.stats().get("SuccessfulCall(C)", 0)) == calls, cluster.report(uac)
+    assert cluster.redis.exists("lb:node:e2e-a"), "A's heartbeat expired before the BYEs ended: nothing tested"
+    deadline = time.monotonic() + 3
+    while _api_calls(api) != 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _tracks(api, cluster, "every call ended, A's heartbeat still there", samples) == 0
+    assert _api_calls(api) == 0, samples
+    b.wait_node(cluster.redis, lambda n: n["totals"].get("adopted", 0) == calls, f"{calls} records closed in A's hash")
