@@ -144,6 +144,24 @@ def _local_ip_for(ip):
         return s.getsockname()[0]
 
 
+def probe_request(config, target, transport, local_ip, local_port):
+    """(branch, Call-ID, bytes) of one OPTIONS (or the configured method) to `target`."""
+    branch, call_id = new_branch().decode(), new_call_id()
+    data = build_request(
+        target.uri,
+        from_uri=config.from_uri,
+        transport=transport,
+        local_host=local_ip,
+        local_port=local_port,
+        branch=branch,
+        call_id=call_id,
+        from_tag=new_tag(),
+        method=config.method,
+        user_agent=config.user_agent,
+    )
+    return branch, call_id, data
+
+
 class _UdpReplies(asyncio.DatagramProtocol):
     def __init__(self, pending):
         self.pending = pending  # branch -> (future, call_id)
@@ -214,25 +232,12 @@ class _UdpRound:
                 transport.close()
 
     async def _probe(self, target, addr, transport, local_ip, local_port):
-        config = self.config
-        branch, call_id = new_branch().decode(), new_call_id()
-        data = build_request(
-            target.uri,
-            from_uri=config.from_uri,
-            transport="udp",
-            local_host=local_ip,
-            local_port=local_port,
-            branch=branch,
-            call_id=call_id,
-            from_tag=new_tag(),
-            method=config.method,
-            user_agent=config.user_agent,
-        )
+        branch, call_id, data = probe_request(self.config, target, "udp", local_ip, local_port)
         future = self.loop.create_future()
         self.pending[branch] = (future, call_id)
         at = time.time()
         sent = time.perf_counter()
-        deadline = sent + config.timeout
+        deadline = sent + self.config.timeout
         wait = T1
         try:
             while True:
@@ -271,21 +276,8 @@ async def _probe_tcp(target, ip, config, sem):
             return Outcome(target.id, None, exc.strerror or str(exc), None, at)
         try:
             local_ip, local_port = writer.get_extra_info("sockname")[:2]
-            branch, call_id = new_branch().decode(), new_call_id()
-            writer.write(
-                build_request(
-                    target.uri,
-                    from_uri=config.from_uri,
-                    transport="tcp",
-                    local_host=local_ip,
-                    local_port=local_port,
-                    branch=branch,
-                    call_id=call_id,
-                    from_tag=new_tag(),
-                    method=config.method,
-                    user_agent=config.user_agent,
-                )
-            )
+            branch, call_id, data = probe_request(config, target, "tcp", local_ip, local_port)
+            writer.write(data)
             sent = time.perf_counter()
             reply = await asyncio.wait_for(_read_final(reader, branch, call_id), max(0.0, deadline - time.perf_counter()))
             if reply is None:
