@@ -509,14 +509,9 @@ class Proxy:
         st = ct.server
         if st.final_code is not None:
             return
-        cause = self.silence_cause(late, ct)
-        if cause is UNREACHABLE:
-            self.on_unreachable("udp", ct.addr, cause)
-            if ct.abandoned:
-                return  # failed over
-        if cause is not None and ct.trying_rearms < 20:
-            ct.trying_rearms += 1
-            ct.t_trying = self.wheel.call_later(max(0.05, self.view.trying_timeout / 4), self._trying_timeout, ct)
+        if self._excused(ct, late):
+            if not ct.abandoned:
+                ct.t_trying = self.wheel.call_later(max(0.05, self.view.trying_timeout / 4), self._trying_timeout, ct)
             return
         self.router.branch_dead(ct, f"no provisional within {int(self.view.trying_timeout * 1000)} ms")
 
@@ -525,20 +520,29 @@ class Proxy:
         st = ct.server
         if ct.abandoned or ct.state >= ACCEPTED:
             return
-        cause = self.silence_cause(late, ct) if ct.state == CALLING else None
-        if cause is UNREACHABLE:
-            self.on_unreachable("udp", ct.addr, cause)
-            if ct.abandoned:
-                return  # failed over
-        if cause is not None and ct.trying_rearms < 20:
-            ct.trying_rearms += 1
-            ct.t_fr = self.wheel.call_later(0.1, self._fr_timeout, ct)
+        if ct.state == CALLING and self._excused(ct, late):
+            if not ct.abandoned:
+                ct.t_fr = self.wheel.call_later(0.1, self._fr_timeout, ct)
             return
         # a branch that rang for fr_inv_timer without an answer is a no-answer, not a server fault
         no_answer = ct.state == PROCEEDING and ct.is_invite
         self.give_up_branch(ct)
         if st.final_code is None:
             self.router.failure(st, ct, 408, None, no_answer=no_answer)
+
+    def _excused(self, ct, late):
+        """A deadline passed without a reply: True when that is not (only) the peer's fault.
+        An ICMP error found waiting fails the branch over now (it is then abandoned); a late
+        loop re-arms the deadline, at most 20 times."""
+        cause = self.silence_cause(late, ct)
+        if cause is UNREACHABLE:
+            self.on_unreachable("udp", ct.addr, cause)
+            if ct.abandoned:
+                return True  # failed over
+        if cause is not None and ct.trying_rearms < 20:
+            ct.trying_rearms += 1
+            return True
+        return False
 
     def give_up_branch(self, ct, cancel=True):
         """Stop a branch; CANCEL it when it already sent a provisional."""

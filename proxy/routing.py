@@ -250,7 +250,8 @@ class Router:
         core = self.core
         if msg.to_tag is None or b"route" not in msg.names:
             return
-        if not core.view.is_trusted(addr[0]) and not self.signed(msg):
+        untrusted = not core.view.is_trusted(addr[0])
+        if untrusted and not self.signed(msg):
             if self.refusals.allow(core.loop.time()):
                 log.warning(
                     "dropped ACK from untrusted %s:%s without our signed Route call-id=%s", addr[0], addr[1], _text(msg.call_id)
@@ -273,18 +274,14 @@ class Router:
             data = msg.start_line() + b"\r\n" + lis.via_prefix + branch + b"\r\n" + msg.head_bytes() + msg.body
             core.send(proto, dest, data, lis)
 
-        core.resolve_target(target, not core.view.is_trusted(addr[0]), send)
+        core.resolve_target(target, untrusted, send)
 
     # -- out-of-dialog -------------------------------------------------------
 
     def out_of_dialog(self, msg, st, addr):
+        """Only trusted sources get here: on_request refuses the others, statelessly."""
         core = self.core
-        view = core.view
         method = msg.method
-        if not view.is_trusted(addr[0]):
-            log.warning("refused %s from untrusted %s:%s call-id=%s", _text(method), addr[0], addr[1], _text(msg.call_id))
-            core.reply(st, 403, b"Forbidden")
-            return
         if method == b"REGISTER":
             core.reply(st, 404, b"No registrar")
             return
