@@ -20,7 +20,7 @@ from proxy import transactions as tx
 from proxy.accounting import Accounting
 from proxy.logquota import LogQuota
 from proxy.overload import OverloadGuard, head_received
-from proxy.resolver import Resolver, literal
+from proxy.resolver import Resolver, address_is_here, literal
 from proxy.selection import SetState
 from proxy.timers import ExpiryQueue, TimerWheel
 from proxy.transactions import ACCEPTED, CALLING, COMPLETED, PROCEEDING, ClientTxn, ServerTxn, new_branch
@@ -220,15 +220,9 @@ class Proxy:
             if addr.is_loopback or addr.is_unspecified:
                 local = True
             else:
-                # bind() succeeds only for an address of this host: no table of interfaces
-                # to keep current, and no packet sent
-                family = socket.AF_INET6 if addr.version == 6 else socket.AF_INET
-                with socket.socket(family, socket.SOCK_DGRAM) as probe:
-                    try:
-                        probe.bind((ip, 0))
-                        local = True
-                    except OSError:
-                        local = False
+                # None: ip_nonlocal_bind is on and a bind proves nothing; then only a loop
+                # through us (our Via in the request) is caught, never a false 482
+                local = address_is_here(ip) is True
             if len(self._local_ips) > _HOPS_MAX:
                 self._local_ips.clear()
             self._local_ips[ip] = local

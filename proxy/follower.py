@@ -8,10 +8,8 @@ which also brings back the other nodes' active calls for algorithm 10.
 """
 
 import asyncio
-import ipaddress
 import logging
 import os
-import socket
 import time
 
 import redis.asyncio as aioredis
@@ -39,6 +37,7 @@ from lbcore.contract import (
 )
 from lbcore.redistarget import RedisTarget
 from proxy.background import Background
+from proxy.resolver import address_is_here
 
 log = logging.getLogger("proxy.follower")
 
@@ -261,33 +260,6 @@ class Follower:
             log.warning("could not remove %s on stop: %s", node_key(self.node_name), exc)
         finally:
             await client.aclose()
-
-
-def address_is_here(host):
-    """True when `host` is assigned to an interface of this machine, False when not, None when a
-    bind cannot tell: a name, or loopback (every process on the host has all of 127/8 and ::1)."""
-    try:
-        addr = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    if addr.is_loopback or addr.is_unspecified or _nonlocal_bind(addr.version):
-        return None
-    family = socket.AF_INET6 if addr.version == 6 else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.bind((host, 0))  # succeeds only for an address of this host (no packet sent)
-        except OSError:
-            return False
-    return True
-
-
-def _nonlocal_bind(version):
-    """net.ipv4.ip_nonlocal_bind=1 lets any address bind: then a bind tells nothing."""
-    try:
-        with open(f"/proc/sys/net/ipv{version}/ip_nonlocal_bind") as f:
-            return f.read().strip() == "1"
-    except OSError:
-        return False
 
 
 class SentinelMaster(aioredis.Redis):

@@ -52,6 +52,33 @@ def literal(host):
         return None
 
 
+def address_is_here(host):
+    """True when `host` is assigned to an interface of this machine, False when not, None when a
+    bind cannot tell: a name, or loopback (every process on the host has all of 127/8 and ::1)."""
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if addr.is_loopback or addr.is_unspecified or _nonlocal_bind(addr.version):
+        return None
+    family = socket.AF_INET6 if addr.version == 6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((host, 0))  # succeeds only for an address of this host (no packet sent)
+        except OSError:
+            return False
+    return True
+
+
+def _nonlocal_bind(version):
+    """net.ipv4.ip_nonlocal_bind=1 lets any address bind: then a bind tells nothing."""
+    try:
+        with open(f"/proc/sys/net/ipv{version}/ip_nonlocal_bind") as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return False
+
+
 class Resolver:
     """`resolve(host, untrusted, done)`: done(ip, None) or done(None, reason), now or later."""
 

@@ -118,3 +118,19 @@ def test_a_destination_that_is_the_proxy_itself_is_never_used():
             assert got.method == b"INVITE" and len(got.get_all(b"via")) == 2, "straight to the real server"
 
     run(scenario())
+
+
+def test_a_wildcard_listener_under_ip_nonlocal_bind_does_not_take_every_address_for_itself(monkeypatch):
+    # with net.ipv4.ip_nonlocal_bind=1 (keepalived setups) any bind succeeds, so a bind test
+    # would call every next hop "us" and answer 482 to all of them
+    from proxy import resolver
+
+    monkeypatch.setattr(resolver, "_nonlocal_bind", lambda version: True)
+
+    async def scenario():
+        async with Harness(_one) as h:
+            h.core.my_ports[5060] = {"0.0.0.0"}
+            assert h.core.hop_refusal("udp", "192.0.2.1", 5060) is None
+            assert h.core.hop_refusal("udp", "127.0.0.1", 5060) == (482, b"Loop Detected")
+
+    run(scenario())

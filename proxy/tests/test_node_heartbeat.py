@@ -6,7 +6,8 @@ import time
 
 from lbcore.contract import EVENTS_CHANNEL, TABLE_KEY, decode_node, encode_table, encode_vrrp, node_key, table_event, vrrp_key
 from proxy.core import Proxy
-from proxy.follower import Follower, address_is_here
+from proxy.follower import Follower
+from proxy.resolver import address_is_here
 from proxy.tests.harness import run
 from proxy.tests.test_table_follower import _until
 
