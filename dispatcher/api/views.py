@@ -1,5 +1,7 @@
 """REST API /api/v1/: a few declarative viewsets; every write goes through dispatcher.services."""
 
+from functools import cached_property
+
 from django.db.models import Count
 from django.http import HttpResponse
 from django_filters.rest_framework import DjangoFilterBackend
@@ -40,6 +42,17 @@ class ApiMixin:
     write_role = ADMIN
 
 
+class LiveMixin:
+    """Serializers that show live figures, and the publication after a state change, read one snapshot per request."""
+
+    @cached_property
+    def live_snapshot(self):
+        return snapshot()
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "live": LiveFigures(self.live_snapshot)}
+
+
 class AuditedDestroyMixin:
     def perform_destroy(self, instance):
         call_service(services.delete_config, instance, actor=self.request.user, cause=Cause.API)
@@ -55,16 +68,13 @@ class DispatcherSetViewSet(ApiMixin, AuditedDestroyMixin, viewsets.ModelViewSet)
 
 
 @extend_schema_view(destroy=extend_schema(responses=DELETED))
-class DestinationViewSet(ApiMixin, AuditedDestroyMixin, viewsets.ModelViewSet):
+class DestinationViewSet(LiveMixin, ApiMixin, AuditedDestroyMixin, viewsets.ModelViewSet):
     """Destinations (Asterisk servers). Changing one needs the admin role; changing its state, operator."""
 
     queryset = Destination.objects.select_related("dset")
     serializer_class = s.DestinationSerializer
     filterset_class = DestinationFilter
     action_roles = {"state": OPERATOR}
-
-    def get_serializer_context(self):
-        return {**super().get_serializer_context(), "live": LiveFigures(snapshot())}
 
     @extend_schema(request=s.StateChangeSerializer, responses=s.DestinationSerializer)
     @action(detail=True, methods=["post"])
@@ -76,14 +86,16 @@ class DestinationViewSet(ApiMixin, AuditedDestroyMixin, viewsets.ModelViewSet):
         dest = services.set_state(
             dest, change.validated_data["state"], actor=request.user, cause=Cause.API, reason=change.validated_data["reason"]
         )
-        pub = publication.status(snapshot())
+        pub = publication.status(self.live_snapshot)
         if pub.publish_failed:
             # Saved, but Redis refused the publish: 202, and why (the beat retries until it takes it).
             return Response({**self.get_serializer(dest).data, "applied": False, "detail": pub.message}, status=202)
         return Response(self.get_serializer(dest).data)
 
 
-class ServerViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class ServerViewSet(
+    LiveMixin, ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet
+):
     """Servers: one SIP endpoint (transport, host, port), one Asterisk box, with its row in every set.
     Made and removed with the destinations that name them; an admin may rename one, an operator
     puts it into maintenance, disables it or returns it, in every set at once."""
@@ -93,9 +105,6 @@ class ServerViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, 
     filter_backends = []
     http_method_names = ["get", "post", "patch", "head", "options"]
     action_roles = {"state": OPERATOR}
-
-    def get_serializer_context(self):
-        return {**super().get_serializer_context(), "live": LiveFigures(snapshot())}
 
     @extend_schema(request=s.StateChangeSerializer, responses=s.ServerSerializer)
     @action(detail=True, methods=["post"])
@@ -109,7 +118,7 @@ class ServerViewSet(ApiMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, 
             server, change.validated_data["state"], actor=request.user, cause=Cause.API, reason=change.validated_data["reason"]
         )
         data = self.get_serializer(server).data
-        pub = publication.status(snapshot())
+        pub = publication.status(self.live_snapshot)
         if pub.publish_failed:
             return Response({**data, "applied": False, "detail": pub.message}, status=202)
         return Response(data)
