@@ -493,12 +493,10 @@ class Router:
         """A response no transaction knows: forward statelessly if the top Via is ours (RFC 3261 §16.11)."""
         core = self.core
         via = msg.via
-        # Ours means our address and a branch this process made: anyone can write our
-        # address into a Via, and forwarding on that alone made us a reflector.
-        if (via.host, via.port or 5060) not in core.my_addrs or not via.branch or not via.branch.startswith(BRANCH_PREFIX):
-            if self.refusals.allow(core.loop.time()):
-                log.warning("dropped a stray %s response from %s:%s call-id=%s", msg.code, addr[0], addr[1], _text(msg.call_id))
+        if (via.host, via.port or 5060) not in core.my_addrs or not via.branch or not via.branch.startswith(b"z9hG4bK"):
+            self._drop_stray(msg, addr)
             return
+        ours = via.branch.startswith(BRANCH_PREFIX)
         msg.pop_first(b"via")
         if b"via" not in msg.names:
             return  # answer to a request we originated (a BYE we sent): nothing to do
@@ -510,7 +508,17 @@ class Router:
         proto = nv.transport.lower()
         if ip is None or core.hop_refusal(proto, ip, port) is not None:
             return  # a name (we resolve nothing for a response) or an address we never send to
+        # Anyone can write our address into a Via. A branch this process made is ours; another
+        # node's (a 200 retransmitted to the node that took a dead node's address) is passed
+        # on only to a trusted address, so a forged response cannot aim us at anyone else.
+        if not ours and not core.view.is_trusted(ip):
+            self._drop_stray(msg, addr)
+            return
         core.send(proto, (ip, port), msg.to_bytes(), core.listener_for(proto))
+
+    def _drop_stray(self, msg, addr):
+        if self.refusals.allow(self.core.loop.time()):
+            log.warning("dropped a stray %s response from %s:%s call-id=%s", msg.code, addr[0], addr[1], _text(msg.call_id))
 
     def malformed(self, data, exc, listener, addr, conn, msg=None):
         # a junk flood must not turn into a log flood

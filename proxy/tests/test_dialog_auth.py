@@ -106,21 +106,36 @@ def test_it_drops_an_untrusted_ack_without_our_signed_route():
 def test_it_drops_a_stray_response_that_only_claims_our_via():
     async def scenario():
         async with Harness(_one, **ONLY_THE_UAC_IS_TRUSTED) as h:
-            victim = h.uas[h.dest_ports[1]]
-            port = next(h.ports)
+            port, victim_port = next(h.ports), next(h.ports)
+            victim = await peer_at("127.0.0.77", victim_port)  # untrusted: the reflection's target
             attacker = await peer_at(UNTRUSTED, port)
             try:
                 for branch in (b"z9hG4bKforged", b"z9hG4bK-lbs-1"):
                     stray = (
                         b"SIP/2.0 200 OK\r\n"
                         b"Via: SIP/2.0/UDP 127.0.0.1:%d;branch=%s\r\n"
-                        b"Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKvictim\r\n"
+                        b"Via: SIP/2.0/UDP 127.0.0.77:%d;branch=z9hG4bKvictim\r\n"
                         b"From: <sip:a@127.0.0.1>;tag=a\r\nTo: <sip:b@127.0.0.1>;tag=b\r\n"
                         b"Call-ID: stray\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n"
-                    ) % (h.proxy_port, branch, victim.port)
+                    ) % (h.proxy_port, branch, victim_port)
                     attacker.send(stray, h.proxy_port)
                 assert await victim.silent(0.3, skip=())
+                # another node's branch (a 2xx retransmitted to the node that took over a dead
+                # node's address) still reaches a trusted caller
+                h.uas[h.dest_ports[0]].send(
+                    (
+                        b"SIP/2.0 200 OK\r\n"
+                        b"Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bK0badc0de1\r\n"
+                        b"Via: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKcaller\r\n"
+                        b"From: <sip:a@127.0.0.1>;tag=a\r\nTo: <sip:b@127.0.0.1>;tag=b\r\n"
+                        b"Call-ID: taken-over\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+                    )
+                    % (h.proxy_port, h.uac_port),
+                    h.proxy_port,
+                )
+                assert (await h.uac.recv()).call_id == b"taken-over"
             finally:
                 attacker.close()
+                victim.close()
 
     run(scenario())
