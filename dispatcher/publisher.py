@@ -65,7 +65,10 @@ def build_table_parts():
                 "destinations": [destination_doc(d, dset.setid) for d in by_set.get(dset.id, [])],
             }
         )
-    rules = [{"network": r.network, "setid": r.dset.setid} for r in SourceRule.objects.select_related("dset")]
+    rules = [
+        {"network": r.network, "setid": r.dset.setid, "carrier": contract.carrier_name(r.network, r.description)}
+        for r in SourceRule.objects.select_related("dset")
+    ]
     proxy = ProxySettings.load()
     settings = {
         "default_set": proxy.default_set.setid if proxy.default_set else _first_setid(sets),

@@ -136,6 +136,7 @@ class SetSpec:
 class SourceRuleSpec:
     network: str
     setid: int
+    carrier: str = ""  # the rule is a carrier: its description, else its network (carrier_name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +176,16 @@ class Health:
     reason: str = ""
 
 
+# Calls from an address no source rule matches are one carrier row: "other".
+OTHER_CARRIER = "other"
+
+
+def carrier_name(network, description=""):
+    """A source rule is a carrier: named by its description (rules sharing one are one carrier),
+    else by its network."""
+    return " ".join((description or "").split()) or network
+
+
 EMPTY_TABLE = Table(version=0, sets={}, source_rules=(), settings=dict(DEFAULT_SETTINGS))
 
 
@@ -204,7 +215,10 @@ def decode_table(raw):
             failover_codes=tuple(s.get("failover_codes", (500, 503))),
             destinations=dests,
         )
-    rules = tuple(SourceRuleSpec(network=r["network"], setid=int(r["setid"])) for r in doc.get("source_rules", ()))
+    rules = tuple(
+        SourceRuleSpec(network=r["network"], setid=int(r["setid"]), carrier=r.get("carrier") or r["network"])
+        for r in doc.get("source_rules", ())
+    )
     return Table(
         version=int(doc["version"]),
         sets=sets,

@@ -323,7 +323,7 @@ class Router:
                 return
             core.invite_pending(st)
             core.reply(st, 100, b"Trying")
-        setid = view.set_for(addr[0])
+        setid, st.carrier = view.route_for(addr[0])
         dset = view.table.sets.get(setid) if setid is not None else None
         order = ()
         if dset is not None:

@@ -49,6 +49,7 @@ class ServerTxn:
         "winner",
         "counted",
         "source",
+        "carrier",
     )
 
     def __init__(self, key, method, call_id, req, listener, addr, conn):
@@ -79,6 +80,7 @@ class ServerTxn:
         self.winner = None
         self.counted = False
         self.source = None  # the untrusted address this counts against (cap per source)
+        self.carrier = None  # a dispatched request's carrier: the source rule it matched, or "other"
 
 
 class ClientTxn:

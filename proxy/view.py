@@ -10,7 +10,7 @@ import ipaddress
 import logging
 import os
 
-from lbcore.contract import EMPTY_TABLE, setting
+from lbcore.contract import EMPTY_TABLE, OTHER_CARRIER, setting
 from proxy.resolver import literal
 
 _CACHE_MAX = 10000
@@ -52,7 +52,7 @@ class TableView:
         for r in table.source_rules:
             net = _net(r.network)
             if net is not None:
-                rules.append((net, r.setid))
+                rules.append((net, r.setid, r.carrier or r.network))
         rules.sort(key=lambda r: r[0].prefixlen, reverse=True)
         self.rules = rules
         self.trusted = [n for n in (_net(t) for t in s.get("trusted_networks") or ()) if n is not None]
@@ -72,7 +72,7 @@ class TableView:
                 addr = (ip, d.port)
                 self.addr_of[d.id] = addr
                 self.by_addr.setdefault(addr, []).append(d)
-        self._set_cache = {}
+        self._route_cache = {}
         self._trusted_cache = {}
 
     def _match(self, ip):
@@ -80,26 +80,27 @@ class TableView:
             addr = ipaddress.ip_address(ip)
         except ValueError:
             return None, False
-        setid = None
-        for net, sid in self.rules:
+        for net, sid, carrier in self.rules:
             if addr.version == net.version and addr in net:
-                setid = sid
-                break
-        trusted = setid is not None or any(addr.version == n.version and addr in n for n in self.trusted)
-        return setid, trusted
+                return (sid, carrier), True
+        return None, any(addr.version == n.version and addr in n for n in self.trusted)
+
+    def route_for(self, ip):
+        """(set id, carrier) of a source: the longest source-rule match, else (the default set, "other")."""
+        try:
+            return self._route_cache[ip]
+        except KeyError:
+            pass
+        route, _ = self._match(ip)
+        if route is None:
+            route = (self.default_set, OTHER_CARRIER)
+        if len(self._route_cache) < _CACHE_MAX:
+            self._route_cache[ip] = route
+        return route
 
     def set_for(self, ip):
         """Longest source-rule match, else the default set."""
-        try:
-            return self._set_cache[ip]
-        except KeyError:
-            pass
-        setid, _ = self._match(ip)
-        if setid is None:
-            setid = self.default_set
-        if len(self._set_cache) < _CACHE_MAX:
-            self._set_cache[ip] = setid
-        return setid
+        return self.route_for(ip)[0]
 
     def is_trusted(self, ip):
         """Matches a source rule or lies in trusted_networks (else: no open relay, 403)."""

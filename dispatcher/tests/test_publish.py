@@ -84,14 +84,14 @@ def test_source_rules_and_proxy_settings_are_published(db, redis, django_capture
     with django_capture_on_commit_callbacks(execute=True):
         import_dispatcher_list(EXAMPLE)
         inbound = DispatcherSet.objects.get(setid=2)
-        save_config(SourceRule(network="203.0.113.10", dset=inbound))
+        save_config(SourceRule(network="203.0.113.10", dset=inbound, description="  Carrier   A "))
         proxy = ProxySettings.load()
         proxy.fr_timer_ms = 2000
         proxy.overload_lag_ms = 150
         proxy.default_set = DispatcherSet.objects.get(setid=1)
         save_config(proxy)
     table = contract.decode_table(redis.get(contract.TABLE_KEY))
-    assert table.source_rules == (contract.SourceRuleSpec(network="203.0.113.10/32", setid=2),)
+    assert table.source_rules == (contract.SourceRuleSpec(network="203.0.113.10/32", setid=2, carrier="Carrier A"),)
     assert table.settings["fr_timer_ms"] == 2000
     assert table.settings["overload_lag_ms"] == 150 and table.settings["retry_after_s"] == 5
 

@@ -56,7 +56,7 @@ def test_table_round_trips():
         probing=True,
     )
     assert table.sets[2].algorithm == 9 and table.sets[2].failover_codes == (500, 503)
-    assert table.source_rules == (contract.SourceRuleSpec("203.0.113.0/24", 2),)
+    assert table.source_rules == (contract.SourceRuleSpec("203.0.113.0/24", 2, "203.0.113.0/24"),)  # unnamed: its network
     assert table.settings["fr_timer_ms"] == 3000
     assert table.settings["fr_inv_timer_ms"] == contract.DEFAULT_SETTINGS["fr_inv_timer_ms"]
     assert table.destination(7) is dest and table.destination(8) is None

@@ -17,6 +17,14 @@ def test_it_picks_the_longest_source_rule():
     assert view.set_for("203.0.113.11") == 2
 
 
+def test_a_source_rule_is_a_carrier_and_unmatched_traffic_is_other():
+    view = TableView(_table())
+    assert view.route_for("203.0.113.10") == (1, "203.0.113.10/32")  # no carrier name published: the network
+    assert view.route_for("127.0.0.1") == (1, "other")
+    named = Table(version=1, sets={}, source_rules=(SourceRuleSpec("198.51.100.0/24", 2, "Carrier A"),), settings={})
+    assert TableView(named).route_for("198.51.100.7") == (2, "Carrier A")
+
+
 def test_it_falls_back_to_the_default_set():
     assert TableView(_table()).set_for("127.0.0.1") == 1  # lowest set when none is configured
     assert TableView(_table(default_set=2)).set_for("127.0.0.1") == 2
