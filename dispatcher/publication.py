@@ -134,10 +134,13 @@ class Publication:
         return ""
 
     def applied(self, dest):
-        """False when this destination's admin state in the database is not what lb:table says."""
-        if self.in_redis or self.published_states is None:
-            return True
-        return self.published_states.get(dest.id) == dest.admin_state
+        """Whether this destination's admin state in the database is what lb:table says: True or
+        False, or None when nobody can tell (Redis unreadable while a change waits to be published)."""
+        if self.published_states is not None:
+            return self.published_states.get(dest.id) == dest.admin_state
+        if self.publish_failed or (self.published is None and self.error and self.wanted):
+            return None
+        return True
 
 
 def status(snap):

@@ -146,3 +146,17 @@ def test_json_rpc_says_saved_but_not_applied_instead_of_ok(operator, ast1, own_r
     assert error["message"] == "State Saved But Not Applied"
     assert error["data"].startswith("Change not applied to the proxies: Redis did not take the table")
     assert Destination.objects.get(pk=ast1.pk).admin_state == "inactive", "the change itself is kept: the beat applies it"
+
+
+def test_a_row_says_unknown_not_applied_while_redis_cannot_be_read(client, operator, ast1, own_redis, settings):
+    """Redis away while a change commits and still away: nobody can tell whether the proxies have
+    the new state, so the row says unknown (it used to say nothing, which reads as applied)."""
+    version = publication.publish()
+    write_node(own_redis, "proxy-a", table_version=version)
+    client.force_login(operator)
+    settings.REDIS_URL = DEAD_REDIS
+    assert client.post(f"/destinations/{ast1.pk}/state/", {"state": "inactive"}, **HTMX).status_code == 200
+    for url in ("/sets/", "/"):
+        page = client.get(url, **HTMX).content.decode()
+        assert 'data-testid="applied-unknown"' in page, url
+        assert 'data-testid="drained"' not in page, url

@@ -20,7 +20,9 @@ def board_context(snap):
     pub = publication.status(snap)
     for block in blocks:
         for row in block.rows:
-            row.not_applied = not pub.applied(row.dest)
+            applied = pub.applied(row.dest)
+            row.not_applied = applied is False
+            row.applied_unknown = applied is None
     probing = live.probing_stopped(snap, **_probe_timing())
     return {
         "snap": snap,

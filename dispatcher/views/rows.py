@@ -32,6 +32,7 @@ class DestinationRow:
     stale: bool  # no proxy heartbeat: live counters unknown
     server: ServerFigures  # its server's figures over every set: drain is the server's, not the row's
     not_applied: bool = False  # its admin state has not reached lb:table (dispatcher/publication.py)
+    applied_unknown: bool = False  # whether it has cannot be told: Redis is unreadable
 
     @property
     def id(self):

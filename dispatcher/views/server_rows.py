@@ -116,6 +116,10 @@ class ServerRow:
         return any(r.not_applied for r in self.rows)
 
     @property
+    def applied_unknown(self):
+        return not self.not_applied and any(r.applied_unknown for r in self.rows)
+
+    @property
     def is_active(self):
         return self.admin_state == AdminState.ACTIVE
 
