@@ -4,7 +4,7 @@ saving always goes through dispatcher.services."""
 from django import forms
 from django.contrib.auth import get_user_model
 
-from dispatcher.choices import ALGORITHM_HELP, PROBE_PRESETS, AdminState, Algorithm, Cause, EventKind
+from dispatcher.choices import ALGORITHM_HELP, PROBE_PRESETS, AdminState, Algorithm, Cause, EventKind, LoadMode
 from dispatcher.models import Destination, DispatcherSet, ProbeSettings, ProxySettings, SourceRule
 
 
@@ -31,8 +31,19 @@ class DispatcherSetForm(forms.ModelForm):
 
     class Meta:
         model = DispatcherSet
-        fields = ["setid", "name", "algorithm", "failover_codes", "description"]
+        fields = ["setid", "name", "algorithm", "load_mode", "failover_codes", "ping_reply_codes", "description"]
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+        help_texts = {
+            "load_mode": "Algorithm 10 only. lbpanel (default): active calls per unit of weight, as the seed describes it. "
+            "Kamailio: the fewest active calls, weight ignored, as Kamailio's algorithm 10 does.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["load_mode"].required = False  # a form or script from before it keeps the seed's load
+
+    def clean_load_mode(self):
+        return self.cleaned_data.get("load_mode") or LoadMode.WEIGHTED
 
 
 # Where weight 0 means "only when every other destination fails" (proxy/selection.py): a weight

@@ -76,16 +76,20 @@ def probe_config(settings):
 
 
 def _rows(queryset, keep):
-    """(id, uri, health) of the destinations in `queryset` that `keep(admin_state, probing, health)` accepts."""
-    rows = queryset.values_list("id", "uri", "health", "admin_state", "probing")
-    return [(dest_id, uri, health) for dest_id, uri, health, admin_state, probing in rows if keep(admin_state, probing, health)]
+    """(id, uri, health) of the destinations in `queryset` that `keep(admin_state, probing, health, extra_flags)` accepts."""
+    rows = queryset.values_list("id", "uri", "health", "admin_state", "probing", "extra_flags")
+    return [
+        (dest_id, uri, health)
+        for dest_id, uri, health, admin_state, probing, extra in rows
+        if keep(admin_state, probing, health, extra)
+    ]
 
 
 def round_destinations(settings):
     """What a round probes: lbcore.rules.probed."""
     return _rows(
         Destination.objects.all(),
-        lambda admin_state, probing, health: rules.probed(admin_state, probing, settings.probing_mode, health),
+        lambda admin_state, probing, health, extra: rules.probed(admin_state, probing, settings.probing_mode, health, extra),
     )
 
 
@@ -155,7 +159,8 @@ def run_round(round_id=None):
 def down_destinations():
     """The destinations probed between rounds: down, and not disabled."""
     return _rows(
-        Destination.objects.filter(health=HealthState.DOWN), lambda admin_state, probing, health: rules.probe_allowed(admin_state)
+        Destination.objects.filter(health=HealthState.DOWN),
+        lambda admin_state, probing, health, extra: rules.probe_allowed(admin_state, extra),
     )
 
 
@@ -188,7 +193,7 @@ def run_recovery():
 def server_of(destination_id, settings):
     """(server key, targets of its rows that may be probed, their db health) for the server
     `destination_id` is a row of; (None, [], {}) when that row may not be probed."""
-    allowed = lambda admin_state, probing, health: rules.probe_allowed(admin_state)  # noqa: E731
+    allowed = lambda admin_state, probing, health, extra: rules.probe_allowed(admin_state, extra)  # noqa: E731
     own, _ = _targets(_rows(Destination.objects.filter(pk=destination_id), allowed))
     if not own:
         return None, [], {}

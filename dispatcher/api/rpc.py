@@ -136,7 +136,7 @@ def dispatcher_list(request, params):
             health = rules.effective_health(snap.health.get(dest.id), dest.health)
             state = health.state
             # P when the next round probes it: the round reads the row's health, as here.
-            probed = rules.probed(dest.admin_state, dest.probing, probing_mode, dest.health)
+            probed = rules.probed(dest.admin_state, dest.probing, probing_mode, dest.health, dest.extra_flags)
             doc = {
                 "URI": dest.uri,
                 "FLAGS": rules.rpc_flags(dest.admin_state, state, probed, dest.extra_flags),

@@ -40,7 +40,19 @@ class DispatcherSetSerializer(ServiceSaveMixin, serializers.ModelSerializer):
 
     class Meta:
         model = DispatcherSet
-        fields = ["id", "setid", "name", "description", "algorithm", "failover_codes", "destination_count", "created", "updated"]
+        fields = [
+            "id",
+            "setid",
+            "name",
+            "description",
+            "algorithm",
+            "load_mode",
+            "failover_codes",
+            "ping_reply_codes",
+            "destination_count",
+            "created",
+            "updated",
+        ]
         # Uniqueness is checked in validate() so that a clash answers 409, not 400.
         extra_kwargs = {"setid": {"validators": []}}
 
