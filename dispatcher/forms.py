@@ -5,6 +5,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from dispatcher.choices import ALGORITHM_HELP, PROBE_PRESETS, AdminState, Algorithm, Cause, EventKind, LoadMode
+from dispatcher.kamailio_weight import outside_kamailio, weight_problem
 from dispatcher.models import Destination, DispatcherSet, ProbeSettings, ProxySettings, SourceRule
 
 
@@ -58,7 +59,8 @@ class DestinationForm(forms.ModelForm):
         widgets = {"uri": forms.TextInput(attrs={"placeholder": "sip:10.0.0.11:5080", "size": 40})}
         help_texts = {
             "weight": "Share of calls in sets using algorithm 4, 9 or 11. 0 there means a backup: "
-            "calls only when every destination with a weight fails (Kamailio's meaning)."
+            "calls only when every destination with a weight fails (Kamailio's meaning). Kamailio reads 1-100 only: "
+            "the dispatcher.list export refuses a larger weight unless told to write it anyway."
         }
 
     def __init__(self, *args, initial=None, **kwargs):
@@ -69,8 +71,11 @@ class DestinationForm(forms.ModelForm):
             self.initial["weight"] = _usual_weight((initial or {}).get("dset"))
 
     def weight_warning(self):
-        """After a save: the weight makes this row a backup, or the only row to get calls, in its set."""
+        """After a save: the weight makes this row a backup, or the only row to get calls, in its set,
+        or a Kamailio reading the exported list would ignore it."""
         dest = self.instance
+        if outside_kamailio(dest.weight):
+            return f"{dest.uri}: {weight_problem(dest.weight)}; the dispatcher.list export refuses it unless written anyway."
         if dest.dset.algorithm not in WEIGHTED_ALGORITHMS:
             return ""
         others = set(Destination.objects.filter(dset=dest.dset).exclude(pk=dest.pk).values_list("weight", flat=True))

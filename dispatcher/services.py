@@ -16,7 +16,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from dispatcher import publication, publisher
+from dispatcher import kamailio_weight, publication, publisher
 from dispatcher.choices import PROBE_PRESETS, AdminState, Cause, EventKind
 from dispatcher.kamailio_list import DispatcherListError, LineError, compose_attrs, format_line, parse_list
 from dispatcher.models import ApiToken, Destination, DispatcherSet, ProbeSettings, ProxySettings, Server, StateEvent
@@ -439,6 +439,7 @@ def apply_probe_preset(name, *, actor=None, cause=Cause.USER):
 class ImportResult:
     changes: list = field(default_factory=list)
     kept: list = field(default_factory=list)  # sets --replace would delete but something still uses (delete_set's rule)
+    warnings: list = field(default_factory=list)  # lines a Kamailio would read differently (kamailio_weight)
     dry_run: bool = False
     version: int | None = None
 
@@ -482,6 +483,11 @@ def import_dispatcher_list(text, *, replace=False, dry_run=False, actor=None, ca
     """
     entries = parse_list(text)
     result = ImportResult(dry_run=dry_run)
+    result.warnings = [
+        f"line {e.lineno}: {kamailio_weight.weight_problem(e.values['weight'])}"
+        for e in entries
+        if kamailio_weight.outside_kamailio(e.values.get("weight", 0))
+    ]
     try:
         with transaction.atomic():
             _apply_entries(entries, replace, result, actor, cause)
@@ -608,12 +614,21 @@ def _check_imported(dest, entry, duids):
         )
 
 
-def export_dispatcher_list():
-    """The current table in dispatcher.list format, one line per destination, by set."""
+def export_dispatcher_list(*, anyway=False):
+    """The current table in dispatcher.list format, one line per destination, by set.
+
+    Raises kamailio_weight.KamailioWeightRefused naming each line whose weight a Kamailio would
+    ignore (outside 1-100), unless `anyway`.
+    """
     lines = ["# setid destination flags priority attrs", f"# exported by lbpanel {time.strftime('%Y-%m-%d %H:%M:%S %Z')}"]
+    weights = []
     for dest in Destination.objects.select_related("dset").order_by("dset__setid", "id"):
         attrs = compose_attrs(dest.attrs, weight=dest.weight, rweight=dest.rweight, duid=dest.duid, maxload=dest.maxload)
         lines.append(format_line(dest.dset.setid, dest.uri, dest.flags, dest.priority, attrs))
+        weights.append((len(lines), lines[-1], dest.weight))
+    refused = [] if anyway else kamailio_weight.check_export(weights)
+    if refused:
+        raise kamailio_weight.KamailioWeightRefused(refused)
     return "\n".join(lines) + "\n"
 
 

@@ -278,6 +278,9 @@ class ImportResultSerializer(serializers.Serializer):
     kept = serializers.ListField(
         child=serializers.CharField(), help_text="Sets replace would delete but something still uses, and why."
     )
+    warnings = serializers.ListField(
+        child=serializers.CharField(), help_text="Lines a Kamailio would read differently (a weight outside 1-100), by line."
+    )
 
 
 class ImportRequestSerializer(serializers.Serializer):
