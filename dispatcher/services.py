@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from dispatcher import kamailio_weight, publication, publisher
 from dispatcher.choices import PROBE_PRESETS, AdminState, Cause, EventKind
-from dispatcher.kamailio_list import DispatcherListError, LineError, compose_attrs, format_line, parse_list
+from dispatcher.kamailio_list import DispatcherListError, LineError, compose_attrs, format_line, parse_line, parse_list
 from dispatcher.models import ApiToken, Destination, DispatcherSet, ProbeSettings, ProxySettings, Server, StateEvent
 from dispatcher.roles import ADMIN, OPERATOR, VIEWER, role_of
 from lbcore import contract, rules
@@ -630,6 +630,31 @@ def export_dispatcher_list(*, anyway=False):
     if refused:
         raise kamailio_weight.KamailioWeightRefused(refused)
     return "\n".join(lines) + "\n"
+
+
+@transaction.atomic
+def add_listed_destination(line, *, actor=None, cause=Cause.API, reason=""):
+    """One dispatcher.list line (`setid uri [flags [priority [attrs]]]`) added to the table, as
+    JSON-RPC dispatcher.add gives it: read as an import reads it, validated and audited as every
+    save is (save_config); a set it names that does not exist is created, as Kamailio does.
+    Raises ValueError (the line) or ValidationError (a field) saying what is wrong."""
+    entry = parse_line(1, line)
+    if entry is None:
+        raise ValueError("the destination is empty")
+    dset = DispatcherSet.objects.filter(setid=entry.setid).first()
+    if dset is None:
+        dset = save_config(DispatcherSet(setid=entry.setid), actor=actor, cause=cause, reason=reason)
+    if Destination.objects.filter(dset=dset, uri=entry.uri).exists():
+        raise ValidationError({"uri": f"{entry.uri} is already in set {entry.setid}."})
+    return save_config(Destination(dset=dset, uri=entry.uri, **_entry_fields(entry)), actor=actor, cause=cause, reason=reason)
+
+
+def remove_listed_destination(setid, uri, *, actor=None, cause=Cause.API, reason=""):
+    """Delete the destination `uri` of set `setid` (the URI as listed, case aside), audited; the set
+    stays (delete_set's rule). Raises Destination.DoesNotExist when there is none."""
+    dest = Destination.objects.select_related("dset").get(dset__setid=setid, uri__iexact=uri)
+    delete_config(dest, actor=actor, cause=cause, reason=reason)
+    return dest
 
 
 def republish(*, with_health=True):

@@ -22,23 +22,13 @@ passed in; the only memory is `SetState` (round-robin positions), owned by the c
 """
 
 import random
-import zlib
 
 from lbcore.contract import LOAD_CALLS
+from lbcore.hashing import rendezvous
 
 ALGORITHMS = (0, 1, 2, 3, 4, 6, 8, 9, 10, 11, 13)
 HASH_ALGORITHMS = (0, 1, 2, 3)
 LATENCY_BAND_MS = 10  # alg 13, rows with priority 0: RTTs within the same 10 ms share the calls
-
-_M64 = 0xFFFFFFFFFFFFFFFF
-
-
-def _mix(x):
-    # splitmix64 finaliser: good avalanche for rendezvous scores, and stable across processes
-    x = (x + 0x9E3779B97F4A7C15) & _M64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
-    return x ^ (x >> 31)
 
 
 class SetState:
@@ -57,11 +47,6 @@ class SetState:
 
 def _weight(dest):
     return dest.weight if dest.weight > 0 else 0
-
-
-def rendezvous(usable, key):
-    h = zlib.crc32(key) | (zlib.adler32(key) << 32)
-    return sorted(usable, key=lambda d: _mix(h ^ _mix(d.id)), reverse=True)
 
 
 def smooth_wrr(usable, state):
