@@ -20,7 +20,7 @@ from dispatcher.choices import (
     LoadMode,
     ProbingMode,
 )
-from dispatcher.ping_attrs import socket_transport_mismatch, validate_ping_attrs
+from dispatcher.ping_attrs import validate_ping_attrs
 from dispatcher.validators import (
     normalise_network,
     parse_codes,
@@ -196,8 +196,6 @@ class Destination(models.Model):
     def clean(self):
         if self.rweight and not 1 <= self.rweight <= 100:
             raise ValidationError({"rweight": "rweight is 1-100 (or 0 for none)."})
-        if why := socket_transport_mismatch(self.attrs, self.uri):
-            raise ValidationError({"attrs": why})
 
     def save(self, *args, **kwargs):
         # Every save, whoever calls it (panel form, API, admin through services.save_config; a

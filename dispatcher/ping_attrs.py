@@ -63,19 +63,6 @@ def ping_attrs(attrs):
     return ping_from, sock
 
 
-def socket_transport_mismatch(attrs, uri):
-    """Why the socket cannot carry this destination's probes (a udp socket for a tcp URI), or "".
-    A bad attrs string or URI is left to their own validators."""
-    try:
-        _, sock = ping_attrs(attrs)
-        transport = parse_wire_uri(uri).transport
-    except (ValueError, SipSyntaxError):
-        return ""
-    if sock is not None and sock[0] != transport:
-        return f"the socket is {sock[0]} but {uri} is reached over {transport}: use {transport}:{sock[1]}:{sock[2]}"
-    return ""
-
-
 def validate_ping_attrs(value):
     try:
         ping_attrs(value)

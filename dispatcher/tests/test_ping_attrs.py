@@ -46,9 +46,3 @@ def test_the_import_names_the_line_with_a_bad_socket(db):
     (error,) = info.value.errors
     assert error.lineno == 2 and "socket" in error.message and "port" in error.message
     assert not Destination.objects.exists()
-
-
-def test_the_api_refuses_a_socket_of_another_transport_than_the_uri(as_admin, table):
-    body = {"set": 1, "uri": "sip:127.0.0.1:5099;transport=tcp", "attrs": "socket=udp:127.0.0.1:5070"}
-    response = as_admin.post("/api/v1/destinations/", body, format="json")
-    assert response.status_code == 400 and "use tcp:127.0.0.1:5070" in response.json()["attrs"][0]
