@@ -28,10 +28,18 @@ ALGORITHM_HELP = {
     6: "A server at random, all equal.",
     8: "Always the highest priority server that is up; the others only on failover.",
     9: "A server at random, in proportion to its weight.",
-    10: "The server with the fewest active calls for its weight, never above maxload.",
+    10: "The server with the fewest active calls for its weight, never above maxload "
+    "(Kamailio's alg 10 counts calls alone: the set's load mode \"calls\").",
     11: "A server at random, in proportion to its rweight among those up.",
-    13: "The server that answered the last probes fastest.",
+    13: "Round-robin over the servers that answer probes fastest, priority lowered by latency as Kamailio does.",
 }
+
+
+class LoadMode(models.TextChoices):
+    """How algorithm 10 counts load: the seed's (calls against weight) or Kamailio's (calls alone)."""
+
+    WEIGHTED = contract.LOAD_WEIGHTED, "calls per unit of weight (lbpanel)"
+    CALLS = contract.LOAD_CALLS, "fewest calls, weight ignored (Kamailio)"
 
 
 class AdminState(models.TextChoices):
@@ -79,6 +87,8 @@ class EventKind(models.TextChoices):
 class ProbingMode(models.IntegerChoices):
     FLAGGED = contract.PROBE_FLAGGED, "0 · probe destinations with the P flag"
     ALL = contract.PROBE_ALL, "1 · probe every destination"
+    INACTIVE = contract.PROBE_INACTIVE, "2 · probe destinations with the P flag while inactive or down"
+    ONLYFLAGGED = contract.PROBE_ONLYFLAGGED, "3 · probe destinations with the P flag, continually"
 
 
 PROBE_PRESETS = {

@@ -4,7 +4,8 @@ saving always goes through dispatcher.services."""
 from django import forms
 from django.contrib.auth import get_user_model
 
-from dispatcher.choices import ALGORITHM_HELP, PROBE_PRESETS, AdminState, Algorithm, Cause, EventKind
+from dispatcher.choices import ALGORITHM_HELP, PROBE_PRESETS, AdminState, Algorithm, Cause, EventKind, LoadMode
+from dispatcher.kamailio_weight import outside_kamailio, weight_problem
 from dispatcher.models import Destination, DispatcherSet, ProbeSettings, ProxySettings, SourceRule
 
 
@@ -31,8 +32,19 @@ class DispatcherSetForm(forms.ModelForm):
 
     class Meta:
         model = DispatcherSet
-        fields = ["setid", "name", "algorithm", "failover_codes", "description"]
+        fields = ["setid", "name", "algorithm", "load_mode", "failover_codes", "ping_reply_codes", "description"]
         widgets = {"description": forms.Textarea(attrs={"rows": 2})}
+        help_texts = {
+            "load_mode": "Algorithm 10 only. lbpanel (default): active calls per unit of weight, as the seed describes it. "
+            "Kamailio: the fewest active calls, weight ignored, as Kamailio's algorithm 10 does.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["load_mode"].required = False  # a form or script from before it keeps the seed's load
+
+    def clean_load_mode(self):
+        return self.cleaned_data.get("load_mode") or LoadMode.WEIGHTED
 
 
 # Where weight 0 means "only when every other destination fails" (proxy/selection.py): a weight
@@ -47,7 +59,8 @@ class DestinationForm(forms.ModelForm):
         widgets = {"uri": forms.TextInput(attrs={"placeholder": "sip:10.0.0.11:5080", "size": 40})}
         help_texts = {
             "weight": "Share of calls in sets using algorithm 4, 9 or 11. 0 there means a backup: "
-            "calls only when every destination with a weight fails (Kamailio's meaning)."
+            "calls only when every destination with a weight fails (Kamailio's meaning). Kamailio reads 1-100 only: "
+            "the dispatcher.list export refuses a larger weight unless told to write it anyway."
         }
 
     def __init__(self, *args, initial=None, **kwargs):
@@ -58,8 +71,11 @@ class DestinationForm(forms.ModelForm):
             self.initial["weight"] = _usual_weight((initial or {}).get("dset"))
 
     def weight_warning(self):
-        """After a save: the weight makes this row a backup, or the only row to get calls, in its set."""
+        """After a save: the weight makes this row a backup, or the only row to get calls, in its set,
+        or a Kamailio reading the exported list would ignore it."""
         dest = self.instance
+        if outside_kamailio(dest.weight):
+            return f"{dest.uri}: {weight_problem(dest.weight)}; the dispatcher.list export refuses it unless written anyway."
         if dest.dset.algorithm not in WEIGHTED_ALGORITHMS:
             return ""
         others = set(Destination.objects.filter(dset=dest.dset).exclude(pk=dest.pk).values_list("weight", flat=True))

@@ -5,6 +5,7 @@ Pure text in and out, no database: the importer in services.py applies what this
 
 from dataclasses import dataclass, field
 
+from dispatcher.ping_attrs import ping_attrs
 from sip.errors import SipSyntaxError
 from sip.uri import parse_wire_uri
 
@@ -70,6 +71,7 @@ def attr_values(attrs):
             if not value:
                 raise ValueError(f"{lower} needs a value")
             values[lower] = value
+    ping_attrs(attrs)  # ping_from and socket reach the wire: refused here, with the line
     return values
 
 

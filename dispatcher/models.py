@@ -17,8 +17,10 @@ from dispatcher.choices import (
     Cause,
     EventKind,
     HealthState,
+    LoadMode,
     ProbingMode,
 )
+from dispatcher.ping_attrs import validate_ping_attrs
 from dispatcher.validators import (
     normalise_network,
     parse_codes,
@@ -46,6 +48,19 @@ class DispatcherSet(models.Model):
         default="500,503",
         validators=[validate_codes],
         help_text="Final responses that make the proxy try the next destination, comma separated.",
+    )
+    load_mode = models.CharField(
+        max_length=10,
+        choices=LoadMode.choices,
+        default=LoadMode.WEIGHTED,
+        help_text="Algorithm 10 only: lbpanel weighs active calls by weight; Kamailio's alg 10 counts calls alone.",
+    )
+    ping_reply_codes = models.CharField(
+        max_length=200,
+        blank=True,
+        validators=[validate_reply_codes],
+        help_text="Probe replies that count as alive for this set's destinations, besides 2xx and the probe settings' "
+        "codes. Kamailio syntax: class=4;code=503.",
     )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
@@ -119,7 +134,7 @@ class Destination(models.Model):
     attrs = models.CharField(
         max_length=1024,
         blank=True,
-        validators=[validate_no_control_characters],
+        validators=[validate_no_control_characters, validate_ping_attrs],
         help_text="The dispatcher.list attributes, kept verbatim so unknown ones round-trip.",
     )
     extra_flags = models.PositiveIntegerField(default=0, help_text="Flag bits other than I, D and P, kept for export.")

@@ -62,6 +62,7 @@ def build_table_parts():
                 "name": dset.name,
                 "algorithm": dset.algorithm,
                 "failover_codes": dset.failover_code_list,
+                "load_mode": dset.load_mode,
                 "destinations": [destination_doc(d, dset.setid) for d in by_set.get(dset.id, [])],
             }
         )

@@ -16,9 +16,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from dispatcher import publication, publisher
+from dispatcher import kamailio_weight, publication, publisher
 from dispatcher.choices import PROBE_PRESETS, AdminState, Cause, EventKind
-from dispatcher.kamailio_list import DispatcherListError, LineError, compose_attrs, format_line, parse_list
+from dispatcher.kamailio_list import DispatcherListError, LineError, compose_attrs, format_line, parse_line, parse_list
 from dispatcher.models import ApiToken, Destination, DispatcherSet, ProbeSettings, ProxySettings, Server, StateEvent
 from dispatcher.roles import ADMIN, OPERATOR, VIEWER, role_of
 from lbcore import contract, rules
@@ -439,6 +439,7 @@ def apply_probe_preset(name, *, actor=None, cause=Cause.USER):
 class ImportResult:
     changes: list = field(default_factory=list)
     kept: list = field(default_factory=list)  # sets --replace would delete but something still uses (delete_set's rule)
+    warnings: list = field(default_factory=list)  # lines a Kamailio would read differently (kamailio_weight)
     dry_run: bool = False
     version: int | None = None
 
@@ -482,6 +483,11 @@ def import_dispatcher_list(text, *, replace=False, dry_run=False, actor=None, ca
     """
     entries = parse_list(text)
     result = ImportResult(dry_run=dry_run)
+    result.warnings = [
+        f"line {e.lineno}: {kamailio_weight.weight_problem(e.values['weight'])}"
+        for e in entries
+        if kamailio_weight.outside_kamailio(e.values.get("weight", 0))
+    ]
     try:
         with transaction.atomic():
             _apply_entries(entries, replace, result, actor, cause)
@@ -608,13 +614,47 @@ def _check_imported(dest, entry, duids):
         )
 
 
-def export_dispatcher_list():
-    """The current table in dispatcher.list format, one line per destination, by set."""
+def export_dispatcher_list(*, anyway=False):
+    """The current table in dispatcher.list format, one line per destination, by set.
+
+    Raises kamailio_weight.KamailioWeightRefused naming each line whose weight a Kamailio would
+    ignore (outside 1-100), unless `anyway`.
+    """
     lines = ["# setid destination flags priority attrs", f"# exported by lbpanel {time.strftime('%Y-%m-%d %H:%M:%S %Z')}"]
+    weights = []
     for dest in Destination.objects.select_related("dset").order_by("dset__setid", "id"):
         attrs = compose_attrs(dest.attrs, weight=dest.weight, rweight=dest.rweight, duid=dest.duid, maxload=dest.maxload)
         lines.append(format_line(dest.dset.setid, dest.uri, dest.flags, dest.priority, attrs))
+        weights.append((len(lines), lines[-1], dest.weight))
+    refused = [] if anyway else kamailio_weight.check_export(weights)
+    if refused:
+        raise kamailio_weight.KamailioWeightRefused(refused)
     return "\n".join(lines) + "\n"
+
+
+@transaction.atomic
+def add_listed_destination(line, *, actor=None, cause=Cause.API, reason=""):
+    """One dispatcher.list line (`setid uri [flags [priority [attrs]]]`) added to the table, as
+    JSON-RPC dispatcher.add gives it: read as an import reads it, validated and audited as every
+    save is (save_config); a set it names that does not exist is created, as Kamailio does.
+    Raises ValueError (the line) or ValidationError (a field) saying what is wrong."""
+    entry = parse_line(1, line)
+    if entry is None:
+        raise ValueError("the destination is empty")
+    dset = DispatcherSet.objects.filter(setid=entry.setid).first()
+    if dset is None:
+        dset = save_config(DispatcherSet(setid=entry.setid), actor=actor, cause=cause, reason=reason)
+    if Destination.objects.filter(dset=dset, uri=entry.uri).exists():
+        raise ValidationError({"uri": f"{entry.uri} is already in set {entry.setid}."})
+    return save_config(Destination(dset=dset, uri=entry.uri, **_entry_fields(entry)), actor=actor, cause=cause, reason=reason)
+
+
+def remove_listed_destination(setid, uri, *, actor=None, cause=Cause.API, reason=""):
+    """Delete the destination `uri` of set `setid` (the URI as listed, case aside), audited; the set
+    stays (delete_set's rule). Raises Destination.DoesNotExist when there is none."""
+    dest = Destination.objects.select_related("dset").get(dset__setid=setid, uri__iexact=uri)
+    delete_config(dest, actor=actor, cause=cause, reason=reason)
+    return dest
 
 
 def republish(*, with_health=True):

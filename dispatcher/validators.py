@@ -78,9 +78,9 @@ def validate_codes(value):
 def parse_reply_codes(value):
     """Kamailio's ds_ping_reply_codes: 'code=404;class=2' (also 'class2') -> (codes, classes).
 
-    200 is always a good reply, as in Kamailio.
+    Every 2xx is always a good reply, as in Kamailio's ds_options_callback (200-299 or a listed code).
     """
-    codes, classes = {200}, set()
+    codes, classes = {200}, {2}
     for item in re.split(r"[;,]", value or ""):
         item = item.strip()
         if not item:

@@ -55,11 +55,16 @@ HEALTH_STATES = (UP, DOWN, UNKNOWN, SUSPECT)
 
 ACTIVE, INACTIVE, DISABLED = "active", "inactive", "disabled"
 
-# Kamailio dispatcher flag bits, as in dispatcher.list and kamcmd output.
-FLAG_INACTIVE, FLAG_TRYING, FLAG_DISABLED, FLAG_PROBING, FLAG_NOPING = 1, 2, 4, 8, 16
+# Kamailio dispatcher flag bits, as in dispatcher.list and kamcmd output (dispatch.h: DS_*_DST).
+FLAG_INACTIVE, FLAG_TRYING, FLAG_DISABLED, FLAG_PROBING, FLAG_NODNSARES, FLAG_NOPING = 1, 2, 4, 8, 16, 32
 
-# Kamailio's ds_probing_mode: probe only destinations with the P flag (0), or every one (1).
-PROBE_FLAGGED, PROBE_ALL = 0, 1
+# Kamailio's ds_probing_mode (dispatch.h DS_PROBE_*): destinations with the P flag (0), every one (1),
+# those with P that are inactive (2), those with P, continually (3). lbcore.rules.probed says how we apply them.
+PROBE_FLAGGED, PROBE_ALL, PROBE_INACTIVE, PROBE_ONLYFLAGGED = 0, 1, 2, 3
+
+# Algorithm 10's load (SetSpec.load_mode): active calls per unit of weight, as the seed describes it,
+# or Kamailio's plain least calls.
+LOAD_WEIGHTED, LOAD_CALLS = "weighted", "calls"
 
 DEFAULT_SETTINGS = {
     "default_set": None,
@@ -130,6 +135,7 @@ class SetSpec:
     algorithm: int
     failover_codes: tuple
     destinations: tuple
+    load_mode: str = LOAD_WEIGHTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +220,7 @@ def decode_table(raw):
             algorithm=int(s.get("algorithm", 4)),
             failover_codes=tuple(s.get("failover_codes", (500, 503))),
             destinations=dests,
+            load_mode=s.get("load_mode") or LOAD_WEIGHTED,
         )
     rules = tuple(
         SourceRuleSpec(network=r["network"], setid=int(r["setid"]), carrier=r.get("carrier") or r["network"])

@@ -9,7 +9,19 @@ anything with `admin_state` will do.
 import time
 from dataclasses import dataclass
 
-from lbcore.contract import ACTIVE, DISABLED, DOWN, FLAG_NOPING, INACTIVE, PROBE_ALL, SUSPECT, UNKNOWN, UP, Health
+from lbcore.contract import (
+    ACTIVE,
+    DISABLED,
+    DOWN,
+    FLAG_NOPING,
+    INACTIVE,
+    PROBE_ALL,
+    PROBE_INACTIVE,
+    SUSPECT,
+    UNKNOWN,
+    UP,
+    Health,
+)
 from sip.uri import parse_uri
 
 
@@ -65,7 +77,7 @@ def flag_letters(admin_state, health_state, probing):
 def rpc_flags(admin_state, health_state, probed, extra_flags=0):
     """JSON-RPC dispatcher.list's FLAGS, two letters as Kamailio's ds_rpc_print_set writes them:
     the state letter with T (trying) in place of A while suspect, then P when probed, N when the
-    list line carries DS_NOPING (16), else X."""
+    list line carries DS_NOPING_DST (32), else X."""
     first = state_letter(admin_state, health_state)
     if first == "A" and health_state == SUSPECT:
         first = "T"
@@ -74,19 +86,31 @@ def rpc_flags(admin_state, health_state, probed, extra_flags=0):
     return first + ("N" if extra_flags & FLAG_NOPING else "X")
 
 
-def probe_allowed(admin_state):
+def probe_allowed(admin_state, extra_flags=0):
     """Disabled (D) means neither used nor probed: not in a round, not between rounds, not on a
-    proxy's suspect mark. Every other destination may be probed."""
-    return admin_state != DISABLED
+    proxy's suspect mark; nor is a destination whose line carries DS_NOPING_DST (32), as in
+    Kamailio. Every other destination may be probed."""
+    return admin_state != DISABLED and not extra_flags & FLAG_NOPING
 
 
-def probed(admin_state, probing, probing_mode, health_state=None):
-    """Whether a probe round probes a destination: never a disabled one; every other in mode 1
-    (PROBE_ALL), only those with the P flag in mode 0, and one that is down whatever its P
-    flag, as Kamailio's ds_mark_dst("p") sets it: otherwise nothing would ever bring it back."""
-    if not probe_allowed(admin_state):
+def probed(admin_state, probing, probing_mode, health_state=None, extra_flags=0):
+    """Whether a probe round probes a destination (Kamailio's ds_ping_set and ds_ping_result_helper).
+
+    Never a disabled one, nor one whose list line carries DS_NOPING_DST (32), as in Kamailio.
+    Mode 1 (PROBE_ALL): every other one. Mode 2 (PROBE_INACTIVE): those with the P flag that are
+    inactive, in maintenance or taken down by probes, as Kamailio. Modes 0 and 3: those with the P
+    flag, continually, and one that is down whatever its P flag, as Kamailio's failure callback
+    sets P on it: otherwise nothing would ever bring it back. Mode 3 is exact parity; in mode 0
+    Kamailio clears P after the first good reply (one probe per reload) and we keep probing:
+    a health figure from one probe at start-up would be a guess by the next hour (differs on purpose).
+    """
+    if not probe_allowed(admin_state, extra_flags):
         return False
-    return probing or probing_mode == PROBE_ALL or health_state == DOWN
+    if probing_mode == PROBE_ALL:
+        return True
+    if probing_mode == PROBE_INACTIVE:
+        return probing and (admin_state == INACTIVE or health_state == DOWN)
+    return probing or health_state == DOWN
 
 
 def probing_paused(ping_active):

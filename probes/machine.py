@@ -24,7 +24,7 @@ from lbcore.contract import DOWN, SUSPECT, UNKNOWN, UP, Health
 class Thresholds:
     probing: int = 3
     inactive: int = 1
-    reply_codes: tuple = (frozenset({200}), frozenset())
+    reply_codes: tuple = (frozenset({200}), frozenset({2}))  # every 2xx, as Kamailio
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,10 @@ class Target:
     host: str
     port: int
     transport: str  # "udp" or "tcp"
+    # The destination's ping_from and socket attributes (dispatcher.ping_attrs): its probe's From
+    # URI, and the local (ip, port) it leaves from (TCP: the address; the port is the kernel's).
+    from_uri: str | None = None
+    source: tuple | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +99,12 @@ async def by_server(targets, timeout):
         ip = addresses.get(target.host)
         if ip is not None:
             target = replace(target, host=ip)  # resolved once: probe_servers looks nothing up again
-        groups.setdefault(server_key(target.transport, target.host, target.port), []).append(target)
+        key = server_key(target.transport, target.host, target.port)
+        if target.from_uri or target.source:
+            # Rows that ask for their own From or socket get their own probe, as in Kamailio
+            # (which probes every row): one probe cannot carry two Froms.
+            key += f"|from={target.from_uri or ''}|src={':'.join(map(str, target.source or ()))}"
+        groups.setdefault(key, []).append(target)
     return groups
 
 
@@ -149,7 +158,7 @@ def probe_request(config, target, transport, local_ip, local_port):
     branch, call_id = new_branch().decode(), new_call_id()
     data = build_request(
         target.uri,
-        from_uri=config.from_uri,
+        from_uri=target.from_uri or config.from_uri,
         transport=transport,
         local_host=local_ip,
         local_port=local_port,
@@ -192,20 +201,34 @@ class _UdpRound:
         self.loop = loop
         self.config = config
         self.pending = {}
-        self.sockets = {}  # local ip -> (transport, port)
+        self.sockets = {}  # (local ip, port asked, 0 = any) -> (transport, port)
 
-    async def _socket(self, local_ip):
-        if local_ip not in self.sockets:
+    async def _socket(self, local_ip, local_port=0):
+        if (local_ip, local_port) not in self.sockets:
             family = socket.AF_INET6 if ":" in local_ip else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_DGRAM)
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
             except OSError:
                 pass
-            sock.bind((local_ip, 0))
+            try:
+                sock.bind((local_ip, local_port))
+            except OSError:
+                sock.close()
+                raise
             transport, _ = await self.loop.create_datagram_endpoint(lambda: _UdpReplies(self.pending), sock=sock)
-            self.sockets[local_ip] = (transport, sock.getsockname()[1])
-        return self.sockets[local_ip]
+            self.sockets[(local_ip, local_port)] = (transport, sock.getsockname()[1])
+        return self.sockets[(local_ip, local_port)]
+
+    async def _source_socket(self, target):
+        """The socket of a target with a `socket` attribute, or an Outcome saying why it cannot be had."""
+        ip, port = target.source
+        try:
+            return await self._socket(ip, port)
+        except OSError as exc:
+            why = f"cannot send from socket udp:{ip}:{port}: {exc.strerror or exc}"
+            log.warning("probe id=%s uri=%s %s", target.id, target.uri, why)
+            return Outcome(target.id, None, why, None, time.time())
 
     async def run(self, targets, addresses):
         local_ips, no_route = {}, {}
@@ -219,11 +242,18 @@ class _UdpRound:
                     except OSError as exc:  # no route to that network from this host
                         no_route[ip] = exc.strerror or str(exc)
                         log.warning("probe cannot reach %s: %s", ip, no_route[ip])
-                if ip in no_route:
+                if target.source:
+                    got = await self._source_socket(target)
+                    if isinstance(got, Outcome):
+                        unroutable.append(got)
+                        continue
+                    (transport, port), local_ip = got, target.source[0]
+                elif ip in no_route:
                     unroutable.append(Outcome(target.id, None, no_route[ip], None, time.time()))
                     continue
-                transport, port = await self._socket(local_ips[ip])
-                tasks.append(asyncio.ensure_future(self._probe(target, (ip, target.port), transport, local_ips[ip], port)))
+                else:
+                    (transport, port), local_ip = await self._socket(local_ips[ip]), local_ips[ip]
+                tasks.append(asyncio.ensure_future(self._probe(target, (ip, target.port), transport, local_ip, port)))
                 if n % SEND_BATCH == SEND_BATCH - 1:
                     await asyncio.sleep(0)
             return unroutable + list(await asyncio.gather(*tasks))
@@ -267,7 +297,10 @@ async def _probe_tcp(target, ip, config, sem):
         start = time.perf_counter()
         deadline = start + config.timeout
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(ip, target.port), config.timeout)
+            local_addr = (target.source[0], 0) if target.source else None
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(ip, target.port, local_addr=local_addr), config.timeout
+            )
         except TimeoutError:
             return Outcome(target.id, None, TIMEOUT, None, at)
         except ConnectionRefusedError:

@@ -69,7 +69,7 @@ class Recorded:
     skipped_writes: int = 0
 
 
-def record(r, outcomes, thresholds, *, db_health=None, suspect_reason=""):
+def record(r, outcomes, thresholds, *, db_health=None, suspect_reason="", row_codes=None):
     """Apply `outcomes` (probes.prober.Outcome) to each destination's health.
 
     `db_health`: id -> health as the rows hold it, for destinations lb:health does not
@@ -78,6 +78,8 @@ def record(r, outcomes, thresholds, *, db_health=None, suspect_reason=""):
     the destination. Its suspect mark may not have reached lb:health yet (it is
     written off the proxy's event loop), so the probe is judged as a suspect's
     whatever lb:health says: one failure confirms it down.
+    `row_codes`: id -> the reply codes that count as alive for that row (its set's added to the
+    probe settings'); a row not in it is judged by `thresholds.reply_codes`.
     Callers hold each destination busy (probes.claims) while this runs.
     """
     db_health = db_health or {}
@@ -86,7 +88,9 @@ def record(r, outcomes, thresholds, *, db_health=None, suspect_reason=""):
         return result
     now = time.time()
     ids = [o.id for o in outcomes]
-    goods = [is_good(o, thresholds.reply_codes) for o in outcomes]
+    row_codes = row_codes or {}
+    limits = [replace(thresholds, reply_codes=row_codes[o.id]) if o.id in row_codes else thresholds for o in outcomes]
+    goods = [is_good(o, t.reply_codes) for o, t in zip(outcomes, limits)]
     result.good = sum(goods)
     streak_args = [STREAK_CAP]
     for i, good in zip(ids, goods):
@@ -96,12 +100,12 @@ def record(r, outcomes, thresholds, *, db_health=None, suspect_reason=""):
 
     changes, store_args = [], []
     pipe = r.pipeline(transaction=False)
-    for outcome, raw, streak in zip(outcomes, raws, streaks):
+    for outcome, raw, streak, limit in zip(outcomes, raws, streaks, limits):
         current, raw_state = _current(raw, db_health.get(outcome.id, UNKNOWN), now)
         basis = current
         if suspect_reason and current.state in (UP, UNKNOWN):
             basis = replace(current, state=SUSPECT)
-        st = step(basis, outcome, int(streak), thresholds, now, suspect_reason=suspect_reason)
+        st = step(basis, outcome, int(streak), limit, now, suspect_reason=suspect_reason)
         changed = st.health.state != current.state
         if not changed and basis is not current:
             st = replace(st, health=replace(st.health, since=current.since), changed=False)

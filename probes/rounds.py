@@ -10,8 +10,11 @@ import logging
 import secrets
 import time
 
+from django.core.exceptions import ValidationError
+
 from dispatcher.choices import HealthState
 from dispatcher.models import Destination, ProbeSettings
+from dispatcher.ping_attrs import ping_attrs
 from dispatcher.redis_client import get_redis
 from dispatcher.services import record_suspect
 from dispatcher.validators import parse_reply_codes
@@ -53,6 +56,26 @@ def thresholds(settings):
     )
 
 
+def row_reply_codes(settings, ids):
+    """id -> the replies that count as alive for that row: 2xx, the probe settings' codes and its
+    set's (DispatcherSet.ping_reply_codes; Kamailio has only the global ds_ping_reply_codes). A set's
+    value saved before it was validated is left out, and the log says why."""
+    codes, parsed = {}, {}
+    for dest_id, set_codes in Destination.objects.filter(pk__in=ids).values_list("id", "dset__ping_reply_codes"):
+        if set_codes not in parsed:
+            try:
+                parsed[set_codes] = parse_reply_codes(f"{settings.ping_reply_codes};{set_codes}")
+            except ValidationError as exc:
+                log.error("set ping_reply_codes %r: %s; using the probe settings' alone", set_codes, " ".join(exc.messages))
+                parsed[set_codes] = parse_reply_codes(settings.ping_reply_codes)
+        codes[dest_id] = parsed[set_codes]
+    return codes
+
+
+def _codes_of(settings, outcomes):
+    return row_reply_codes(settings, [o.id for o in outcomes]) if outcomes else {}
+
+
 def probe_config(settings):
     """The probe settings as sent. A value saved before it was validated (a method that is not a
     SIP token, a From that is not a sendable URI) must not stop every round: the default is used
@@ -76,28 +99,46 @@ def probe_config(settings):
 
 
 def _rows(queryset, keep):
-    """(id, uri, health) of the destinations in `queryset` that `keep(admin_state, probing, health)` accepts."""
-    rows = queryset.values_list("id", "uri", "health", "admin_state", "probing")
-    return [(dest_id, uri, health) for dest_id, uri, health, admin_state, probing in rows if keep(admin_state, probing, health)]
+    """(id, uri, health, attrs) of the destinations in `queryset` that `keep(admin_state, probing, health, extra_flags)` accepts."""
+    rows = queryset.values_list("id", "uri", "health", "attrs", "admin_state", "probing", "extra_flags")
+    return [
+        (dest_id, uri, health, attrs)
+        for dest_id, uri, health, attrs, admin_state, probing, extra in rows
+        if keep(admin_state, probing, health, extra)
+    ]
 
 
 def round_destinations(settings):
     """What a round probes: lbcore.rules.probed."""
     return _rows(
         Destination.objects.all(),
-        lambda admin_state, probing, health: rules.probed(admin_state, probing, settings.probing_mode, health),
+        lambda admin_state, probing, health, extra: rules.probed(admin_state, probing, settings.probing_mode, health, extra),
     )
+
+
+def _target(dest_id, uri, parsed, attrs):
+    """The probe of one row, with its ping_from and socket attributes (Kamailio's ds_ping_set). An
+    attribute saved before it was validated is left out, and the log says why."""
+    try:
+        from_uri, sock = ping_attrs(attrs)
+    except ValueError as exc:
+        log.error("destination id=%s attrs %r: %s; probing it with the probe settings' From and socket", dest_id, attrs, exc)
+        from_uri, sock = None, None
+    if sock is not None and sock[0] != parsed.transport:
+        log.warning("destination id=%s: socket %s:%s:%s is not %s like its URI; not used", dest_id, *sock, parsed.transport)
+        sock = None
+    return Target(dest_id, uri, parsed.host, parsed.effective_port, parsed.transport, from_uri, sock[1:] if sock else None)
 
 
 def _targets(rows):
     targets, health = [], {}
-    for dest_id, uri, state in rows:
+    for dest_id, uri, state, attrs in rows:
         try:
             parsed = parse_wire_uri(uri)
         except SipSyntaxError as exc:
             log.warning("probe skipped: destination id=%s uri=%r is not a SIP URI that can be sent: %s", dest_id, uri, exc)
             continue
-        targets.append(Target(dest_id, uri, parsed.host, parsed.effective_port, parsed.transport))
+        targets.append(_target(dest_id, uri, parsed, attrs))
         health[dest_id] = state
     return targets, health
 
@@ -124,7 +165,7 @@ def run_round(round_id=None):
         probe_started = time.perf_counter()
         outcomes = run_async(probe_servers(servers, probe_config(settings))) if servers else []
         probe_s = time.perf_counter() - probe_started
-        recorded = record(r, outcomes, thresholds(settings), db_health=db_health)
+        recorded = record(r, outcomes, thresholds(settings), db_health=db_health, row_codes=_codes_of(settings, outcomes))
     finally:
         claims.release(r, list(servers), token=token)
     r.set(LAST_ROUND_KEY, f"{time.time():.3f}")
@@ -155,7 +196,8 @@ def run_round(round_id=None):
 def down_destinations():
     """The destinations probed between rounds: down, and not disabled."""
     return _rows(
-        Destination.objects.filter(health=HealthState.DOWN), lambda admin_state, probing, health: rules.probe_allowed(admin_state)
+        Destination.objects.filter(health=HealthState.DOWN),
+        lambda admin_state, probing, health, extra: rules.probe_allowed(admin_state, extra),
     )
 
 
@@ -177,7 +219,7 @@ def run_recovery():
         return {"probed": 0}
     try:
         outcomes = run_async(probe_servers(mine, probe_config(settings)))
-        recorded = record(r, outcomes, thresholds(settings), db_health=db_health)
+        recorded = record(r, outcomes, thresholds(settings), db_health=db_health, row_codes=_codes_of(settings, outcomes))
     finally:
         claims.release(r, list(mine), token=token)
     if recorded.transitions:
@@ -188,7 +230,7 @@ def run_recovery():
 def server_of(destination_id, settings):
     """(server key, targets of its rows that may be probed, their db health) for the server
     `destination_id` is a row of; (None, [], {}) when that row may not be probed."""
-    allowed = lambda admin_state, probing, health: rules.probe_allowed(admin_state)  # noqa: E731
+    allowed = lambda admin_state, probing, health, extra: rules.probe_allowed(admin_state, extra)  # noqa: E731
     own, _ = _targets(_rows(Destination.objects.filter(pk=destination_id), allowed))
     if not own:
         return None, [], {}
@@ -232,7 +274,14 @@ def probe_one(destination_id, reason=""):
         time.sleep(0.01)
     try:
         outcomes = run_async(probe_servers({server: targets}, probe_config(settings)))
-        recorded = record(r, outcomes, thresholds(settings), db_health=db_health, suspect_reason=reason)
+        recorded = record(
+            r,
+            outcomes,
+            thresholds(settings),
+            db_health=db_health,
+            suspect_reason=reason,
+            row_codes=_codes_of(settings, outcomes),
+        )
     finally:
         claims.release(r, [server], token=token)
     outcome = outcomes[0]

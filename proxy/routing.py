@@ -338,6 +338,7 @@ class Router:
                     core.accounting.loads() if dset.algorithm == 10 else None,
                     self._rtts(usable) if dset.algorithm == 13 else None,
                     dset.destinations,
+                    dset.load_mode,
                 )
         if not order:
             log.error(

@@ -10,32 +10,31 @@ passed in; the only memory is `SetState` (round-robin positions), owned by the c
   rather than all landing on one neighbour (Kamailio issue 2361).
 - 4 smooth weighted round-robin (nginx): equal weights give plain round-robin.
 - 6 random. 8 priority (higher first). 9 weight: a shuffled slot table, so the split is
-  exact over each cycle. 10 call load: fewest calls per unit of weight, skipping those at
-  maxload. 11 relative weight: probability rweight / sum over the usable ones.
-  13 latency: lowest probe RTT first.
+  exact over each cycle. 10 call load: fewest calls per unit of weight (the seed's
+  description; the set's load_mode "calls" gives Kamailio's plain fewest calls), skipping
+  those at maxload. 11 relative weight: probability rweight / sum over the usable ones.
+- 13 latency, as Kamailio's ds_manage_route_algo13: each destination's priority is lowered
+  by its probe RTT (see `latency_band`), the highest band takes the calls, and within a band
+  the destinations take turns (rotation from the one after the last chosen), so the fastest
+  box is not a herd's only target. Kamailio's formula is exact for rows with a priority;
+  rows with priority 0 (where Kamailio would ignore latency) fall into LATENCY_BAND_MS-wide
+  bands of RTT, and a row without an RTT yet goes after the measured ones (Kamailio counts it 0 ms).
 """
 
 import random
-import zlib
+
+from lbcore.contract import LOAD_CALLS
+from lbcore.hashing import rendezvous
 
 ALGORITHMS = (0, 1, 2, 3, 4, 6, 8, 9, 10, 11, 13)
 HASH_ALGORITHMS = (0, 1, 2, 3)
-
-_M64 = 0xFFFFFFFFFFFFFFFF
-
-
-def _mix(x):
-    # splitmix64 finaliser: good avalanche for rendezvous scores, and stable across processes
-    x = (x + 0x9E3779B97F4A7C15) & _M64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _M64
-    return x ^ (x >> 31)
+LATENCY_BAND_MS = 10  # alg 13, rows with priority 0: RTTs within the same 10 ms share the calls
 
 
 class SetState:
     """What an algorithm remembers between calls for one set."""
 
-    __slots__ = ("wrr", "slots", "slot_ids", "cursor", "rng")
+    __slots__ = ("wrr", "slots", "slot_ids", "cursor", "rng", "last")
 
     def __init__(self, seed=None):
         self.wrr = {}  # destination id -> current weight (smooth WRR)
@@ -43,15 +42,11 @@ class SetState:
         self.slot_ids = None
         self.cursor = 0
         self.rng = random.Random(seed)
+        self.last = None  # alg 13: the id chosen last, the rotation starts after it
 
 
 def _weight(dest):
     return dest.weight if dest.weight > 0 else 0
-
-
-def rendezvous(usable, key):
-    h = zlib.crc32(key) | (zlib.adler32(key) << 32)
-    return sorted(usable, key=lambda d: _mix(h ^ _mix(d.id)), reverse=True)
 
 
 def smooth_wrr(usable, state):
@@ -137,30 +132,53 @@ def rweight(usable, state):
     return _weighted_shuffle(usable, lambda d: d.rweight if d.rweight > 0 else _weight(d), state.rng)
 
 
-def call_load(usable, state, loads):
-    """Alg 10: least active calls per unit of weight; at maxload a destination takes no more."""
+def call_load(usable, state, loads, by_weight=True):
+    """Alg 10: least active calls (per unit of weight unless `by_weight` is off, Kamailio's
+    alg 10); at maxload a destination takes no more."""
     candidates = []
     for d in usable:
         load = loads.get(d.id, 0)
         if d.maxload and load >= d.maxload:
             continue
         w = d.weight if d.weight > 0 else 1
-        candidates.append(((load + 1) / w, -w, d.id, d))
+        candidates.append(((load + 1) / w if by_weight else load, -w, d.id, d))
     candidates.sort(key=lambda c: c[:3])
     return [c[3] for c in candidates]
 
 
-def latency(usable, rtts):
-    inf = float("inf")
-    return sorted(usable, key=lambda d: (rtts.get(d.id) if rtts.get(d.id) is not None else inf, -d.priority, d.id))
+def latency_band(priority, rtt_ms):
+    """Alg 13's adjusted priority, higher first. With a priority: Kamailio's
+    priority - latency // priority when the latency exceeds it, at least 1. Without one: minus
+    the RTT's LATENCY_BAND_MS band, so every prioritised row ranks first, as in Kamailio. No RTT yet: last."""
+    if rtt_ms is None:
+        return float("-inf")
+    latency = int(rtt_ms)
+    if priority > 0:
+        return max(1, priority - latency // priority) if latency > priority else priority
+    return -(latency // LATENCY_BAND_MS)
+
+
+def latency(usable, rtts, state):
+    n = len(usable)
+    start = 0
+    if state.last is not None:
+        for i, d in enumerate(usable):
+            if d.id == state.last:
+                start = i + 1
+                break
+    rotated = usable[start:] + usable[:start] if start < n else list(usable)
+    out = sorted(rotated, key=lambda d: -latency_band(d.priority, rtts.get(d.id)))  # stable: the rotation orders a band
+    state.last = out[0].id
+    return out
 
 
 def priority(usable):
     return sorted(usable, key=lambda d: (-d.priority, d.id))
 
 
-def order(algorithm, usable, key=b"", state=None, loads=None, rtts=None, all_dests=None):
-    """Destinations in try order. `usable` keeps the set's order; `key` is the hashed field."""
+def order(algorithm, usable, key=b"", state=None, loads=None, rtts=None, all_dests=None, load_mode="weighted"):
+    """Destinations in try order. `usable` keeps the set's order; `key` is the hashed field;
+    `load_mode` is the set's (lbcore.contract.LOAD_*), read by algorithm 10 only."""
     if not usable:
         return []
     if state is None:
@@ -178,10 +196,10 @@ def order(algorithm, usable, key=b"", state=None, loads=None, rtts=None, all_des
     if algorithm == 9:
         return weighted_slots(usable, state, all_dests or usable)
     if algorithm == 10:
-        return call_load(usable, state, loads or {})
+        return call_load(usable, state, loads or {}, load_mode != LOAD_CALLS)
     if algorithm == 11:
         return rweight(usable, state)
     if algorithm == 13:
-        return latency(usable, rtts or {})
+        return latency(usable, rtts or {}, state)
     # unknown numbers behave like Kamailio's default: the first, then the rest in set order
     return list(usable)

@@ -11,6 +11,7 @@ every other error is HTTP 200, as JSON-RPC over HTTP clients expect.
 import json
 import logging
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from redis.exceptions import RedisError
@@ -22,12 +23,14 @@ from rest_framework.views import APIView
 from dispatcher import publication, services
 from dispatcher.api.auth import AUTHENTICATION, is_read_only_token
 from dispatcher.choices import AdminState, Cause
+from dispatcher.kamailio_hash import ds_get_hash
 from dispatcher.kamailio_list import parse_attrs
 from dispatcher.live import rtt_samples, snapshot
 from dispatcher.models import Destination, DispatcherSet, ProbeSettings
 from dispatcher.redis_client import get_redis
 from dispatcher.roles import ADMIN, OPERATOR, VIEWER, has_role
 from lbcore import contract, rules
+from lbcore.hashing import rendezvous
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +139,7 @@ def dispatcher_list(request, params):
             health = rules.effective_health(snap.health.get(dest.id), dest.health)
             state = health.state
             # P when the next round probes it: the round reads the row's health, as here.
-            probed = rules.probed(dest.admin_state, dest.probing, probing_mode, dest.health)
+            probed = rules.probed(dest.admin_state, dest.probing, probing_mode, dest.health, dest.extra_flags)
             doc = {
                 "URI": dest.uri,
                 "FLAGS": rules.rpc_flags(dest.admin_state, state, probed, dest.extra_flags),
@@ -263,6 +266,126 @@ def ping_active(request, params):
     except RedisError as exc:
         raise RpcError(FAULT, "Ping State Update Failed", f"Redis: {exc}") from None
     return {"NewPingState": new, "OldPingState": old}
+
+
+def _optional_str(params, index, name):
+    return _str_param(params, index, name) if len(params) > index and params[index] is not None else ""
+
+
+def _saved(fault):
+    """After a change: a publication that failed is a fault, as in _set_states."""
+    pub = publication.status(snapshot())
+    if pub.publish_failed:
+        raise RpcError(FAULT, fault, pub.message)
+
+
+def _why(exc):
+    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
+        return "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())
+    return " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+
+
+@command("dispatcher.add", role=ADMIN, writes=True)
+def add(request, params):
+    """`dispatcher.add <group> <address> [flags [priority [attrs]]]`. Kamailio adds it in memory until
+    the next reload; here it is saved, audited and published, as the panel and the API save a row."""
+    if len(params) < 2:
+        raise invalid_params("dispatcher.add takes a group and an address, then optionally flags, priority and attrs")
+    group = _int_param(params, 0, "group")
+    address = _str_param(params, 1, "address")
+    flags = _int_param(params, 2, "flags") if len(params) > 2 else 0
+    priority = _int_param(params, 3, "priority") if len(params) > 3 else 0
+    attrs = _optional_str(params, 4, "attrs")
+    if any(c.isspace() for c in address) or any(c in "\r\n" for c in attrs):
+        raise RpcError(FAULT, "Adding dispatcher dst failed", "the address has a space or the attrs a line break")
+    try:
+        services.add_listed_destination(
+            f"{group} {address} {flags} {priority} {attrs}".strip(), actor=request.user, reason="JSON-RPC dispatcher.add"
+        )
+    except (ValueError, ValidationError) as exc:
+        raise RpcError(FAULT, "Adding dispatcher dst failed", _why(exc)) from None
+    _saved("Destination Saved But Not Applied")
+    return "Ok. Dispatcher destination added."
+
+
+@command("dispatcher.remove", role=ADMIN, writes=True)
+def remove(request, params):
+    """`dispatcher.remove <group> <address>`: deleted, audited and published (Kamailio: in memory).
+    The set stays even when it is left empty (Kamailio drops it; here a set goes by delete_set's rule)."""
+    if len(params) < 2:
+        raise invalid_params("dispatcher.remove takes a group and an address")
+    group, address = _int_param(params, 0, "group"), _str_param(params, 1, "address")
+    try:
+        services.remove_listed_destination(group, address, actor=request.user, reason="JSON-RPC dispatcher.remove")
+    except Destination.DoesNotExist:
+        raise RpcError(FAULT, "Removing dispatcher dst failed", f"there is no {address} in set {group}") from None
+    _saved("Removal Saved But Not Applied")
+    return "Ok. Dispatcher destination removed."
+
+
+@command("dispatcher.hash")
+def hash_(request, params):
+    """`dispatcher.hash <nslots> <val1> [val2]`: Kamailio's {hashid, slot} exactly (kamailio_hash).
+    lbpanel adds a 4th parameter, a group: then DEST is the URI the proxy sends the key val1 to now
+    (rendezvous hashing over the set's usable destinations, as algorithms 0-3 route) and ORDER its failover order."""
+    if len(params) < 2:
+        raise invalid_params("dispatcher.hash takes nslots and a value, then optionally a second value and a group")
+    nslots = _int_param(params, 0, "nslots")
+    val1, val2 = _str_param(params, 1, "val1"), _optional_str(params, 2, "val2")
+    hashid = ds_get_hash(val1.encode(), val2.encode())
+    result = {"hashid": hashid, "slot": hashid % nslots if nslots > 0 else 0}
+    if len(params) > 3:
+        group = _int_param(params, 3, "group")
+        dests = list(Destination.objects.filter(dset__setid=group).order_by("-priority", "id")) if abs(group) < 2**31 else []
+        if not dests:
+            raise RpcError(404, "Destination Group Not Found", f"there is no set {group} with destinations")
+        snap = snapshot()
+        usable = [d for d in dests if rules.usable(d, rules.effective_health(snap.health.get(d.id), d.health))]
+        order = rendezvous(usable, val1.encode())
+        result.update({"DEST": order[0].uri if order else "", "ORDER": [d.uri for d in order]})
+    return result
+
+
+def _runtime_flags(dest, health, probed):
+    """The state bits Kamailio's dlist[i].flags holds: the list's, plus I when probes took it down,
+    T while suspect, P when probed."""
+    flags = dest.flags
+    if health.state == contract.DOWN:
+        flags |= contract.FLAG_INACTIVE
+    if health.state == contract.SUSPECT:
+        flags |= contract.FLAG_TRYING
+    return flags | contract.FLAG_PROBING if probed else flags & ~contract.FLAG_PROBING
+
+
+@command("dispatcher.oclist")
+def oclist(request, params):
+    """`dispatcher.oclist <group>`: Kamailio's overload-control rows. lbpanel has no overload control
+    (algorithm 64), so every oc member is Kamailio's value for a destination without oc attributes."""
+    group = _int_param(params, 0, "group")
+    dests = list(Destination.objects.filter(dset__setid=group).order_by("-priority", "id")) if abs(group) < 2**31 else []
+    if not dests:
+        raise RpcError(404, "Destination Group Not Found", f"there is no set {group} with destinations")
+    probing_mode, snap = ProbeSettings.load().probing_mode, snapshot()
+    rows = []
+    for dest in dests:
+        health = rules.effective_health(snap.health.get(dest.id), dest.health)
+        probed = rules.probed(dest.admin_state, dest.probing, probing_mode, dest.health, dest.extra_flags)
+        rows.append(
+            {
+                "group": group,
+                "uri": dest.uri,
+                "flags": _runtime_flags(dest, health, probed),
+                "priority": dest.priority,
+                "ocrate": 0,
+                "ocidx": 0,
+                "ocseq": 0,
+                "octime_sec": 0,
+                "octime_usec": 0,
+                "ocmin": 0,
+                "ocmax": 100,
+            }
+        )
+    return rows
 
 
 # --- transport -----------------------------------------------------------------------------------

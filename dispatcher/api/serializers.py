@@ -40,7 +40,19 @@ class DispatcherSetSerializer(ServiceSaveMixin, serializers.ModelSerializer):
 
     class Meta:
         model = DispatcherSet
-        fields = ["id", "setid", "name", "description", "algorithm", "failover_codes", "destination_count", "created", "updated"]
+        fields = [
+            "id",
+            "setid",
+            "name",
+            "description",
+            "algorithm",
+            "load_mode",
+            "failover_codes",
+            "ping_reply_codes",
+            "destination_count",
+            "created",
+            "updated",
+        ]
         # Uniqueness is checked in validate() so that a clash answers 409, not 400.
         extra_kwargs = {"setid": {"validators": []}}
 
@@ -265,6 +277,9 @@ class ImportResultSerializer(serializers.Serializer):
     changes = serializers.ListField(child=serializers.CharField(), help_text="+ added, ~ changed, - removed.")
     kept = serializers.ListField(
         child=serializers.CharField(), help_text="Sets replace would delete but something still uses, and why."
+    )
+    warnings = serializers.ListField(
+        child=serializers.CharField(), help_text="Lines a Kamailio would read differently (a weight outside 1-100), by line."
     )
 
 

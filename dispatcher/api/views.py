@@ -24,6 +24,7 @@ from dispatcher.api.schema import ApiSchema
 from dispatcher.api.stats import node_rows, stats_document
 from dispatcher.choices import Cause
 from dispatcher.kamailio_list import DispatcherListError
+from dispatcher.kamailio_weight import KamailioWeightRefused
 from dispatcher.live import snapshot
 from dispatcher.models import Destination, DispatcherSet, ProbeSettings, Server, SourceRule, StateEvent
 from dispatcher.roles import ADMIN, OPERATOR
@@ -177,6 +178,12 @@ class PlainTextParser(BaseParser):
             raise serializers.ValidationError({"text": [f"The body is not {charset} text: {exc}"]}) from None
 
 
+class ExportQuerySerializer(serializers.Serializer):
+    anyway = serializers.BooleanField(
+        required=False, default=False, help_text="1: write weights outside Kamailio's 1-100 as they are instead of refusing."
+    )
+
+
 class ImportQuerySerializer(serializers.Serializer):
     dry_run = serializers.BooleanField(
         required=False, default=False, help_text="1: answer the changes it would make, change nothing."
@@ -190,10 +197,22 @@ class DispatcherListView(ApiMixin, APIView):
     parser_classes = [PlainTextParser, JSONParser]
     renderer_classes = [JSONRenderer]
 
-    @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR})
+    @extend_schema(
+        parameters=[ExportQuerySerializer],
+        responses={(200, "text/plain"): OpenApiTypes.STR, 409: OpenApiTypes.OBJECT},
+    )
     def get(self, request):
-        """The whole table in Kamailio's dispatcher.list format."""
-        return HttpResponse(services.export_dispatcher_list(), content_type="text/plain; charset=utf-8")
+        """The whole table in Kamailio's dispatcher.list format; 409 naming the lines whose weight a
+        Kamailio would ignore (outside 1-100), unless anyway=1."""
+        query = ExportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        try:
+            text = services.export_dispatcher_list(anyway=query.validated_data["anyway"])
+        except KamailioWeightRefused as exc:
+            errors = [{"line": e.lineno, "text": e.text, "message": e.message} for e in exc.errors]
+            detail = f"Not exported: Kamailio would ignore the weight on {len(errors)} line(s); anyway=1 writes it as it is."
+            return Response({"detail": detail, "errors": errors}, status=status.HTTP_409_CONFLICT)
+        return HttpResponse(text, content_type="text/plain; charset=utf-8")
 
     @extend_schema(
         parameters=[ImportQuerySerializer],
@@ -220,7 +239,13 @@ class DispatcherListView(ApiMixin, APIView):
                 {"detail": f"Nothing imported: {len(errors)} bad line(s).", "errors": errors}, status=status.HTTP_400_BAD_REQUEST
             )
         return Response(
-            {"dry_run": result.dry_run, "changed": len(result.changes), "changes": result.changes, "kept": result.kept}
+            {
+                "dry_run": result.dry_run,
+                "changed": len(result.changes),
+                "changes": result.changes,
+                "kept": result.kept,
+                "warnings": result.warnings,
+            }
         )
 
     def _text(self, data):

@@ -13,7 +13,7 @@ def as_admin(client, admin_user):
 
 def test_it_creates_a_set_with_the_algorithm_by_name_and_number(as_admin, admin_user, redis):
     page = as_admin.get("/config/sets/new/").content.decode()
-    assert "10 · call load — The server with the fewest active calls for its weight, never above maxload." in page
+    assert "10 · call load — The server with the fewest active calls for its weight, never above maxload" in page
     response = as_admin.post("/config/sets/new/", {"setid": 7, "name": "agents", "algorithm": 10, "failover_codes": "500,503"})
     assert response.status_code == 302 and response["Location"] == "/config/"
     dset = DispatcherSet.objects.get(setid=7)

@@ -10,6 +10,7 @@ from dispatcher import services
 from dispatcher.choices import Cause
 from dispatcher.forms import ImportForm
 from dispatcher.kamailio_list import DispatcherListError
+from dispatcher.kamailio_weight import KamailioWeightRefused
 from dispatcher.permissions import role_required
 
 
@@ -36,17 +37,22 @@ def import_list(request):
                 messages.success(
                     request, f"Imported: {len(result.changes)} change{'s' if len(result.changes) != 1 else ''} applied."
                 )
-                for kept in result.kept:
+                for kept in [*result.kept, *result.warnings]:
                     messages.warning(request, kept)
                 return redirect("panel:config")
-            context.update(preview=result.changes, kept=result.kept, text=text, replace=replace)
+            context.update(preview=result.changes, kept=result.kept, warnings=result.warnings, text=text, replace=replace)
     return render(request, "config/import.html", context)
 
 
 @role_required("admin")
 @require_GET
 def export_list(request):
-    response = HttpResponse(services.export_dispatcher_list(), content_type="text/plain; charset=utf-8")
+    """The download; refused with the lines when a Kamailio would ignore their weights, unless ?anyway=1."""
+    try:
+        text = services.export_dispatcher_list(anyway=request.GET.get("anyway") == "1")
+    except KamailioWeightRefused as exc:
+        return render(request, "config/export_refused.html", {"line_errors": exc.errors}, status=409)
+    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="dispatcher-{stamp}.list"'
     return response

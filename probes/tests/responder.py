@@ -35,6 +35,7 @@ class Received:
     branch: str
     method: str = ""
     from_: str = ""
+    source: str = ""  # "ip:port" the request came from
 
 
 def _parse_request(data):
@@ -139,6 +140,7 @@ class Responder:
                     _branch(headers.get("via", "")),
                     method,
                     headers.get("from", ""),
+                    f"{source[0]}:{source[1]}",
                 )
             )
             self.counts[uri] += 1
