@@ -4,6 +4,7 @@ every message. Both wait on a Condition, so a test awaits what it expects instea
 
 import itertools
 import json
+import logging
 import os
 import threading
 from email import message_from_bytes
@@ -13,6 +14,7 @@ from aiosmtpd.controller import Controller
 
 from tests.ports import is_free
 
+logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every connection at INFO
 PORT_BASE = int(os.environ.get("LBPANEL_TEST_PORT_BASE") or 25000) + 700
 _ports = itertools.count(PORT_BASE)
 
@@ -55,7 +57,7 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's name)
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if receiver.status == 200:
                     receiver.inbox.add(json.loads(body))
@@ -90,7 +92,9 @@ class _Keep:
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
         message = message_from_bytes(envelope.content)
-        self.inbox.add({"to": list(envelope.rcpt_tos), "subject": message["Subject"], "body": message.get_payload(decode=True).decode()})
+        self.inbox.add(
+            {"to": list(envelope.rcpt_tos), "subject": message["Subject"], "body": message.get_payload(decode=True).decode()}
+        )
         return "250 OK"
 
 

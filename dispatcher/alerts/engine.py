@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 
 from dispatcher import live
-from dispatcher.alerts import channels
+from dispatcher.alerts import channels, registry
 from dispatcher.alerts.models import (
     EMAIL,
     FIRING,
@@ -29,7 +29,6 @@ from dispatcher.alerts.models import (
     AlertNotice,
     AlertSettings,
 )
-from dispatcher.alerts.registry import ENGINE_RULES, RULES
 from dispatcher.alerts.rules import AlertSnapshot, Finding
 from dispatcher.choices import Cause, EventKind
 from dispatcher.models import StateEvent
@@ -68,7 +67,7 @@ def evaluate(now=None):
 
 def _findings(snap, config):
     """(rule name, Finding) from every rule that is on. A rule that raises is itself an alert."""
-    for rule in ENGINE_RULES + [r for r in RULES if config.rule_on(r.name)]:
+    for rule in registry.ENGINE_RULES + [r for r in registry.RULES if config.rule_on(r.name)]:
         key = f"engine:rule:{rule.name}"
         try:
             found = list(rule.fn(snap, config))

@@ -130,7 +130,7 @@ def proxy_silent(snap, config):
     for node in snap.nodes:
         name = node.get("name", "")
         live[name] = node["age"]
-        seen[name] = max(seen.get(name, 0.0), snap.now - node["age"])
+        seen[name] = snap.now - node["age"]
     for name, last in sorted(seen.items()):
         age = snap.now - last
         key = f"proxy:{name}:silent"
