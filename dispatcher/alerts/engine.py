@@ -9,10 +9,11 @@ sent again by the next evaluation.
 
 import logging
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
 from dispatcher import live
@@ -35,6 +36,8 @@ from dispatcher.models import StateEvent
 
 log = logging.getLogger(__name__)
 RATE_WINDOW = timedelta(minutes=1)
+KEEP_NOTICES = timedelta(days=30)
+KEY_LENGTH = AlertEpisode._meta.get_field("key").max_length
 
 
 def absolute(link):
@@ -54,15 +57,33 @@ def evaluate(now=None):
             return None
         memory = AlertMemory.load()
         snap = AlertSnapshot.of(live.snapshot(), memory.state, now)
-        findings = list(_findings(snap, config))
-        queued = _apply(findings, config, at)
+        queued = _apply(_findings(snap, config), config, at)
         memory.state = snap.memory
         memory.evaluations += 1
         memory.last_evaluated = at
         memory.save()
-        for channel in (WEBHOOK, EMAIL):
-            deliver(channel, config, at)
+        _prune(at)
+    deliver_all(config, at)
     return queued
+
+
+def deliver_all(config, at):
+    """Send what each channel has pending. On PostgreSQL under the AlertSettings row lock (only that
+    row: the panel's other writes go on), so two workers never send one notice twice. SQLite has one
+    writer for the whole database, and a transaction around a slow webhook would hold every write in
+    the panel: there (one worker, as `make run` has) the sends happen outside any transaction."""
+    if not connection.features.has_select_for_update_skip_locked:
+        return sum(deliver(channel, config, at) for channel in (WEBHOOK, EMAIL))
+    with transaction.atomic():
+        if AlertSettings.objects.select_for_update(skip_locked=True).filter(pk=1).first() is None:
+            return 0
+        return sum(deliver(channel, config, at) for channel in (WEBHOOK, EMAIL))
+
+
+def _prune(at):
+    """The rate limit needs a minute of messages; the notices are kept KEEP_NOTICES for the record."""
+    AlertMessage.objects.filter(sent__lt=at - 2 * RATE_WINDOW).delete()
+    AlertNotice.objects.filter(created__lt=at - KEEP_NOTICES).exclude(deliveries__state=AlertDelivery.PENDING).delete()
 
 
 def _findings(snap, config):
@@ -70,7 +91,8 @@ def _findings(snap, config):
     for rule in registry.ENGINE_RULES + [r for r in registry.RULES if config.rule_on(r.name)]:
         key = f"engine:rule:{rule.name}"
         try:
-            found = list(rule.fn(snap, config))
+            with transaction.atomic():  # a savepoint: a rule's failed query must not abort the evaluation's transaction
+                found = list(rule.fn(snap, config))
         except Exception as exc:  # noqa: BLE001 (a broken rule must not silence the others, and must be seen)
             log.error("alert rule %s failed: %s: %s", rule.name, type(exc).__name__, exc)
             link = reverse("panel:config-alerts")
@@ -84,12 +106,19 @@ def _apply(findings, config, at):
     open_episodes = {e.key: e for e in AlertEpisode.objects.filter(closed=None)}
     queued = 0
     for rule, finding in findings:
+        if len(finding.key) > KEY_LENGTH:  # a long proxy name: the column holds this much of it
+            finding = replace(finding, key=finding.key[:KEY_LENGTH])
         episode = open_episodes.get(finding.key)
         if finding.firing and episode is None:
             try:
                 with transaction.atomic():
                     episode = AlertEpisode.objects.create(
-                        key=finding.key, rule=rule, title=finding.title, text=finding.text, link=finding.link, opened=at
+                        key=finding.key,
+                        rule=rule,
+                        title=finding.title[:255],
+                        text=finding.text,
+                        link=finding.link[:500],
+                        opened=at,
                     )
             except IntegrityError:
                 continue  # opened by another evaluation meanwhile: it tells it
@@ -111,9 +140,9 @@ def _notice(episode, state, rule, finding, config, at):
         state=state,
         rule=rule,
         key=finding.key,
-        title=finding.title,
+        title=finding.title[:255],
         text=finding.text,
-        link=absolute(finding.link),
+        link=absolute(finding.link)[:500],
         created=at,
     )
     AlertDelivery.objects.bulk_create(AlertDelivery(notice=notice, channel=c) for c in config.channels())

@@ -115,3 +115,18 @@ def test_only_known_rules_can_be_turned_off(alert_config, name):
     with pytest.raises(ValidationError) as exc:
         alert_config.full_clean()
     assert "rules_off" in exc.value.message_dict
+
+
+def test_a_rule_whose_query_fails_does_not_abort_the_evaluation(healthy, alert_config, webhook, redis, monkeypatch):
+    from django.db import connection
+
+    def bad_sql(snap, config):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT no_such_column FROM dispatcher_alertsettings")
+        return []
+
+    monkeypatch.setattr(registry, "RULES", [registry.Rule("bad_sql", "bad sql", bad_sql), *registry.RULES])
+    write_health(redis, healthy["ast1"].id, contract.DOWN)
+    engine.evaluate()
+    assert about("engine:rule:bad_sql", "firing")(webhook.bodies)
+    assert about(f"server:{healthy['ast1'].server_id}:down", "firing")(webhook.bodies)
