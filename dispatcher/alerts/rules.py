@@ -73,8 +73,12 @@ def server_down(snap, config):
     """A server (one box, every set it is in) went down, and came back. Health is the worst of its rows'."""
     if snap.redis_error:
         return
+    watched = snap.memory.setdefault("servers", {})  # id -> name, so a removed server's episode can end
+    current = set()
     for figures in server_figures(snap):
         server = figures.server
+        current.add(str(server.id))
+        watched[str(server.id)] = server.name
         link = reverse("panel:servers") + f"#server-{server.id}"
         key = f"server:{server.id}:down"
         if figures.admin_state == contract.DISABLED:
@@ -85,6 +89,10 @@ def server_down(snap, config):
         elif figures.health == contract.UP:
             rtt = f" (probe RTT {figures.rtt_ms:.1f} ms)" if figures.rtt_ms is not None else ""
             yield Finding(key, False, f"Server {server.name} is up", f"{server.name} ({server.hostport}) is up again{rtt}.", link)
+    for server_id in set(watched) - current:
+        name = watched.pop(server_id)
+        text = f"{name} is no longer in any set."
+        yield Finding(f"server:{server_id}:down", False, f"Server {name} was removed", text, reverse("panel:servers"))
 
 
 def _server_down_reason(snap, figures):
@@ -99,10 +107,13 @@ def set_unusable(snap, config):
     """A set with destinations none of which takes new calls (all down or out of service)."""
     if snap.redis_error:
         return
+    watched = set(snap.memory.get("sets", []))
+    current = set()
     for dset in DispatcherSet.objects.prefetch_related("destinations"):
         dests = list(dset.destinations.all())
         if not dests:
             continue
+        current.add(dset.setid)
         usable = [d for d in dests if rules.usable(d, rules.effective_health(snap.health.get(d.id), d.health))]
         link = reverse("panel:dashboard") + f"#set-{dset.setid}"
         key = f"set:{dset.setid}:unusable"
@@ -118,6 +129,10 @@ def set_unusable(snap, config):
                 f"None of the {len(dests)} destinations of {dset} takes new calls (down, in maintenance or disabled).",
                 link,
             )
+    snap.memory["sets"] = sorted(current)
+    for setid in watched - current:
+        text = "The set was deleted or has no destinations left."
+        yield Finding(f"set:{setid}:unusable", False, f"Set {setid} is gone", text, reverse("panel:dashboard"))
 
 
 def proxy_silent(snap, config):

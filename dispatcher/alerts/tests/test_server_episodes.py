@@ -91,3 +91,15 @@ def test_an_unsettled_health_keeps_the_episode_open(healthy, alert_config, webho
     engine.evaluate()
     assert not about(f"server:{ast1.server_id}:down", "resolved")(webhook.bodies)
     assert AlertEpisode.objects.filter(key=f"server:{ast1.server_id}:down", closed=None).exists()
+
+
+def test_a_removed_server_ends_its_episode_saying_so(healthy, alert_config, webhook, redis):
+    ast1 = healthy["ast1"]
+    write_health(redis, ast1.id, contract.DOWN)
+    engine.evaluate()
+    server_id = ast1.server_id
+    ast1.delete()  # its server, listed nowhere else, goes with it
+    engine.evaluate()
+    [closed] = about(f"server:{server_id}:down", "resolved")(webhook.bodies)
+    assert closed["title"] == "Server ast1 was removed" and "no longer in any set" in closed["detail"]
+    assert not AlertEpisode.objects.filter(closed=None, key__startswith="server:").exists()
