@@ -92,7 +92,7 @@ def _findings(snap, config):
         key = f"engine:rule:{rule.name}"
         try:
             with transaction.atomic():  # a savepoint: a rule's failed query must not abort the evaluation's transaction
-                found = list(rule.fn(snap, config))
+                found = list(rule(snap, config))
         except Exception as exc:  # noqa: BLE001 (a broken rule must not silence the others, and must be seen)
             log.error("alert rule %s failed: %s: %s", rule.name, type(exc).__name__, exc)
             link = reverse("panel:config-alerts")

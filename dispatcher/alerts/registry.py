@@ -1,9 +1,13 @@
 """The rules the engine runs, in order. A rule is `fn(snap, config) -> iterable of Finding`
-(dispatcher.alerts.rules); add one here with a name (stable: AlertSettings.rules_off stores it)
-and the line the settings page shows beside its checkbox.
+(dispatcher.alerts.rules); add one here with a name (stable: AlertSettings.rules_off stores it),
+the line the settings page shows beside its checkbox, and the function or its dotted path, e.g.
+    Rule("carrier", "A carrier's answer or failure rate crosses its threshold", "dispatcher.carriers.carrier_findings"),
+(a path is imported when the rule runs, so a module that imports Finding from here makes no cycle).
 """
 
 from dataclasses import dataclass
+
+from django.utils.module_loading import import_string
 
 from dispatcher.alerts import rules
 
@@ -12,7 +16,11 @@ from dispatcher.alerts import rules
 class Rule:
     name: str
     label: str
-    fn: object
+    fn: object  # a function, or its dotted path
+
+    def __call__(self, snap, config):
+        fn = import_string(self.fn) if isinstance(self.fn, str) else self.fn
+        return fn(snap, config)
 
 
 RULES = [

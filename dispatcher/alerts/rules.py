@@ -145,7 +145,7 @@ def proxy_silent(snap, config):
     for node in snap.nodes:
         name = node.get("name", "")
         live[name] = node["age"]
-        seen[name] = snap.now - node["age"]
+        seen[name] = float(node.get("heartbeat") or snap.now - node["age"])
     for name, last in sorted(seen.items()):
         age = snap.now - last
         key = f"proxy:{name}:silent"

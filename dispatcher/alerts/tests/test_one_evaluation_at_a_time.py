@@ -10,7 +10,7 @@ from dispatcher.alerts.models import AlertEpisode
 from dispatcher.tests.panel_support import write_health
 from lbcore import contract
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def test_an_evaluation_skips_while_another_holds_the_lock(healthy, alert_config, webhook, redis):

@@ -130,3 +130,16 @@ def test_a_rule_whose_query_fails_does_not_abort_the_evaluation(healthy, alert_c
     engine.evaluate()
     assert about("engine:rule:bad_sql", "firing")(webhook.bodies)
     assert about(f"server:{healthy['ast1'].server_id}:down", "firing")(webhook.bodies)
+
+
+def test_a_rule_registered_by_its_dotted_path_runs_and_a_wrong_path_is_an_alert(
+    healthy, alert_config, webhook, redis, monkeypatch
+):
+    on_path = registry.Rule("by_path", "by path", "dispatcher.alerts.rules.server_down")
+    wrong = registry.Rule("wrong", "wrong", "dispatcher.no_such_module.findings")
+    monkeypatch.setattr(registry, "RULES", [on_path, wrong])
+    write_health(redis, healthy["ast1"].id, contract.DOWN)
+    engine.evaluate()
+    assert about(f"server:{healthy['ast1'].server_id}:down", "firing")(webhook.bodies)
+    [alert] = about("engine:rule:wrong", "firing")(webhook.bodies)
+    assert "ImportError" in alert["detail"] or "ModuleNotFoundError" in alert["detail"]
