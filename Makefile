@@ -37,9 +37,10 @@ run: var/.deps
 	$(BIN)/honcho -f Procfile start
 
 # System packages the suite drives: SIPp (sip-tester), headless Chromium, Redis (server and Sentinel), PostgreSQL
-# and keepalived (the floating address test in network namespaces, tests/netns).
+# and keepalived (the floating address test in network namespaces, tests/netns); promtool (Debian's prometheus) checks
+# deploy/prometheus/alerts.yml. Nothing uses a Prometheus server: where the package starts one (systemd), stop it.
 test-deps: var/.test-deps
-	@scripts/apt-ensure sipp:sip-tester chromium:chromium redis-server:redis-server redis-sentinel:redis-sentinel psql:postgresql-client keepalived:keepalived
+	@scripts/apt-ensure sipp:sip-tester chromium:chromium redis-server:redis-server redis-sentinel:redis-sentinel psql:postgresql-client keepalived:keepalived promtool:prometheus
 
 lint: var/.test-deps
 	$(BIN)/ruff check .

@@ -72,16 +72,18 @@ class Cause(models.TextChoices):
     PROBE = "probe", "Probe"
     PROXY = "proxy", "Proxy"
     IMPORT = "import", "Import"
+    ALERT = "alert", "Alert engine"
 
 
 # Who caused a change, by colour: people orange, machines blue, bulk imports grey.
-CAUSE_COLOUR = {"user": "orange", "api": "blue", "probe": "blue", "proxy": "blue", "import": "grey"}
+CAUSE_COLOUR = {"user": "orange", "api": "blue", "probe": "blue", "proxy": "blue", "import": "grey", "alert": "blue"}
 
 
 class EventKind(models.TextChoices):
     ADMIN = "admin", "Admin state"
     HEALTH = "health", "Health"
     CONFIG = "config", "Configuration"
+    ALERT = "alert", "Alert"
 
 
 class ProbingMode(models.IntegerChoices):

@@ -524,3 +524,7 @@ class WriteCheck(models.Model):
     """One row /healthz updates, so "database ok" means the database takes writes, not only reads."""
 
     checked = models.DateTimeField()
+
+
+# The alert engine's models live in their own module; imported here, where Django looks for the app's models.
+from dispatcher.alerts.models import AlertDelivery, AlertEpisode, AlertMemory, AlertMessage, AlertNotice, AlertSettings  # noqa: E402, F401

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from dispatcher.alerts import views as alerts
 from dispatcher.views import audit, auth, config, config_import, dashboard, destinations, servers, state, users
 
 app_name = "panel"
@@ -33,6 +34,8 @@ urlpatterns = [
     path("config/proxy/", config.proxy_settings, name="config-proxy"),
     path("config/import/", config_import.import_list, name="config-import"),
     path("config/export/", config_import.export_list, name="config-export"),
+    path("config/alerts/", alerts.alert_settings, name="config-alerts"),
+    path("config/alerts/test/", alerts.test_alert, name="config-alerts-test"),
     path("config/users/", users.users, name="config-users"),
     path("config/users/<int:pk>/role/", users.user_role, name="config-user-role"),
 ]

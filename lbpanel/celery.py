@@ -4,17 +4,23 @@ import os
 from celery import Celery
 from celery.app.trace import LOG_RECEIVED, LOG_SUCCESS
 
+from lbpanel.env import alert_interval
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lbpanel.settings")
 
+ALERT_INTERVAL = alert_interval()
 app = Celery("lbpanel")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.autodiscover_tasks(["dispatcher.alerts"])  # dispatcher/alerts/tasks.py: not an app of its own
 
 # The tick is cheap and decides itself whether a probe round is due (probes/claims.py),
 # so a changed ping_interval applies without restarting beat. A tick nobody took
 # within two seconds is worthless: the next one is already queued.
 app.conf.beat_schedule = {
     "probe-tick": {"task": "probes.tick", "schedule": 1.0, "options": {"expires": 2}},
+    # Alerts judge the live snapshot every few seconds (dispatcher/alerts); a late one is replaced by the next.
+    "alerts": {"task": "alerts.evaluate", "schedule": float(ALERT_INTERVAL), "options": {"expires": ALERT_INTERVAL}},
 }
 
 

@@ -53,3 +53,19 @@ def secret_key(var_dir):
         path.write_text(secrets.token_urlsafe(50))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def alert_interval():
+    """LBPANEL_ALERT_INTERVAL: seconds between alert evaluations (beat reads it before Django's settings)."""
+    seconds = envint("LBPANEL_ALERT_INTERVAL", 5)
+    if not 1 <= seconds <= 300:
+        raise ImproperlyConfigured(f"LBPANEL_ALERT_INTERVAL={seconds}: use 1 to 300 seconds")
+    return seconds
+
+
+def panel_url():
+    """PANEL_URL: the panel's address as people reach it, put in front of the links alerts carry."""
+    value = envstr("PANEL_URL", "").strip()
+    if value and not value.startswith(("http://", "https://")):
+        raise ImproperlyConfigured(f"PANEL_URL={value!r} must start with http:// or https://")
+    return value.rstrip("/")

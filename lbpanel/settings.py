@@ -8,7 +8,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from lbcore.redistarget import RedisTarget
-from lbpanel.env import envbool, envint, envlist, envstr, secret_key
+from lbpanel.env import envbool, envint, envlist, envstr, panel_url, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(envstr("LBPANEL_VAR_DIR", str(BASE_DIR / "var")))
@@ -234,6 +234,19 @@ Beside the REST API, the panel answers on three more paths (not described operat
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"AdminStateEnum": "dispatcher.choices.AdminState", "HealthEnum": "dispatcher.choices.HealthState"},
 }
+
+# Alerts (dispatcher/alerts): absolute links need the panel's address; e-mail goes through Django's mail settings.
+PANEL_URL = panel_url()
+EMAIL_HOST = envstr("EMAIL_HOST", "localhost")
+EMAIL_PORT = envint("EMAIL_PORT", 25)
+EMAIL_HOST_USER = envstr("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "false")
+EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", "false")
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "lbpanel@localhost")
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL: set one at most")
 
 LOG_LEVEL = envstr("LBPANEL_LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR"):

@@ -1,0 +1,69 @@
+"""The /metrics families deploy/prometheus/alerts.yml and deploy/grafana/lbpanel.json need beyond the
+per-destination ones: a server's health, each proxy's counters (shedding, 503s, failovers) and how far
+behind the published table it is, and when the last probe round finished."""
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from dispatcher.choices import HealthState
+from dispatcher.models import ProbeSettings
+from dispatcher.servers import server_figures
+from lbcore import rules
+
+# heartbeat counter -> (metric name, help); exported with the _total suffix
+NODE_COUNTERS = {
+    "invites": ("lbpanel_node_invites", "New INVITEs this proxy dispatched since it started."),
+    "answered": ("lbpanel_node_answered", "INVITEs answered 2xx through this proxy since it started."),
+    "failovers": ("lbpanel_node_failovers", "INVITEs this proxy moved to the next server since it started."),
+    "sent_503": ("lbpanel_node_sent_503", "503s this proxy sent itself (overload, no server) since it started."),
+    "shed": ("lbpanel_node_shed", "New INVITEs this proxy refused with 503 because it was overloaded, since it started."),
+}
+
+
+def alerting_families(snap):
+    yield from _server_health(snap)
+    yield from _nodes(snap)
+    yield from _probe_rounds(snap)
+
+
+def _server_health(snap):
+    health = GaugeMetricFamily(
+        "lbpanel_server_health",
+        "A server's health, the worst of its rows' (1 for the current one); absent while Redis cannot be read.",
+        labels=["id", "server", "health"],
+    )
+    if not snap.redis_error:
+        for figures in server_figures(snap):
+            for value in HealthState.values:
+                health.add_metric([str(figures.server.id), figures.server.name, value], 1 if figures.health == value else 0)
+    yield health
+
+
+def _nodes(snap):
+    counters = {key: CounterMetricFamily(name, text, labels=["node"]) for key, (name, text) in NODE_COUNTERS.items()}
+    behind = GaugeMetricFamily(
+        "lbpanel_node_table_versions_behind",
+        "Routing table versions a live proxy is behind the published one (0: up to date).",
+        labels=["node"],
+    )
+    for node in snap.nodes:
+        name = node.get("name", "")
+        totals = node.get("totals") or {}
+        for key, family in counters.items():
+            family.add_metric([name], int(totals.get(key) or 0))
+        versions = rules.versions_behind(snap.table_version, node.get("table_version"))
+        if versions is not None:
+            behind.add_metric([name], versions)
+    yield from counters.values()
+    yield behind
+
+
+def _probe_rounds(snap):
+    last = GaugeMetricFamily("lbpanel_probe_last_round_timestamp_seconds", "When the last probe round finished (epoch).")
+    if snap.last_round is not None:
+        last.add_metric([], snap.last_round)
+    interval = GaugeMetricFamily("lbpanel_probe_interval_seconds", "Seconds between probe rounds (ping_interval).")
+    interval.add_metric([], ProbeSettings.load().ping_interval)
+    paused = GaugeMetricFamily("lbpanel_probing_paused", "1 while probing is paused (dispatcher.ping_active 0).")
+    if not snap.redis_error:
+        paused.add_metric([], 1 if snap.probing_paused else 0)
+    yield from (last, interval, paused)

@@ -1,0 +1,116 @@
+"""Real receivers for the alert channels, on 127.0.0.1 ports from LBPANEL_TEST_PORT_BASE + 700..799:
+an HTTP server that keeps every JSON body POSTed to it, and an SMTP server (aiosmtpd) that keeps
+every message. Both wait on a Condition, so a test awaits what it expects instead of sleeping."""
+
+import itertools
+import json
+import logging
+import os
+import threading
+from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from aiosmtpd.controller import Controller
+
+from tests.ports import is_free
+
+logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every connection at INFO
+PORT_BASE = int(os.environ.get("LBPANEL_TEST_PORT_BASE") or 25000) + 700
+_ports = itertools.count(PORT_BASE)
+
+
+def free_port():
+    for _ in range(100):
+        port = next(_ports)
+        if port >= PORT_BASE + 100:
+            break
+        if is_free(port):
+            return port
+    raise RuntimeError(f"no free port in {PORT_BASE}..{PORT_BASE + 99}")
+
+
+class Inbox:
+    """What a receiver got, in order; `wait_for(predicate)` returns once it holds (or raises after `timeout`)."""
+
+    def __init__(self):
+        self.items = []
+        self._cond = threading.Condition()
+
+    def add(self, item):
+        with self._cond:
+            self.items.append(item)
+            self._cond.notify_all()
+
+    def wait_for(self, predicate, timeout=60, what="the expected messages"):
+        with self._cond:
+            if not self._cond.wait_for(lambda: predicate(self.items), timeout):
+                raise AssertionError(f"never got {what}; got: {self.items!r}")
+            return list(self.items)
+
+
+class WebhookReceiver:
+    """POST / with JSON: kept in `inbox`. `status` is what it answers (500 to play a broken receiver)."""
+
+    def __init__(self):
+        self.inbox = Inbox()
+        self.status = 200
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if receiver.status == 200:
+                    receiver.inbox.add(json.loads(body))
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.port = free_port()
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.url = f"http://127.0.0.1:{self.port}/hook/secret-token"
+        self.thread = threading.Thread(target=self.server.serve_forever, name="webhook-receiver", daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def bodies(self):
+        return list(self.inbox.items)
+
+
+class _Keep:
+    def __init__(self, inbox):
+        self.inbox = inbox
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
+        message = message_from_bytes(envelope.content)
+        self.inbox.add(
+            {"to": list(envelope.rcpt_tos), "subject": message["Subject"], "body": message.get_payload(decode=True).decode()}
+        )
+        return "250 OK"
+
+
+class SmtpReceiver:
+    def __init__(self):
+        self.inbox = Inbox()
+        self.port = free_port()
+        self.controller = Controller(_Keep(self.inbox), hostname="127.0.0.1", port=self.port)
+
+    def start(self):
+        self.controller.start()
+        return self
+
+    def stop(self):
+        self.controller.stop()
+
+    @property
+    def messages(self):
+        return list(self.inbox.items)
