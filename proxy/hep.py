@@ -1,0 +1,261 @@
+"""SIP capture: a HEPv3 copy of every SIP message the proxy receives or sends, over UDP to
+Homer, heplify-server or sngrep (`hep_destination` in the proxy settings, lbcore/hep.py).
+
+Hand-written: PyPI has no maintained HEP encoder (the `hep*` packages there are physics
+tools; sipcapture ships its agents in C and Go), and HEP3 is a 6-byte header and a dozen
+fixed chunks (sipcapture/HEP, HEP3 Network Protocol Specification rev 36).
+
+Capture must never cost a call: the sender owns one non-blocking UDP socket; a copy the
+kernel will not take at once is dropped and counted, never queued (a slow or dead Homer must
+not grow our memory or stall the loop), and nothing here raises into the message path.
+While capture is off `Proxy.hep` is None, and a message pays one attribute test for it.
+"""
+
+import logging
+import socket
+import struct
+import time
+
+from lbcore.contract import DEFAULT_SETTINGS
+from lbcore.hep import parse_hep_destination
+from proxy.logquota import LogQuota
+from proxy.resolver import literal
+
+log = logging.getLogger("proxy.hep")
+
+# chunk types of the generic vendor (0x0000)
+IP_FAMILY, IP_PROTO, SRC_IP4, DST_IP4, SRC_IP6, DST_IP6 = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
+SRC_PORT, DST_PORT, TS_SEC, TS_USEC, PROTO_TYPE, CAPTURE_ID, PAYLOAD = 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0F
+FAMILY_IPV4, FAMILY_IPV6 = 0x02, 0x0A  # the spec's values (Linux's AF_INET / AF_INET6)
+UDP, TCP = 17, 6
+PROTO_SIP = 0x01
+HEP_MAX = 0xFFFF  # the header's total length is a uint16
+
+# header, then every chunk as (vendor, type, length, value); the payload chunk's value follows
+_FIXED = "!4sH" + "HHHB" * 2 + "HHH{ip}s" * 2 + "HHHH" * 2 + "HHHI" * 2 + "HHHB" + "HHHI" + "HHH"
+_V4 = struct.Struct(_FIXED.format(ip=4))
+_V6 = struct.Struct(_FIXED.format(ip=16))
+_V4_MAPPED = b"\0" * 10 + b"\xff\xff"
+_ADDR_CACHE_MAX = 10000
+SNDBUF = 4 << 20
+
+
+def encode(proto, src_ip, src_port, dst_ip, dst_port, payload, capture_id, now):
+    """One HEPv3 packet. `src_ip`, `dst_ip`: packed addresses (4 or 16 bytes; one of each is
+    sent as IPv6, the IPv4 one mapped); `now`: epoch seconds. ValueError past 65,535 bytes."""
+    if len(src_ip) != len(dst_ip):
+        src_ip = src_ip if len(src_ip) == 16 else _V4_MAPPED + src_ip
+        dst_ip = dst_ip if len(dst_ip) == 16 else _V4_MAPPED + dst_ip
+    if len(src_ip) == 16:
+        fixed, family, src_type, dst_type = _V6, FAMILY_IPV6, SRC_IP6, DST_IP6
+    else:
+        fixed, family, src_type, dst_type = _V4, FAMILY_IPV4, SRC_IP4, DST_IP4
+    total = fixed.size + len(payload)
+    if total > HEP_MAX:
+        raise ValueError(f"a {len(payload)}-byte message does not fit in one HEP packet")
+    sec, usec = divmod(int(now * 1_000_000 + 0.5), 1_000_000)
+    ip_len = 6 + len(src_ip)
+    # fmt: off
+    head = fixed.pack(
+        b"HEP3", total,
+        0, IP_FAMILY, 7, family,
+        0, IP_PROTO, 7, proto,
+        0, src_type, ip_len, src_ip,
+        0, dst_type, ip_len, dst_ip,
+        0, SRC_PORT, 8, src_port,
+        0, DST_PORT, 8, dst_port,
+        0, TS_SEC, 10, sec,
+        0, TS_USEC, 10, usec,
+        0, PROTO_TYPE, 7, PROTO_SIP,
+        0, CAPTURE_ID, 10, capture_id,
+        0, PAYLOAD, 6 + len(payload),
+    )
+    # fmt: on
+    return head + payload
+
+
+def decode(packet):
+    """{chunk type: value} of a HEPv3 packet (ints, packed addresses as text, payload as bytes):
+    for tests and for reading what a receiver would. ValueError on anything malformed."""
+    if packet[:4] != b"HEP3" or len(packet) < 6:
+        raise ValueError("not a HEP3 packet")
+    (total,) = struct.unpack_from("!H", packet, 4)
+    if total != len(packet):
+        raise ValueError(f"length field {total} but {len(packet)} bytes")
+    chunks, pos = {}, 6
+    while pos < total:
+        if pos + 6 > total:
+            raise ValueError(f"a chunk header cut short at {pos}")
+        vendor, kind, length = struct.unpack_from("!HHH", packet, pos)
+        if length < 6 or pos + length > total:
+            raise ValueError(f"chunk 0x{kind:04x} at {pos}: bad length {length}")
+        value = packet[pos + 6 : pos + length]
+        if vendor == 0:
+            if kind in (SRC_IP4, DST_IP4):
+                value = socket.inet_ntop(socket.AF_INET, value)
+            elif kind in (SRC_IP6, DST_IP6):
+                value = socket.inet_ntop(socket.AF_INET6, value)
+            elif kind != PAYLOAD:
+                value = int.from_bytes(value, "big")
+            chunks[kind] = value
+        pos += length
+    return chunks
+
+
+def packed(ip):
+    """inet_pton of an IP literal in either family."""
+    return socket.inet_pton(socket.AF_INET6 if ":" in ip else socket.AF_INET, ip)
+
+
+class HepSender:
+    """One UDP socket to the capture server; `inbound` / `outbound` copy one SIP message."""
+
+    def __init__(self, addr, capture_id, text=None):
+        self.addr = addr
+        self.capture_id = capture_id
+        self.text = text or f"{addr[0]}:{addr[1]}"
+        self.sent = self.dropped = self.failed = 0
+        self._addrs = {}  # ip text -> packed
+        self._local = {}  # listener -> (packed ip, port)
+        self.drop_log = LogQuota(1, log, "HEP copies dropped")
+        self.sock = socket.socket(socket.AF_INET6 if ":" in addr[0] else socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            self.sock.setblocking(False)
+            try:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF)
+            except OSError:
+                pass  # the system's default buffer: more drops under a burst, nothing worse
+            self.sock.connect(addr)  # an IP literal: no lookup; send() then skips the address per packet
+        except OSError:
+            self.sock.close()
+            raise
+
+    def inbound(self, data, listener, peer, tcp):
+        """`data` came from `peer` (ip, port) to `listener`."""
+        try:
+            src = self._packed(peer)
+            local = self._local.get(listener) or self._local_of(listener)
+            self._send(TCP if tcp else UDP, src, local, data)
+        except Exception as exc:  # noqa: BLE001 (capture must never break the message it copies)
+            self._failed(exc)
+
+    def outbound(self, data, listener, peer, tcp):
+        """`data` leaves `listener` for `peer`."""
+        try:
+            local = self._local.get(listener) or self._local_of(listener)
+            self._send(TCP if tcp else UDP, local, self._packed(peer), data)
+        except Exception as exc:  # noqa: BLE001 (as inbound)
+            self._failed(exc)
+
+    def _send(self, proto, src, dst, data):
+        if len(data) + _V6.size > HEP_MAX:
+            self._drop("message too large for one HEP packet", len(data))
+            return
+        packet = encode(proto, src[0], src[1], dst[0], dst[1], data, self.capture_id, time.time())
+        try:
+            self.sock.send(packet)
+        except BlockingIOError:
+            self._drop("socket buffer full", len(data))
+            return
+        except ConnectionRefusedError:
+            # the ICMP port unreachable of an earlier copy: nothing listens there (yet)
+            self._drop("ICMP port unreachable: nothing listens there", len(data))
+            return
+        self.sent += 1
+
+    def _packed(self, addr):
+        ip = self._addrs.get(addr[0])
+        if ip is None:
+            if len(self._addrs) >= _ADDR_CACHE_MAX:
+                self._addrs.clear()
+            ip = self._addrs[addr[0]] = packed(addr[0])
+        return ip, addr[1]
+
+    def _local_of(self, listener):
+        """The address a listener receives on; a wildcard one is named by its advertised
+        address when that is an IP, else by the wildcard (we do not ask the kernel per packet)."""
+        host = listener.host
+        if host in ("", "0.0.0.0", "::"):
+            host = literal(listener.advertised) or host or "0.0.0.0"
+        local = self._local[listener] = (packed(literal(host) or host), listener.port)
+        return local
+
+    def _drop(self, why, size):
+        self.dropped += 1
+        self.drop_log.warning(
+            time.monotonic(), "HEP copy to %s dropped (%s, %d bytes); %d dropped so far", self.text, why, size, self.dropped
+        )
+
+    def _failed(self, exc):
+        self.failed += 1
+        self.drop_log.warning(time.monotonic(), "HEP copy to %s failed: %r; %d failed so far", self.text, exc, self.failed)
+
+    def close(self):
+        self.drop_log.flush(time.monotonic() + 1.0)
+        self.sock.close()
+
+
+class HepCapture:
+    """Follows the applied table's hep_destination and hep_capture_id: sets `core.hep` to a
+    sender, or to None while capture is off (or its host name does not resolve)."""
+
+    def __init__(self, core):
+        self.core = core
+        self.wanted = ("", None)
+
+    def apply(self, settings):
+        text = (settings.get("hep_destination") or "").strip()
+        capture_id = settings.get("hep_capture_id")
+        capture_id = DEFAULT_SETTINGS["hep_capture_id"] if capture_id is None else capture_id
+        wanted = (text, capture_id)
+        if wanted == self.wanted:
+            return
+        self.wanted = wanted
+        self._use(None)  # copies go where the table says, or nowhere: never to the old place meanwhile
+        try:
+            target = parse_hep_destination(text)
+            if not 0 <= int(capture_id) <= 0xFFFFFFFF:
+                raise ValueError(f"hep_capture_id {capture_id} is not a uint32")
+        except (ValueError, TypeError) as exc:
+            # the panel refuses these; a table written into Redis by hand may still carry one
+            log.error("hep_destination %r, hep_capture_id %r: %s; SIP capture off", text, capture_id, exc)
+            return
+        if target is None:
+            return
+        host, port = target
+        ip = literal(host)
+        if ip is not None:
+            self._open(wanted, ip, port)
+            return
+
+        def resolved(ip, why):
+            if self.wanted != wanted:
+                return  # a newer table changed the setting meanwhile
+            if ip is None:
+                log.error(
+                    "hep_destination %s: host %s does not resolve (%s); SIP capture off until a table changes it", text, host, why
+                )
+                return
+            self._open(wanted, ip, port)
+
+        # c-ares on the loop, as for every other name: never getaddrinfo here
+        self.core.resolver.resolve(host, False, resolved)
+
+    def _open(self, wanted, ip, port):
+        text, capture_id = wanted
+        try:
+            sender = HepSender((ip, port), int(capture_id), text)
+        except OSError as exc:
+            log.error("hep_destination %s (%s:%s): cannot open a UDP socket: %s; SIP capture off", text, ip, port, exc)
+            return
+        self._use(sender)
+        log.info("SIP capture on: HEPv3 to %s (%s:%s), capture id %s", text, ip, port, capture_id)
+
+    def _use(self, sender):
+        old, self.core.hep = self.core.hep, sender
+        if old is not None:
+            old.close()
+            log.info("SIP capture to %s off: %d copies sent, %d dropped, %d failed", old.text, old.sent, old.dropped, old.failed)
+
+    def close(self):
+        self._use(None)
