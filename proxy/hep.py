@@ -31,47 +31,54 @@ UDP, TCP = 17, 6
 PROTO_SIP = 0x01
 HEP_MAX = 0xFFFF  # the header's total length is a uint16
 
-# header, then every chunk as (vendor, type, length, value); the payload chunk's value follows
-_FIXED = "!4sH" + "HHHB" * 2 + "HHH{ip}s" * 2 + "HHHH" * 2 + "HHHI" * 2 + "HHHB" + "HHHI" + "HHH"
-_V4 = struct.Struct(_FIXED.format(ip=4))
-_V6 = struct.Struct(_FIXED.format(ip=16))
+_HEADER = struct.Struct("!4sH")  # "HEP3", total length
+# the chunks that change with every message; the payload's value follows its header
+_TIME_AND_PAYLOAD = struct.Struct("!HHHIHHHIHHH")
+_TIME_AND_PAYLOAD_SIZE = _TIME_AND_PAYLOAD.size
 _V4_MAPPED = b"\0" * 10 + b"\xff\xff"
-_ADDR_CACHE_MAX = 10000
+_LEGS_MAX = 10000
 SNDBUF = 4 << 20
 
 
-def encode(proto, src_ip, src_port, dst_ip, dst_port, payload, capture_id, now):
-    """One HEPv3 packet. `src_ip`, `dst_ip`: packed addresses (4 or 16 bytes; one of each is
-    sent as IPv6, the IPv4 one mapped); `now`: epoch seconds. ValueError past 65,535 bytes."""
+def leg_chunks(proto, src_ip, src_port, dst_ip, dst_port):
+    """The chunks every message between two addresses shares: family, protocol, addresses and
+    ports. `src_ip`, `dst_ip`: packed (4 or 16 bytes; with one of each, both go as IPv6, the
+    IPv4 one mapped)."""
     if len(src_ip) != len(dst_ip):
         src_ip = src_ip if len(src_ip) == 16 else _V4_MAPPED + src_ip
         dst_ip = dst_ip if len(dst_ip) == 16 else _V4_MAPPED + dst_ip
-    if len(src_ip) == 16:
-        fixed, family, src_type, dst_type = _V6, FAMILY_IPV6, SRC_IP6, DST_IP6
-    else:
-        fixed, family, src_type, dst_type = _V4, FAMILY_IPV4, SRC_IP4, DST_IP4
-    total = fixed.size + len(payload)
+    v6 = len(src_ip) == 16
+    ip_len = 6 + len(src_ip)
+    return struct.pack(
+        f"!HHHB HHHB HHH{len(src_ip)}s HHH{len(src_ip)}s HHHH HHHH",
+        *(0, IP_FAMILY, 7, FAMILY_IPV6 if v6 else FAMILY_IPV4),
+        *(0, IP_PROTO, 7, proto),
+        *(0, SRC_IP6 if v6 else SRC_IP4, ip_len, src_ip),
+        *(0, DST_IP6 if v6 else DST_IP4, ip_len, dst_ip),
+        *(0, SRC_PORT, 8, src_port),
+        *(0, DST_PORT, 8, dst_port),
+    )
+
+
+def agent_chunks(capture_id):
+    """What every packet of one sender carries: protocol type SIP and the capture agent id."""
+    return struct.pack("!HHHB HHHI", 0, PROTO_TYPE, 7, PROTO_SIP, 0, CAPTURE_ID, 10, capture_id)
+
+
+def assemble(leg, agent, payload, now):
+    """One HEPv3 packet from its constant parts and a message; `now`: epoch seconds.
+    ValueError when it would pass 65,535 bytes."""
+    total = 6 + len(leg) + len(agent) + _TIME_AND_PAYLOAD_SIZE + len(payload)
     if total > HEP_MAX:
         raise ValueError(f"a {len(payload)}-byte message does not fit in one HEP packet")
     sec, usec = divmod(int(now * 1_000_000 + 0.5), 1_000_000)
-    ip_len = 6 + len(src_ip)
-    # fmt: off
-    head = fixed.pack(
-        b"HEP3", total,
-        0, IP_FAMILY, 7, family,
-        0, IP_PROTO, 7, proto,
-        0, src_type, ip_len, src_ip,
-        0, dst_type, ip_len, dst_ip,
-        0, SRC_PORT, 8, src_port,
-        0, DST_PORT, 8, dst_port,
-        0, TS_SEC, 10, sec,
-        0, TS_USEC, 10, usec,
-        0, PROTO_TYPE, 7, PROTO_SIP,
-        0, CAPTURE_ID, 10, capture_id,
-        0, PAYLOAD, 6 + len(payload),
-    )
-    # fmt: on
-    return head + payload
+    stamp = _TIME_AND_PAYLOAD.pack(0, TS_SEC, 10, sec, 0, TS_USEC, 10, usec, 0, PAYLOAD, 6 + len(payload))
+    return b"".join((_HEADER.pack(b"HEP3", total), leg, agent, stamp, payload))
+
+
+def encode(proto, src_ip, src_port, dst_ip, dst_port, payload, capture_id, now):
+    """One HEPv3 packet (see leg_chunks and assemble)."""
+    return assemble(leg_chunks(proto, src_ip, src_port, dst_ip, dst_port), agent_chunks(capture_id), payload, now)
 
 
 def decode(packet):
@@ -114,9 +121,10 @@ class HepSender:
         self.addr = addr
         self.capture_id = capture_id
         self.text = text or f"{addr[0]}:{addr[1]}"
+        self.agent = agent_chunks(capture_id)
         self.sent = self.dropped = self.failed = 0
-        self._addrs = {}  # ip text -> packed
-        self._local = {}  # listener -> (packed ip, port)
+        # (listener, peer, tcp, inbound) -> leg_chunks; a flood of new peers only recomputes
+        self._legs = {}
         self.drop_log = LogQuota(1, log, "HEP copies dropped")
         self.sock = socket.socket(socket.AF_INET6 if ":" in addr[0] else socket.AF_INET, socket.SOCK_DGRAM)
         try:
@@ -133,25 +141,29 @@ class HepSender:
     def inbound(self, data, listener, peer, tcp):
         """`data` came from `peer` (ip, port) to `listener`."""
         try:
-            src = self._packed(peer)
-            local = self._local.get(listener) or self._local_of(listener)
-            self._send(TCP if tcp else UDP, src, local, data)
+            leg = self._legs.get((listener, peer, tcp, True))
+            if leg is None:
+                leg = self._leg(listener, peer, tcp, True)
+            self._send(leg, data)
         except Exception as exc:  # noqa: BLE001 (capture must never break the message it copies)
             self._failed(exc)
 
     def outbound(self, data, listener, peer, tcp):
         """`data` leaves `listener` for `peer`."""
         try:
-            local = self._local.get(listener) or self._local_of(listener)
-            self._send(TCP if tcp else UDP, local, self._packed(peer), data)
+            leg = self._legs.get((listener, peer, tcp, False))
+            if leg is None:
+                leg = self._leg(listener, peer, tcp, False)
+            self._send(leg, data)
         except Exception as exc:  # noqa: BLE001 (as inbound)
             self._failed(exc)
 
-    def _send(self, proto, src, dst, data):
-        if len(data) + _V6.size > HEP_MAX:
+    def _send(self, leg, data):
+        try:
+            packet = assemble(leg, self.agent, data, time.time())
+        except ValueError:
             self._drop("message too large for one HEP packet", len(data))
             return
-        packet = encode(proto, src[0], src[1], dst[0], dst[1], data, self.capture_id, time.time())
         try:
             self.sock.send(packet)
         except BlockingIOError:
@@ -163,22 +175,15 @@ class HepSender:
             return
         self.sent += 1
 
-    def _packed(self, addr):
-        ip = self._addrs.get(addr[0])
-        if ip is None:
-            if len(self._addrs) >= _ADDR_CACHE_MAX:
-                self._addrs.clear()
-            ip = self._addrs[addr[0]] = packed(addr[0])
-        return ip, addr[1]
-
-    def _local_of(self, listener):
-        """The address a listener receives on; a wildcard one is named by its advertised
-        address when that is an IP, else by the wildcard (we do not ask the kernel per packet)."""
-        host = listener.host
-        if host in ("", "0.0.0.0", "::"):
-            host = literal(listener.advertised) or host or "0.0.0.0"
-        local = self._local[listener] = (packed(literal(host) or host), listener.port)
-        return local
+    def _leg(self, listener, peer, tcp, inbound):
+        local = (packed(_local_ip(listener)), listener.port)
+        remote = (packed(peer[0]), peer[1])
+        src, dst = (remote, local) if inbound else (local, remote)
+        leg = leg_chunks(TCP if tcp else UDP, src[0], src[1], dst[0], dst[1])
+        if len(self._legs) >= _LEGS_MAX:
+            self._legs.clear()
+        self._legs[(listener, peer, tcp, inbound)] = leg
+        return leg
 
     def _drop(self, why, size):
         self.dropped += 1
@@ -193,6 +198,15 @@ class HepSender:
     def close(self):
         self.drop_log.flush(time.monotonic() + 1.0)
         self.sock.close()
+
+
+def _local_ip(listener):
+    """The address a listener receives on; a wildcard one is named by its advertised address
+    when that is an IP, else by the wildcard (we do not ask the kernel per packet)."""
+    host = listener.host
+    if host in ("", "0.0.0.0", "::"):
+        host = literal(listener.advertised) or host or "0.0.0.0"
+    return literal(host) or host
 
 
 class HepCapture:
