@@ -257,6 +257,10 @@ class HepCapture:
 
     def _open(self, wanted, ip, port):
         text, capture_id = wanted
+        if self.core.is_local(ip, port):
+            # our own SIP socket: each copy would arrive as a message, and be copied again
+            log.error("hep_destination %s (%s:%s) is this proxy's own SIP address; SIP capture off", text, ip, port)
+            return
         try:
             sender = HepSender((ip, port), int(capture_id), text)
         except OSError as exc:

@@ -171,3 +171,17 @@ def test_a_receiver_that_is_not_there_costs_the_calls_nothing():
             assert hep.dropped > 0 and hep.sent + hep.dropped == 10 and hep.failed == 0
 
     run(scenario())
+
+
+def test_it_never_sends_the_copies_to_its_own_sip_socket():
+    async def scenario():
+        async with Harness(_one) as h:
+            h.core.apply_table(table([dest(1, h.dest_ports[0])], version=2, hep_destination=f"localhost:{h.proxy_port}"))
+            looked_up = asyncio.get_running_loop().create_future()
+            h.core.resolver.resolve("localhost", False, lambda ip, why: looked_up.set_result(ip))
+            await looked_up
+            assert h.core.hep is None, "each copy would come back as a message and be copied again"
+            h.core.apply_table(table([dest(1, h.dest_ports[0])], version=3, hep_destination=f"127.0.0.1:{h.proxy_port}"))
+            assert h.core.hep is None
+
+    run(scenario())
