@@ -38,6 +38,7 @@ _TIME_AND_PAYLOAD_SIZE = _TIME_AND_PAYLOAD.size
 _V4_MAPPED = b"\0" * 10 + b"\xff\xff"
 _LEGS_MAX = 10000
 SNDBUF = 4 << 20
+RESOLVE_EVERY_S = 60.0  # a hep_destination host name is looked up again this often
 
 
 def leg_chunks(proto, src_ip, src_port, dst_ip, dst_port):
@@ -211,11 +212,15 @@ def _local_ip(listener):
 
 class HepCapture:
     """Follows the applied table's hep_destination and hep_capture_id: sets `core.hep` to a
-    sender, or to None while capture is off (or its host name does not resolve)."""
+    sender, or to None while capture is off (or its host name has never resolved). A name is
+    looked up again every RESOLVE_EVERY_S, so capture follows Homer to a new address, and
+    starts once a name that did not resolve does."""
 
     def __init__(self, core):
         self.core = core
         self.wanted = ("", None)
+        self.target = None  # (host name, port) being followed, else None
+        self._timer = None
 
     def apply(self, settings):
         text = (settings.get("hep_destination") or "").strip()
@@ -225,7 +230,7 @@ class HepCapture:
         if wanted == self.wanted:
             return
         self.wanted = wanted
-        self._use(None)  # copies go where the table says, or nowhere: never to the old place meanwhile
+        self.close()  # copies go where the table says, or nowhere: never to the old place meanwhile
         try:
             target = parse_hep_destination(text)
             if not 0 <= int(capture_id) <= 0xFFFFFFFF:
@@ -236,35 +241,63 @@ class HepCapture:
             return
         if target is None:
             return
-        host, port = target
-        ip = literal(host)
+        ip = literal(target[0])
         if ip is not None:
-            self._open(wanted, ip, port)
+            self._open(ip, target[1])
+            return
+        self.target = target
+        self.refresh()
+
+    def refresh(self):
+        """Look the name up (again); c-ares on the loop, as for every other name: never
+        getaddrinfo here. The answer comes through the resolver's cache (5 min, failures 30 s)."""
+        if self._timer is not None:
+            self._timer.cancel()  # one timer per name, also when called between two
+            self._timer = None
+        target, wanted = self.target, self.wanted
+        if target is None:
             return
 
         def resolved(ip, why):
-            if self.wanted != wanted:
+            if self.wanted != wanted or self.target != target:
                 return  # a newer table changed the setting meanwhile
+            if self._timer is None:
+                self._timer = self.core.loop.call_later(RESOLVE_EVERY_S, self.refresh)
+            current = self.core.hep
             if ip is None:
-                log.error(
-                    "hep_destination %s: host %s does not resolve (%s); SIP capture off until a table changes it", text, host, why
-                )
+                if current is None:
+                    log.error(
+                        "hep_destination %s: host %s does not resolve (%s); SIP capture off until it does",
+                        wanted[0],
+                        target[0],
+                        why,
+                    )
+                else:  # a DNS blip: the receiver is most likely still where it was
+                    log.warning(
+                        "hep_destination %s: host %s does not resolve (%s); copies still go to %s",
+                        wanted[0],
+                        target[0],
+                        why,
+                        current.addr[0],
+                    )
                 return
-            self._open(wanted, ip, port)
+            if current is None or current.addr != (ip, target[1]):
+                self._open(ip, target[1])
 
-        # c-ares on the loop, as for every other name: never getaddrinfo here
-        self.core.resolver.resolve(host, False, resolved)
+        self.core.resolver.resolve(target[0], False, resolved)
 
-    def _open(self, wanted, ip, port):
-        text, capture_id = wanted
+    def _open(self, ip, port):
+        text, capture_id = self.wanted
         if self.core.is_local(ip, port):
             # our own SIP socket: each copy would arrive as a message, and be copied again
             log.error("hep_destination %s (%s:%s) is this proxy's own SIP address; SIP capture off", text, ip, port)
+            self._use(None)
             return
         try:
             sender = HepSender((ip, port), int(capture_id), text)
         except OSError as exc:
             log.error("hep_destination %s (%s:%s): cannot open a UDP socket: %s; SIP capture off", text, ip, port, exc)
+            self._use(None)
             return
         self._use(sender)
         log.info("SIP capture on: HEPv3 to %s (%s:%s), capture id %s", text, ip, port, capture_id)
@@ -276,4 +309,8 @@ class HepCapture:
             log.info("SIP capture to %s off: %d copies sent, %d dropped, %d failed", old.text, old.sent, old.dropped, old.failed)
 
     def close(self):
+        self.target = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._use(None)

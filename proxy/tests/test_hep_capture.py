@@ -3,6 +3,7 @@ refused and malformed ones too; a new table turns it off, on or elsewhere withou
 a receiver that is not there costs the calls nothing."""
 
 import asyncio
+import time
 
 from proxy.hep import decode
 from proxy.tests.harness import Harness, dest, peer_at, request, run, table
@@ -183,5 +184,26 @@ def test_it_never_sends_the_copies_to_its_own_sip_socket():
             assert h.core.hep is None, "each copy would come back as a message and be copied again"
             h.core.apply_table(table([dest(1, h.dest_ports[0])], version=3, hep_destination=f"127.0.0.1:{h.proxy_port}"))
             assert h.core.hep is None
+
+    run(scenario())
+
+
+def test_a_host_name_is_followed_to_a_new_address_and_kept_through_a_dns_blip():
+    async def scenario():
+        async with Harness(_one) as h:
+            sink_port = next(h.ports)
+            cache = h.core.resolver.cache  # what a DNS answer leaves; the lookup itself is tested above
+            cache["homer.test"] = ("127.0.0.1", time.monotonic() + 300)
+            h.core.apply_table(table([dest(1, h.dest_ports[0])], version=2, hep_destination=f"homer.test:{sink_port}"))
+            assert h.core.hep.addr == ("127.0.0.1", sink_port)
+            assert h.core.capture._timer is not None, "looked up again later"
+            cache["homer.test"] = ("127.0.0.2", time.monotonic() + 300)
+            h.core.capture.refresh()
+            assert h.core.hep.addr == ("127.0.0.2", sink_port)
+            cache["homer.test"] = (None, time.monotonic() + 30)
+            h.core.capture.refresh()
+            assert h.core.hep.addr == ("127.0.0.2", sink_port), "a failed lookup keeps the last address"
+            h.core.apply_table(table([dest(1, h.dest_ports[0])], version=3, hep_destination=""))
+            assert h.core.hep is None and h.core.capture._timer is None
 
     run(scenario())
