@@ -1,11 +1,12 @@
 """SIP capture: a HEPv3 copy of every SIP message the proxy receives or sends, over UDP to
 Homer, heplify-server or sngrep (`hep_destination` in the proxy settings, lbcore/hep.py).
 
-Hand-written: PyPI has no maintained HEP encoder (the `hep*` packages there are physics
-tools; sipcapture ships its agents in C and Go), and HEP3 is a 6-byte header and a dozen
-fixed chunks (sipcapture/HEP, HEP3 Network Protocol Specification rev 36).
+Hand-written: PyPI has no HEP encoder (its `hep*` packages are physics tools; sipcapture's
+own hep-python is a placeholder repository, its agents are C and Go), and HEP3 is a 6-byte
+header and a dozen fixed chunks (sipcapture/HEP, HEP3 Network Protocol Specification rev 37;
+the reading sngrep 1.6 does is the one tested, tests/e2e_proxy/test_hep_capture.py).
 
-Capture must never cost a call: the sender owns one non-blocking UDP socket; a copy the
+Capture must never hold a message up: the sender owns one non-blocking UDP socket; a copy the
 kernel will not take at once is dropped and counted, never queued (a slow or dead Homer must
 not grow our memory or stall the loop), and nothing here raises into the message path.
 While capture is off `Proxy.hep` is None, and a message pays one attribute test for it.
@@ -33,7 +34,7 @@ HEP_MAX = 0xFFFF  # the header's total length is a uint16
 
 _HEADER = struct.Struct("!4sH")  # "HEP3", total length
 # the chunks that change with every message; the payload's value follows its header
-_TIME_AND_PAYLOAD = struct.Struct("!HHHIHHHIHHH")
+_TIME_AND_PAYLOAD = struct.Struct("!HHHI" + "HHHI" + "HHH")  # seconds, microseconds, payload header
 _TIME_AND_PAYLOAD_SIZE = _TIME_AND_PAYLOAD.size
 _V4_MAPPED = b"\0" * 10 + b"\xff\xff"
 _LEGS_MAX = 10000
