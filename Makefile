@@ -40,7 +40,7 @@ run: var/.deps
 # and keepalived (the floating address test in network namespaces, tests/netns); promtool (Debian's prometheus) checks
 # deploy/prometheus/alerts.yml. Nothing uses a Prometheus server: where the package starts one (systemd), stop it.
 test-deps: var/.test-deps
-	@scripts/apt-ensure sipp:sip-tester chromium:chromium redis-server:redis-server redis-sentinel:redis-sentinel psql:postgresql-client keepalived:keepalived promtool:prometheus
+	@scripts/apt-ensure sipp:sip-tester chromium:chromium redis-server:redis-server redis-sentinel:redis-sentinel psql:postgresql-client keepalived:keepalived promtool:prometheus sngrep:sngrep
 
 lint: var/.test-deps
 	$(BIN)/ruff check .

@@ -29,6 +29,12 @@ def parse_args(argv):
     p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
     p.add_argument("--port-base", type=int, default=int(os.environ.get("BENCH_PORT_BASE", "26000")))
     p.add_argument("--workdir", default=None, help="keep SIPp/proxy logs here (default: a temp dir)")
+    p.add_argument(
+        "--hep",
+        default="",
+        metavar="HOST:PORT",
+        help="lbpanel copies every SIP message there as HEPv3 (hep_destination); start the receiver yourself",
+    )
     p.add_argument("--stop-after-fail", type=int, default=2, help="stop a target's ladder after this many failed steps")
     return p.parse_args(argv)
 
@@ -61,7 +67,9 @@ def ladder(args, workdir):
             stepdir.mkdir(parents=True)
             # Other work on the host skews every number: show the 1-minute load the step started under.
             load = os.getloadavg()[0]
-            target = TARGETS[name](base, stepdir, args.redis_url)
+            target = TARGETS[name](
+                base, stepdir, args.redis_url, **({"hep_destination": args.hep} if args.hep and name == "lbpanel" else {})
+            )
             try:
                 step, _ = run_calls(
                     target, stepdir / "uac", uac_port=base + 10, rate=rate, seconds=args.seconds, hold_ms=args.hold_ms

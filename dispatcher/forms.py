@@ -149,6 +149,8 @@ class ProxySettingsForm(forms.ModelForm):
             "tcp_max_per_ip",
             "max_transactions",
             "max_transactions_per_source",
+            "hep_destination",
+            "hep_capture_id",
         ]
         widgets = {"trusted_networks": forms.Textarea(attrs={"rows": 3})}
 

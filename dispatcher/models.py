@@ -26,6 +26,7 @@ from dispatcher.validators import (
     parse_codes,
     validate_attr_value,
     validate_codes,
+    validate_hep_destination,
     validate_network,
     validate_no_control_characters,
     validate_reply_codes,
@@ -379,6 +380,20 @@ class ProxySettings(SingletonModel):
         default=DEFAULT_SETTINGS["max_transactions_per_source"],
         validators=[MinValueValidator(1)],
         help_text="Live SIP transactions from one untrusted address (a party in a dialog we record-routed); trusted ones are not held to it.",
+    )
+    hep_destination = models.CharField(
+        "HEP destination",
+        max_length=260,
+        blank=True,
+        default=DEFAULT_SETTINGS["hep_destination"],
+        validators=[validate_hep_destination],
+        help_text="HOST:PORT of a Homer / heplify-server / sngrep HEP listener: every proxy copies each SIP message it receives and sends there as HEPv3 over UDP. Empty: no capture.",
+    )
+    hep_capture_id = models.PositiveBigIntegerField(
+        "HEP capture id",
+        default=DEFAULT_SETTINGS["hep_capture_id"],
+        validators=[MaxValueValidator(0xFFFFFFFF)],  # HEP3 chunk 0x000c is a uint32
+        help_text="Capture agent id in each HEP packet, to tell these proxies' copies apart in Homer.",
     )
 
     class Meta:

@@ -89,6 +89,8 @@ def build_table_parts():
         "tcp_max_per_ip": proxy.tcp_max_per_ip,
         "max_transactions": proxy.max_transactions,
         "max_transactions_per_source": proxy.max_transactions_per_source,
+        "hep_destination": proxy.hep_destination.strip(),
+        "hep_capture_id": proxy.hep_capture_id,
         "dialog_secret": dialog_secret(),
     }
     return sets, rules, settings

@@ -5,6 +5,7 @@ import re
 
 from django.core.exceptions import ValidationError
 
+from lbcore.hep import parse_hep_destination
 from sip.errors import SipSyntaxError
 from sip.headers import is_token, server_val_error
 from sip.uri import parse_wire_uri
@@ -46,6 +47,17 @@ def validate_no_control_characters(value):
             f"{value!r} has a control character ({match.group()!r} at {match.start() + 1}): line breaks, tabs and NUL are not allowed",
             code="control_character",
         )
+
+
+def validate_hep_destination(value):
+    """Where the proxies send their SIP capture: HOST:PORT, or empty for none."""
+    try:
+        parse_hep_destination(value)
+    except ValueError as exc:
+        raise ValidationError(
+            f"{value!r} is not a HEP destination: {exc}. Use HOST:PORT (e.g. 10.0.0.5:9060), or leave it empty for no capture",
+            code="invalid_hep_destination",
+        ) from None
 
 
 def validate_network(value):

@@ -84,6 +84,8 @@ DEFAULT_SETTINGS = {
     "tcp_max_per_ip": 64,  # inbound TCP from one untrusted address
     "max_transactions": 300000,  # live server transactions, lingering ones included: 503 past it
     "max_transactions_per_source": 1000,  # the same, from one untrusted address
+    "hep_destination": "",  # HOST:PORT: SIP capture as HEPv3 over UDP (lbcore/hep.py); "" = off
+    "hep_capture_id": 2001,  # HEP capture agent id
 }
 
 

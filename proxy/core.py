@@ -18,6 +18,7 @@ from lbcore.rules import usable
 from proxy import gcpolicy
 from proxy import transactions as tx
 from proxy.accounting import Accounting
+from proxy.hep import HepCapture
 from proxy.logquota import LogQuota
 from proxy.overload import OverloadGuard, head_received
 from proxy.resolver import Resolver, address_is_here, literal
@@ -79,6 +80,8 @@ class Proxy:
         self.sweeper = None
         self.gc = gcpolicy.Scheduler()
         self.overload = OverloadGuard(loop, time.time)
+        self.hep = None  # the SIP capture sender (proxy.hep) while hep_destination is set
+        self.capture = HepCapture(self)
 
     # -- setup ---------------------------------------------------------------
 
@@ -121,6 +124,7 @@ class Proxy:
             d.close()
         self.udp_dests.clear()
         self.pool.close()
+        self.capture.close()
         self.resolver.close()
 
     def apply_table(self, table, resolved=None):
@@ -137,6 +141,7 @@ class Proxy:
         # measured against the table's published_at: how long a change took to reach this node
         self.table_applied_at = time.time()
         self.overload.high = view.overload_lag
+        self.capture.apply(table.settings)
         udp = self.listener_for("udp")
         wanted = set()
         if udp is not None and udp.proto == "udp":
@@ -301,6 +306,8 @@ class Proxy:
     # -- input ---------------------------------------------------------------
 
     def on_message(self, data, listener, addr, conn):
+        if self.hep is not None:
+            self.hep.inbound(data, listener, addr, conn is not None)
         try:
             msg = parse_message(data, stream=conn is not None)
         except SipSyntaxError as exc:

@@ -104,6 +104,8 @@ class UdpListener(Listener, asyncio.DatagramProtocol):
             log.debug("udp listener %s error %s", self, exc)
 
     def send(self, data, addr):
+        if self.core.hep is not None:
+            self.core.hep.outbound(data, self, addr, False)
         self.transport.sendto(data, addr)
 
 
@@ -147,6 +149,8 @@ class UdpDestination:
         loop.add_reader(self.sock.fileno(), self._readable)
 
     def send(self, data):
+        if self.core.hep is not None:
+            self.core.hep.outbound(data, self.listener, self.addr, False)
         try:
             self.sock.send(data)
         except ConnectionRefusedError:
@@ -317,6 +321,8 @@ class TcpConnection(asyncio.Protocol):
             self.core.on_unreachable("tcp", self.peer, "TCP connection lost")
 
     def send(self, data):
+        if self.core.hep is not None:
+            self.core.hep.outbound(data, self.listener, self.peer, True)
         if self.transport is None:
             if len(self.queue) < CONNECT_QUEUE_MAX:
                 self.queue.append(data)

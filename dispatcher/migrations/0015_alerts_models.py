@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("dispatcher", "0013_destination_server_required"),
+        ("dispatcher", "0014_parity_kamailio"),
     ]
 
     operations = [

@@ -30,6 +30,8 @@ def _form(cluster, **tcp):
         "dialog_timeout_s": 10800,
         "max_transactions": 300000,
         "max_transactions_per_source": 1000,
+        "hep_destination": "",
+        "hep_capture_id": 2001,
         **TCP,
         **tcp,
     }
