@@ -133,6 +133,8 @@ class ProxySettingsForm(forms.ModelForm):
             "tcp_max_per_ip",
             "max_transactions",
             "max_transactions_per_source",
+            "call_log_retention_s",
+            "call_log_max",
         ]
         widgets = {"trusted_networks": forms.Textarea(attrs={"rows": 3})}
 

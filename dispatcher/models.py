@@ -365,6 +365,15 @@ class ProxySettings(SingletonModel):
         validators=[MinValueValidator(1)],
         help_text="Live SIP transactions from one untrusted address (a party in a dialog we record-routed); trusted ones are not held to it.",
     )
+    call_log_retention_s = models.PositiveIntegerField(
+        default=DEFAULT_SETTINGS["call_log_retention_s"],
+        validators=[MinValueValidator(60)],
+        help_text="Call records (the Calls page) older than this are removed.",
+    )
+    call_log_max = models.PositiveIntegerField(
+        default=DEFAULT_SETTINGS["call_log_max"],
+        help_text="At most this many call records are kept (the oldest go first); 0 turns call records off.",
+    )
 
     class Meta:
         verbose_name = verbose_name_plural = "proxy settings"

@@ -88,6 +88,8 @@ def build_table_parts():
         "tcp_max_per_ip": proxy.tcp_max_per_ip,
         "max_transactions": proxy.max_transactions,
         "max_transactions_per_source": proxy.max_transactions_per_source,
+        "call_log_retention_s": proxy.call_log_retention_s,
+        "call_log_max": proxy.call_log_max,
         "dialog_secret": dialog_secret(),
     }
     return sets, rules, settings

@@ -79,6 +79,8 @@ DEFAULT_SETTINGS = {
     "tcp_max_per_ip": 64,  # inbound TCP from one untrusted address
     "max_transactions": 300000,  # live server transactions, lingering ones included: 503 past it
     "max_transactions_per_source": 1000,  # the same, from one untrusted address
+    "call_log_retention_s": 3600,  # call records (lbcore.calls) older than this are trimmed
+    "call_log_max": 1000000,  # and past this many; 0 turns call records off
 }
 
 
@@ -288,6 +290,7 @@ NODE_COUNTERS = (
     "shed",
     "refused",  # requests answered statelessly and forgotten: untrusted, over a cap, looped
     "adopted",  # calls taken over from another node's (or our previous process's) dialog records
+    "call_records_dropped",  # call records lost: Redis unreachable long enough to fill the queue
     # inbound TCP connections refused at a cap, and connections we closed, by why
     "tcp_refused_cap",
     "tcp_refused_per_ip",
