@@ -78,11 +78,14 @@ class CallLog:
             return
         loop_now, now = self.clock(), time.time()
         pending = self.pending
+        failed = 0
         for item in q:
             try:
                 fields = self._encode(item, loop_now, now)
-            except Exception:  # noqa: BLE001 (one odd call must not stop the log)
-                log.exception("could not encode a call record; skipped")
+            except Exception:  # a bug, not Redis: one odd call must not stop the log, nor flood it
+                if not failed:
+                    log.exception("could not encode a call record; skipped")
+                failed += 1
                 self._lost(1)
                 continue
             if len(pending) >= PENDING_MAX:

@@ -21,7 +21,9 @@ def _entries(redis):
 
 
 async def _bye(h, call_id, routes, uas_port):
-    bye = request(b"BYE", h.uac_port, h.proxy_port, call_id, cseq=2, to_tag=b"uas", routes=routes, uri=b"sip:127.0.0.1:%d" % uas_port)
+    bye = request(
+        b"BYE", h.uac_port, h.proxy_port, call_id, cseq=2, to_tag=b"uas", routes=routes, uri=b"sip:127.0.0.1:%d" % uas_port
+    )
     h.send(bye)
     got = await h.uas[uas_port].recv()
     assert got.method == b"BYE"
