@@ -46,16 +46,16 @@ class Filters:
     def match(self, f):
         if self.call_id and f.get("call_id") != self.call_id:
             return False
-        if self.carrier and f.get("carrier", "").lower() != self.carrier.lower():
+        if self.carrier and (f.get("carrier") or "").lower() != self.carrier.lower():
             return False
         if self.final_code:
-            code = f.get("final_code", "")
+            code = str(f.get("final_code"))
             if self.final_code.endswith("xx"):
                 if code[:1] != self.final_code[0]:
                     return False
             elif code != self.final_code:
                 return False
-        if self.number and self.number not in f.get("from_user", "") and self.number not in f.get("to_user", ""):
+        if self.number and self.number not in (f.get("from_user") or "") and self.number not in (f.get("to_user") or ""):
             return False
         if self.server_ids is not None:
             tried = calls.decode_attempts(f.get("attempts"))
@@ -126,7 +126,7 @@ def search(client, filters, limit=50, scan_max=SCAN_MAX, page=PAGE):
                 continue
             oldest_ms = calls.stream_id_ms(entry_id)
             # an answered setup takes its end, so an older call with the same Call-ID does not
-            end = ends.pop(call_id, None) if f.get("final_code", "")[:1] == "2" else None
+            end = ends.pop(call_id, None) if _answered(f.get("final_code")) else None
             if until_ms is not None and oldest_ms > until_ms:
                 continue
             if not filters.match(f):
@@ -161,10 +161,10 @@ def find_call(client, call_id):
 
 def merge(setup, end):
     """One call as the panel and the API show it (server names are added by `name_servers`)."""
-    started = float(setup.get("started") or 0)
+    started = _float(setup.get("started"))
     setup_ms = _int(setup.get("setup_ms"))
     code = _int(setup.get("final_code"))
-    answered = code is not None and 200 <= code < 300
+    answered = _answered(code)
     call = {
         "call_id": setup.get("call_id", ""),
         "started": datetime.fromtimestamp(started, tz=UTC),
@@ -176,7 +176,7 @@ def merge(setup, end):
         "from_user": setup.get("from_user", ""),
         "to_user": setup.get("to_user", ""),
         "final_code": code,
-        "canceled": setup.get("canceled") == "1",
+        "canceled": setup.get("canceled") is True,
         "setup_ms": setup_ms,
         "answered": answered,
         "state": "failed",
@@ -188,7 +188,7 @@ def merge(setup, end):
     if answered:
         call["state"] = "up"
         if end is not None:
-            ended = float(end.get("ended") or 0)
+            ended = _float(end.get("ended"))
             call["state"] = "ended"
             call["ended"] = datetime.fromtimestamp(ended, tz=UTC)
             call["duration_s"] = round(max(0.0, ended - started - (setup_ms or 0) / 1000), 1)
@@ -199,8 +199,20 @@ def merge(setup, end):
     return call
 
 
+def code_colour(code, canceled=False):
+    """The badge colour of a final code: answered green, cancelled grey, 4xx orange, else red."""
+    if code is None:
+        return "red"
+    if 200 <= code < 300:
+        return "green"
+    if canceled or code == 487:
+        return "grey"
+    return "orange" if 400 <= code < 500 else "red"
+
+
 def name_servers(found):
-    """Give every attempt its server's name now (`server`); a deleted one reads as its URI."""
+    """Give every attempt its server's name now (`server`), a deleted one reads as its URI; and
+    every code its badge colour (`colour`), so no template decides colours."""
     from dispatcher.models import Destination, Server  # noqa: PLC0415
 
     server_ids = {a["server_id"] for c in found for a in c["attempts"] if a["server_id"] is not None}
@@ -208,7 +220,9 @@ def name_servers(found):
     by_dest = dict(Destination.objects.filter(pk__in=dest_ids).values_list("pk", "server_id"))
     names = dict(Server.objects.filter(pk__in=server_ids | set(by_dest.values())).values_list("pk", "name"))
     for c in found:
+        c["colour"] = code_colour(c["final_code"], c["canceled"])
         for a in c["attempts"]:
+            a["colour"] = code_colour(a["code"])
             sid = a["server_id"] if a["server_id"] in names else by_dest.get(a["destination_id"])
             a["server_id"] = sid if sid in names else a["server_id"]
             a["server"] = names.get(sid) or a["uri"]
@@ -218,6 +232,17 @@ def name_servers(found):
 def dropped_records(snap):
     """Call records the live proxies lost (Redis away too long), from their heartbeats."""
     return sum(int((n.get("totals") or {}).get("call_records_dropped") or 0) for n in snap.nodes)
+
+
+def _answered(code):
+    return isinstance(code, int) and 200 <= code < 300
+
+
+def _float(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _int(value):

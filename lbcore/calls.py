@@ -1,14 +1,15 @@
 """Call records: the story of each dispatched INVITE, in one Redis stream for the cluster.
 
 Every proxy appends to `lb:calllog` (XADD, trimmed by `MAXLEN ~ call_log_max` and
-`MINID ~ now - call_log_retention_s`). Two kinds of entry, both flat string fields:
+`MINID ~ now - call_log_retention_s`). An entry has two fields: `t` (its kind) and `d`, a JSON
+object (one field, not one per item: the proxy's cost per record is one json.dumps). Two kinds:
 
 - "setup", written when the INVITE transaction got its final response: call_id, started (epoch
   seconds), node, source ("ip:port"), carrier, set, why ("rule <network>" / "default"),
-  from_user, to_user, ftag (the INVITE's From tag), attempts (JSON, see `attempt`),
-  final_code, setup_ms, canceled ("1" when the caller cancelled).
+  from_user, to_user, ftag (the INVITE's From tag), attempts (a list, see `attempt`),
+  final_code, setup_ms, canceled (true when the caller cancelled).
 - "end", written when a BYE passed or the dialog expired: call_id, ended (epoch seconds),
-  btag (the BYE's From tag; empty when the dialog expired).
+  btag (the BYE's From tag), by ("expired" when the dialog expired, else empty).
 
 The reader merges an end into the newest setup of its Call-ID: who hung up is the caller when
 the BYE carries the INVITE's From tag, else the callee. Stream ids are millisecond timestamps of
@@ -72,21 +73,45 @@ def attempt(destination_id, server_id, uri, code, ms, reason):
     return [destination_id, server_id, uri, code, ms, reason]
 
 
-def encode_attempts(attempts):
-    return json.dumps(attempts, separators=(",", ":"))
+# KEYS[1] the stream; ARGV: max entries, MINID to trim to (0: not now), then kind, JSON pairs.
+# One script call per flush: the proxy packs one command, not one per record.
+FLUSH_LUA = """
+for i = 3, #ARGV, 2 do
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 't', ARGV[i], 'd', ARGV[i + 1])
+end
+if ARGV[2] ~= '0' then
+  redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[2])
+end
+return (#ARGV - 2) / 2
+"""
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
-def decode_attempts(raw):
+def encode(doc):
+    return _dumps(doc)
+
+
+def decode_attempts(items):
     out = []
-    for item in json.loads(raw or "[]"):
+    for item in items or ():
         did, server_id, uri, code, ms, reason = item
         out.append({"destination_id": did, "server_id": server_id, "uri": uri, "code": code, "ms": ms, "reason": reason})
     return out
 
 
 def decode_entry(fields):
-    """A stream entry's fields (bytes or str keys/values) as a str dict."""
-    return {_s(k): _s(v) for k, v in fields.items()}
+    """A stream entry's fields as one dict: its JSON, and `t` its kind ({} when unreadable)."""
+    kind = fields.get(b"t", fields.get("t"))
+    raw = fields.get(b"d", fields.get("d"))
+    try:
+        doc = json.loads(raw)
+    except (TypeError, ValueError):
+        return {}
+    if not isinstance(doc, dict):
+        return {}
+    doc["t"] = _s(kind)
+    return doc
 
 
 def _s(value):

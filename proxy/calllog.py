@@ -3,8 +3,8 @@
 The message path only appends a tuple: `setup(st, code)` when a dispatched INVITE gets its
 final response, `ended(call_id, msg)` when a counted call ends (BYE, or expiry with msg None).
 `CallLog.run` wakes every FLUSH_SECONDS, turns those tuples into stream entries (parsing users,
-attempts, JSON) and sends them as one pipeline of XADDs, trimmed by the table's
-call_log_max / call_log_retention_s.
+attempts, one JSON string each) and sends them in one script call (lbcore.calls.FLUSH_LUA:
+XADDs trimmed by the table's call_log_max / call_log_retention_s).
 
 Memory has a cap both ways. The raw queue holds at most QUEUE_MAX tuples (it is emptied every
 flush, Redis or not); encoded entries wait for Redis in `pending`, at most PENDING_MAX of them.
@@ -46,6 +46,8 @@ class CallLog:
         self._routes = (None, {})  # (view, ip -> (setid, why)) for the view the cache is for
         self._last_warn = None
         self._last_trim = 0.0
+        self._script = None
+        self._script_client = None
 
     # -- message path: one tuple, nothing else ---------------------------------
 
@@ -98,14 +100,14 @@ class CallLog:
         if isinstance(first, bytes):
             call_id, msg, ended = item
             btag = getattr(msg, "from_tag", None) if msg is not None else None
-            return {
-                "t": calls.END,
+            doc = {
                 "call_id": calls.clean(call_id, calls.CALL_ID_MAX),
-                "ended": f"{ended:.3f}",
-                "btag": calls.clean(btag, calls.TAG_MAX) if msg is not None else "",
+                "ended": round(ended, 3),
+                "btag": calls.clean(btag, calls.TAG_MAX),
                 "by": "" if msg is not None else calls.EXPIRED,
             }
-        return self._setup_fields(item, loop_now, now)
+            return calls.END, calls.encode(doc)
+        return calls.SETUP, calls.encode(self._setup_fields(item, loop_now, now))
 
     def _setup_fields(self, item, loop_now, now):
         st, code, final_at = item
@@ -125,25 +127,22 @@ class CallLog:
                 reason = ct.why or ("cancelled" if st.canceled else ("no answer" if ct.state else "no reply"))
             ms = round((end - ct.sent_at) * 1000)
             attempts.append(calls.attempt(d.id, d.server_id, d.uri, ct.code, ms, reason))
-        fields = {
-            "t": calls.SETUP,
+        return {
             "call_id": calls.clean(st.call_id, calls.CALL_ID_MAX),
-            "started": f"{now - (loop_now - st.created):.3f}",
+            "started": round(now - (loop_now - st.created), 3),
             "node": self.node_name,
             "source": f"{ip}:{port}",
             "carrier": calls.clean(st.carrier or "", calls.TEXT_MAX),
-            "set": "" if setid is None else str(setid),
+            "set": setid,
             "why": why,
             "from_user": calls.user_part(req.uri_of(b"from")),
             "to_user": calls.user_part(req.uri_of(b"to")),
             "ftag": calls.clean(req.from_tag, calls.TAG_MAX),
-            "attempts": calls.encode_attempts(attempts),
-            "final_code": str(code),
-            "setup_ms": str(round((final_at - st.created) * 1000)),
+            "attempts": attempts,
+            "final_code": code,
+            "setup_ms": round((final_at - st.created) * 1000),
+            "canceled": st.canceled,
         }
-        if st.canceled:
-            fields["canceled"] = "1"
-        return fields
 
     def _route(self, ip):
         """(set id, "rule <network>" or "default") for a source, as the table now in use decides."""
@@ -171,16 +170,20 @@ class CallLog:
         retention_s, cap = self.apply_settings()
         self.encode_queued()
         pending = self.pending
+        if self._script is None or self._script_client is not client:
+            self._script = client.register_script(calls.FLUSH_LUA)
+            self._script_client = client
         while pending:
             batch = [pending[i] for i in range(min(BATCH_MAX, len(pending)))]
-            pipe = client.pipeline(transaction=False)
-            for fields in batch:
-                pipe.xadd(calls.CALL_LOG_KEY, fields, maxlen=max(cap, 1), approximate=True)
             now = time.time()
-            if now - self._last_trim >= TRIM_EVERY_SECONDS:
-                pipe.xtrim(calls.CALL_LOG_KEY, minid=int((now - retention_s) * 1000), approximate=True)
-            await pipe.execute()
-            self._last_trim = now if now - self._last_trim >= TRIM_EVERY_SECONDS else self._last_trim
+            trim = now - self._last_trim >= TRIM_EVERY_SECONDS
+            args = [max(cap, 1), int((now - retention_s) * 1000) if trim else 0]
+            for kind, doc in batch:
+                args.append(kind)
+                args.append(doc)
+            await self._script(keys=[calls.CALL_LOG_KEY], args=args, client=client)
+            if trim:
+                self._last_trim = now
             for _ in batch:
                 pending.popleft()
             self.written += len(batch)
