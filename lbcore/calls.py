@@ -42,7 +42,8 @@ def clean(value, limit):
         return ""
     if isinstance(value, bytes):
         value = value[: limit * 4].decode("utf-8", "replace")
-    return value[:limit].translate(_CONTROL)
+    value = value[:limit]
+    return value if value.isprintable() else value.translate(_CONTROL)
 
 
 def user_part(uri):
