@@ -229,6 +229,16 @@ class CallLog:
     def stop(self):
         self.stopped.set()
 
+    async def close(self, client_factory):
+        """On a clean stop: send what is still queued (the caller bounds how long this may take)."""
+        client = client_factory()
+        try:
+            await self.flush(client)
+        except (RedisError, OSError) as exc:
+            log.warning("could not write the last %d call records on stop: %s", len(self.pending), exc)
+        finally:
+            await _close(client)
+
 
 def _match(view, ip):
     try:

@@ -106,6 +106,10 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None,
     except (TimeoutError, OSError):
         pass
     try:
+        await asyncio.wait_for(core.calllog.close(follower._client), 1.0)
+    except (TimeoutError, OSError):
+        pass
+    try:
         await asyncio.wait_for(follower.remove_node(), 1.0)
     except (TimeoutError, OSError):
         pass
