@@ -58,7 +58,7 @@ class Filters:
         if self.number and self.number not in (f.get("from_user") or "") and self.number not in (f.get("to_user") or ""):
             return False
         if self.server_ids is not None:
-            tried = calls.decode_attempts(f.get("attempts"))
+            tried = f.get("attempts") or ()
             if not any(a["server_id"] in self.server_ids or a["destination_id"] in self.destination_ids for a in tried):
                 return False
         return True
@@ -120,6 +120,8 @@ def search(client, filters, limit=50, scan_max=SCAN_MAX, page=PAGE):
         for entry_id, raw in entries:
             result.scanned += 1
             f = calls.decode_entry(raw)
+            if not f:
+                continue  # not a record this version reads
             call_id = f.get("call_id", "")
             if f.get("t") == calls.END:
                 ends.setdefault(call_id, f)
@@ -183,7 +185,7 @@ def merge(setup, end):
         "duration_s": None,
         "ended": None,
         "ended_by": None,
-        "attempts": calls.decode_attempts(setup.get("attempts")),
+        "attempts": [dict(a) for a in setup.get("attempts") or ()],
     }
     if answered:
         call["state"] = "up"

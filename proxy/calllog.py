@@ -3,7 +3,7 @@
 The message path only appends a tuple: `setup(st, code)` when a dispatched INVITE gets its
 final response, `ended(call_id, msg)` when a counted call ends (BYE, or expiry with msg None).
 `CallLog.run` wakes every FLUSH_SECONDS, turns those tuples into stream entries (parsing users,
-attempts, one JSON string each) and sends them in one script call (lbcore.calls.FLUSH_LUA:
+attempts, one joined string each) and sends them in one script call (lbcore.calls.FLUSH_LUA:
 XADDs trimmed by the table's call_log_max / call_log_retention_s).
 
 Memory has a cap both ways. The raw queue holds at most QUEUE_MAX tuples (it is emptied every
@@ -100,16 +100,13 @@ class CallLog:
         if isinstance(first, bytes):
             call_id, msg, ended = item
             btag = getattr(msg, "from_tag", None) if msg is not None else None
-            doc = {
-                "call_id": calls.clean(call_id, calls.CALL_ID_MAX),
-                "ended": round(ended, 3),
-                "btag": calls.clean(btag, calls.TAG_MAX),
-                "by": "" if msg is not None else calls.EXPIRED,
-            }
-            return calls.END, calls.encode(doc)
-        return calls.SETUP, calls.encode(self._setup_fields(item, loop_now, now))
+            by = "" if msg is not None else calls.EXPIRED
+            return calls.END, calls.encode_end(
+                calls.clean(call_id, calls.CALL_ID_MAX), f"{ended:.3f}", calls.clean(btag, calls.TAG_MAX), by
+            )
+        return calls.SETUP, self._setup_data(item, loop_now, now)
 
-    def _setup_fields(self, item, loop_now, now):
+    def _setup_data(self, item, loop_now, now):
         st, code, final_at = item
         req = st.req
         ip, port = st.addr[0], st.addr[1]
@@ -126,23 +123,23 @@ class CallLog:
             if ct.code is None:
                 reason = ct.why or ("cancelled" if st.canceled else ("no answer" if ct.state else "no reply"))
             ms = round((end - ct.sent_at) * 1000)
-            attempts.append(calls.attempt(d.id, d.server_id, d.uri, ct.code, ms, reason))
-        return {
-            "call_id": calls.clean(st.call_id, calls.CALL_ID_MAX),
-            "started": round(now - (loop_now - st.created), 3),
-            "node": self.node_name,
-            "source": f"{ip}:{port}",
-            "carrier": calls.clean(st.carrier or "", calls.TEXT_MAX),
-            "set": setid,
-            "why": why,
-            "from_user": calls.user_part(req.uri_of(b"from")),
-            "to_user": calls.user_part(req.uri_of(b"to")),
-            "ftag": calls.clean(req.from_tag, calls.TAG_MAX),
-            "attempts": attempts,
-            "final_code": code,
-            "setup_ms": round((final_at - st.created) * 1000),
-            "canceled": st.canceled,
-        }
+            attempts.append(calls.attempt(d.id, d.server_id, ct.code, ms, reason, d.uri))
+        return calls.encode_setup(
+            calls.clean(st.call_id, calls.CALL_ID_MAX),
+            f"{now - (loop_now - st.created):.3f}",
+            self.node_name,
+            f"{ip}:{port}",
+            calls.clean(st.carrier, calls.TEXT_MAX),
+            "" if setid is None else setid,
+            why,
+            calls.user_part(req.uri_of(b"from")),
+            calls.user_part(req.uri_of(b"to")),
+            calls.clean(req.from_tag, calls.TAG_MAX),
+            code,
+            round((final_at - st.created) * 1000),
+            "1" if st.canceled else "",
+            calls.RS.join(attempts),
+        )
 
     def _route(self, ip):
         """(set id, "rule <network>" or "default") for a source, as the table now in use decides."""
