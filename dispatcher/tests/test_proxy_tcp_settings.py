@@ -30,6 +30,8 @@ def _form(cluster, **tcp):
         "dialog_timeout_s": 10800,
         "max_transactions": 300000,
         "max_transactions_per_source": 1000,
+        "call_log_retention_s": 3600,
+        "call_log_max": 1000000,
         **TCP,
         **tcp,
     }
