@@ -105,8 +105,9 @@ def _when(ms):
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-def search(client, filters, limit=50, scan_max=SCAN_MAX, page=PAGE):
+def search(client, filters, limit=50, scan_max=None, page=None):
     """Scan the stream newest first; returns SearchResult with merged call dicts (see `merge`)."""
+    scan_max, page = scan_max or SCAN_MAX, page or PAGE
     result = SearchResult()
     low = str(_ms(filters.since)) if filters.since else "-"
     until_ms = _ms(filters.until) if filters.until else None

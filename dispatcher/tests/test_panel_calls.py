@@ -6,6 +6,7 @@ import time
 import pytest
 
 from dispatcher.tests.calls_support import add_end, add_setup
+from dispatcher.tests.panel_support import write_node
 
 URL = "/calls/"
 
@@ -68,3 +69,18 @@ def test_a_bad_filter_names_its_field(viewer_client, log):
 
 def test_it_needs_a_login(client, db):
     assert client.get(URL).status_code == 302
+
+
+def test_records_the_proxies_lost_are_counted_on_the_page(viewer_client, log, redis):
+    write_node(redis, totals={"active": 0, "invites": 9, "call_records_dropped": 7})
+    html = viewer_client.get(URL).content.decode()
+    assert "7 call records lost by the live proxies" in html
+
+
+def test_a_search_that_stopped_early_says_how_far_it_looked(viewer_client, log, redis, monkeypatch):
+    from dispatcher import calls
+
+    monkeypatch.setattr(calls, "SCAN_MAX", 1)
+    monkeypatch.setattr(calls, "PAGE", 1)
+    html = viewer_client.get(URL, {"call_id": "nothing-like-it"}).content.decode()
+    assert "Searched back to" in html and "only" in html

@@ -154,3 +154,27 @@ def test_the_flusher_runs_until_stopped(redis, redis_url):
 
     run(scenario())
     assert [e["call_id"] for e in _entries(redis)] == ["bg-1"]
+
+
+def test_a_cancelled_call_is_recorded_487_and_cancelled(redis, redis_url):
+    async def scenario():
+        async with Harness(_two) as h:
+            a = h.dest_ports[0]
+            h.invite(b"rec-cancel")
+            inv = await h.uas[a].recv()
+            h.uas[a].answer(inv, 180, b"Ringing")
+            assert (await h.uac.recv()).code == 180
+            h.send(request(b"CANCEL", h.uac_port, h.proxy_port, b"rec-cancel", branch=b"z9hG4bK-rec-cancel-1INVITE"))
+            assert (await h.uac.recv()).code == 200
+            cancel = await h.uas[a].recv()
+            h.uas[a].answer(cancel, 200, b"OK")
+            h.uas[a].answer(inv, 487, b"Request Terminated")
+            assert (await h.uac.recv()).code == 487
+            client = aioredis.from_url(redis_url)
+            await h.core.calllog.flush(client)
+            await client.aclose()
+
+    run(scenario())
+    (setup,) = _entries(redis)
+    assert setup["final_code"] == 487 and setup["canceled"] is True
+    assert [(t["destination_id"], t["code"]) for t in setup["attempts"]] == [(1, 487)]
