@@ -12,6 +12,7 @@ time the call's setup was recorded (its final response).
 """
 
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -105,9 +106,11 @@ def _when(ms):
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
-def search(client, filters, limit=50, scan_max=None, page=None):
-    """Scan the stream newest first; returns SearchResult with merged call dicts (see `merge`)."""
+def search(client, filters, limit=50, scan_max=None, page=None, dialog_timeout=None):
+    """Scan the stream newest first; returns SearchResult with merged call dicts (see `merge`).
+    `dialog_timeout`: seconds after which an answered call without an end is "unknown", not "up"."""
     scan_max, page = scan_max or SCAN_MAX, page or PAGE
+    now = time.time()
     result = SearchResult()
     low = str(_ms(filters.since)) if filters.since else "-"
     until_ms = _ms(filters.until) if filters.until else None
@@ -134,7 +137,7 @@ def search(client, filters, limit=50, scan_max=None, page=None):
                 continue
             if not filters.match(f):
                 continue
-            result.calls.append(merge(f, end))
+            result.calls.append(merge(f, end, now, dialog_timeout))
             if len(result.calls) >= limit or filters.call_id:
                 result.more = len(result.calls) >= limit and not filters.call_id
                 return _finish(client, result)
@@ -156,14 +159,16 @@ def _finish(client, result):
     return result
 
 
-def find_call(client, call_id):
+def find_call(client, call_id, dialog_timeout=None):
     """The newest call with this Call-ID, or None; and whether the whole stream was looked at."""
-    result = search(client, Filters(call_id=call_id), limit=1)
+    result = search(client, Filters(call_id=call_id), limit=1, dialog_timeout=dialog_timeout)
     return (result.calls[0] if result.calls else None), result
 
 
-def merge(setup, end):
-    """One call as the panel and the API show it (server names are added by `name_servers`)."""
+def merge(setup, end, now=None, dialog_timeout=None):
+    """One call as the panel and the API show it (server names are added by `name_servers`).
+    An answered call without an end is "up", or "unknown" once dialog_timeout has passed since
+    its answer: then its end record was lost (or its proxy died before writing it)."""
     started = _float(setup.get("started"))
     setup_ms = _int(setup.get("setup_ms"))
     code = _int(setup.get("final_code"))
@@ -199,6 +204,8 @@ def merge(setup, end):
             if not by:
                 by = calls.CALLER if end.get("btag") == setup.get("ftag") else calls.CALLEE
             call["ended_by"] = by
+        elif dialog_timeout and now and now - started - (setup_ms or 0) / 1000 > dialog_timeout + 60:
+            call["state"] = "unknown"
     return call
 
 
@@ -230,6 +237,13 @@ def name_servers(found):
             a["server_id"] = sid if sid in names else a["server_id"]
             a["server"] = names.get(sid) or a["uri"]
     return found
+
+
+def dialog_timeout():
+    """The dialog_timeout_s proxies apply: past it, a call with no BYE has been expired."""
+    from dispatcher.models import ProxySettings  # noqa: PLC0415
+
+    return ProxySettings.load().dialog_timeout_s
 
 
 def dropped_records(snap):

@@ -60,7 +60,10 @@ class CallSerializer(serializers.Serializer):
     canceled = serializers.BooleanField()
     setup_ms = serializers.IntegerField(allow_null=True, help_text="INVITE in to final response out.")
     answered = serializers.BooleanField()
-    state = serializers.ChoiceField(["failed", "up", "ended"], help_text="up: answered, no BYE recorded yet.")
+    state = serializers.ChoiceField(
+        ["failed", "up", "ended", "unknown"],
+        help_text="up: answered, no BYE recorded yet; unknown: no end recorded though dialog_timeout_s has passed (its record was lost).",
+    )
     duration_s = serializers.FloatField(allow_null=True, help_text="Answer to BYE; null while up or when not answered.")
     ended = serializers.DateTimeField(allow_null=True)
     ended_by = serializers.CharField(allow_null=True, help_text="caller, callee or expired (dialog_timeout).")
@@ -119,7 +122,8 @@ class CallListView(CallsMixin, APIView):
         """Calls newest first, filtered; says when the search could not cover the whole range."""
         query = CallQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        result = self.redis_call(calls.search, filters_from(query.validated_data), limit=query.validated_data["limit"])
+        found = filters_from(query.validated_data)
+        result = self.redis_call(calls.search, found, limit=query.validated_data["limit"], dialog_timeout=calls.dialog_timeout())
         calls.name_servers(result.calls)
         doc = {
             "results": result.calls,
@@ -137,7 +141,7 @@ class CallDetailView(CallsMixin, APIView):
     @extend_schema(responses=CallSerializer)
     def get(self, request, call_id):
         """The newest call with this Call-ID, with its attempts in order."""
-        call, result = self.redis_call(calls.find_call, call_id)
+        call, result = self.redis_call(calls.find_call, call_id, calls.dialog_timeout())
         if call is None:
             where = f" (searched back to {result.searched_until:%H:%M:%S} UTC only)" if result.truncated else ""
             raise NotFound(f"No call with this Call-ID in the call records{where}.")

@@ -97,3 +97,10 @@ def test_it_requires_authentication_and_a_role(anonymous, as_nobody, db):
 
 def test_it_is_read_only(as_admin, db):
     assert as_admin.post(URL, {}, format="json").status_code == 405
+
+
+def test_an_answered_call_without_an_end_past_the_dialog_timeout_is_unknown_not_up(as_viewer, redis, table):
+    d1 = table["dests"][0]
+    add_setup(redis, "old-1", [(d1, d1.server_id, 200, 5)], 200, started=time.time() - 4 * 3600)
+    (call,) = as_viewer.get(URL, {"call_id": "old-1"}).json()["results"]
+    assert call["state"] == "unknown" and call["duration_s"] is None

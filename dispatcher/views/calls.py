@@ -63,7 +63,7 @@ def call_list(request):
     context = {"form": form, "result": None, "error": "", "limit": PAGE_LIMIT}
     if form.is_valid() and (found := form.filters()) is not None:
         try:
-            result = calls.search(get_redis(), found, limit=PAGE_LIMIT)
+            result = calls.search(get_redis(), found, limit=PAGE_LIMIT, dialog_timeout=calls.dialog_timeout())
             calls.name_servers(result.calls)
             context["result"] = result
         except RedisError:
@@ -79,7 +79,7 @@ def call_list(request):
 def call_detail(request, call_id):
     context = {"call_id": call_id, "call": None, "result": None, "error": ""}
     try:
-        call, result = calls.find_call(get_redis(), call_id)
+        call, result = calls.find_call(get_redis(), call_id, calls.dialog_timeout())
         if call is not None:
             calls.name_servers([call])
         context.update(call=call, result=result)
