@@ -117,12 +117,16 @@ def search(client, filters, limit=50, scan_max=None, page=None, dialog_timeout=N
     high = "+"
     ends = {}  # call_id -> end fields, newer than where the scan is
     oldest_ms = None
+    # a Call-ID lookup reads only the entries that start with it (both kinds do), undecoded
+    prefix = (filters.call_id + calls.US).encode() if filters.call_id else None
     while True:
         entries = client.xrevrange(calls.CALL_LOG_KEY, max=high, min=low, count=page)
         if not entries:
             break
         for entry_id, raw in entries:
             result.scanned += 1
+            if prefix is not None and not raw.get(b"d", b"").startswith(prefix):
+                continue
             f = calls.decode_entry(raw)
             if not f:
                 continue  # not a record this version reads
