@@ -151,6 +151,8 @@ class ProxySettingsForm(forms.ModelForm):
             "max_transactions_per_source",
             "hep_destination",
             "hep_capture_id",
+            "call_log_retention_s",
+            "call_log_max",
         ]
         widgets = {"trusted_networks": forms.Textarea(attrs={"rows": 3})}
 

@@ -395,6 +395,15 @@ class ProxySettings(SingletonModel):
         validators=[MaxValueValidator(0xFFFFFFFF)],  # HEP3 chunk 0x000c is a uint32
         help_text="Capture agent id in each HEP packet, to tell these proxies' copies apart in Homer.",
     )
+    call_log_retention_s = models.PositiveIntegerField(
+        default=DEFAULT_SETTINGS["call_log_retention_s"],
+        validators=[MinValueValidator(60)],
+        help_text="Call records (the Calls page) older than this are removed.",
+    )
+    call_log_max = models.PositiveIntegerField(
+        default=DEFAULT_SETTINGS["call_log_max"],
+        help_text="At most this many call records are kept (the oldest go first); 0 turns call records off.",
+    )
 
     class Meta:
         verbose_name = verbose_name_plural = "proxy settings"

@@ -91,6 +91,8 @@ def build_table_parts():
         "max_transactions_per_source": proxy.max_transactions_per_source,
         "hep_destination": proxy.hep_destination.strip(),
         "hep_capture_id": proxy.hep_capture_id,
+        "call_log_retention_s": proxy.call_log_retention_s,
+        "call_log_max": proxy.call_log_max,
         "dialog_secret": dialog_secret(),
     }
     return sets, rules, settings

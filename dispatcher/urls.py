@@ -1,9 +1,9 @@
 """The panel's pages. The API (/api/, /rpc, /metrics, /healthz) is mounted separately by dispatcher.api."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from dispatcher.alerts import views as alerts
-from dispatcher.views import audit, auth, config, config_import, dashboard, destinations, servers, state, users
+from dispatcher.views import audit, auth, calls, config, config_import, dashboard, destinations, servers, state, users
 
 app_name = "panel"
 
@@ -19,6 +19,8 @@ urlpatterns = [
     path("destinations/<int:pk>/state/", state.set_state, name="set-state"),
     path("destinations/<int:pk>/confirm/<str:state>/", state.confirm_state, name="confirm-state"),
     path("audit/", audit.audit, name="audit"),
+    path("calls/", calls.call_list, name="calls"),
+    re_path(r"^calls/(?P<call_id>.+)$", calls.call_detail, name="call"),  # a Call-ID may hold a /
     path("config/", config.overview, name="config"),
     path("config/sets/new/", config.set_new, name="config-set-new"),
     path("config/sets/<int:pk>/", config.set_edit, name="config-set-edit"),

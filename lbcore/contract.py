@@ -86,6 +86,8 @@ DEFAULT_SETTINGS = {
     "max_transactions_per_source": 1000,  # the same, from one untrusted address
     "hep_destination": "",  # HOST:PORT: SIP capture as HEPv3 over UDP (lbcore/hep.py); "" = off
     "hep_capture_id": 2001,  # HEP capture agent id
+    "call_log_retention_s": 3600,  # call records (lbcore.calls) older than this are trimmed
+    "call_log_max": 1000000,  # and past this many; 0 turns call records off
 }
 
 
@@ -297,6 +299,7 @@ NODE_COUNTERS = (
     "shed",
     "refused",  # requests answered statelessly and forgotten: untrusted, over a cap, looped
     "adopted",  # calls taken over from another node's (or our previous process's) dialog records
+    "call_records_dropped",  # call records lost: Redis unreachable long enough to fill the queue
     # inbound TCP connections refused at a cap, and connections we closed, by why
     "tcp_refused_cap",
     "tcp_refused_per_ip",

@@ -141,6 +141,7 @@ class Accounting:
         did = self.dialogs.pop(call_id, None)
         if did is not None:
             self.dests[did].active -= 1
+            self.core.calllog.ended(call_id, msg)
             if self.recording and self.record_adds.pop(call_id, None) is None:
                 self.record_removals.append(call_id)
         elif msg is not None and self.recording and call_id not in self.ended_unknown:

@@ -18,6 +18,7 @@ from lbcore.rules import usable
 from proxy import gcpolicy
 from proxy import transactions as tx
 from proxy.accounting import Accounting
+from proxy.calllog import CallLog
 from proxy.hep import HepCapture
 from proxy.logquota import LogQuota
 from proxy.overload import OverloadGuard, head_received
@@ -63,6 +64,7 @@ class Proxy:
         self.server_linger = ExpiryQueue(tx.LINGER)
         self.client_linger = ExpiryQueue(tx.LINGER + 5)
         self.accounting = Accounting(self)
+        self.calllog = CallLog(self, node_name)
         self.my_addrs = set()
         self.uri_cache = {}
         self.on_suspect = []  # callables (dest, code, reason, call_id): Redis writer, probe hook
@@ -374,6 +376,7 @@ class Proxy:
         if st.method == b"INVITE" and st.dispatch:
             self.pending_invites -= 1
             self.accounting.finished(st)
+            self.calllog.setup(st, code)
         self.server_linger.add(self.loop.time(), st)
         if st.method == b"INVITE" and code >= 300 and st.conn is None:
             st.interval = tx.T1
@@ -549,6 +552,8 @@ class Proxy:
         """Stop a branch; CANCEL it when it already sent a provisional."""
         ct.stop_timers()
         self._not_calling(ct)
+        if ct.ended is None:
+            ct.ended = self.loop.time()
         if ct.state == PROCEEDING and cancel and ct.is_invite:
             self.send_cancel(ct)
         elif ct.state == CALLING and cancel and ct.is_invite:
@@ -624,6 +629,9 @@ class Proxy:
                 return
             self.relay(st, msg, final=False)
             return
+        if ct.code is None:
+            ct.code = code
+            ct.ended = self.loop.time()
         if code < 300:
             first = ct.state != ACCEPTED
             if first:

@@ -426,6 +426,7 @@ class Router:
         """First sign of death (ICMP, refused connect, no provisional): fail over at once."""
         core = self.core
         st = ct.server
+        ct.why = reason
         if ct.dest is not None:
             core.mark_suspect(ct.dest, None, reason, st.call_id)
         if st.final_code is not None:

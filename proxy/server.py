@@ -69,6 +69,7 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None,
     tasks.append(loop.create_task(follower.heartbeat(), name="heartbeat"))
     dialogs = DialogStore(core, node_name, follower._client)
     tasks.append(loop.create_task(dialogs.run(), name="dialogs"))
+    tasks.append(loop.create_task(core.calllog.run(follower._client), name="calllog"))
     stop = stop_event or asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
@@ -87,6 +88,7 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None,
     log.warning("proxy stopping node=%s", node_name)
     follower.stop()
     dialogs.stop()
+    core.calllog.stop()
     for t in tasks:
         t.cancel()
     # bounded: a Redis client stuck in close must not keep the process from exiting
@@ -101,6 +103,10 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None,
     core.stop()
     try:
         await asyncio.wait_for(dialogs.close(), 1.0)
+    except (TimeoutError, OSError):
+        pass
+    try:
+        await asyncio.wait_for(core.calllog.close(follower._client), 1.0)
     except (TimeoutError, OSError):
         pass
     try:

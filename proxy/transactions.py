@@ -106,6 +106,9 @@ class ClientTxn:
         "sent_at",
         "listener",
         "trying_rearms",
+        "code",
+        "ended",
+        "why",
     )
 
     def __init__(self, branch, server, dest, proto, addr, data, via_line, listener):
@@ -130,6 +133,9 @@ class ClientTxn:
         self.ack_data = None
         self.sent_at = 0.0
         self.trying_rearms = 0
+        self.code = None  # the final code it answered (call records)
+        self.ended = None  # loop time of that answer, or of giving up on it
+        self.why = None  # why we gave up on it without a final answer
 
     def stop_timers(self):
         for t in (self.t_retrans, self.t_trying, self.t_fr):

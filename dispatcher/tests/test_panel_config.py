@@ -160,6 +160,8 @@ def test_it_edits_proxy_settings(as_admin, cluster, redis):
         "max_transactions_per_source": 1000,
         "hep_destination": "",
         "hep_capture_id": 2001,
+        "call_log_retention_s": 3600,
+        "call_log_max": 1000000,
     }
     assert 'data-field="trusted_networks"' in as_admin.post("/config/proxy/", data).content.decode()
     assert as_admin.post("/config/proxy/", {**data, "trusted_networks": "127.0.0.0/8"}).status_code == 302

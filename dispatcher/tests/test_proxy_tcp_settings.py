@@ -32,6 +32,8 @@ def _form(cluster, **tcp):
         "max_transactions_per_source": 1000,
         "hep_destination": "",
         "hep_capture_id": 2001,
+        "call_log_retention_s": 3600,
+        "call_log_max": 1000000,
         **TCP,
         **tcp,
     }
