@@ -18,6 +18,7 @@ from lbcore.rules import usable
 from proxy import gcpolicy
 from proxy import transactions as tx
 from proxy.accounting import Accounting
+from proxy.carriers import Carriers
 from proxy.logquota import LogQuota
 from proxy.overload import OverloadGuard, head_received
 from proxy.resolver import Resolver, address_is_here, literal
@@ -62,6 +63,7 @@ class Proxy:
         self.server_linger = ExpiryQueue(tx.LINGER)
         self.client_linger = ExpiryQueue(tx.LINGER + 5)
         self.accounting = Accounting(self)
+        self.carriers = Carriers()
         self.my_addrs = set()
         self.uri_cache = {}
         self.on_suspect = []  # callables (dest, code, reason, call_id): Redis writer, probe hook
@@ -367,6 +369,9 @@ class Proxy:
         if st.method == b"INVITE" and st.dispatch:
             self.pending_invites -= 1
             self.accounting.finished(st)
+        if st.carrier is not None and st.method == b"INVITE":
+            now = self.loop.time()
+            self.carriers.final(st.carrier, code, now - st.created, now)
         self.server_linger.add(self.loop.time(), st)
         if st.method == b"INVITE" and code >= 300 and st.conn is None:
             st.interval = tx.T1

@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 from lbcore.contract import (
     EVENTS_CHANNEL,
     HEALTH_KEY,
+    NODE_CARRIERS_TTL_SECONDS,
     NODE_KEY_PREFIX,
     NODE_TTL_SECONDS,
     TABLE_KEY,
@@ -31,7 +32,9 @@ from lbcore.contract import (
     decode_vrrp,
     encode_health,
     encode_node,
+    encode_node_carriers,
     health_event,
+    node_carriers_key,
     node_key,
     vrrp_key,
 )
@@ -178,6 +181,7 @@ class Follower:
                     client = self._client()
                 accounting = self.core.accounting
                 totals, dests = accounting.snapshot()
+                carriers = self.core.carriers.snapshot(self.core.loop.time())
                 holds = await self._holds_address(client)
                 doc = encode_node(
                     self.node_name,
@@ -191,8 +195,13 @@ class Follower:
                     table_applied_at=self.core.table_applied_at,
                     advertise=self._advertise_text(),
                     holds_address=holds,
+                    carriers=carriers,
                 )
-                await client.set(key, doc, ex=NODE_TTL_SECONDS)
+                pipe = client.pipeline(transaction=False)
+                pipe.set(key, doc, ex=NODE_TTL_SECONDS)
+                record = encode_node_carriers(self.node_name, started=self.started, carriers=carriers)
+                pipe.set(node_carriers_key(self.node_name), record, ex=NODE_CARRIERS_TTL_SECONDS)
+                await pipe.execute()
                 remote = {}
                 keys = [k async for k in client.scan_iter(match=NODE_KEY_PREFIX + "*", count=100)]
                 keys = [k for k in keys if k != key.encode()]

@@ -313,7 +313,9 @@ class Router:
         view = core.view
         is_invite = msg.method == b"INVITE"
         acc = core.accounting
+        setid, st.carrier = view.route_for(addr[0])
         if is_invite:
+            core.carriers.arrived(st.carrier, st.created)
             acc.invite()
             if core.invites_full():
                 acc.shed()
@@ -323,7 +325,6 @@ class Router:
                 return
             core.invite_pending(st)
             core.reply(st, 100, b"Trying")
-        setid, st.carrier = view.route_for(addr[0])
         dset = view.table.sets.get(setid) if setid is not None else None
         order = ()
         if dset is not None:
