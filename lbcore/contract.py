@@ -362,8 +362,10 @@ def decode_node(raw):
 
 
 # -- a node's carrier figures, kept past its heartbeat ---------------------------------------
-# lb:nodecarriers:<name>  JSON {"name", "started", "written", "carriers"}: the heartbeat's carrier
-# figures again, kept a day, so the panel still counts (and names) a node that stopped reporting
+# lb:nodecarriers:<name>  JSON {"name", "started", "written", "carriers", "previous"}: the heartbeat's
+# carrier figures again, kept a day, so the panel still counts (and names) a node that stopped
+# reporting; "previous": {"started", "written"} of the process this one replaced under the same
+# name (its counts are gone: the panel says so), or null
 
 NODE_CARRIERS_KEY_PREFIX = "lb:nodecarriers:"
 NODE_CARRIERS_TTL_SECONDS = 86400
@@ -373,9 +375,30 @@ def node_carriers_key(name):
     return NODE_CARRIERS_KEY_PREFIX + name
 
 
-def encode_node_carriers(name, *, started, carriers, written=None):
-    doc = {"name": name, "started": started, "written": written if written is not None else time.time(), "carriers": carriers}
+def encode_node_carriers(name, *, started, carriers, written=None, previous=None):
+    doc = {
+        "name": name,
+        "started": started,
+        "written": written if written is not None else time.time(),
+        "carriers": carriers,
+        "previous": previous,
+    }
     return json.dumps(doc, separators=(",", ":"))
+
+
+def decode_node_carriers(raw):
+    """A kept record, or None for one that is not ours to read (junk is skipped, never an error)."""
+    try:
+        doc = json.loads(raw)
+        doc["started"] = float(doc["started"])
+        doc["written"] = float(doc["written"])
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not isinstance(doc.get("carriers"), dict):
+        doc["carriers"] = {}
+    prev = doc.get("previous")
+    doc["previous"] = prev if isinstance(prev, dict) and "started" in prev and "written" in prev else None
+    return doc
 
 
 # -- calls a node carries, kept past its heartbeat ------------------------------------------

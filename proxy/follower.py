@@ -28,6 +28,7 @@ from lbcore.contract import (
     decode_event,
     decode_health,
     decode_node,
+    decode_node_carriers,
     decode_table,
     decode_vrrp,
     encode_health,
@@ -55,6 +56,7 @@ class Follower:
         self.listen = listen
         self.advertise = advertise  # (host, port or None)
         self.started = time.time()
+        self.previous = None  # {"started", "written"} of the process before us under this name; {} if none
         self.client = None
         self.connected = False
         self.first_attempt = asyncio.Event()
@@ -199,7 +201,11 @@ class Follower:
                 )
                 pipe = client.pipeline(transaction=False)
                 pipe.set(key, doc, ex=NODE_TTL_SECONDS)
-                record = encode_node_carriers(self.node_name, started=self.started, carriers=carriers)
+                if self.previous is None:
+                    self.previous = await self._previous_process(client)
+                record = encode_node_carriers(
+                    self.node_name, started=self.started, carriers=carriers, previous=self.previous or None
+                )
                 pipe.set(node_carriers_key(self.node_name), record, ex=NODE_CARRIERS_TTL_SECONDS)
                 await pipe.execute()
                 remote = {}
@@ -232,6 +238,15 @@ class Follower:
             await self._pause(1.0)
         if client is not None:
             await _close(client)
+
+    async def _previous_process(self, client):
+        """Before our first carrier record replaces it: when the process we replace started and last
+        wrote, so the panel can say its counts are gone rather than show ours as all there was."""
+        raw = await client.get(node_carriers_key(self.node_name))
+        old = decode_node_carriers(raw) if raw is not None else None
+        if old is None or old["started"] == self.started:
+            return {}
+        return {"started": old["started"], "written": old["written"]}
 
     def _advertise_text(self):
         if self.advertise is None:
