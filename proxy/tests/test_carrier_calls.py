@@ -94,3 +94,21 @@ def test_the_heartbeat_and_the_kept_record_carry_the_carrier_figures(redis, redi
             t.cancel()
 
     run(scenario())
+
+
+def test_a_restarted_node_names_the_process_it_replaced(redis, redis_url):
+    from lbcore.contract import encode_node_carriers
+
+    redis.set(node_carriers_key("t-again"), encode_node_carriers("t-again", started=1000.0, carriers={}, written=1900.0))
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        follower = Follower(Proxy(loop, "t-again"), redis_url, "t-again", ["udp:127.0.0.1:5060"])
+        tasks = [loop.create_task(follower.run()), loop.create_task(follower.heartbeat())]
+        await _until(lambda: json.loads(redis.get(node_carriers_key("t-again")))["started"] != 1000.0, "our own record")
+        kept = json.loads(redis.get(node_carriers_key("t-again")))
+        assert kept["previous"] == {"started": 1000.0, "written": 1900.0}
+        for t in tasks:
+            t.cancel()
+
+    run(scenario())
