@@ -16,8 +16,8 @@ arrival to the final response sent (the 2xx for an answered call); a canceled ca
 its length being the caller's choice. Fixed buckets, the same on every node, so the panel adds
 nodes' histograms bucket by bucket and takes quantiles from the sum.
 
-Counted at the final response, so calls still ringing are in no figure but `cps`. INVITEs refused
-statelessly for overload (Router.shed) have no carrier: they are in the node's totals ("shed") only.
+Counted at the final response, so calls still ringing are in no figure but `cps`. An INVITE refused
+statelessly for overload (Router.shed) is a call failed 5xx with no setup time.
 """
 
 import bisect

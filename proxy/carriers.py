@@ -3,7 +3,8 @@
 Keyed by the transaction's carrier (TableView.route_for): a source rule's carrier name or "other",
 so the keys are bounded by the table people configured, never by what a caller sends. Two calls
 per INVITE, both O(1): `arrived` when it is dispatched (the calls-per-second ring) and `final`
-when its final response goes to the caller (core.finalize, once per transaction).
+when its final response goes to the caller (core.finalize, once per transaction); or one, `shed`,
+for an INVITE refused before it had a transaction.
 """
 
 from lbcore.carriers import (
@@ -109,6 +110,17 @@ class Carriers:
             c.failed[kind] += 1
             bucket[2] += 1
         c.setup[setup_bucket(setup)] += 1
+
+    def shed(self, carrier, now):
+        """A new INVITE from `carrier` refused statelessly for overload (Router.shed): a call that got
+        a 503. No transaction, so no setup time; a retransmission of it that is shed again counts again."""
+        self.arrived(carrier, now)
+        c = self._get(carrier)
+        c.calls += 1
+        c.failed["5xx"] += 1
+        bucket = c.recent_bucket(now)
+        bucket[0] += 1
+        bucket[2] += 1
 
     def snapshot(self, now):
         """name -> figures (lbcore.carriers), for the heartbeat: worked out once a second, not per call."""

@@ -126,6 +126,7 @@ class Router:
         core.accounting.invite()
         core.accounting.shed()
         view = core.view
+        core.carriers.shed(view.route_for(reply_addr[0])[1], core.loop.time())
         data = response_bytes(
             msg, 503, b"Service Unavailable", to_tag=b"%x" % zlib.crc32(txkey), extra=view.retry_after, server=view.server
         )

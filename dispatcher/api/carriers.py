@@ -1,6 +1,6 @@
 """GET /api/v1/carriers/: every carrier's figures (dispatcher.carriers), as the Carriers page shows them."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -45,7 +45,8 @@ class CarrierSerializer(serializers.Serializer):
     )
     recent = serializers.SerializerMethodField()
 
-    def get_recent(self, row) -> RecentSerializer:
+    @extend_schema_field(RecentSerializer)
+    def get_recent(self, row):
         return {"seconds": RECENT_SECONDS, **row.recent}
 
     def to_representation(self, row):

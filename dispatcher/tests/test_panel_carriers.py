@@ -27,6 +27,7 @@ def test_it_shows_each_carrier_with_calls_answer_rate_and_failures(as_viewer, re
     assert 'href="/carriers/" class="current">Carriers</a>' in html
     a = _row(html, "Carrier A")
     assert 'data-testid="calls">8<' in a and 'data-testid="answered">6<' in a and "75.0 %" in a
+    assert 'data-testid="failed-5xx">2<' in a and 'data-testid="failed-timeout">0<' in a
     assert "203.0.113.10/32, 203.0.113.11/32" in a and "1.5" in a and "ms" in a
     b = _row(html, "Carrier B")
     assert 'data-testid="calls">0<' in b and 'data-testid="answer-rate">—<' in b

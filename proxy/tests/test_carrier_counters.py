@@ -61,3 +61,11 @@ def test_a_canceled_call_is_neither_answered_nor_failed_in_the_recent_window():
     cs = Carriers()
     cs.final("A", 487, 3.0, 60.0)
     assert cs.snapshot(60.0)["A"]["recent"] == {"calls": 1, "answered": 0, "failed": 0}
+
+
+def test_a_shed_invite_is_a_5xx_call_with_no_setup_time():
+    cs = Carriers()
+    cs.shed("A", 500.5)
+    f = cs.snapshot(500.9)["A"]
+    assert (f["calls"], f["failed"]["5xx"], sum(f["setup_buckets"])) == (1, 1, 0)
+    assert f["recent"] == {"calls": 1, "answered": 0, "failed": 1} and f["cps"] > 0

@@ -25,5 +25,6 @@ def test_the_carriers_page_shows_what_sipp_counted(cluster_factory, page, viewer
         expect(row.get_by_test_id("calls")).to_have_text(str(c.calls))
         expect(row.get_by_test_id("answered")).to_have_text(str(c.answered))
         expect(row.get_by_test_id("answer-rate")).to_have_text(f"{c.answered * 100 / c.calls:.1f} %")
+        expect(row.get_by_test_id("failed-5xx")).to_have_text(str(c.refused))
     expect(page.locator('tr[data-carrier="other"]').get_by_test_id("calls")).to_have_text("0")
     expect(page.get_by_test_id("carriers-partial")).to_have_count(0)
