@@ -3,7 +3,7 @@
 from django.urls import path, re_path
 
 from dispatcher.alerts import views as alerts
-from dispatcher.views import audit, auth, calls, config, config_import, dashboard, destinations, servers, state, users
+from dispatcher.views import audit, auth, calls, carriers, config, config_import, dashboard, destinations, servers, state, users
 
 app_name = "panel"
 
@@ -11,6 +11,7 @@ urlpatterns = [
     # Servers first: people think in Asterisk boxes; the per-set board is one click away.
     path("", servers.servers, name="servers"),
     path("sets/", dashboard.dashboard, name="dashboard"),
+    path("carriers/", carriers.carriers, name="carriers"),
     path("servers/<int:pk>/state/", servers.set_server_state, name="set-server-state"),
     path("servers/<int:pk>/confirm/<str:state>/", servers.confirm_server_state, name="confirm-server-state"),
     path("login/", auth.login, name="login"),

@@ -16,6 +16,7 @@ Keys:
   lb:probe:active   "0" while probing is paused (JSON-RPC dispatcher.ping_active 0); absent or "1" = probing
   lb:events         pub/sub channel: table events (the version) and health events (the destination id)
   lb:node:<name>    JSON heartbeat and counters of one proxy, with a TTL
+  lb:nodecarriers:<name>  JSON the carrier figures of its heartbeat, kept a day past it
   lb:dialogs:<name>, lb:dialogcounts:<name>  the calls up, one record per call, and their count
                     per destination (see "dialogs" below): what every reader counts calls from
   lb:nodecalls:<name>  JSON calls up on one proxy, per destination, written by proxies from before
@@ -327,6 +328,7 @@ def encode_node(
     table_applied_at=None,
     advertise=None,
     holds_address=None,
+    carriers=None,
 ):
     """One proxy's heartbeat. `totals`: NODE_COUNTERS (+ "active"); `destinations`: id -> DEST_COUNTERS.
 
@@ -340,6 +342,7 @@ def encode_node(
     within 10 s of the last call), `cps_1m` the same over the last minute; a proxy from before
     `cps_1m` sent only the minute's figure, as `cps`. `unknown`: id -> calls this node's
     previous process left up that have not been seen to end (since `restarted_at`).
+    `carriers`: carrier name -> its figures since `started` (shape: lbcore.carriers).
     """
     return json.dumps(
         {
@@ -357,6 +360,7 @@ def encode_node(
             "table_applied_at": table_applied_at,
             "advertise": advertise,
             "holds_address": holds_address,
+            "carriers": carriers or {},
         },
         separators=(",", ":"),
     )
@@ -366,6 +370,46 @@ def decode_node(raw):
     doc = json.loads(raw)
     doc["destinations"] = {int(k): v for k, v in doc.get("destinations", {}).items()}
     doc["unknown"] = {int(k): int(n) for k, n in (doc.get("unknown") or {}).items()}
+    return doc
+
+
+# -- a node's carrier figures, kept past its heartbeat ---------------------------------------
+# lb:nodecarriers:<name>  JSON {"name", "started", "written", "carriers", "previous"}: the heartbeat's
+# carrier figures again, kept a day, so the panel still counts (and names) a node that stopped
+# reporting; "previous": {"started", "written"} of the process this one replaced under the same
+# name (its counts are gone: the panel says so), or null
+
+NODE_CARRIERS_KEY_PREFIX = "lb:nodecarriers:"
+NODE_CARRIERS_TTL_SECONDS = 86400
+
+
+def node_carriers_key(name):
+    return NODE_CARRIERS_KEY_PREFIX + name
+
+
+def encode_node_carriers(name, *, started, carriers, written=None, previous=None):
+    doc = {
+        "name": name,
+        "started": started,
+        "written": written if written is not None else time.time(),
+        "carriers": carriers,
+        "previous": previous,
+    }
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def decode_node_carriers(raw):
+    """A kept record, or None for one that is not ours to read (junk is skipped, never an error)."""
+    try:
+        doc = json.loads(raw)
+        doc["started"] = float(doc["started"])
+        doc["written"] = float(doc["written"])
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not isinstance(doc.get("carriers"), dict):
+        doc["carriers"] = {}
+    prev = doc.get("previous")
+    doc["previous"] = prev if isinstance(prev, dict) and "started" in prev and "written" in prev else None
     return doc
 
 

@@ -19,6 +19,7 @@ from proxy import gcpolicy
 from proxy import transactions as tx
 from proxy.accounting import Accounting
 from proxy.calllog import CallLog
+from proxy.carriers import Carriers
 from proxy.hep import HepCapture
 from proxy.logquota import LogQuota
 from proxy.overload import OverloadGuard, head_received
@@ -65,6 +66,7 @@ class Proxy:
         self.client_linger = ExpiryQueue(tx.LINGER + 5)
         self.accounting = Accounting(self)
         self.calllog = CallLog(self, node_name)
+        self.carriers = Carriers()
         self.my_addrs = set()
         self.uri_cache = {}
         self.on_suspect = []  # callables (dest, code, reason, call_id): Redis writer, probe hook
@@ -377,6 +379,9 @@ class Proxy:
             self.pending_invites -= 1
             self.accounting.finished(st)
             self.calllog.setup(st, code)
+        if st.carrier is not None and st.method == b"INVITE":
+            now = self.loop.time()
+            self.carriers.final(st.carrier, code, now - st.created, now)
         self.server_linger.add(self.loop.time(), st)
         if st.method == b"INVITE" and code >= 300 and st.conn is None:
             st.interval = tx.T1

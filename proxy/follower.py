@@ -21,17 +21,21 @@ from redis.exceptions import RedisError
 from lbcore.contract import (
     EVENTS_CHANNEL,
     HEALTH_KEY,
+    NODE_CARRIERS_TTL_SECONDS,
     NODE_KEY_PREFIX,
     NODE_TTL_SECONDS,
     TABLE_KEY,
     decode_event,
     decode_health,
     decode_node,
+    decode_node_carriers,
     decode_table,
     decode_vrrp,
     encode_health,
     encode_node,
+    encode_node_carriers,
     health_event,
+    node_carriers_key,
     node_key,
     vrrp_key,
 )
@@ -52,6 +56,7 @@ class Follower:
         self.listen = listen
         self.advertise = advertise  # (host, port or None)
         self.started = time.time()
+        self.previous = None  # {"started", "written"} of the process before us under this name; {} if none
         self.client = None
         self.connected = False
         self.first_attempt = asyncio.Event()
@@ -178,6 +183,7 @@ class Follower:
                     client = self._client()
                 accounting = self.core.accounting
                 totals, dests = accounting.snapshot()
+                carriers = self.core.carriers.snapshot(self.core.loop.time())
                 holds = await self._holds_address(client)
                 doc = encode_node(
                     self.node_name,
@@ -191,8 +197,17 @@ class Follower:
                     table_applied_at=self.core.table_applied_at,
                     advertise=self._advertise_text(),
                     holds_address=holds,
+                    carriers=carriers,
                 )
-                await client.set(key, doc, ex=NODE_TTL_SECONDS)
+                pipe = client.pipeline(transaction=False)
+                pipe.set(key, doc, ex=NODE_TTL_SECONDS)
+                if self.previous is None:
+                    self.previous = await self._previous_process(client)
+                record = encode_node_carriers(
+                    self.node_name, started=self.started, carriers=carriers, previous=self.previous or None
+                )
+                pipe.set(node_carriers_key(self.node_name), record, ex=NODE_CARRIERS_TTL_SECONDS)
+                await pipe.execute()
                 remote = {}
                 keys = [k async for k in client.scan_iter(match=NODE_KEY_PREFIX + "*", count=100)]
                 keys = [k for k in keys if k != key.encode()]
@@ -223,6 +238,15 @@ class Follower:
             await self._pause(1.0)
         if client is not None:
             await _close(client)
+
+    async def _previous_process(self, client):
+        """Before our first carrier record replaces it: when the process we replace started and last
+        wrote, so the panel can say its counts are gone rather than show ours as all there was."""
+        raw = await client.get(node_carriers_key(self.node_name))
+        old = decode_node_carriers(raw) if raw is not None else None
+        if old is None or old["started"] == self.started:
+            return {}
+        return {"started": old["started"], "written": old["written"]}
 
     def _advertise_text(self):
         if self.advertise is None:

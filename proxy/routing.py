@@ -126,6 +126,7 @@ class Router:
         core.accounting.invite()
         core.accounting.shed()
         view = core.view
+        core.carriers.shed(view.route_for(reply_addr[0])[1], core.loop.time())
         data = response_bytes(
             msg, 503, b"Service Unavailable", to_tag=b"%x" % zlib.crc32(txkey), extra=view.retry_after, server=view.server
         )
@@ -313,7 +314,9 @@ class Router:
         view = core.view
         is_invite = msg.method == b"INVITE"
         acc = core.accounting
+        setid, st.carrier = view.route_for(addr[0])
         if is_invite:
+            core.carriers.arrived(st.carrier, st.created)
             acc.invite()
             if core.invites_full():
                 acc.shed()
@@ -323,7 +326,6 @@ class Router:
                 return
             core.invite_pending(st)
             core.reply(st, 100, b"Trying")
-        setid, st.carrier = view.route_for(addr[0])
         dset = view.table.sets.get(setid) if setid is not None else None
         order = ()
         if dset is not None:

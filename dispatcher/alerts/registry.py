@@ -29,6 +29,7 @@ RULES = [
     Rule("proxy_silent", "A proxy stops reporting", rules.proxy_silent),
     Rule("proxy_shedding", "A proxy starts shedding load", rules.proxy_shedding),
     Rule("probes_stopped", "No probe round for 3 × ping interval", rules.probes_stopped),
+    Rule("carrier", "A carrier's answer or failure rate crosses its threshold", "dispatcher.alerts.carrier_rule.carrier_rule"),
 ]
 
 # Always on: an engine that cannot see must say so (not a rule anyone may turn off).

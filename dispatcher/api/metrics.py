@@ -15,6 +15,7 @@ from rest_framework import permissions
 from rest_framework.views import APIView
 
 from dispatcher.api.auth import AUTHENTICATION, client_address
+from dispatcher.api.carrier_metrics import carrier_metrics
 from dispatcher.api.metrics_alerting import alerting_families
 from dispatcher.choices import AdminState, HealthState
 from dispatcher.live import snapshot
@@ -34,6 +35,7 @@ class LbpanelCollector:
         yield from self._servers(snap)
         yield from self._nodes(snap)
         yield from alerting_families(snap)
+        yield from carrier_metrics(snap)
 
     def _destinations(self, snap):
         admin = GaugeMetricFamily(

@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.routers import DefaultRouter
 
 from dispatcher.api import calls, views
+from dispatcher.api.carriers import CarriersView
 from dispatcher.api.health import healthz
 from dispatcher.api.metrics import MetricsView
 from dispatcher.api.rpc import JsonRpcView
@@ -21,6 +22,7 @@ urlpatterns = [
     path("api/v1/", include(router.urls)),
     path("api/v1/probe-settings/", views.ProbeSettingsView.as_view(), name="probe-settings"),
     path("api/v1/stats/", views.StatsView.as_view(), name="stats"),
+    path("api/v1/carriers/", CarriersView.as_view(), name="carriers"),
     path("api/v1/dispatcher.list", views.DispatcherListView.as_view(), name="dispatcher-list"),
     path("api/v1/calls/", calls.CallListView.as_view(), name="calls"),
     # A Call-ID may hold any character but a space: everything after calls/ is it (a final / is dropped).

@@ -50,6 +50,8 @@ def test_it_sheds_a_new_invite_while_a_bye_still_flows(caplog):
 
             totals = h.core.accounting.totals
             assert totals["shed"] == 1 and totals["sent_503"] == 1
+            other = h.core.carriers.snapshot(h.core.loop.time())["other"]  # a shed INVITE is a call its carrier lost
+            assert (other["calls"], other["answered"], other["failed"]["5xx"]) == (2, 1, 1)
             assert h.suspects == []
             assert all(hl.state != "suspect" for hl in h.core.health.values())
 

@@ -107,7 +107,7 @@ def test_a_rule_turned_off_does_not_run(healthy, alert_config, webhook, redis):
     assert about("set:1:unusable", "firing")(webhook.bodies)
 
 
-@pytest.mark.parametrize("name", ["carrier", "nonsense"])
+@pytest.mark.parametrize("name", ["no_such_rule", "nonsense"])
 def test_only_known_rules_can_be_turned_off(alert_config, name):
     from django.core.exceptions import ValidationError
 
