@@ -26,6 +26,7 @@ def parse_args(argv):
     p.add_argument("--no-failover", action="store_true")
     p.add_argument("--failover-rate", type=int, default=50)
     p.add_argument("--failover-seconds", type=float, default=40.0)
+    p.add_argument("--failover-modes", default="kill,stop", help="how ast2 dies: kill (SIGKILL, ICMP), stop (SIGSTOP, silence)")
     p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
     p.add_argument("--port-base", type=int, default=int(os.environ.get("BENCH_PORT_BASE", "26000")))
     p.add_argument("--workdir", default=None, help="keep SIPp/proxy logs here (default: a temp dir)")

@@ -66,8 +66,17 @@ class Servers:
     def kill(self, n):
         self.procs[n].kill()
 
+    def pause(self, n):
+        """SIGSTOP: a hung server. Its port stays bound, so no ICMP tells anyone."""
+        os.kill(self.procs[n].pid, signal.SIGSTOP)
+
+    def resume(self, n):
+        if self.procs[n].alive():
+            os.kill(self.procs[n].pid, signal.SIGCONT)
+
     def stop(self):
-        for sipp in self.procs.values():
+        for n, sipp in self.procs.items():
+            self.resume(n)  # a stopped SIPp would ignore the SIGUSR1 that ends it gracefully
             sipp.stop(timeout=5)
 
 

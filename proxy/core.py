@@ -22,6 +22,7 @@ from proxy.logquota import LogQuota
 from proxy.overload import OverloadGuard, head_received
 from proxy.resolver import Resolver, address_is_here, literal
 from proxy.selection import SetState
+from proxy.silence import SilenceWatch
 from proxy.timers import ExpiryQueue, TimerWheel
 from proxy.transactions import ACCEPTED, CALLING, COMPLETED, PROCEEDING, ClientTxn, ServerTxn, new_branch
 from proxy.transport import TcpPool, UdpDestination, pending_bytes
@@ -79,6 +80,7 @@ class Proxy:
         self.sweeper = None
         self.gc = gcpolicy.Scheduler()
         self.overload = OverloadGuard(loop, time.time)
+        self.silence = SilenceWatch()
 
     # -- setup ---------------------------------------------------------------
 
@@ -439,7 +441,7 @@ class Proxy:
         if proto == "udp":
             ct.t_retrans = self.wheel.call_later(tx.T1, self._retransmit, ct)
         if ct.is_invite and st.dispatch:
-            ct.t_trying = self.wheel.call_later(view.trying_timeout, self._trying_timeout, ct)
+            ct.t_trying = self.wheel.call_later(self.silence.deadline(addr, view.trying_timeout), self._trying_timeout, ct)
         ct.t_fr = self.wheel.call_later(view.fr_timer, self._fr_timeout, ct)
         calling = self.calling_by_addr.get(addr)
         if calling is None:
@@ -503,11 +505,26 @@ class Proxy:
         st = ct.server
         if st.final_code is not None:
             return
+        waited = self.loop.time() - ct.sent_at
+        silent = self.silence.silent_since(ct.addr, ct.sent_at)
+        if not silent and waited < self.view.trying_timeout:
+            # the server answered something since this INVITE left: alive, so the full trying_timeout
+            ct.t_trying = self.wheel.call_later(self.view.trying_timeout - waited, self._trying_timeout, ct)
+            return
         if self._excused(ct, late):
             if not ct.abandoned:
                 ct.t_trying = self.wheel.call_later(max(0.05, self.view.trying_timeout / 4), self._trying_timeout, ct)
             return
-        self.router.branch_dead(ct, f"no provisional within {int(self.view.trying_timeout * 1000)} ms")
+        if not silent:
+            self.router.branch_dead(ct, f"no provisional within {int(self.view.trying_timeout * 1000)} ms")
+            return
+        # a hung server: every INVITE still waiting on it fails over now, not one per deadline
+        reason = f"no provisional, nothing heard from it for {int(waited * 1000)} ms"
+        for other in list(self.calling_by_addr.get(ct.addr, ())):
+            if other.is_invite and other.t_trying is not None and other.state == CALLING and not other.abandoned:
+                self.router.branch_dead(other, reason)
+        if ct.state == CALLING and not ct.abandoned:
+            self.router.branch_dead(ct, reason)
 
     def _fr_timeout(self, ct, late):
         ct.t_fr = None
@@ -592,6 +609,8 @@ class Proxy:
             return
         code = msg.code
         st = ct.server
+        if ct.dest is not None:
+            self.silence.replied(ct, self.loop.time())
         if ct.is_invite:
             self._invite_response(ct, st, msg, code)
         else:

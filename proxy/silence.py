@@ -1,0 +1,49 @@
+"""Tell a server that went silent from one slow INVITE: a hung Asterisk, a host that lost power.
+
+A stopped server sends no ICMP, so silence is the only sign. trying_timeout (500 ms) waits for
+the 100 of one INVITE; at 15 calls/s to a server that is seven more INVITEs sent into the
+silence. A live server answers *something* all the time (the 100 of another call, a 200, the
+reply to a BYE), so "nothing at all heard from it since this INVITE left" is a stronger sign
+than "this INVITE got no 100" and may be acted on sooner: after FACTOR x the slowest first
+reply lately seen from that server, at least FLOOR, at most trying_timeout. A server that
+answers other requests but not this one still gets the full trying_timeout.
+"""
+
+from proxy.transactions import CALLING
+
+FLOOR = 0.1
+FACTOR = 4.0
+DECAY = 0.98  # per reply: a slow spell long past stops widening the deadline
+MAX_ADDRS = 10000  # addresses of destinations only, so this is a guard, not a working limit
+
+
+class SilenceWatch:
+    __slots__ = ("heard", "peak")
+
+    def __init__(self):
+        self.heard = {}  # destination address -> loop time of the last response from it
+        self.peak = {}  # destination address -> decaying peak of INVITE sent -> first reply (s)
+
+    def replied(self, ct, now):
+        """A response on a branch to a destination: it is alive now."""
+        addr = ct.addr
+        heard = self.heard
+        if addr not in heard and len(heard) >= MAX_ADDRS:
+            heard.clear()
+            self.peak.clear()
+        heard[addr] = now
+        if ct.is_invite and ct.state == CALLING:  # the first reply to this INVITE
+            sample = now - ct.sent_at
+            peak = self.peak.get(addr, 0.0) * DECAY
+            self.peak[addr] = sample if sample > peak else peak
+
+    def deadline(self, addr, trying_timeout):
+        """When to first ask whether the server at addr has gone silent."""
+        wait = FACTOR * self.peak.get(addr, 0.0)
+        if wait < FLOOR:
+            wait = FLOOR
+        return wait if wait < trying_timeout else trying_timeout
+
+    def silent_since(self, addr, since):
+        """Has nothing been heard from addr since loop time `since`?"""
+        return self.heard.get(addr, -1.0) < since
