@@ -130,11 +130,11 @@ def publish_table(redis_url, ports, *, algorithm=4, **settings):
 class OurProxy:
     name = "lbpanel"
 
-    def __init__(self, base, workdir, redis_url, **settings):
+    def __init__(self, base, workdir, redis_url, env=None, extra=(), **settings):
         self.servers = Servers(base, workdir)
         self.port = base
         version = publish_table(redis_url, self.servers.ports, **settings)
-        self.proxy = ProxyProcess(port=base, redis_url=redis_url, node_name=f"bench-{base}", logdir=workdir)
+        self.proxy = ProxyProcess(port=base, redis_url=redis_url, node_name=f"bench-{base}", logdir=workdir, env=env, extra=extra)
         self.proxy.start()
         self.proxy.wait_table(redis_lib.Redis.from_url(redis_url), version)
 

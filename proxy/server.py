@@ -5,7 +5,7 @@ import logging
 import signal
 import socket
 
-from proxy import gcpolicy
+from proxy import gcpolicy, stagetiming
 from proxy.core import Proxy
 from proxy.dialogs import DialogStore
 from proxy.follower import Follower
@@ -68,6 +68,7 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None,
         pass
     tasks.append(loop.create_task(follower.heartbeat(), name="heartbeat"))
     dialogs = DialogStore(core, node_name, follower._client)
+    timing = stagetiming.install(core, dialogs)  # bench only: None unless LBPANEL_STAGE_TIMING is set
     tasks.append(loop.create_task(dialogs.run(), name="dialogs"))
     stop = stop_event or asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -99,6 +100,8 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None,
         if lis.proto == "udp" and lis.transport is not None:
             lis.transport.close()
     core.stop()
+    if timing is not None:
+        timing.dump()
     try:
         await asyncio.wait_for(dialogs.close(), 1.0)
     except (TimeoutError, OSError):
