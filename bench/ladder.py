@@ -74,7 +74,13 @@ def make_target(name, base, stepdir, args):
     if name == "kamailio":
         return Kamailio(base, stepdir)
     env = {"LBPANEL_STAGE_TIMING": str(stepdir / "stages.json")} if args.stages else None
-    return OurProxy(base, stepdir, args.redis_url, env=env)
+    return OurProxy(base, stepdir, args.redis_url, env=env, extra=proxy_extra(name))
+
+
+def proxy_extra(name):
+    """lbpanel-N: runproxy --processes N."""
+    _, _, n = name.partition("-")
+    return ["--processes", n] if n else []
 
 
 def rate_plan(args, rates):

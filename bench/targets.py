@@ -139,7 +139,7 @@ class OurProxy:
         self.proxy.wait_table(redis_lib.Redis.from_url(redis_url), version)
 
     def cpu(self):
-        return cpu_seconds(self.proxy.pid)
+        return sum(cpu_seconds(pid) for pid in descendants(self.proxy.pid))  # the reader and its workers
 
     def stop(self):
         self.proxy.stop()
