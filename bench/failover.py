@@ -16,7 +16,7 @@ import redis as redis_lib
 
 from bench.capture import InviteCounter
 from bench.measure import BYE_OK, INVITE_OK, percentile
-from bench.targets import Kamailio, OurProxy
+from bench.targets import Kamailio, OurProxy, proxy_extra
 from tests.e2e_proxy.sippctl import Sipp, uac_args
 
 KILL_AT, RESTART_AT = 10.0, 25.0
@@ -85,20 +85,23 @@ def _proxy_active(target, redis_url):
     """What the proxy's last heartbeat says is up on the server about to die (ours only)."""
     if not isinstance(target, OurProxy):
         return None
-    raw = redis_lib.Redis.from_url(redis_url).get(f"lb:node:{target.proxy.node_name}")
-    if not raw:
+    client = redis_lib.Redis.from_url(redis_url)
+    name = target.proxy.node_name
+    # with --processes N each worker is a node: <name>, <name>-1, ...
+    keys = [f"lb:node:{name}"] + [k.decode() for k in client.scan_iter(match=f"lb:node:{name}-*")]
+    found = [json.loads(raw) for raw in client.mget(keys) if raw]
+    if not found:
         return None
-    return json.loads(raw).get("destinations", {}).get(str(DEAD), {}).get("active")
+    return sum(n.get("destinations", {}).get(str(DEAD), {}).get("active", 0) for n in found)
 
 
 def make_target(name, base, stepdir, redis_url):
     if name == "kamailio":
         return Kamailio(base, stepdir)
     # The seed's production timers; probes (15 s x 3) are the Celery prober's, not run here.
-    return OurProxy(base, stepdir, redis_url, fr_timer_ms=5000, fr_inv_timer_ms=30000, **PROXY_KINDS.get(name, {}))
-
-
-PROXY_KINDS = {"lbpanel": {}}  # bench.ladder adds the multi-process kind when it exists
+    target = OurProxy(base, stepdir, redis_url, extra=proxy_extra(name), fr_timer_ms=5000, fr_inv_timer_ms=30000)
+    target.name = name
+    return target
 
 
 def run_all(args, workdir, burner=None):

@@ -17,7 +17,7 @@ from bench import failover  # noqa: E402
 from bench.burner import Burner  # noqa: E402
 from bench.measure import run_calls  # noqa: E402
 from bench.pcap import RingCapture  # noqa: E402
-from bench.targets import Direct, Kamailio, OurProxy  # noqa: E402
+from bench.targets import Direct, Kamailio, OurProxy, proxy_extra  # noqa: E402
 
 FULL = {  # bench/run --full: the whole table of issue 15 in one invocation
     "rates": "200,1000,1600,2000,2400,3000,4000,5000,6000",
@@ -74,13 +74,9 @@ def make_target(name, base, stepdir, args):
     if name == "kamailio":
         return Kamailio(base, stepdir)
     env = {"LBPANEL_STAGE_TIMING": str(stepdir / "stages.json")} if args.stages else None
-    return OurProxy(base, stepdir, args.redis_url, env=env, extra=proxy_extra(name))
-
-
-def proxy_extra(name):
-    """lbpanel-N: runproxy --processes N."""
-    _, _, n = name.partition("-")
-    return ["--processes", n] if n else []
+    target = OurProxy(base, stepdir, args.redis_url, env=env, extra=proxy_extra(name))
+    target.name = name
+    return target
 
 
 def rate_plan(args, rates):

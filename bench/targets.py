@@ -127,6 +127,12 @@ def publish_table(redis_url, ports, *, algorithm=4, **settings):
     return version
 
 
+def proxy_extra(name):
+    """lbpanel-N: runproxy --processes N."""
+    _, _, n = name.partition("-")
+    return ["--processes", n] if n else []
+
+
 class OurProxy:
     name = "lbpanel"
 
