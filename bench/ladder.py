@@ -20,11 +20,12 @@ from bench.pcap import RingCapture  # noqa: E402
 from bench.targets import Direct, Kamailio, OurProxy, proxy_extra  # noqa: E402
 
 FULL = {  # bench/run --full: the whole table of issue 15 in one invocation
+    "targets": "direct,lbpanel,lbpanel-2,kamailio",
     "rates": "200,1000,1600,2000,2400,3000,4000,5000,6000",
     "seconds": 10.0,
     "until_direct_fails": True,
     "burner": 2,
-    "burner_rates": "200,1000,1600,2000,2400",
+    "burner_rates": "200,1000,2000,2400",
     "stages": True,
 }
 
@@ -40,7 +41,7 @@ def parse_args(argv):
     p.add_argument("--rate-step", type=int, default=2000, help="climb by this much past --rates (--until-direct-fails)")
     p.add_argument("--max-rate", type=int, default=20000)
     p.add_argument("--burner", type=int, default=0, metavar="N", help="also run the ladder with N CPU burners running")
-    p.add_argument("--burner-rates", default="200,1000,1600,2000,2400")
+    p.add_argument("--burner-rates", default="200,1000,2000,2400")
     p.add_argument("--burner-failover", action="store_true", help="the failover runs under the burner too")
     p.add_argument("--pcap-rate", type=int, default=200, help="capture INVITE->180 on the wire at this rate (0: never)")
     p.add_argument("--stages", action="store_true", help="our proxy records per-stage timing (LBPANEL_STAGE_TIMING)")
@@ -61,6 +62,8 @@ def parse_args(argv):
                 setattr(args, key, value)
     if args.targets is None:
         args.targets = "direct,lbpanel,kamailio"
+    if args.full or args.burner:
+        args.burner_rates = args.burner_rates or FULL["burner_rates"]
     return args
 
 

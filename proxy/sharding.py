@@ -41,8 +41,8 @@ def call_id(data):
     """The Call-ID value of a SIP datagram, b"" when it has none (the worker then refuses it)."""
     i = data.find(b"\nCall-ID:")
     if i >= 0:
-        j = data.find(b"\r", i + 9)
-        return data[i + 9 : j].strip()
+        j = data.find(b"\n", i + 9)
+        return data[i + 9 : j].strip()  # strip() takes the \r
     m = CALL_ID.search(data)
     return m.group(1).strip() if m else b""
 
