@@ -155,3 +155,29 @@ def test_one_stall_between_calm_samples_sheds_nothing():
         assert not guard.shedding and guard.admit == 1.0
 
     run(scenario())
+
+
+def test_a_backlog_left_by_a_stall_and_drained_sheds_nothing():
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        guard = OverloadGuard(loop, time.time)
+        now = loop.time()
+        for i, lag in enumerate((0.0, 1.4, 1.1, 0.7, 0.3, 0.0)):  # the host stopped us 1.4 s; we catch up
+            guard.lag = lag
+            guard.update(now + 0.02 * i)
+        assert not guard.shedding and guard.admit == 1.0
+
+    run(scenario())
+
+
+def test_a_backlog_that_keeps_its_age_is_overload():
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        guard = OverloadGuard(loop, time.time)
+        now = loop.time()
+        for i, lag in enumerate((0.0, 0.3, 0.29, 0.31)):
+            guard.lag = lag
+            guard.update(now + 0.02 * i)
+        assert guard.shedding and guard.admit < 1.0
+
+    run(scenario())
