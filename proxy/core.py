@@ -168,8 +168,11 @@ class Proxy:
         return st
 
     def is_usable(self, dest, now=None):
-        if dest.id not in self.view.addr_of:
+        addr = self.view.addr_of.get(dest.id)
+        if addr is None:
             return False  # its host name does not resolve
+        if self.silence.quiet and addr in self.silence.quiet:
+            return False  # silent right now (proxy.silence)
         return usable(dest, self.health.get(dest.id), self.view.suspect_hold, now)
 
     # -- URIs ----------------------------------------------------------------
@@ -505,26 +508,53 @@ class Proxy:
         st = ct.server
         if st.final_code is not None:
             return
+        view = self.view
         waited = self.loop.time() - ct.sent_at
-        silent = self.silence.silent_since(ct.addr, ct.sent_at)
-        if not silent and waited < self.view.trying_timeout:
-            # the server answered something since this INVITE left: alive, so the full trying_timeout
-            ct.t_trying = self.wheel.call_later(self.view.trying_timeout - waited, self._trying_timeout, ct)
+        if waited < view.trying_timeout:
+            # the silence deadline (proxy.silence): before trying_timeout, act only on a server
+            # from which nothing at all came back since this INVITE left
+            if self.silence.silent_since(ct.addr, ct.sent_at) and not self._excused(ct, late) and self._quiet(ct, waited):
+                return
+            if not ct.abandoned:
+                ct.t_trying = self.wheel.call_later(view.trying_timeout - waited, self._trying_timeout, ct)
             return
         if self._excused(ct, late):
             if not ct.abandoned:
-                ct.t_trying = self.wheel.call_later(max(0.05, self.view.trying_timeout / 4), self._trying_timeout, ct)
+                ct.t_trying = self.wheel.call_later(max(0.05, view.trying_timeout / 4), self._trying_timeout, ct)
             return
-        if not silent:
-            self.router.branch_dead(ct, f"no provisional within {int(self.view.trying_timeout * 1000)} ms")
-            return
-        # a hung server: every INVITE still waiting on it fails over now, not one per deadline
+        self.router.branch_dead(ct, f"no provisional within {int(view.trying_timeout * 1000)} ms")
+
+    def _quiet(self, ct, waited):
+        """A server went silent: new calls avoid it and every INVITE waiting on it fails over
+        now, while another server can take them. It is marked suspect only if it stays silent
+        until trying_timeout (a starved host's live server answers late and is simply used
+        again). False when no other server could take the calls: then trying_timeout decides."""
+        st = ct.server
+        addr = ct.addr
+        self.silence.quiet[addr] = ct.sent_at
+        if st.dset is None or not any(self.is_usable(d) for d in st.dset.destinations):
+            del self.silence.quiet[addr]
+            return False
         reason = f"no provisional, nothing heard from it for {int(waited * 1000)} ms"
-        for other in list(self.calling_by_addr.get(ct.addr, ())):
+        for other in list(self.calling_by_addr.get(addr, ())):
             if other.is_invite and other.t_trying is not None and other.state == CALLING and not other.abandoned:
-                self.router.branch_dead(other, reason)
-        if ct.state == CALLING and not ct.abandoned:
-            self.router.branch_dead(ct, reason)
+                self.router.branch_dead(other, reason, mark=False)
+        self.router.branch_dead(ct, reason, mark=False)
+        self.wheel.call_later(self.view.trying_timeout - waited, self._silence_verdict, (ct, ct.sent_at, st.call_id))
+        return True
+
+    def _silence_verdict(self, state, late):
+        ct, since, call_id = state
+        addr = ct.addr
+        if self.silence.quiet.get(addr) != since:
+            return  # heard from it meanwhile
+        if self.silence_cause(late, ct) is OUR_LOOP and ct.trying_rearms < 20:
+            ct.trying_rearms += 1
+            self.wheel.call_later(0.1, self._silence_verdict, state)
+            return
+        del self.silence.quiet[addr]
+        ms = int(self.view.trying_timeout * 1000)
+        self.mark_suspect(ct.dest, None, f"no provisional within {ms} ms, nothing heard from it since", call_id)
 
     def _fr_timeout(self, ct, late):
         ct.t_fr = None

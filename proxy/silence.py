@@ -7,6 +7,10 @@ reply to a BYE), so "nothing at all heard from it since this INVITE left" is a s
 than "this INVITE got no 100" and may be acted on sooner: after FACTOR x the slowest first
 reply lately seen from that server, at least FLOOR, at most trying_timeout. A server that
 answers other requests but not this one still gets the full trying_timeout.
+
+Found silent, a server is only avoided ("quiet", local to this process) and its waiting INVITEs
+fail over; it is marked suspect (Redis, a probe) only if it is still silent at trying_timeout.
+On a starved host a live server can be silent for 100 ms: its late reply ends the quiet spell.
 """
 
 from proxy.transactions import CALLING
@@ -18,11 +22,12 @@ MAX_ADDRS = 10000  # addresses of destinations only, so this is a guard, not a w
 
 
 class SilenceWatch:
-    __slots__ = ("heard", "peak")
+    __slots__ = ("heard", "peak", "quiet")
 
     def __init__(self):
         self.heard = {}  # destination address -> loop time of the last response from it
         self.peak = {}  # destination address -> decaying peak of INVITE sent -> first reply (s)
+        self.quiet = {}  # destination address -> when the INVITE that found it silent left
 
     def replied(self, ct, now):
         """A response on a branch to a destination: it is alive now."""
@@ -32,6 +37,8 @@ class SilenceWatch:
             heard.clear()
             self.peak.clear()
         heard[addr] = now
+        if self.quiet:
+            self.quiet.pop(addr, None)  # alive after all: a starved host's server answers late
         if ct.is_invite and ct.state == CALLING:  # the first reply to this INVITE
             sample = now - ct.sent_at
             peak = self.peak.get(addr, 0.0) * DECAY

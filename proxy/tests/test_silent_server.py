@@ -2,6 +2,8 @@
 is left as soon as nothing at all comes back from it, well before trying_timeout; a live server
 that only ignores one INVITE keeps the full trying_timeout for it."""
 
+import asyncio
+
 from proxy.silence import FLOOR, SilenceWatch
 from proxy.tests.harness import Harness, dest, run
 from proxy.transactions import CALLING
@@ -20,7 +22,45 @@ def test_it_leaves_a_silent_server_long_before_trying_timeout():
             await h.uas[a].recv()
             inv = await h.uas[b].recv(timeout=5)
             assert inv.call_id == b"hung-1"
+            assert h.suspects == []  # avoided, not yet suspect: that waits for trying_timeout
+            h.invite(b"hung-2")  # new calls avoid it meanwhile
+            assert (await h.uas[b].recv(timeout=5)).call_id == b"hung-2"
+
+    run(scenario())
+
+
+def test_a_server_still_silent_at_trying_timeout_is_marked_suspect():
+    async def scenario():
+        async with Harness(two_servers, trying_timeout_ms=400) as h:
+            a, b = h.dest_ports[:2]
+            h.invite(b"hung-1")
+            await h.uas[a].recv()
+            await h.uas[b].recv(timeout=5)
+            for _ in range(100):
+                if h.suspects:
+                    break
+                await asyncio.sleep(0.05)  # polling the hook's list: no event to await in the harness
             assert h.suspects[0][0] == 1 and "nothing heard" in h.suspects[0][1]
+
+    run(scenario())
+
+
+def test_a_silent_server_that_answers_late_is_used_again_and_never_suspect():
+    async def scenario():
+        async with Harness(two_servers, trying_timeout_ms=1500) as h:
+            a, b = h.dest_ports[:2]
+            h.invite(b"slow-1")
+            late = await h.uas[a].recv()
+            moved = await h.uas[b].recv(timeout=5)  # failed over while a was silent
+            h.uas[b].answer(moved, 180, b"Ringing")
+            h.uas[a].answer(late, 100, b"Trying")  # a starved host's server, late but alive
+            assert (await h.uas[a].recv(timeout=5)).method == b"CANCEL"  # for the abandoned branch
+            h.invite(b"slow-2")
+            again = await h.uas[a].recv(timeout=5)  # a takes calls again (priority order)
+            assert again.call_id == b"slow-2"
+            h.uas[a].answer(again, 180, b"Ringing")
+            await asyncio.sleep(1.6)  # past trying_timeout of the first INVITE
+            assert h.suspects == []
 
     run(scenario())
 
@@ -34,7 +74,22 @@ def test_every_invite_waiting_on_the_silent_server_fails_over_together():
             sent = {(await h.uas[a].recv()).call_id for _ in range(3)}
             moved = {(await h.uas[b].recv(timeout=5)).call_id for _ in range(3)}
             assert sent == moved == {b"hung-0", b"hung-1", b"hung-2"}
-            assert [s[0] for s in h.suspects] == [1]  # one mark per outage, not per call
+
+    run(scenario())
+
+
+def test_with_no_other_server_a_silent_one_keeps_its_calls_until_trying_timeout():
+    def one_server(ports):
+        return [dest(1, ports[0], priority=10)], ports[:1]
+
+    async def scenario():
+        async with Harness(one_server, trying_timeout_ms=1500) as h:
+            a = h.dest_ports[0]
+            h.invite(b"only-1")
+            inv = await h.uas[a].recv()
+            await asyncio.sleep(0.4)  # past the silence deadline
+            h.invite(b"only-2")  # not refused: the only server is not avoided
+            assert (await h.uas[a].recv(skip=(100,))).call_id in (b"only-2", inv.call_id)
 
     run(scenario())
 
