@@ -148,7 +148,8 @@ def ladder(args, workdir, rates, burner=None, label="quiet"):
                 flush=True,
             )
             if args.stages and name.startswith("lbpanel"):
-                print_stages(stepdir / "stages.json")
+                for path in sorted(stepdir.glob("stages*.json")):  # one per worker with --processes
+                    print_stages(path)
     args._step_no = step_no
     summary(results, names, label)
     return results
@@ -164,7 +165,7 @@ def print_stages(path):
     for name, h in doc["stages"].items():
         if h["n"]:
             parts.append(f"{name}: n={h['n']} p50={h['p50_us']} p99={h['p99_us']} p99.9={h['p999_us']} max={h['max_us']:.0f}")
-    print("<!-- stages (us): " + "; ".join(parts) + " -->", flush=True)
+    print(f"<!-- {Path(path).stem} (us): " + "; ".join(parts) + " -->", flush=True)
 
 
 def summary(results, names, label):

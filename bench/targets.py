@@ -120,6 +120,10 @@ def publish_table(redis_url, ports, *, algorithm=4, **settings):
     ]
     sets = [{"setid": 1, "name": "bench", "algorithm": algorithm, "failover_codes": [500, 503], "destinations": dests}]
     client.delete(contract.HEALTH_KEY)
+    # the last step's nodes and their calls: a fresh proxy would take them over as its own
+    stale = [k for prefix in ("lb:node:", "lb:dialogs:", "lb:dialogcounts:") for k in client.scan_iter(match=prefix + "*")]
+    if stale:
+        client.delete(*stale)
     version = client.incr(contract.TABLE_VERSION_KEY)
     client.set(contract.TABLE_KEY, contract.encode_table(version, sets, [], {"default_set": 1, **settings}))
     client.publish(contract.EVENTS_CHANNEL, contract.table_event(version))

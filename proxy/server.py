@@ -79,7 +79,7 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None,
         pass
     tasks.append(loop.create_task(follower.heartbeat(), name="heartbeat"))
     dialogs = DialogStore(core, node_name, follower._client)
-    timing = stagetiming.install(core, dialogs)  # bench only: None unless LBPANEL_STAGE_TIMING is set
+    timing = stagetiming.install(core, dialogs, worker)  # bench only: None unless LBPANEL_STAGE_TIMING is set
     tasks.append(loop.create_task(dialogs.run(), name="dialogs"))
     stop = stop_event or asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

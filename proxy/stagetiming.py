@@ -115,11 +115,15 @@ class StageTiming:
         os.replace(tmp, self.path)
 
 
-def install(core, dialogs=None):
-    """Wrap the stages of this proxy when LBPANEL_STAGE_TIMING names a file; None otherwise."""
+def install(core, dialogs=None, worker=None):
+    """Wrap the stages of this proxy when LBPANEL_STAGE_TIMING names a file; None otherwise.
+    Worker i of `--processes` writes <file>-<i>.json."""
     path = os.environ.get(ENV)
     if not path:
         return None
+    if worker is not None:
+        root, ext = os.path.splitext(path)
+        path = f"{root}-{worker.index}{ext}"
     st = StageTiming(path)
     from proxy import core as core_module  # noqa: PLC0415 (only when timing is on)
 
