@@ -513,48 +513,20 @@ class Proxy:
         if waited < view.trying_timeout:
             # the silence deadline (proxy.silence): before trying_timeout, act only on a server
             # from which nothing at all came back since this INVITE left
-            if self.silence.silent_since(ct.addr, ct.sent_at) and not self._excused(ct, late) and self._quiet(ct, waited):
+            if (
+                self.silence.silent_since(ct.addr, ct.sent_at)
+                and not self._excused(ct, late)
+                and self.silence.avoid(self, ct, waited)
+            ):
                 return
             if not ct.abandoned:
                 ct.t_trying = self.wheel.call_later(view.trying_timeout - waited, self._trying_timeout, ct)
             return
         if self._excused(ct, late):
             if not ct.abandoned:
-                ct.t_trying = self.wheel.call_later(max(0.05, view.trying_timeout / 4), self._trying_timeout, ct)
+                ct.t_trying = self.wheel.call_later(max(0.05, self.view.trying_timeout / 4), self._trying_timeout, ct)
             return
-        self.router.branch_dead(ct, f"no provisional within {int(view.trying_timeout * 1000)} ms")
-
-    def _quiet(self, ct, waited):
-        """A server went silent: new calls avoid it and every INVITE waiting on it fails over
-        now, while another server can take them. It is marked suspect only if it stays silent
-        until trying_timeout (a starved host's live server answers late and is simply used
-        again). False when no other server could take the calls: then trying_timeout decides."""
-        st = ct.server
-        addr = ct.addr
-        self.silence.quiet[addr] = ct.sent_at
-        if st.dset is None or not any(self.is_usable(d) for d in st.dset.destinations):
-            del self.silence.quiet[addr]
-            return False
-        reason = f"no provisional, nothing heard from it for {int(waited * 1000)} ms"
-        for other in list(self.calling_by_addr.get(addr, ())):
-            if other.is_invite and other.t_trying is not None and other.state == CALLING and not other.abandoned:
-                self.router.branch_dead(other, reason, mark=False)
-        self.router.branch_dead(ct, reason, mark=False)
-        self.wheel.call_later(self.view.trying_timeout - waited, self._silence_verdict, (ct, ct.sent_at, st.call_id))
-        return True
-
-    def _silence_verdict(self, state, late):
-        ct, since, call_id = state
-        addr = ct.addr
-        if self.silence.quiet.get(addr) != since:
-            return  # heard from it meanwhile
-        if self.silence_cause(late, ct) is OUR_LOOP and ct.trying_rearms < 20:
-            ct.trying_rearms += 1
-            self.wheel.call_later(0.1, self._silence_verdict, state)
-            return
-        del self.silence.quiet[addr]
-        ms = int(self.view.trying_timeout * 1000)
-        self.mark_suspect(ct.dest, None, f"no provisional within {ms} ms, nothing heard from it since", call_id)
+        self.router.branch_dead(ct, f"no provisional within {int(self.view.trying_timeout * 1000)} ms")
 
     def _fr_timeout(self, ct, late):
         ct.t_fr = None

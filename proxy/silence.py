@@ -54,3 +54,37 @@ class SilenceWatch:
     def silent_since(self, addr, since):
         """Has nothing been heard from addr since loop time `since`?"""
         return self.heard.get(addr, -1.0) < since
+
+    def avoid(self, core, ct, waited):
+        """The server of branch `ct` went silent: new calls avoid it and every INVITE waiting on
+        it fails over now, while another server can take them; it is marked suspect only if it
+        stays silent until trying_timeout. False when no other server could take the calls:
+        then trying_timeout decides, as it always did."""
+        st = ct.server
+        addr = ct.addr
+        self.quiet[addr] = ct.sent_at
+        if st.dset is None or not any(core.is_usable(d) for d in st.dset.destinations):
+            del self.quiet[addr]
+            return False
+        reason = f"no provisional, nothing heard from it for {int(waited * 1000)} ms"
+        for other in list(core.calling_by_addr.get(addr, ())):
+            if other.is_invite and other.t_trying is not None and other.state == CALLING and not other.abandoned:
+                core.router.branch_dead(other, reason, mark=False)
+        core.router.branch_dead(ct, reason, mark=False)
+        core.wheel.call_later(core.view.trying_timeout - waited, self._verdict, (core, ct, ct.sent_at, st.call_id))
+        return True
+
+    def _verdict(self, state, late):
+        from proxy.core import OUR_LOOP  # noqa: PLC0415 (proxy.core imports this module)
+
+        core, ct, since, call_id = state
+        addr = ct.addr
+        if self.quiet.get(addr) != since:
+            return  # heard from it meanwhile
+        if core.silence_cause(late, ct) is OUR_LOOP and ct.trying_rearms < 20:
+            ct.trying_rearms += 1
+            core.wheel.call_later(0.1, self._verdict, state)
+            return
+        del self.quiet[addr]
+        ms = int(core.view.trying_timeout * 1000)
+        core.mark_suspect(ct.dest, None, f"no provisional within {ms} ms, nothing heard from it since", call_id)
