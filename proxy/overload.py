@@ -16,9 +16,8 @@ per-segment timestamps here; only the loop lag covers it.
 Control: new out-of-dialog INVITEs are admitted at a fraction `admit` (additive increase,
 multiplicative decrease), so under sustained overload the proxy settles near what it
 can carry instead of flapping between all and nothing: every sample past the mark
-(overload_lag_ms) may cut it, unless it is the first, the backlog is draining, or we were idle
-for half the time we could run (/proc schedstat): a stall or a starved process, not overload.
-Every sample below raises it. `shedding` is the state that
+(overload_lag_ms) may cut it, unless it is the first or the backlog is draining (a stall,
+not overload); every sample below raises it. `shedding` is the state that
 is logged: it starts with the first cut and ends only after `admit` is back at 1 and the
 signal has stayed under a quarter of the mark for LEAVE_AFTER.
 """
@@ -34,7 +33,6 @@ SAMPLE_EVERY = 0.02
 DECREASE_EVERY = 0.1  # let a cut take effect on the queue before cutting again
 INCREASE_STEP = 0.02  # per calm sample: from nothing to everything in 1 s
 LEAVE_AFTER = 2.0
-BUSY_SHARE = 0.5
 
 # Linux values (asm-generic; x86, arm): Python's socket module does not name them.
 SO_TIMESTAMPNS = 35
@@ -67,36 +65,6 @@ def head_received(sock):
     return None
 
 
-class SchedStat:
-    """How busy this thread was when it could run: CPU time / (wall time - time spent waiting on
-    the run queue), from /proc/thread-self/schedstat. 1.0 where the kernel does not say."""
-
-    def __init__(self):
-        try:
-            self.fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
-        except OSError:
-            self.fd = None
-        self.last = None
-
-    def busy(self, now):
-        if self.fd is None:
-            return 1.0
-        try:
-            ran, waited = (int(v) for v in os.pread(self.fd, 128, 0).split()[:2])
-        except (OSError, ValueError):
-            return 1.0
-        last, self.last = self.last, (now, ran, waited)
-        if last is None:
-            return 1.0
-        could_run = (now - last[0]) * 1e9 - (waited - last[2])
-        return min(1.0, (ran - last[1]) / could_run) if could_run > 0 else 1.0
-
-    def close(self):
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-
 class OverloadGuard:
     def __init__(self, loop, wall_clock):
         self.loop = loop
@@ -119,8 +87,6 @@ class OverloadGuard:
         self.next_at = 0.0
         self.was_over = False  # the previous sample was past the mark
         self.prev_lag = 0.0  # and its lag
-        self.busy = 1.0  # share of the time we could run that we spent running, last sample
-        self.sched = SchedStat()
 
     def watch(self, sock):
         """Sample the receive queue of a UDP listener socket (uvloop's pseudo-socket is fine)."""
@@ -146,7 +112,6 @@ class OverloadGuard:
         for s in self.socks:
             s.close()
         self.socks = []
-        self.sched.close()
 
     def admit_invite(self):
         """Whether to take a new call now; the caller counts and answers a refusal."""
@@ -174,7 +139,6 @@ class OverloadGuard:
                     queue = wall - t
         self.queue_delay = queue
         self.lag = max(self.loop_lag, queue) + self.injected
-        self.busy = 1.0 if self.injected else self.sched.busy(now)
         self.update(now)
         self.next_at = now + SAMPLE_EVERY
         self.handle = self.loop.call_at(self.next_at, self._sample)
@@ -187,9 +151,6 @@ class OverloadGuard:
             # backlog we drain faster than it came: its age falls by more than a sample's time
             # from one sample to the next. Overload is a backlog that does not shrink.
             stall = not self.was_over or lag < self.prev_lag - SAMPLE_EVERY
-            # Starved by other processes, we are late although idle whenever we get to run:
-            # refusing calls would not make us run sooner. Overload keeps us busy.
-            stall = stall or self.busy < BUSY_SHARE
             self.was_over = True
             self.prev_lag = lag
             if stall:

@@ -6,7 +6,7 @@ import logging
 import socket
 import time
 
-from proxy.overload import OverloadGuard, SchedStat
+from proxy.overload import OverloadGuard
 from proxy.tests.harness import Harness, dest, request, run
 
 
@@ -113,9 +113,7 @@ def test_it_measures_how_long_a_datagram_has_waited_unread():
             tx.sendto(b"OPTIONS sip:x SIP/2.0\r\n\r\n", rx.getsockname())
             # nobody reads rx: the datagram ages in the kernel queue and the guard sees it
             await _until(lambda: guard.queue_delay >= 0.25)
-            assert guard.lag >= 0.25
-            # this process idles meanwhile, so that is not overload (see the starved test below)
-            assert not guard.shedding and guard.busy < 0.5
+            assert guard.shedding and guard.admit < 1.0
             rx.recv(100)
             await _until(lambda: guard.queue_delay == 0.0 and guard.lag < 0.05)
             guard.stop()
@@ -183,29 +181,3 @@ def test_a_backlog_that_keeps_its_age_is_overload():
         assert guard.shedding and guard.admit < 1.0
 
     run(scenario())
-
-
-def test_a_backlog_while_starved_but_idle_is_not_overload():
-    async def scenario():
-        loop = asyncio.get_running_loop()
-        guard = OverloadGuard(loop, time.time)
-        guard.busy = 0.2  # other processes had the CPU; we idled when we got it
-        now = loop.time()
-        for i, lag in enumerate((0.0, 0.4, 0.45, 0.5)):
-            guard.lag = lag
-            guard.update(now + 0.02 * i)
-        assert not guard.shedding and guard.admit == 1.0
-
-    run(scenario())
-
-
-def test_it_reads_how_busy_it_was_from_the_kernel():
-    sched = SchedStat()
-    sched.busy(time.monotonic())
-    end = time.monotonic() + 0.05
-    while time.monotonic() < end:  # spin: busy all the time it could run
-        pass
-    assert sched.busy(time.monotonic()) > 0.5
-    time.sleep(0.05)  # idle
-    assert sched.busy(time.monotonic()) < 0.5
-    sched.close()
