@@ -19,6 +19,7 @@ dialog records are per worker and the panel sums live nodes, as for several prox
 served by worker 0 alone.
 """
 
+import ctypes
 import logging
 import os
 import re
@@ -35,6 +36,7 @@ CALL_ID = re.compile(rb"\n(?:call-id|i)[ \t]*:[ \t]*([^\r\n]*)", re.I)
 _PORT = struct.Struct("!H")
 INBOX_BUFFER = 8 << 20
 READY_WAIT = 30.0
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def call_id(data):
@@ -149,9 +151,11 @@ def run(listen, processes, start_worker):
             for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
                 s.setsockopt(socket.SOL_SOCKET, opt, INBOX_BUFFER)
     pids = []
+    parent = os.getpid()
     for i in range(processes):
         pid = os.fork()
         if pid == 0:  # the worker: keep its own inbox, the public socket and the ready pipe
+            _die_with_parent(parent)
             os.close(ready_r)
             for j, (a, b) in enumerate(pairs):
                 a.close()
@@ -185,6 +189,18 @@ def run(listen, processes, start_worker):
     finally:
         _stop_workers(pids)
         os.close(ready_r)
+
+
+def _die_with_parent(parent):
+    """A reader killed with SIGKILL cannot stop its workers: the kernel does (PR_SET_PDEATHSIG),
+    or they would go on heartbeating as nodes with nobody feeding them."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # it died before prctl took effect
+        os._exit(1)
 
 
 def _wait_ready(fd, count, pids):

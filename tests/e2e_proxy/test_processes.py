@@ -118,3 +118,21 @@ def test_a_hung_server_costs_at_most_three_invites_across_processes(sharded):
     assert uac.count(INVITE_OK) == calls, sharded.report(uac)
     reached = invites_read_after(workdir / "messages.log", stopped_at)
     assert len(reached) <= 3, f"{len(reached)} new INVITEs reached the hung ast2\n" + sharded.proxy.tail()
+
+
+def test_workers_stop_when_the_reader_is_killed(sharded):
+    workers = [int(c) for c in open(f"/proc/{sharded.proxy.pid}/task/{sharded.proxy.pid}/children").read().split()]
+    assert len(workers) == 2
+    sharded.proxy.kill()  # SIGKILL: the reader cannot stop them itself
+    end = time.monotonic() + 10
+    while time.monotonic() < end and any(os.path.exists(f"/proc/{pid}") and _alive(pid) for pid in workers):
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in workers), f"workers {workers} outlived their reader"
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
