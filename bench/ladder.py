@@ -26,7 +26,6 @@ FULL = {  # bench/run --full: the whole table of issue 15 in one invocation
     "until_direct_fails": True,
     "burner": 2,
     "burner_rates": "200,1000,2000,2400",
-    "stages": True,
 }
 
 
