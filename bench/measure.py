@@ -21,6 +21,8 @@ class Step:
     setup_p99_ms: float | None = None
     cpu_s: float | None = None
     wall_s: float = 0.0
+    ring_median_ms: float | None = None  # INVITE -> 180 on the wire (bench.pcap), at the capture rate only
+    ring_p99_ms: float | None = None
 
     @property
     def failed_pct(self):

@@ -66,8 +66,17 @@ class Servers:
     def kill(self, n):
         self.procs[n].kill()
 
+    def pause(self, n):
+        """SIGSTOP: a hung server. Its port stays bound, so no ICMP tells anyone."""
+        os.kill(self.procs[n].pid, signal.SIGSTOP)
+
+    def resume(self, n):
+        if self.procs[n].alive():
+            os.kill(self.procs[n].pid, signal.SIGCONT)
+
     def stop(self):
-        for sipp in self.procs.values():
+        for n, sipp in self.procs.items():
+            self.resume(n)  # a stopped SIPp would ignore the SIGUSR1 that ends it gracefully
             sipp.stop(timeout=5)
 
 
@@ -111,6 +120,10 @@ def publish_table(redis_url, ports, *, algorithm=4, **settings):
     ]
     sets = [{"setid": 1, "name": "bench", "algorithm": algorithm, "failover_codes": [500, 503], "destinations": dests}]
     client.delete(contract.HEALTH_KEY)
+    # the last step's nodes and their calls: a fresh proxy would take them over as its own
+    stale = [k for prefix in ("lb:node:", "lb:dialogs:", "lb:dialogcounts:") for k in client.scan_iter(match=prefix + "*")]
+    if stale:
+        client.delete(*stale)
     version = client.incr(contract.TABLE_VERSION_KEY)
     client.set(contract.TABLE_KEY, contract.encode_table(version, sets, [], {"default_set": 1, **settings}))
     client.publish(contract.EVENTS_CHANNEL, contract.table_event(version))
@@ -118,19 +131,25 @@ def publish_table(redis_url, ports, *, algorithm=4, **settings):
     return version
 
 
+def proxy_extra(name):
+    """lbpanel-N: runproxy --processes N."""
+    _, _, n = name.partition("-")
+    return ["--processes", n] if n else []
+
+
 class OurProxy:
     name = "lbpanel"
 
-    def __init__(self, base, workdir, redis_url, **settings):
+    def __init__(self, base, workdir, redis_url, env=None, extra=(), **settings):
         self.servers = Servers(base, workdir)
         self.port = base
         version = publish_table(redis_url, self.servers.ports, **settings)
-        self.proxy = ProxyProcess(port=base, redis_url=redis_url, node_name=f"bench-{base}", logdir=workdir)
+        self.proxy = ProxyProcess(port=base, redis_url=redis_url, node_name=f"bench-{base}", logdir=workdir, env=env, extra=extra)
         self.proxy.start()
         self.proxy.wait_table(redis_lib.Redis.from_url(redis_url), version)
 
     def cpu(self):
-        return cpu_seconds(self.proxy.pid)
+        return sum(cpu_seconds(pid) for pid in descendants(self.proxy.pid))  # the reader and its workers
 
     def stop(self):
         self.proxy.stop()

@@ -33,6 +33,12 @@ def add_arguments(parser):
     )
     parser.add_argument("--redis-sentinel-master", metavar="NAME", help="the master's name (default: $REDIS_SENTINEL_MASTER)")
     parser.add_argument(
+        "--processes",
+        type=int,
+        default=int(os.environ.get("LBPANEL_PROXY_PROCESSES", "1")),
+        help="proxy processes behind the one UDP address, each call kept in one of them (default 1; see proxy/sharding.py)",
+    )
+    parser.add_argument(
         "--log-level", default=os.environ.get("LBPANEL_LOG_LEVEL", "INFO"), help="DEBUG, INFO, WARNING (default INFO)"
     )
 
@@ -81,7 +87,19 @@ def setup_logging(level):
     )
 
 
-def run(listen, redis_url, name, suspect_hooks=(), advertise=None):
+def run(listen, redis_url, name, suspect_hooks=(), advertise=None, processes=1):
+    if processes > 1:
+        from proxy import sharding  # noqa: PLC0415 (see above)
+
+        def worker(w):  # in a forked child: its own event loop, its own node name
+            run_one(listen, redis_url, name if w.index == 0 else f"{name}-{w.index}", suspect_hooks, advertise, w)
+
+        sharding.run(listen, processes, worker)
+        return
+    run_one(listen, redis_url, name, suspect_hooks, advertise)
+
+
+def run_one(listen, redis_url, name, suspect_hooks=(), advertise=None, worker=None):
     import asyncio  # noqa: PLC0415 (see above)
 
     import uvloop  # noqa: PLC0415 (see above)
@@ -90,7 +108,7 @@ def run(listen, redis_url, name, suspect_hooks=(), advertise=None):
 
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(serve(listen, redis_url, name, suspect_hooks, advertise=advertise))
+            runner.run(serve(listen, redis_url, name, suspect_hooks, advertise=advertise, worker=worker))
     except OSError as exc:
         logging.getLogger("proxy").error("%s", exc.strerror or exc)
         raise SystemExit(1) from None

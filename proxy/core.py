@@ -25,6 +25,7 @@ from proxy.logquota import LogQuota
 from proxy.overload import OverloadGuard, head_received
 from proxy.resolver import Resolver, address_is_here, literal
 from proxy.selection import SetState
+from proxy.silence import SilenceWatch
 from proxy.timers import ExpiryQueue, TimerWheel
 from proxy.transactions import ACCEPTED, CALLING, COMPLETED, PROCEEDING, ClientTxn, ServerTxn, new_branch
 from proxy.transport import TcpPool, UdpDestination, pending_bytes
@@ -86,6 +87,7 @@ class Proxy:
         self.overload = OverloadGuard(loop, time.time)
         self.hep = None  # the SIP capture sender (proxy.hep) while hep_destination is set
         self.capture = HepCapture(self)
+        self.silence = SilenceWatch()
 
     # -- setup ---------------------------------------------------------------
 
@@ -175,8 +177,11 @@ class Proxy:
         return st
 
     def is_usable(self, dest, now=None):
-        if dest.id not in self.view.addr_of:
+        addr = self.view.addr_of.get(dest.id)
+        if addr is None:
             return False  # its host name does not resolve
+        if self.silence.quiet and addr in self.silence.quiet:
+            return False  # silent right now (proxy.silence)
         return usable(dest, self.health.get(dest.id), self.view.suspect_hold, now)
 
     # -- URIs ----------------------------------------------------------------
@@ -454,7 +459,7 @@ class Proxy:
         if proto == "udp":
             ct.t_retrans = self.wheel.call_later(tx.T1, self._retransmit, ct)
         if ct.is_invite and st.dispatch:
-            ct.t_trying = self.wheel.call_later(view.trying_timeout, self._trying_timeout, ct)
+            ct.t_trying = self.wheel.call_later(self.silence.deadline(addr, view.trying_timeout), self._trying_timeout, ct)
         ct.t_fr = self.wheel.call_later(view.fr_timer, self._fr_timeout, ct)
         calling = self.calling_by_addr.get(addr)
         if calling is None:
@@ -517,6 +522,20 @@ class Proxy:
             return
         st = ct.server
         if st.final_code is not None:
+            return
+        view = self.view
+        waited = self.loop.time() - ct.sent_at
+        if waited < view.trying_timeout:
+            # the silence deadline (proxy.silence): before trying_timeout, act only on a server
+            # from which nothing at all came back since this INVITE left
+            if (
+                self.silence.silent_since(ct.addr, ct.sent_at)
+                and not self._excused(ct, late)
+                and self.silence.avoid(self, ct, waited)
+            ):
+                return
+            if not ct.abandoned:
+                ct.t_trying = self.wheel.call_later(view.trying_timeout - waited, self._trying_timeout, ct)
             return
         if self._excused(ct, late):
             if not ct.abandoned:
@@ -609,6 +628,8 @@ class Proxy:
             return
         code = msg.code
         st = ct.server
+        if ct.dest is not None:
+            self.silence.replied(ct, self.loop.time())
         if ct.is_invite:
             self._invite_response(ct, st, msg, code)
         else:

@@ -16,7 +16,8 @@ per-segment timestamps here; only the loop lag covers it.
 Control: new out-of-dialog INVITEs are admitted at a fraction `admit` (additive increase,
 multiplicative decrease), so under sustained overload the proxy settles near what it
 can carry instead of flapping between all and nothing: every sample past the mark
-(overload_lag_ms) may cut it, every sample below raises it. `shedding` is the state that
+(overload_lag_ms) may cut it, unless it is the first or the backlog is draining (a stall,
+not overload); every sample below raises it. `shedding` is the state that
 is logged: it starts with the first cut and ends only after `admit` is back at 1 and the
 signal has stayed under a quarter of the mark for LEAVE_AFTER.
 """
@@ -84,6 +85,8 @@ class OverloadGuard:
         self.last_cut = -1e9
         self.calm_since = None
         self.next_at = 0.0
+        self.was_over = False  # the previous sample was past the mark
+        self.prev_lag = 0.0  # and its lag
 
     def watch(self, sock):
         """Sample the receive queue of a UDP listener socket (uvloop's pseudo-socket is fine)."""
@@ -144,6 +147,14 @@ class OverloadGuard:
         lag, high = self.lag, self.high
         if lag >= high:
             self.calm_since = None
+            # A stall (the host ran someone else, a long GC) leaves one late sample, then a
+            # backlog we drain faster than it came: its age falls by more than a sample's time
+            # from one sample to the next. Overload is a backlog that does not shrink.
+            stall = not self.was_over or lag < self.prev_lag - SAMPLE_EVERY
+            self.was_over = True
+            self.prev_lag = lag
+            if stall:
+                return
             if self.shedding and lag > self.peak:
                 self.peak = lag
             if now - self.last_cut >= DECREASE_EVERY:
@@ -155,6 +166,7 @@ class OverloadGuard:
                 if not self.shedding:
                     self._begin(now)
             return
+        self.was_over = False
         # below the mark: take more calls again (holding here instead kept shedding calls
         # the proxy could carry whenever the delay settled between the marks)
         if self.admit < 1.0:

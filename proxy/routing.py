@@ -424,12 +424,13 @@ class Router:
         else:
             core.reply(st, 408, b"Request Timeout")
 
-    def branch_dead(self, ct, reason, certain=False):
-        """First sign of death (ICMP, refused connect, no provisional): fail over at once."""
+    def branch_dead(self, ct, reason, certain=False, mark=True):
+        """First sign of death (ICMP, refused connect, no provisional): fail over at once.
+        `mark`: mark the destination suspect (not for a silence the core only suspects)."""
         core = self.core
         st = ct.server
         ct.why = reason
-        if ct.dest is not None:
+        if ct.dest is not None and mark:
             core.mark_suspect(ct.dest, None, reason, st.call_id)
         if st.final_code is not None:
             core.give_up_branch(ct)

@@ -2,10 +2,11 @@
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 
-from proxy import gcpolicy
+from proxy import gcpolicy, sharding, stagetiming
 from proxy.core import Proxy
 from proxy.dialogs import DialogStore
 from proxy.follower import Follower
@@ -40,18 +41,28 @@ async def _bind(core, loop, proto, host, port, advertise=None):
     return lis, server
 
 
-async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None, advertise=None):
+async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None, advertise=None, worker=None):
     """Run until SIGTERM/SIGINT (or `stop_event`). `listen`: [(proto, host, port)];
-    `advertise`: (host, port or None) named in Via and Record-Route instead of the sockets'."""
+    `advertise`: (host, port or None) named in Via and Record-Route instead of the sockets'.
+    `worker`: one of several processes behind one address (proxy.sharding)."""
     loop = asyncio.get_running_loop()
     raise_file_limit()  # the inbound TCP cap is a share of it
     core = Proxy(loop, node_name)
     servers = []
+    worker_lis = None
     for proto, host, port in listen:
+        bind_port, bind_advertise = port, advertise
+        if worker is not None and proto == "tcp" and worker.index != 0:
+            continue  # TCP is worker 0's
+        if worker is not None and proto == "udp":
+            bind_port, bind_advertise = sharding.own_port(host), advertise or (host, port)
         try:
-            lis, server = await _bind(core, loop, proto, host, port, advertise)
+            lis, server = await _bind(core, loop, proto, host, bind_port, bind_advertise)
         except OSError as exc:
             raise OSError(exc.errno, f"cannot listen on {proto}:{host}:{port}: {exc.strerror or exc}") from None
+        if worker is not None and proto == "udp":
+            sharding.setup_listener(core, worker, lis)
+            worker_lis = lis
         core.add_listener(lis)
         if server is not None:
             servers.append(server)
@@ -68,6 +79,7 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None,
         pass
     tasks.append(loop.create_task(follower.heartbeat(), name="heartbeat"))
     dialogs = DialogStore(core, node_name, follower._client)
+    timing = stagetiming.install(core, dialogs, worker)  # bench only: None unless LBPANEL_STAGE_TIMING is set
     tasks.append(loop.create_task(dialogs.run(), name="dialogs"))
     tasks.append(loop.create_task(core.calllog.run(follower._client), name="calllog"))
     stop = stop_event or asyncio.Event()
@@ -77,13 +89,18 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None,
         except (NotImplementedError, RuntimeError):
             pass
     gcpolicy.install()
+    if worker is not None:
+        sharding.attach_inbox(core, loop, worker, worker_lis)
     log.warning(
-        "proxy ready node=%s table version=%s redis=%s listen=%s",
+        "%s ready node=%s table version=%s redis=%s listen=%s",
+        "proxy" if worker is None else f"worker {worker.index}",
         node_name,
         core.view.version,
         "connected" if follower.connected else "absent",
         ",".join(specs),
     )
+    if worker is not None:
+        os.write(worker.ready_fd, b"r")
     await stop.wait()
     log.warning("proxy stopping node=%s", node_name)
     follower.stop()
@@ -101,6 +118,8 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None,
         if lis.proto == "udp" and lis.transport is not None:
             lis.transport.close()
     core.stop()
+    if timing is not None:
+        timing.dump()
     try:
         await asyncio.wait_for(dialogs.close(), 1.0)
     except (TimeoutError, OSError):

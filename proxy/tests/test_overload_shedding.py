@@ -92,6 +92,8 @@ def test_it_admits_a_share_of_new_calls_when_only_slightly_late():
         guard = OverloadGuard(loop, time.time)
         guard.lag = 0.25  # just past the 200 ms mark: cut to 70 %, not to nothing
         guard.update(loop.time())
+        assert not guard.shedding and guard.admit == 1.0  # one late sample is a stall, not overload
+        guard.update(loop.time() + 0.02)
         assert guard.shedding and 0.6 < guard.admit < 0.8
         admitted = sum(guard.admit_invite() for _ in range(1000))
         assert 650 <= admitted <= 750 and guard.shed == 1000 - admitted
@@ -140,5 +142,44 @@ def test_a_reply_waiting_unread_keeps_the_trying_timer_from_blaming_the_server()
             assert (await h.uac.recv()).code == 180
             assert h.suspects == []
             await h.uas[h.dest_ports[1]].silent(0.1)
+
+    run(scenario())
+
+
+def test_one_stall_between_calm_samples_sheds_nothing():
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        guard = OverloadGuard(loop, time.time)
+        now = loop.time()
+        for i, lag in enumerate((0.0, 0.4, 0.0, 0.0, 0.3, 0.0)):  # a busy host: the loop ran late twice
+            guard.lag = lag
+            guard.update(now + 0.02 * i)
+        assert not guard.shedding and guard.admit == 1.0
+
+    run(scenario())
+
+
+def test_a_backlog_left_by_a_stall_and_drained_sheds_nothing():
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        guard = OverloadGuard(loop, time.time)
+        now = loop.time()
+        for i, lag in enumerate((0.0, 1.4, 1.1, 0.7, 0.3, 0.0)):  # the host stopped us 1.4 s; we catch up
+            guard.lag = lag
+            guard.update(now + 0.02 * i)
+        assert not guard.shedding and guard.admit == 1.0
+
+    run(scenario())
+
+
+def test_a_backlog_that_keeps_its_age_is_overload():
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        guard = OverloadGuard(loop, time.time)
+        now = loop.time()
+        for i, lag in enumerate((0.0, 0.3, 0.29, 0.31)):
+            guard.lag = lag
+            guard.update(now + 0.02 * i)
+        assert guard.shedding and guard.admit < 1.0
 
     run(scenario())

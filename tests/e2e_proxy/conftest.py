@@ -60,6 +60,7 @@ class Cluster:
 
     proxy_env = None  # extra environment for the proxy process
     proxy_wrap = ()  # a command line the proxy process runs under
+    proxy_extra = ()  # more runproxy arguments (e.g. --processes 2)
 
     def __init__(self, tmp_path, redis, redis_url, ports):
         self.tmp_path = tmp_path
@@ -116,6 +117,7 @@ class Cluster:
             logdir=self.tmp_path,
             env=self.proxy_env,
             wrap=self.proxy_wrap,
+            extra=self.proxy_extra,
         )
         self._procs.append(self.proxy)
         self.proxy.start()

@@ -74,4 +74,11 @@ class Command(BaseCommand):
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        cli.run(listen, redis, cli.node_name(options["node_name"]), suspect_hooks=(ProbeNowSender(),), advertise=advertise)
+        cli.run(
+            listen,
+            redis,
+            cli.node_name(options["node_name"]),
+            suspect_hooks=(ProbeNowSender(),),
+            advertise=advertise,
+            processes=options["processes"],
+        )

@@ -1,0 +1,276 @@
+"""`runproxy --processes N`: N proxy processes behind one UDP address, every call kept in one of them.
+
+One reader (this parent process) owns the public UDP socket. For each datagram it finds the
+Call-ID with a bytes search and hands the datagram to worker crc32(Call-ID) % N over a Unix
+datagram socket. A transaction and its dialog share one Call-ID, so a retransmitted INVITE,
+its CANCEL and ACK, and the dialog's BYE all reach the worker that holds its state.
+
+Plain SO_REUSEPORT spreads by source address: one carrier trunk (one address, one port) would
+land on one process. A BPF program hashing the Call-ID would spare the hop but needs a parser
+in BPF; this reader costs one recv and one send per datagram from callers, and none for the
+responses of servers, which come straight back to the worker that sent the request: each
+worker has a port of its own, named in its Via (its per-destination sockets use it too, so an
+ICMP error still tells it which server died). Record-Route names the public address, so
+in-dialog requests come back through the reader. Workers answer and relay upstream from the
+public socket (inherited), so callers see one address.
+
+Each worker is a node of its own (lb:node:<name>, <name>-1, ...): heartbeats, counters and
+dialog records are per worker and the panel sums live nodes, as for several proxies. TCP is
+served by worker 0 alone.
+"""
+
+import ctypes
+import logging
+import os
+import re
+import select
+import signal
+import socket
+import struct
+import time
+import zlib
+
+log = logging.getLogger("proxy.sharding")
+
+CALL_ID = re.compile(rb"\n(?:call-id|i)[ \t]*:[ \t]*([^\r\n]*)", re.I)
+_PORT = struct.Struct("!H")
+INBOX_BUFFER = 8 << 20
+READY_WAIT = 30.0
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def call_id(data):
+    """The Call-ID value of a SIP datagram, b"" when it has none (the worker then refuses it)."""
+    i = data.find(b"\nCall-ID:")
+    if i >= 0:
+        j = data.find(b"\n", i + 9)
+        return data[i + 9 : j].strip()  # strip() takes the \r
+    m = CALL_ID.search(data)
+    return m.group(1).strip() if m else b""
+
+
+def worker_for(data, n):
+    return zlib.crc32(call_id(data)) % n
+
+
+def frame(data, addr):
+    ip = addr[0].encode()
+    return bytes((len(ip),)) + ip + _PORT.pack(addr[1]) + data
+
+
+def unframe(buf):
+    n = buf[0]
+    ip = buf[1 : 1 + n].decode()
+    (port,) = _PORT.unpack_from(buf, 1 + n)
+    return buf[3 + n :], (ip, port)
+
+
+class Worker:
+    """What a worker process gets from the reader: its inbox and the public socket to send from."""
+
+    def __init__(self, index, count, public, inbox):
+        self.index = index
+        self.count = count
+        self.public = public  # (host, port) callers send to
+        self.inbox = inbox
+        self.public_sock = None  # set in the worker (the inherited socket)
+
+
+class PublicSender:
+    """A worker's upstream sends leave from the public socket, so callers see one address."""
+
+    def __init__(self, sock):
+        self.sock = sock
+
+    def send(self, data, addr):
+        try:
+            self.sock.sendto(data, addr)
+        except (BlockingIOError, InterruptedError):
+            pass  # queue full: the transaction layer retransmits
+        except OSError as exc:
+            log.warning("send to %s:%s failed: %s", addr[0], addr[1], exc)
+
+
+def attach_inbox(core, loop, worker, listener):
+    """Read what the reader hands this worker as if it came in on `listener` (its own port)."""
+    inbox = worker.inbox
+    inbox.setblocking(False)
+
+    def readable():
+        for _ in range(64):
+            try:
+                buf = inbox.recv(65600)
+            except BlockingIOError:
+                return
+            data, addr = unframe(buf)
+            core.on_message(data, listener, addr, None)
+
+    loop.add_reader(inbox.fileno(), readable)
+    core.overload.watch(inbox)  # its queue delay is the backlog now, not the public socket's
+
+
+def setup_listener(core, worker, lis):
+    """The worker's own UDP listener: Via names its own port (responses come straight back),
+    Record-Route the public address, and it sends from the public socket."""
+    hostpart = f"[{lis.advertised}]" if ":" in lis.advertised else lis.advertised
+    lis.via_prefix = b"Via: SIP/2.0/UDP " + f"{hostpart}:{lis.port}".encode() + b";branch="
+    lis.send = PublicSender(worker.public_sock).send
+    core.my_ports.setdefault(worker.public[1], set()).add(worker.public[0])
+
+
+def own_port(host):
+    """A free port for a worker's own socket (bound again at once by the listener)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def run(listen, processes, start_worker):
+    """Bind the public UDP socket, fork the workers (`start_worker(Worker)` runs one and never
+    returns), hand them datagrams until SIGTERM/SIGINT, then stop them."""
+    udp = [spec for spec in listen if spec[0] == "udp"]
+    if len(udp) != 1:
+        raise SystemExit("--processes needs exactly one udp --listen")
+    _, host, port = udp[0]
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    public = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        public.bind((host, port))
+    except OSError as exc:
+        raise SystemExit(f"cannot listen on udp:{host}:{port}: {exc.strerror or exc}") from None
+    for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        try:
+            public.setsockopt(socket.SOL_SOCKET, opt, 8 << 20)
+        except OSError:
+            pass
+    ready_r, ready_w = os.pipe()
+    pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM) for _ in range(processes)]
+    for a, b in pairs:
+        for s in (a, b):
+            for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                s.setsockopt(socket.SOL_SOCKET, opt, INBOX_BUFFER)
+    pids = []
+    parent = os.getpid()
+    for i in range(processes):
+        pid = os.fork()
+        if pid == 0:  # the worker: keep its own inbox, the public socket and the ready pipe
+            _die_with_parent(parent)
+            os.close(ready_r)
+            for j, (a, b) in enumerate(pairs):
+                a.close()
+                if j != i:
+                    b.close()
+            worker = Worker(i, processes, (host, port), pairs[i][1])
+            worker.public_sock = public
+            worker.ready_fd = ready_w
+            code = 1
+            try:
+                start_worker(worker)
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except BaseException:
+                log.exception("worker %d failed", i)
+            finally:
+                os._exit(code)
+        pids.append(pid)
+    os.close(ready_w)
+    outs = [a for a, _ in pairs]
+    for _, b in pairs:
+        b.close()
+    stop = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.append(True))
+    try:
+        if _wait_ready(ready_r, processes, pids):
+            log.warning("proxy ready: %d processes behind udp:%s:%s (pids %s)", processes, host, port, pids)
+        _distribute(public, outs, pids, stop)
+    finally:
+        _stop_workers(pids)
+        os.close(ready_r)
+
+
+def _die_with_parent(parent):
+    """A reader killed with SIGKILL cannot stop its workers: the kernel does (PR_SET_PDEATHSIG),
+    or they would go on heartbeating as nodes with nobody feeding them."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # it died before prctl took effect
+        os._exit(1)
+
+
+def _wait_ready(fd, count, pids):
+    end = time.monotonic() + READY_WAIT
+    seen = 0
+    os.set_blocking(fd, False)
+    while seen < count and time.monotonic() < end:
+        try:
+            got = os.read(fd, count)
+        except BlockingIOError:
+            got = None
+        if got == b"":
+            return False  # every worker closed it: they died
+        seen += len(got or b"")
+        if seen < count:
+            time.sleep(0.02)
+    return seen >= count
+
+
+def _distribute(public, outs, pids, stop):
+    n = len(outs)
+    public.setblocking(False)
+    find, crc = call_id, zlib.crc32
+    last_check = time.monotonic()
+    while not stop:
+        try:
+            data, addr = public.recvfrom(65535)
+        except BlockingIOError:
+            data = None
+            try:
+                select.select([public], [], [], 0.5)  # idle: wake for SIGTERM and dead workers
+            except InterruptedError:
+                pass
+        except InterruptedError:
+            continue
+        except OSError as exc:  # an ICMP error reported on the unconnected socket: nobody to tell
+            log.debug("public socket: %s", exc)
+            continue
+        if data is not None:
+            out = outs[crc(find(data)) % n] if n > 1 else outs[0]
+            try:
+                out.send(frame(data, addr))
+            except OSError as exc:
+                log.warning("worker inbox: %s", exc)
+        now = time.monotonic()
+        if now - last_check > 0.5:
+            last_check = now
+            for pid in pids:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    log.error("worker pid %d exited (status %s): stopping the proxy", pid, status)
+                    pids.remove(pid)
+                    return
+
+
+def _stop_workers(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    end = time.monotonic() + 10
+    left = list(pids)
+    while left and time.monotonic() < end:
+        for pid in list(left):
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done:
+                left.remove(pid)
+        if left:
+            time.sleep(0.05)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)

@@ -1,0 +1,90 @@
+"""Tell a server that went silent from one slow INVITE: a hung Asterisk, a host that lost power.
+
+A stopped server sends no ICMP, so silence is the only sign. trying_timeout (500 ms) waits for
+the 100 of one INVITE; at 15 calls/s to a server that is seven more INVITEs sent into the
+silence. A live server answers *something* all the time (the 100 of another call, a 200, the
+reply to a BYE), so "nothing at all heard from it since this INVITE left" is a stronger sign
+than "this INVITE got no 100" and may be acted on sooner: after FACTOR x the slowest first
+reply lately seen from that server, at least FLOOR, at most trying_timeout. A server that
+answers other requests but not this one still gets the full trying_timeout.
+
+Found silent, a server is only avoided ("quiet", local to this process) and its waiting INVITEs
+fail over; it is marked suspect (Redis, a probe) only if it is still silent at trying_timeout.
+On a starved host a live server can be silent for 100 ms: its late reply ends the quiet spell.
+"""
+
+from proxy.transactions import CALLING
+
+FLOOR = 0.1
+FACTOR = 4.0
+DECAY = 0.98  # per reply: a slow spell long past stops widening the deadline
+MAX_ADDRS = 10000  # addresses of destinations only, so this is a guard, not a working limit
+
+
+class SilenceWatch:
+    __slots__ = ("heard", "peak", "quiet")
+
+    def __init__(self):
+        self.heard = {}  # destination address -> loop time of the last response from it
+        self.peak = {}  # destination address -> decaying peak of INVITE sent -> first reply (s)
+        self.quiet = {}  # destination address -> when the INVITE that found it silent left
+
+    def replied(self, ct, now):
+        """A response on a branch to a destination: it is alive now."""
+        addr = ct.addr
+        heard = self.heard
+        if addr not in heard and len(heard) >= MAX_ADDRS:
+            heard.clear()
+            self.peak.clear()
+        heard[addr] = now
+        if self.quiet:
+            self.quiet.pop(addr, None)  # alive after all: a starved host's server answers late
+        if ct.is_invite and ct.state == CALLING:  # the first reply to this INVITE
+            sample = now - ct.sent_at
+            peak = self.peak.get(addr, 0.0) * DECAY
+            self.peak[addr] = sample if sample > peak else peak
+
+    def deadline(self, addr, trying_timeout):
+        """When to first ask whether the server at addr has gone silent."""
+        wait = FACTOR * self.peak.get(addr, 0.0)
+        if wait < FLOOR:
+            wait = FLOOR
+        return wait if wait < trying_timeout else trying_timeout
+
+    def silent_since(self, addr, since):
+        """Has nothing been heard from addr since loop time `since`?"""
+        return self.heard.get(addr, -1.0) < since
+
+    def avoid(self, core, ct, waited):
+        """The server of branch `ct` went silent: new calls avoid it and every INVITE waiting on
+        it fails over now, while another server can take them; it is marked suspect only if it
+        stays silent until trying_timeout. False when no other server could take the calls:
+        then trying_timeout decides, as it always did."""
+        st = ct.server
+        addr = ct.addr
+        self.quiet[addr] = ct.sent_at
+        if st.dset is None or not any(core.is_usable(d) for d in st.dset.destinations):
+            del self.quiet[addr]
+            return False
+        reason = f"no provisional, nothing heard from it for {int(waited * 1000)} ms"
+        for other in list(core.calling_by_addr.get(addr, ())):
+            if other.is_invite and other.t_trying is not None and other.state == CALLING and not other.abandoned:
+                core.router.branch_dead(other, reason, mark=False)
+        core.router.branch_dead(ct, reason, mark=False)
+        core.wheel.call_later(core.view.trying_timeout - waited, self._verdict, (core, ct, ct.sent_at, st.call_id))
+        return True
+
+    def _verdict(self, state, late):
+        from proxy.core import OUR_LOOP  # noqa: PLC0415 (proxy.core imports this module)
+
+        core, ct, since, call_id = state
+        addr = ct.addr
+        if self.quiet.get(addr) != since:
+            return  # heard from it meanwhile
+        if core.silence_cause(late, ct) is OUR_LOOP and ct.trying_rearms < 20:
+            ct.trying_rearms += 1
+            core.wheel.call_later(0.1, self._verdict, state)
+            return
+        del self.quiet[addr]
+        ms = int(core.view.trying_timeout * 1000)
+        core.mark_suspect(ct.dest, None, f"no provisional within {ms} ms, nothing heard from it since", call_id)

@@ -1,0 +1,132 @@
+"""A server that stops answering without an ICMP error (a hung Asterisk, a host that lost power)
+is left as soon as nothing at all comes back from it, well before trying_timeout; a live server
+that only ignores one INVITE keeps the full trying_timeout for it."""
+
+import asyncio
+
+from proxy.silence import FLOOR, SilenceWatch
+from proxy.tests.harness import Harness, dest, run
+from proxy.transactions import CALLING
+
+
+def two_servers(ports):  # priority order: the first gets every call while usable
+    return [dest(i + 1, p, priority=10 - i) for i, p in enumerate(ports[:2])], ports[:2]
+
+
+def test_it_leaves_a_silent_server_long_before_trying_timeout():
+    async def scenario():
+        # trying_timeout 60 s: a failover within the recv() below can only be the silence rule
+        async with Harness(two_servers, trying_timeout_ms=60000) as h:
+            a, b = h.dest_ports[:2]
+            h.invite(b"hung-1")
+            await h.uas[a].recv()
+            inv = await h.uas[b].recv(timeout=5)
+            assert inv.call_id == b"hung-1"
+            assert h.suspects == []  # avoided, not yet suspect: that waits for trying_timeout
+            h.invite(b"hung-2")  # new calls avoid it meanwhile
+            assert (await h.uas[b].recv(timeout=5)).call_id == b"hung-2"
+
+    run(scenario())
+
+
+def test_a_server_still_silent_at_trying_timeout_is_marked_suspect():
+    async def scenario():
+        async with Harness(two_servers, trying_timeout_ms=400) as h:
+            a, b = h.dest_ports[:2]
+            h.invite(b"hung-1")
+            await h.uas[a].recv()
+            await h.uas[b].recv(timeout=5)
+            for _ in range(100):
+                if h.suspects:
+                    break
+                await asyncio.sleep(0.05)  # polling the hook's list: no event to await in the harness
+            assert h.suspects[0][0] == 1 and "nothing heard" in h.suspects[0][1]
+
+    run(scenario())
+
+
+def test_a_silent_server_that_answers_late_is_used_again_and_never_suspect():
+    async def scenario():
+        async with Harness(two_servers, trying_timeout_ms=1500) as h:
+            a, b = h.dest_ports[:2]
+            h.invite(b"slow-1")
+            late = await h.uas[a].recv()
+            moved = await h.uas[b].recv(timeout=5)  # failed over while a was silent
+            h.uas[b].answer(moved, 180, b"Ringing")
+            h.uas[a].answer(late, 100, b"Trying")  # a starved host's server, late but alive
+            assert (await h.uas[a].recv(timeout=5)).method == b"CANCEL"  # for the abandoned branch
+            h.invite(b"slow-2")
+            again = await h.uas[a].recv(timeout=5)  # a takes calls again (priority order)
+            assert again.call_id == b"slow-2"
+            h.uas[a].answer(again, 180, b"Ringing")
+            await asyncio.sleep(1.6)  # past trying_timeout of the first INVITE
+            assert h.suspects == []
+
+    run(scenario())
+
+
+def test_every_invite_waiting_on_the_silent_server_fails_over_together():
+    async def scenario():
+        async with Harness(two_servers, trying_timeout_ms=60000) as h:
+            a, b = h.dest_ports[:2]
+            for n in range(3):
+                h.invite(b"hung-%d" % n)
+            sent = {(await h.uas[a].recv()).call_id for _ in range(3)}
+            moved = {(await h.uas[b].recv(timeout=5)).call_id for _ in range(3)}
+            assert sent == moved == {b"hung-0", b"hung-1", b"hung-2"}
+
+    run(scenario())
+
+
+def test_with_no_other_server_a_silent_one_keeps_its_calls_until_trying_timeout():
+    def one_server(ports):
+        return [dest(1, ports[0], priority=10)], ports[:1]
+
+    async def scenario():
+        async with Harness(one_server, trying_timeout_ms=1500) as h:
+            a = h.dest_ports[0]
+            h.invite(b"only-1")
+            inv = await h.uas[a].recv()
+            await asyncio.sleep(0.4)  # past the silence deadline
+            h.invite(b"only-2")  # not refused: the only server is not avoided
+            assert (await h.uas[a].recv(skip=(100,))).call_id in (b"only-2", inv.call_id)
+
+    run(scenario())
+
+
+def test_a_live_server_that_ignores_one_invite_keeps_the_full_trying_timeout():
+    async def scenario():
+        async with Harness(two_servers, trying_timeout_ms=1500) as h:
+            a, b = h.dest_ports[:2]
+            h.invite(b"ignored-1")
+            ignored = await h.uas[a].recv()
+            h.invite(b"answered-1")
+            answered = await h.uas[a].recv(skip=(100,))
+            if answered.call_id == b"ignored-1":  # a retransmission came first
+                answered = await h.uas[a].recv()
+            h.uas[a].answer(answered, 180, b"Ringing")
+            assert (await h.uac.recv()).code == 180
+            # past the silence deadline, well inside trying_timeout: still with the first server
+            await h.uas[b].silent(max(0.5, 3 * FLOOR))
+            assert h.suspects == []
+            inv = await h.uas[b].recv(timeout=5)  # then trying_timeout itself fails it over
+            assert inv.call_id == ignored.call_id
+            assert "no provisional within 1500 ms" in h.suspects[0][1]
+
+    run(scenario())
+
+
+class Branch:
+    def __init__(self, addr, sent_at):
+        self.addr, self.sent_at, self.is_invite, self.state = addr, sent_at, True, CALLING
+
+
+def test_the_deadline_follows_the_slowest_recent_first_reply_within_its_bounds():
+    watch = SilenceWatch()
+    addr = ("127.0.0.1", 5080)
+    assert watch.deadline(addr, 0.5) == FLOOR
+    watch.replied(Branch(addr, 10.0), 10.06)  # 60 ms to the first reply: 4 x 60 ms
+    assert abs(watch.deadline(addr, 0.5) - 0.24) < 1e-9
+    watch.replied(Branch(addr, 11.0), 11.3)
+    assert watch.deadline(addr, 0.5) == 0.5  # never past trying_timeout
+    assert watch.silent_since(addr, 11.31) and not watch.silent_since(addr, 11.29)
