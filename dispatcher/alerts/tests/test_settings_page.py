@@ -80,7 +80,7 @@ def test_saving_is_audited_without_the_webhook_secret(as_admin, admin_user):
     assert response.status_code == 302
     config = AlertSettings.load()
     assert config.webhook_url == url and config.recipients == ["ops@example.test"]
-    assert config.rules_off == ["set_unusable", "proxy_silent", "proxy_shedding", "probes_stopped"]
+    assert config.rules_off == ["set_unusable", "proxy_silent", "proxy_shedding", "probes_stopped", "carrier"]
     event = StateEvent.objects.get(subject="updated alert settings")
     assert event.actor == admin_user and event.kind == "config"
     assert "very-secret" not in str(event.after) + event.new and event.after["webhook_url"] == "https://hooks.example.test/…"
