@@ -37,9 +37,9 @@ run: var/.deps
 	$(BIN)/honcho -f Procfile start
 
 # System packages the suite drives: SIPp (sip-tester), headless Chromium, Redis (server and Sentinel), PostgreSQL
-# and keepalived (the floating address test in network namespaces, tests/netns).
+# keepalived (the floating address test in network namespaces, tests/netns) and dnsmasq (a DNS server on loopback).
 test-deps: var/.test-deps
-	@scripts/apt-ensure sipp:sip-tester chromium:chromium redis-server:redis-server redis-sentinel:redis-sentinel psql:postgresql-client keepalived:keepalived
+	@scripts/apt-ensure sipp:sip-tester chromium:chromium redis-server:redis-server redis-sentinel:redis-sentinel psql:postgresql-client keepalived:keepalived dnsmasq:dnsmasq
 
 lint: var/.test-deps
 	$(BIN)/ruff check .
