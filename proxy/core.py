@@ -15,9 +15,11 @@ import zlib
 
 from lbcore.contract import SUSPECT, Health
 from lbcore.rules import usable
+from lbcore.sipdns import weighted_order
 from proxy import gcpolicy
 from proxy import transactions as tx
 from proxy.accounting import Accounting
+from proxy.dnsnames import DestinationNames
 from proxy.logquota import LogQuota
 from proxy.overload import OverloadGuard, head_received
 from proxy.resolver import Resolver, address_is_here, literal
@@ -66,6 +68,9 @@ class Proxy:
         self.uri_cache = {}
         self.on_suspect = []  # callables (dest, code, reason, call_id): Redis writer, probe hook
         self.resolver = Resolver(loop)
+        self.names = DestinationNames(loop)  # destinations' host names (RFC 3263), refreshed at their TTLs
+        self.names.on_change = self.reapply
+        self.hop_down = {}  # (proto, ip, port) of a destination's DNS address that failed -> loop time it may be tried first again
         self.rr_prefixes = ()
         self.my_ports = {}  # port -> hosts we listen on with it ("0.0.0.0" = every local address)
         self._targets = {}  # (IP-literal host, port, proto) -> (addr or None, refusal or None)
@@ -124,10 +129,11 @@ class Proxy:
         self.resolver.close()
 
     def apply_table(self, table, resolved=None):
-        """Swap in a new table; open connected UDP sockets for new destinations."""
-        cached = self.resolver.cached
-        names = {d.host: cached(d.host)[1] for dset in table.sets.values() for d in dset.destinations}
-        view = TableView(table, {**names, **(resolved or {})})
+        """Swap in a new table; open connected UDP sockets for new destinations. Host names have
+        the addresses `self.names` last found (the follower looks a new table's up first)."""
+        hops = self.names.hops
+        located = {d.id: h for dset in table.sets.values() for d in dset.destinations if (h := hops(d))}
+        view = TableView(table, resolved, located)
         for did, (ip, port) in list(view.addr_of.items()):
             if self.is_local(ip, port):
                 # a destination that is this proxy would bounce every call through us again
@@ -142,7 +148,10 @@ class Proxy:
         if udp is not None and udp.proto == "udp":
             for dset in table.sets.values():
                 for d in dset.destinations:
-                    if d.transport == "udp" and d.id in view.addr_of:
+                    hops = view.hops_of.get(d.id)
+                    if hops is not None:
+                        wanted.update(h.addr for h in hops if h.transport == "udp")
+                    elif d.transport == "udp" and d.id in view.addr_of:
                         wanted.add(view.addr_of[d.id])
             for addr in wanted - set(self.udp_dests):
                 try:
@@ -155,6 +164,28 @@ class Proxy:
             if setid not in table.sets:
                 del self.set_states[setid]
         log.info("table version %s applied (%d sets)", table.version, len(table.sets))
+
+    def reapply(self):
+        """A destination's name now leads elsewhere: the same table, routed with the new addresses."""
+        self.apply_table(self.view.table)
+
+    def hop_order(self, hops):
+        """A destination's DNS addresses for one call: RFC 2782's weighted order, those that failed
+        within suspect_hold last (still tried: they may be back)."""
+        order = weighted_order(hops)
+        down = self.hop_down
+        if down:
+            now = self.loop.time()
+            order.sort(key=lambda h: down.get((h.transport, h.ip, h.port), 0) > now)
+        return order
+
+    def hop_failed(self, ct, why):
+        """One of a destination's DNS addresses failed and the call goes on to the next: the
+        destination is not suspect (its other addresses answer), that address goes last for a while."""
+        if len(self.hop_down) >= _HOPS_MAX:
+            self.hop_down.clear()
+        self.hop_down[(ct.proto, ct.addr[0], ct.addr[1])] = self.loop.time() + self.view.suspect_hold
+        log.warning("destination %s (%s): address %s:%s failed (%s), trying its next one", ct.dest.id, ct.dest.uri, ct.addr[0], ct.addr[1], why)
 
     def set_health(self, dest_id, health):
         self.health[dest_id] = health

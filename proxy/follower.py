@@ -29,6 +29,8 @@ from lbcore.contract import (
     decode_node,
     decode_table,
     decode_vrrp,
+    dns_key,
+    encode_dns_warning,
     encode_health,
     encode_node,
     health_event,
@@ -145,8 +147,7 @@ class Follower:
         current = self.core.view.table
         if only_if_newer and (table.version, table.published_at) == (current.version, current.published_at):
             return  # same table (a flushed Redis can reuse a version number: compare the stamp too)
-        names = {d.host for s in table.sets.values() for d in s.destinations}
-        await self.core.resolver.lookup_all(names)
+        await self.core.names.follow(table)  # new host names resolved before the table is used
         self.core.apply_table(table)
 
     # -- writes ----------------------------------------------------------------
@@ -193,6 +194,7 @@ class Follower:
                     holds_address=holds,
                 )
                 await client.set(key, doc, ex=NODE_TTL_SECONDS)
+                await self._write_dns_warnings(client)
                 remote = {}
                 keys = [k async for k in client.scan_iter(match=NODE_KEY_PREFIX + "*", count=100)]
                 keys = [k for k in keys if k != key.encode()]
@@ -223,6 +225,16 @@ class Follower:
             await self._pause(1.0)
         if client is not None:
             await _close(client)
+
+    async def _write_dns_warnings(self, client):
+        """Each destination whose host name fails here: lb:dns:<id>, living as long as our heartbeat."""
+        warnings = self.core.names.warnings(self.core.view.table)
+        if not warnings:
+            return
+        async with client.pipeline(transaction=False) as pipe:
+            for dest_id, w in warnings.items():
+                pipe.set(dns_key(dest_id), encode_dns_warning(self.node_name, **w), ex=NODE_TTL_SECONDS)
+            await pipe.execute()
 
     def _advertise_text(self):
         if self.advertise is None:
