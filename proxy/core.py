@@ -185,7 +185,14 @@ class Proxy:
         if len(self.hop_down) >= _HOPS_MAX:
             self.hop_down.clear()
         self.hop_down[(ct.proto, ct.addr[0], ct.addr[1])] = self.loop.time() + self.view.suspect_hold
-        log.warning("destination %s (%s): address %s:%s failed (%s), trying its next one", ct.dest.id, ct.dest.uri, ct.addr[0], ct.addr[1], why)
+        log.warning(
+            "destination %s (%s): address %s:%s failed (%s), trying its next one",
+            ct.dest.id,
+            ct.dest.uri,
+            ct.addr[0],
+            ct.addr[1],
+            why,
+        )
 
     def set_health(self, dest_id, health):
         self.health[dest_id] = health

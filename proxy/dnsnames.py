@@ -113,7 +113,7 @@ class DestinationNames:
             return self._failed(name, entry, exc.why)
         except TimeoutError:
             return self._failed(name, entry, "timeout")
-        except Exception as exc:  # noqa: BLE001 (a bug or a library surprise: logged whole, the name kept)
+        except Exception as exc:
             log.exception("DNS lookup of name=%s crashed", name)
             return self._failed(name, entry, f"lookup error {type(exc).__name__}")
         if self.entries.get(name) is not entry:
@@ -151,7 +151,12 @@ class DestinationNames:
                 if entry is None or not entry.failing:
                     continue
                 hops = entry.located.hops if entry.located is not None else ()
-                out[d.id] = {"name": str(name), "why": entry.failing, "since": entry.failing_since, "using": [str(h) for h in hops]}
+                out[d.id] = {
+                    "name": str(name),
+                    "why": entry.failing,
+                    "since": entry.failing_since,
+                    "using": [str(h) for h in hops],
+                }
         return out
 
 

@@ -60,7 +60,9 @@ def test_an_explicit_transport_asks_srv_for_it_only(dnsmasq):
 
 
 def test_an_explicit_port_skips_srv(dnsmasq):
-    server = dnsmasq([srv("_sip._udp.ast.test", "u.ast.test", 5081), host("u.ast.test", "127.0.0.11"), host("ast.test", "127.0.0.5")])
+    server = dnsmasq(
+        [srv("_sip._udp.ast.test", "u.ast.test", 5081), host("u.ast.test", "127.0.0.11"), host("ast.test", "127.0.0.5")]
+    )
     found = locate(server, "sip:ast.test:5070")
     assert (found.via, found.hops) == ("A", (Hop("udp", "127.0.0.5", 5070),))
 
