@@ -244,10 +244,10 @@ def weighted_order(hops, rand=random.random):
                 out.extend(group)
                 break
             pick = rand() * total
-            for k, h in enumerate(group):
-                pick -= h.weight
-                if pick < 0:
-                    break
+            k = 0
+            while k < len(group) - 1 and pick >= group[k].weight:
+                pick -= group[k].weight
+                k += 1
             out.append(group.pop(k))
         i = j
     return out
