@@ -10,6 +10,7 @@ RFC 3263 §4 as it applies to a destination URI:
 - an explicit transport: SRV for that transport, else A/AAAA on the default port;
 - neither: NAPTR (SIP+D2U, SIP+D2T; SIPS+D2T for sips:), its SRV, else SRV per transport
   (UDP first, then TCP), else A/AAAA on the default port over the default transport.
+A/AAAA look in /etc/hosts first (as getaddrinfo would), and a `.invalid` name is never asked.
 
 The answer is every address in the order RFC 2782 gives: SRV priority first (lower first), then
 as DNS listed them, each with its SRV weight; the proxy spreads new calls by weight within the
@@ -35,6 +36,7 @@ from sip.uri import DEFAULT_PORTS, parse_uri
 MIN_TTL, MAX_TTL, RETRY = 5.0, 3600.0, 5.0
 LOOKUP_TIMEOUT = 2.0  # one whole RFC 3263 lookup (every query of it)
 MAX_HOPS = 16  # addresses kept per name: a zone listing hundreds must not grow the proxy
+HOSTS_PATH = "/etc/hosts"
 
 # NAPTR service -> our transport, by URI scheme (RFC 3263 §4.1).
 NAPTR_SERVICES = {"sip": {"SIP+D2U": "udp", "SIP+D2T": "tcp"}, "sips": {"SIPS+D2T": "tcp"}}
@@ -214,6 +216,12 @@ async def _srv(resolver, qname, transport, ttl):
 
 
 async def _addresses(resolver, host, port, transport, ttl):
+    # the hosts file first, as the C library's "files dns" would: an operator's pin of a name wins
+    pinned = hosts_file().get(host)
+    if pinned:
+        return tuple(Hop(transport, ip, port) for ip in pinned[:MAX_HOPS])
+    if host.endswith(".invalid") or host == "invalid":
+        raise LookupFailed(host, "NXDOMAIN")  # RFC 6761 §6.4: never asked of a name server
     v4, v6 = await asyncio.gather(
         _query(resolver, host, dns.rdatatype.A, ttl, optional=False),
         _query(resolver, host, dns.rdatatype.AAAA, ttl, optional=False),
@@ -226,6 +234,33 @@ async def _addresses(resolver, host, port, transport, ttl):
     if not ips:
         raise LookupFailed(host, "no address records")
     return tuple(Hop(transport, ip, port) for ip in ips[:MAX_HOPS])
+
+
+_hosts = {"mtime": None, "names": {}}
+
+
+def hosts_file(path=HOSTS_PATH):
+    """name -> [addresses, IPv4 first] from /etc/hosts, read again when it changes."""
+    try:
+        mtime = os.stat(path).st_mtime_ns
+    except OSError:
+        return {}
+    if _hosts["mtime"] != mtime:
+        names = {}
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    fields = line.split("#", 1)[0].split()
+                    if len(fields) < 2 or not _is_literal(fields[0]):
+                        continue
+                    for name in fields[1:]:
+                        names.setdefault(name.lower().rstrip("."), []).append(fields[0])
+        except OSError:
+            return {}
+        for ips in names.values():
+            ips.sort(key=lambda ip: ":" in ip)
+        _hosts.update(mtime=mtime, names=names)
+    return _hosts["names"]
 
 
 def weighted_order(hops, rand=random.random):
