@@ -91,7 +91,9 @@ async def probe_all(targets, config):
 def _best(tries):
     """The outcome a name with several addresses reports: the first (in SRV order) that answered below
     500, else the first that answered, else the first address's silence."""
-    return next((o for o in tries if o.code is not None and o.code < 500), None) or next((o for o in tries if o.answered), tries[0])
+    return next((o for o in tries if o.code is not None and o.code < 500), None) or next(
+        (o for o in tries if o.answered), tries[0]
+    )
 
 
 async def _probe_addresses(targets, config):

@@ -9,7 +9,6 @@ import pytest
 from probes import dnscache
 from probes.prober import ProbeConfig, Target, by_server, probe_all
 from probes.tests.conftest import free_port
-from probes.tests.responder import Responder
 from tests.dnsmasq import Dnsmasq, host, srv
 
 
