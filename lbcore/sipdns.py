@@ -67,6 +67,7 @@ class Located:
     hops: tuple  # Hop, in RFC 2782 order
     ttl: float  # the smallest TTL of the records that gave them
     via: str  # "NAPTR", "SRV" or "A": which step answered
+    missing: tuple = ()  # "target: why" for SRV targets that gave no address (the others are used)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,22 +145,23 @@ def make_resolver(servers=None, timeout=LOOKUP_TIMEOUT):
 async def locate(resolver, name):
     """Located for a Name, or LookupFailed. Every query is bounded by the resolver's lifetime."""
     ttl = [MAX_TTL]
+    missing = []
     default_transport = "tcp" if name.scheme == "sips" else "udp"
     if name.port is not None:
         hops = await _addresses(resolver, name.host, name.port, name.transport or default_transport, ttl)
         return Located(hops, min(ttl), "A")
     if name.transport is None:
-        hops = await _naptr(resolver, name, ttl)
+        hops = await _naptr(resolver, name, ttl, missing)
         if hops:
-            return Located(hops, min(ttl), "NAPTR")
+            return Located(hops, min(ttl), "NAPTR", tuple(missing))
     transports = [name.transport] if name.transport else ([default_transport] + (["tcp"] if name.scheme == "sip" else []))
     for transport in transports:
         prefix = SRV_PREFIX.get((name.scheme, transport))
         if prefix is None:
             continue
-        hops = await _srv(resolver, prefix + name.host, transport, ttl)
+        hops = await _srv(resolver, prefix + name.host, transport, ttl, missing)
         if hops:
-            return Located(hops, min(ttl), "SRV")
+            return Located(hops, min(ttl), "SRV", tuple(missing))
     port = DEFAULT_PORTS[name.scheme]
     hops = await _addresses(resolver, name.host, port, name.transport or default_transport, ttl)
     return Located(hops, min(ttl), "A")
@@ -185,33 +187,37 @@ async def _query(resolver, qname, rdtype, ttl, *, optional):
     return tuple(answer.rrset)
 
 
-async def _naptr(resolver, name, ttl):
+async def _naptr(resolver, name, ttl, missing):
     services = NAPTR_SERVICES[name.scheme]
     records = await _query(resolver, name.host, dns.rdatatype.NAPTR, ttl, optional=True)
     usable = [r for r in records if r.flags.decode().upper() == "S" and r.service.decode().upper() in services]
     usable.sort(key=lambda r: (r.order, r.preference))
     for r in usable:
-        hops = await _srv(resolver, r.replacement.to_text(omit_final_dot=True), services[r.service.decode().upper()], ttl)
+        hops = await _srv(
+            resolver, r.replacement.to_text(omit_final_dot=True), services[r.service.decode().upper()], ttl, missing
+        )
         if hops:
             return hops
     return ()
 
 
-async def _srv(resolver, qname, transport, ttl):
+async def _srv(resolver, qname, transport, ttl, missing):
     records = await _query(resolver, qname, dns.rdatatype.SRV, ttl, optional=True)
     # "." as the only target: the service is decidedly not available at this domain (RFC 2782)
     records = sorted((r for r in records if r.target.to_text() != "."), key=lambda r: r.priority)
     hops = []
     failures = []
     for r in records:
+        target = r.target.to_text(omit_final_dot=True)
         try:
-            found = await _addresses(resolver, r.target.to_text(omit_final_dot=True), r.port, transport, ttl)
+            found = await _addresses(resolver, target, r.port, transport, ttl)
         except LookupFailed as exc:
             failures.append(exc)  # one target that does not resolve leaves the others usable
+            missing.append(f"{target}: {exc.why}")
             continue
         hops.extend(Hop(h.transport, h.ip, h.port, r.priority, r.weight) for h in found)
     if records and not hops:
-        raise failures[0]
+        raise LookupFailed(qname, f"no SRV target has an address ({failures[0].why})")
     return tuple(hops[:MAX_HOPS])
 
 

@@ -131,17 +131,27 @@ class Proxy:
     def apply_table(self, table, resolved=None):
         """Swap in a new table; open connected UDP sockets for new destinations. Host names have
         the addresses `self.names` last found (the follower looks a new table's up first)."""
+        self._install(table, resolved)
+        # measured against the table's published_at: how long a change took to reach this node
+        self.table_applied_at = time.time()
+        log.info("table version %s applied (%d sets)", table.version, len(table.sets))
+
+    def reapply(self):
+        """A destination's name now leads elsewhere: the same table, routed with the new addresses
+        (not a new table: table_applied_at, the table's propagation time, stays)."""
+        self._install(self.view.table, None)
+        log.info("table version %s routed with new DNS addresses", self.view.version)
+
+    def _install(self, table, resolved):
         hops = self.names.hops
-        located = {d.id: h for dset in table.sets.values() for d in dset.destinations if (h := hops(d))}
-        view = TableView(table, resolved, located)
+        located = {d.id: self._not_us(d, h) for dset in table.sets.values() for d in dset.destinations if (h := hops(d))}
+        view = TableView(table, resolved, {did: h for did, h in located.items() if h})
         for did, (ip, port) in list(view.addr_of.items()):
             if self.is_local(ip, port):
                 # a destination that is this proxy would bounce every call through us again
                 log.error("destination %s is this proxy's own address %s:%s: not used", did, ip, port)
                 del view.addr_of[did]
         self.view = view
-        # measured against the table's published_at: how long a change took to reach this node
-        self.table_applied_at = time.time()
         self.overload.high = view.overload_lag
         udp = self.listener_for("udp")
         wanted = set()
@@ -163,11 +173,18 @@ class Proxy:
         for setid in list(self.set_states):
             if setid not in table.sets:
                 del self.set_states[setid]
-        log.info("table version %s applied (%d sets)", table.version, len(table.sets))
 
-    def reapply(self):
-        """A destination's name now leads elsewhere: the same table, routed with the new addresses."""
-        self.apply_table(self.view.table)
+    def _not_us(self, dest, hops):
+        """A name's addresses without this proxy's own (a call sent there would come back to us)."""
+        kept = tuple(h for h in hops if not self.is_local(h.ip, h.port))
+        if len(kept) < len(hops):
+            log.error(
+                "destination %s (%s): DNS names this proxy's own address among %s; not used",
+                dest.id,
+                dest.uri,
+                ",".join(map(str, hops)),
+            )
+        return kept
 
     def hop_order(self, hops):
         """A destination's DNS addresses for one call: RFC 2782's weighted order, those that failed

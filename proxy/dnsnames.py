@@ -24,6 +24,9 @@ log = logging.getLogger("proxy.dns")
 
 # One whole RFC 3263 lookup (NAPTR, SRV, then each target's A/AAAA): each query has its own timeout.
 LOOKUP_DEADLINE = 3 * sipdns.LOOKUP_TIMEOUT
+# How long a new table waits for its new names before it is applied anyway: a slow name server must
+# not hold up a maintenance change. A name found later is routed to when it is (on_change).
+FOLLOW_WAIT = 1.0
 
 
 @dataclass
@@ -44,6 +47,7 @@ class DestinationNames:
         self.on_change = None  # called with no arguments when a name's addresses changed
         self.wake = asyncio.Event()
         self.lookups = 0
+        self.late = set()  # first lookups still running after their table was applied
 
     @property
     def resolver(self):
@@ -81,8 +85,29 @@ class DestinationNames:
         new = [n for n in wanted if n not in self.entries]
         for name in new:
             self.entries[name] = Entry()
-        await asyncio.gather(*(self._refresh(n) for n in new))
+        if new:
+            tasks = {self.loop.create_task(self._refresh(n)): n for n in new}
+            _, late = await asyncio.wait(tasks, timeout=FOLLOW_WAIT)
+            for task in late:
+                log.warning(
+                    "DNS name=%s: no answer within %gs; table applied without it, used once it answers", tasks[task], FOLLOW_WAIT
+                )
+                self.late.add(task)
+                task.add_done_callback(self._late_done)
         self.wake.set()
+
+    def _late_done(self, task):
+        self.late.discard(task)
+        if not task.cancelled() and task.exception() is None and task.result():
+            self._changed()
+
+    def _changed(self):
+        if self.on_change is None:
+            return
+        try:
+            self.on_change()
+        except Exception:
+            log.exception("routing with new DNS addresses failed; the previous view stays")
 
     async def run(self, stopped):
         """Look names up again as they fall due, until `stopped` is set."""
@@ -91,10 +116,10 @@ class DestinationNames:
             due = [n for n, e in self.entries.items() if e.due <= now]
             if due:
                 results = await asyncio.gather(*(self._refresh(n) for n in due))
-                if any(results) and self.on_change is not None:
-                    self.on_change()
+                if any(results):
+                    self._changed()
                 continue
-            wait = min((e.due for e in self.entries.values()), default=now + self.bounds[1]) - now
+            wait = min(min((e.due for e in self.entries.values()), default=now + self.bounds[1]) - now, self.bounds[1])
             self.wake.clear()
             try:
                 await asyncio.wait_for(_first(self.wake, stopped), max(wait, 0.01))
@@ -106,6 +131,7 @@ class DestinationNames:
         entry = self.entries.get(name)
         if entry is None:
             return False
+        entry.due = float("inf")  # in flight: run() does not start another
         self.lookups += 1
         try:
             located = await asyncio.wait_for(sipdns.locate(self.resolver, name), LOOKUP_DEADLINE)
@@ -126,6 +152,8 @@ class DestinationNames:
         elif old is None or old.hops != located.hops:
             was = f" (was {_hops_text(old.hops)})" if old is not None else ""
             log.info("DNS name=%s via %s -> %s ttl=%gs%s", name, located.via, _hops_text(located.hops), located.ttl, was)
+        if located.missing and (old is None or old.missing != located.missing):
+            log.warning("DNS name=%s: SRV targets without an address, left out: %s", name, ", ".join(located.missing))
         entry.failing, entry.failing_since = "", None
         return old is None or old.hops != located.hops
 

@@ -116,3 +116,23 @@ def test_ttl_bounds_fail_fast():
     assert sipdns.ttl_bounds({"SIP_DNS_MIN_TTL": "1"}) == (1.0, sipdns.MAX_TTL)
     with pytest.raises(ValueError, match="SIP_DNS_MAX_TTL"):
         sipdns.ttl_bounds({"SIP_DNS_MIN_TTL": "10", "SIP_DNS_MAX_TTL": "5"})
+
+
+def test_an_srv_target_without_an_address_is_left_out_and_named(dnsmasq):
+    server = dnsmasq(
+        [
+            srv("_sip._udp.ast.test", "gone.ast.test", 5081, priority=10),
+            srv("_sip._udp.ast.test", "b.ast.test", 5082, priority=20),
+            host("b.ast.test", "127.0.0.12"),
+        ]
+    )
+    found = locate(server, "sip:ast.test")
+    assert found.hops == (Hop("udp", "127.0.0.12", 5082, 20, 10),)
+    assert found.missing == ("gone.ast.test: NXDOMAIN",)
+
+
+def test_every_srv_target_without_an_address_fails_the_name(dnsmasq):
+    server = dnsmasq([srv("_sip._udp.ast.test", "gone.ast.test", 5081), host("other.test", "127.0.0.1")])
+    with pytest.raises(LookupFailed) as failed:
+        locate(server, "sip:ast.test")
+    assert failed.value.why == "no SRV target has an address (NXDOMAIN)"

@@ -7,15 +7,21 @@ stops resolving keeps its last addresses and says so.
 
 import asyncio
 import itertools
+import socket
 
 import pytest
 
 from lbcore.contract import DestinationSpec
-from proxy.tests.harness import Harness, run, table
+from proxy import dnsnames
+from proxy.tests.harness import Harness, dest, run, table
 from sip.responses import response_bytes
 from tests.dnsmasq import Dnsmasq, host, naptr, srv
 
 _calls = itertools.count()
+
+
+def dest_literal(dest_id, port):
+    return dest(dest_id, port)
 
 
 def by_name(uri="sip:ast.test"):
@@ -194,5 +200,27 @@ def test_a_changed_record_is_used_without_restart_and_a_lost_name_keeps_its_last
             assert (warning["name"], warning["why"], warning["using"]) == ("sip:ast.test", "NXDOMAIN", [f"127.0.0.1:{new}"])
             assert await invites_at(h, 2, (old, new)) == {old: 0, new: 2}, "the last known address stays in use"
             stopped.set()
+
+    run(scenario())
+
+
+def test_a_silent_name_server_does_not_hold_up_a_new_table(monkeypatch):
+    """Its names are looked up for at most FOLLOW_WAIT; the table (a maintenance change, say) is
+    applied meanwhile, and the name is routed to once it answers."""
+
+    async def scenario():
+        silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a name server that never answers
+        silent.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("SIP_DNS_SERVERS", f"127.0.0.1:{silent.getsockname()[1]}")
+        monkeypatch.setattr(dnsnames, "FOLLOW_WAIT", 0.2)  # well inside the lookup's own 2 s timeout
+        h = DnsHarness(lambda p: ([], p[:1]))
+        async with h:
+            names = h.core.names
+            await h.apply([by_name(), dest_literal(2, h.dest_ports[0])])
+            assert names.late, "follow() waited for the silent name server's timeout"
+            assert 2 in h.core.view.addr_of and 1 not in h.core.view.addr_of
+            await asyncio.gather(*names.late, return_exceptions=True)
+            assert names.warnings(h.core.view.table)[1]["why"] == "timeout"
+        silent.close()
 
     run(scenario())
