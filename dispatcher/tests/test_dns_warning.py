@@ -38,6 +38,22 @@ def test_the_server_row_says_the_name_stopped_resolving_and_what_is_used(client,
     assert 'data-testid="server-dns-warning"' in page
 
 
+def test_the_per_set_board_shows_it_on_the_row_too(client, operator, by_name, redis):
+    write_node(redis)
+    warn(redis, by_name, time.time())
+    client.force_login(operator)
+    page = client.get("/sets/").content.decode()
+    assert 'data-testid="dns-warning"' in page
+    assert "(NXDOMAIN); using last known 127.0.0.1:5070" in page
+
+
+def test_no_warning_no_badge(client, operator, by_name, redis):
+    write_node(redis)
+    client.force_login(operator)
+    assert "dns-warning" not in client.get("/").content.decode()
+    assert "dns-warning" not in client.get("/sets/").content.decode()
+
+
 def test_the_api_gives_the_warning_and_null_without_one(operator, by_name, redis):
     write_node(redis)
     api = client_for(operator)
