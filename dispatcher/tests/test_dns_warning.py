@@ -70,3 +70,13 @@ def test_a_name_that_never_resolved_says_it_is_not_used(operator, by_name, redis
     warn(redis, by_name, time.time(), why="SERVFAIL (REFUSED)", using=())
     body = client_for(operator).get(f"/api/v1/servers/{by_name.server_id}/").json()
     assert "(SERVFAIL (REFUSED)); never resolved: not used" in body["dns_warning"]
+
+
+def test_metrics_flag_the_server_whose_name_fails(client, by_name, redis):
+    from dispatcher.tests.test_metrics_health import samples
+
+    labels = (("id", str(by_name.server_id)), ("server", by_name.server.name))
+    write_node(redis)
+    assert samples(client.get("/metrics"))[("lbpanel_server_dns_failing", labels)] == 0
+    warn(redis, by_name, time.time())
+    assert samples(client.get("/metrics"))[("lbpanel_server_dns_failing", labels)] == 1
