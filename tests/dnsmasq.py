@@ -20,6 +20,14 @@ from tests.ports import is_free
 PORT_BASE = int(os.environ.get("LBPANEL_TEST_PORT_BASE") or 25000) + 950
 
 
+def dnsmasq_binary():
+    """dnsmasq lives in /usr/sbin, which a non-root PATH may lack."""
+    found = shutil.which("dnsmasq") or ("/usr/sbin/dnsmasq" if os.access("/usr/sbin/dnsmasq", os.X_OK) else None)
+    if found is None:
+        pytest.fail("dnsmasq is not installed: apt-get install -y dnsmasq (make test-deps)")
+    return found
+
+
 def free_port():
     for port in range(PORT_BASE, PORT_BASE + 40):
         if is_free(port):
@@ -29,8 +37,7 @@ def free_port():
 
 class Dnsmasq:
     def __init__(self, records, *, ttl=1, port=None):
-        if shutil.which("dnsmasq") is None:
-            pytest.skip("dnsmasq is not installed (make test-deps)")
+        self.binary = dnsmasq_binary()
         self.port = port or free_port()
         self.ttl = ttl
         self.proc = None
@@ -43,7 +50,7 @@ class Dnsmasq:
 
     def start(self, records):
         cmd = [
-            shutil.which("dnsmasq"),
+            self.binary,
             "--keep-in-foreground",
             "--no-resolv",
             "--no-hosts",
