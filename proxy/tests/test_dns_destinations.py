@@ -14,6 +14,7 @@ import pytest
 from lbcore.contract import DestinationSpec
 from proxy import dnsnames
 from proxy.tests.harness import Harness, dest, run, table
+from proxy.tests.tcp_support import TcpHarness, TcpUas
 from sip.responses import response_bytes
 from tests.dnsmasq import Dnsmasq, host, naptr, srv
 
@@ -224,3 +225,46 @@ def test_a_silent_name_server_does_not_hold_up_a_new_table(monkeypatch):
         silent.close()
 
     run(scenario())
+
+
+def test_naptr_can_choose_tcp(dns_env):
+    """NAPTR prefers SIP+D2T: the destination (a sip: URI, UDP by default) is reached over TCP."""
+
+    async def scenario():
+        h = DnsTcpHarness(lambda p: ([], []))
+        uas = await TcpUas(h.dest_ports[0]).start()
+        start_dns(
+            h,
+            [
+                naptr("ast.test", 10, 10, "SIP+D2T", "_sip._tcp.ast.test"),
+                naptr("ast.test", 20, 10, "SIP+D2U", "_sip._udp.ast.test"),
+                srv("_sip._tcp.ast.test", "a.ast.test", uas.port),
+                srv("_sip._udp.ast.test", "a.ast.test", h.dest_ports[1]),
+                host("a.ast.test", "127.0.0.1"),
+            ],
+            dns_env,
+        )
+        async with h:
+            await h.apply([by_name()])
+            h.invite(b"over-tcp")
+            invite = await uas.recv(5.0)
+            assert invite.method == b"INVITE"
+            assert invite.via.transport.upper() == "TCP", "the proxy's Via names the transport it sent on"
+            assert (await h.uac.recv(5.0)).code == 200
+        uas.close()
+
+    run(scenario())
+
+
+class DnsTcpHarness(TcpHarness):
+    def __init__(self, dests_fn, **kw):
+        super().__init__(dests_fn, **kw)
+        self.dns_port = next(self.ports)
+        self.dns = None
+
+    apply = DnsHarness.apply
+
+    async def __aexit__(self, *exc):
+        await super().__aexit__(*exc)
+        if self.dns is not None:
+            self.dns.stop()
