@@ -140,8 +140,10 @@ class DestinationNames:
         except TimeoutError:
             return self._failed(name, entry, "timeout")
         except Exception as exc:
-            log.exception("DNS lookup of name=%s crashed", name)
-            return self._failed(name, entry, f"lookup error {type(exc).__name__}")
+            why = f"lookup error {type(exc).__name__}"
+            if entry.failing != why:  # once per failure in a row, not every RETRY
+                log.exception("DNS lookup of name=%s crashed", name)
+            return self._failed(name, entry, why)
         if self.entries.get(name) is not entry:
             return False  # left the table while we waited
         old = entry.located
@@ -161,9 +163,10 @@ class DestinationNames:
         if self.entries.get(name) is not entry:
             return False
         entry.due = self.loop.time() + sipdns.RETRY
-        if entry.failing != why:
-            using = _hops_text(entry.located.hops) if entry.located is not None else "nothing (never resolved)"
-            log.warning("DNS name=%s stopped resolving (%s); using last known %s", name, why, using)
+        if entry.failing != why and entry.located is None:
+            log.warning("DNS name=%s does not resolve (%s); its destinations are not used until it does", name, why)
+        elif entry.failing != why:
+            log.warning("DNS name=%s stopped resolving (%s); using last known %s", name, why, _hops_text(entry.located.hops))
         if not entry.failing:
             entry.failing_since = time.time()
         entry.failing = why
