@@ -268,3 +268,18 @@ class DnsTcpHarness(TcpHarness):
         await super().__aexit__(*exc)
         if self.dns is not None:
             self.dns.stop()
+
+
+def test_names_that_leave_the_table_are_forgotten(dns_env):
+    async def scenario():
+        h = DnsHarness(lambda p: ([], []))
+        start_dns(h, [host("ast.test", "127.0.0.1"), host("b.test", "127.0.0.1")], dns_env)
+        async with h:
+            names = h.core.names
+            await h.apply([by_name("sip:ast.test:5070"), DestinationSpec(2, 1, "sip:b.test:5071", "b.test", 5071, "udp")])
+            assert {str(n) for n in names.entries} == {"sip:ast.test:5070", "sip:b.test:5071"}
+            await h.apply([by_name("sip:ast.test:5070")])
+            assert {str(n) for n in names.entries} == {"sip:ast.test:5070"}
+            assert set(names.by_uri) == {"sip:ast.test:5070"}
+
+    run(scenario())
