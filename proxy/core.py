@@ -15,10 +15,10 @@ import zlib
 
 from lbcore.contract import SUSPECT, Health
 from lbcore.rules import usable
-from lbcore.sipdns import weighted_order
 from proxy import gcpolicy
 from proxy import transactions as tx
 from proxy.accounting import Accounting
+from proxy.dnshops import DnsHops
 from proxy.dnsnames import DestinationNames
 from proxy.logquota import LogQuota
 from proxy.overload import OverloadGuard, head_received
@@ -70,7 +70,7 @@ class Proxy:
         self.resolver = Resolver(loop)
         self.names = DestinationNames(loop)  # destinations' host names (RFC 3263), refreshed at their TTLs
         self.names.on_change = self.reapply
-        self.hop_down = {}  # (proto, ip, port) of a destination's DNS address that failed -> loop time it may be tried first again
+        self.dns_hops = DnsHops(self)  # their addresses' order per call, and which failed
         self.rr_prefixes = ()
         self.my_ports = {}  # port -> hosts we listen on with it ("0.0.0.0" = every local address)
         self._targets = {}  # (IP-literal host, port, proto) -> (addr or None, refusal or None)
@@ -131,27 +131,15 @@ class Proxy:
     def apply_table(self, table, resolved=None):
         """Swap in a new table; open connected UDP sockets for new destinations. Host names have
         the addresses `self.names` last found (the follower looks a new table's up first)."""
-        self._install(table, resolved)
-        # measured against the table's published_at: how long a change took to reach this node
-        self.table_applied_at = time.time()
-        log.info("table version %s applied (%d sets)", table.version, len(table.sets))
-
-    def reapply(self):
-        """A destination's name now leads elsewhere: the same table, routed with the new addresses
-        (not a new table: table_applied_at, the table's propagation time, stays)."""
-        self._install(self.view.table, None)
-        log.info("table version %s routed with new DNS addresses", self.view.version)
-
-    def _install(self, table, resolved):
-        hops = self.names.hops
-        located = {d.id: self._not_us(d, h) for dset in table.sets.values() for d in dset.destinations if (h := hops(d))}
-        view = TableView(table, resolved, {did: h for did, h in located.items() if h})
+        view = TableView(table, resolved, self.dns_hops.not_local(table))
         for did, (ip, port) in list(view.addr_of.items()):
             if self.is_local(ip, port):
                 # a destination that is this proxy would bounce every call through us again
                 log.error("destination %s is this proxy's own address %s:%s: not used", did, ip, port)
                 del view.addr_of[did]
         self.view = view
+        # measured against the table's published_at: how long a change took to reach this node
+        self.table_applied_at = time.time()
         self.overload.high = view.overload_lag
         udp = self.listener_for("udp")
         wanted = set()
@@ -173,43 +161,15 @@ class Proxy:
         for setid in list(self.set_states):
             if setid not in table.sets:
                 del self.set_states[setid]
+        log.info("table version %s applied (%d sets)", table.version, len(table.sets))
 
-    def _not_us(self, dest, hops):
-        """A name's addresses without this proxy's own (a call sent there would come back to us)."""
-        kept = tuple(h for h in hops if not self.is_local(h.ip, h.port))
-        if len(kept) < len(hops):
-            log.error(
-                "destination %s (%s): DNS names this proxy's own address among %s; not used",
-                dest.id,
-                dest.uri,
-                ",".join(map(str, hops)),
-            )
-        return kept
-
-    def hop_order(self, hops):
-        """A destination's DNS addresses for one call: RFC 2782's weighted order, those that failed
-        within suspect_hold last (still tried: they may be back)."""
-        order = weighted_order(hops)
-        down = self.hop_down
-        if down:
-            now = self.loop.time()
-            order.sort(key=lambda h: down.get((h.transport, h.ip, h.port), 0) > now)
-        return order
-
-    def hop_failed(self, ct, why):
-        """One of a destination's DNS addresses failed and the call goes on to the next: the
-        destination is not suspect (its other addresses answer), that address goes last for a while."""
-        if len(self.hop_down) >= _HOPS_MAX:
-            self.hop_down.clear()
-        self.hop_down[(ct.proto, ct.addr[0], ct.addr[1])] = self.loop.time() + self.view.suspect_hold
-        log.warning(
-            "destination %s (%s): address %s:%s failed (%s), trying its next one",
-            ct.dest.id,
-            ct.dest.uri,
-            ct.addr[0],
-            ct.addr[1],
-            why,
-        )
+    def reapply(self):
+        """A destination's name now leads elsewhere: the same table, with the new addresses. Not a
+        new table: table_applied_at (how long the table took to reach us) stays."""
+        applied = self.table_applied_at
+        log.info("DNS changed: routing table version %s again", self.view.version)
+        self.apply_table(self.view.table)
+        self.table_applied_at = applied
 
     def set_health(self, dest_id, health):
         self.health[dest_id] = health

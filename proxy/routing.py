@@ -392,7 +392,7 @@ class Router:
             proto = d.transport
             hops = view.hops_of.get(d.id)
             if hops is not None:
-                hops = core.hop_order(hops)
+                hops = core.dns_hops.order(hops)
                 st.hops = hops[1:]
                 proto, addr = hops[0].transport, hops[0].addr
             if st.method == b"INVITE":
@@ -419,7 +419,7 @@ class Router:
             dest = ct.dest
             why = "timeout" if timeout else f"replied {code}"
             if st.hops:
-                core.hop_failed(ct, why)
+                core.dns_hops.failed(ct, why)
             else:
                 core.mark_suspect(dest, code, why, st.call_id)
             old = dest
@@ -438,7 +438,7 @@ class Router:
         core = self.core
         st = ct.server
         if st.hops and st.final_code is None and not st.canceled:
-            core.hop_failed(ct, reason)
+            core.dns_hops.failed(ct, reason)
         elif ct.dest is not None:
             core.mark_suspect(ct.dest, None, reason, st.call_id)
         if st.final_code is not None:

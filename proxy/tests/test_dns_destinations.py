@@ -152,7 +152,7 @@ def test_a_dead_srv_target_fails_over_to_the_next_within_the_destination(dns_env
             got = await invites_at(h, 1, (alive,))
             assert got == {alive: 1}
             assert h.suspects == [], "one dead address of several does not make the destination suspect"
-            assert ("udp", "127.0.0.1", dead) in h.core.hop_down
+            assert ("udp", "127.0.0.1", dead) in h.core.dns_hops.down
             assert await invites_at(h, 3, (alive,)) == {alive: 3}
 
     run(scenario())
