@@ -38,9 +38,10 @@ run: var/.deps
 
 # System packages the suite drives: SIPp (sip-tester), headless Chromium, Redis (server and Sentinel), PostgreSQL
 # and keepalived (the floating address test in network namespaces, tests/netns); promtool (Debian's prometheus) checks
-# deploy/prometheus/alerts.yml. Nothing uses a Prometheus server: where the package starts one (systemd), stop it.
+# deploy/prometheus/alerts.yml (nothing uses a Prometheus server: where the package starts one (systemd), stop it);
+# sngrep receives the HEP copies; dnsmasq is a DNS server on loopback.
 test-deps: var/.test-deps
-	@scripts/apt-ensure sipp:sip-tester chromium:chromium redis-server:redis-server redis-sentinel:redis-sentinel psql:postgresql-client keepalived:keepalived promtool:prometheus sngrep:sngrep
+	@scripts/apt-ensure sipp:sip-tester chromium:chromium redis-server:redis-server redis-sentinel:redis-sentinel psql:postgresql-client keepalived:keepalived promtool:prometheus sngrep:sngrep dnsmasq:dnsmasq
 
 lint: var/.test-deps
 	$(BIN)/ruff check .

@@ -6,8 +6,9 @@ import os
 import pytest
 import redis as redis_lib
 
-# Chromium, the live server and a page, for tests/browser and for the panel over a SIPp cluster in tests/e2e_proxy.
-pytest_plugins = ["tests.browser.chromium"]
+# Chromium, the live server and a page, for tests/browser and for the panel over a SIPp cluster in tests/e2e_proxy;
+# `dnsmasq`, a real DNS server on loopback.
+pytest_plugins = ["tests.browser.chromium", "tests.dnsmasq"]
 
 # Tests never touch the Redis database a running lbpanel uses (db 0 by default).
 TEST_REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"

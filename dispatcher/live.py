@@ -59,6 +59,9 @@ class LiveSnapshot:
     # node's until a live one claims them): how the Proxies table names a node that stopped
     # reporting with calls up
     node_calls: dict = field(default_factory=dict)
+    # destination id -> [lbcore.contract.decode_dns_warning docs], one per live proxy whose lookups of
+    # its host name fail (lb:dns:<id>)
+    dns: dict = field(default_factory=dict)
     redis_error: str = ""
     taken_at: float = field(default_factory=time.time)
 
@@ -94,17 +97,22 @@ def snapshot():
     try:
         r = get_redis()
         names = [k.decode() if isinstance(k, bytes) else k for k in r.scan_iter(match=contract.NODE_KEY_PREFIX + "*", count=500)]
+        dns_keys = list(r.scan_iter(match=contract.DNS_KEY_PREFIX + "*", count=500))
         pipe = r.pipeline(transaction=False)
         for name in names:
             pipe.get(name)
+        for key in dns_keys:
+            pipe.get(key)
         pipe.hgetall(contract.HEALTH_KEY)
         pipe.get(contract.TABLE_VERSION_KEY)
         pipe.get(contract.LAST_ROUND_KEY)
         pipe.get(contract.PING_ACTIVE_KEY)
-        *node_docs, health_raw, version, last_round, ping_active = pipe.execute()
+        *docs, health_raw, version, last_round, ping_active = pipe.execute()
     except RedisError as exc:
         snap.redis_error = f"Redis is not reachable: {exc}"
         return snap
+    node_docs, dns_docs = docs[: len(names)], docs[len(names) :]
+    snap.dns = _dns_warnings(dns_keys, dns_docs)
     try:
         recorded = _dialog_counts(r)
     except RedisError as exc:
@@ -202,6 +210,33 @@ def unvouched_text(unvouched):
         verb = "restarted" if u.why == rules.RESTARTED else "stopped reporting"
         parts.append(f"proxy {u.node} {verb} at {at} with {u.calls} call{'s' if u.calls != 1 else ''} up")
     return "; ".join(parts) + "; counts unknown" if parts else ""
+
+
+def _dns_warnings(keys, docs):
+    out = {}
+    for key, raw in zip(keys, docs, strict=True):
+        if raw is None:  # expired between SCAN and GET: the name resolves again
+            continue
+        key = key.decode() if isinstance(key, bytes) else key
+        try:
+            dest_id = int(key.removeprefix(contract.DNS_KEY_PREFIX))
+            out.setdefault(dest_id, []).append(contract.decode_dns_warning(raw))
+        except (ValueError, TypeError, KeyError):
+            continue  # not ours to read; the panel shows what it can vouch for
+    return out
+
+
+def dns_text(warnings):
+    """'DNS: sip:ast.example stopped resolving at 14:02 (NXDOMAIN); using last known 127.0.0.1:5070', or ''.
+    One line per name (several proxies saying the same of one name say it once)."""
+    lines = {}
+    for w in warnings:
+        if w["name"] in lines:
+            continue
+        at = timezone.localtime(datetime.fromtimestamp(w["since"], tz=UTC)).strftime("%H:%M") if w["since"] else "?"
+        using = f"using last known {', '.join(w['using'])}" if w["using"] else "never resolved: not used"
+        lines[w["name"]] = f"DNS: {w['name']} stopped resolving at {at} ({w['why']}); {using}"
+    return "; ".join(lines.values())
 
 
 def _json_history(key, limit):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from django.db.models import Prefetch
 
 from dispatcher.choices import AdminState
-from dispatcher.live import unvouched_text
+from dispatcher.live import dns_text, unvouched_text
 from dispatcher.models import Destination, Server
 from lbcore import rules
 
@@ -50,6 +50,7 @@ class ServerFigures:
     cps_1m: float = 0.0  # the same averaged over the last minute
     drained: bool | None = None  # True: safe to restart; None: unknown, never "safe"
     unknown_reason: str = ""  # why active_calls is None
+    dns_warning: str = ""  # its host name stopped resolving on a live proxy, which uses its last addresses
 
     @property
     def admin_state(self):
@@ -79,7 +80,9 @@ def _figures(server, dests, snap, reporting):
     out = ServerFigures(server=server)
     worst = None
     unvouched = []
+    dns = []
     for dest in dests:
+        dns += snap.dns.get(dest.id, ())
         live = snap.for_destination(dest.id)
         health = rules.effective_health(snap.health.get(dest.id), dest.health)
         out.sets.append(SetFigures(dest.dset.setid, dest.id, dest.admin_state, live.active_known if reporting else None))
@@ -97,6 +100,7 @@ def _figures(server, dests, snap, reporting):
     out.drained = rules.drained(counts, reporting=reporting)
     out.cps = round(out.cps, 3)
     out.cps_1m = round(out.cps_1m, 3)
+    out.dns_warning = dns_text(dns)
     if out.active_calls is None:
         out.unknown_reason = unvouched_text(_merged(unvouched)) if reporting else "no proxy reporting; counts unknown"
     return out

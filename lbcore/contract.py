@@ -23,6 +23,7 @@ Keys:
                     dialog records (lbcore.rules.unvouched_calls still reads it during an upgrade)
   lb:vrrp:<name>    JSON {"name", "state", "at"}: what keepalived last said of one node's floating
                     address (`manage.py proxy_check --report STATE` from its notify hook)
+  lb:dns:<id>       JSON, while a live proxy finds destination <id>'s host name failing (see "DNS" below)
 """
 
 import json
@@ -464,6 +465,36 @@ def decode_vrrp(raw):
     doc = json.loads(raw)
     state = str(doc.get("state", "")).lower()
     return {"name": doc.get("name"), "state": state, "at": float(doc.get("at") or 0.0), "holds": state == "master"}
+
+
+# -- DNS: a destination's host name that stopped resolving -------------------------------
+#
+# lb:dns:<destination id>  JSON {"node", "name", "why", "since", "using"}, rewritten by the heartbeat of
+# each proxy whose lookups of that name fail, with the heartbeat's TTL: it is gone a few seconds after
+# the name resolves again (or the last proxy saying so dies). "why": NXDOMAIN, SERVFAIL (REFUSED),
+# timeout...; "since": epoch of the first failure in a row; "using": the last known addresses the
+# proxy still sends to ("127.0.0.1:5070", "[::1]:5060;transport=tcp"), [] when it never resolved.
+
+DNS_KEY_PREFIX = "lb:dns:"
+
+
+def dns_key(destination_id):
+    return f"{DNS_KEY_PREFIX}{destination_id}"
+
+
+def encode_dns_warning(node, name, why, since, using):
+    return json.dumps({"node": node, "name": name, "why": why, "since": since, "using": list(using)}, separators=(",", ":"))
+
+
+def decode_dns_warning(raw):
+    doc = json.loads(raw)
+    return {
+        "node": str(doc.get("node") or ""),
+        "name": str(doc.get("name") or ""),
+        "why": str(doc.get("why") or "unknown error"),
+        "since": float(doc["since"]) if doc.get("since") is not None else None,
+        "using": [str(a) for a in doc.get("using") or ()],
+    }
 
 
 # -- dialogs: the calls up, as cluster state ---------------------------------------------

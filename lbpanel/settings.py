@@ -7,6 +7,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from lbcore import sipdns
 from lbcore.redistarget import RedisTarget
 from lbpanel.env import envbool, envint, envlist, envstr, panel_url, secret_key
 
@@ -106,6 +107,13 @@ REDIS_SENTINEL_PASSWORD = envstr("REDIS_SENTINEL_PASSWORD") or None
 try:
     REDIS_TARGET = RedisTarget.build(REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_MASTER, REDIS_SENTINEL_PASSWORD)
     REDIS_TARGET.master_options()
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+# Destinations by host name (RFC 3263): the prober and runproxy read SIP_DNS_* themselves; a bad
+# value stops the start here rather than failing every probe round.
+try:
+    sipdns.nameservers(envstr("SIP_DNS_SERVERS", ""))
+    sipdns.ttl_bounds()
 except ValueError as exc:
     raise ImproperlyConfigured(str(exc)) from None
 

@@ -8,15 +8,20 @@ Via branch; TCP probes open a connection each (bounded in number).
 Health is a server's, not a row's: `by_server` groups the targets by the SIP endpoint
 they reach (transport, resolved host, port), and `probe_servers` sends one request
 per server and gives its outcome to every row of it.
+
+Host names resolve as the proxy resolves them (RFC 3263, lbcore.sipdns, SIP_DNS_SERVERS): a name
+with several SRV targets is probed at each, and is as healthy as the best of them, in SRV order
+(the proxy fails a call over along the same list). Answers are kept for their TTL in this
+process (probes.dnscache), and a name that stops resolving is probed at its last addresses.
 """
 
 import asyncio
-import ipaddress
 import logging
 import socket
 import time
 from dataclasses import dataclass, replace
 
+from probes import dnscache
 from sip.errors import SipSyntaxError
 from sip.framing import StreamFramer
 from sip.options import build_request, new_call_id, new_tag, parse_reply
@@ -43,6 +48,7 @@ class Target:
     # URI, and the local (ip, port) it leaves from (TCP: the address; the port is the kernel's).
     from_uri: str | None = None
     source: tuple | None = None
+    hops: tuple = ()  # lbcore.sipdns.Hop: where its host name leads, when it leads to several
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,14 +74,39 @@ class ProbeConfig:
 
 async def probe_all(targets, config):
     """Probe every target concurrently; return one Outcome per target, in target order."""
-    loop = asyncio.get_running_loop()
-    addresses = await _resolve(targets, config.timeout)
+    located = await _resolve(targets, config.timeout)
     outcomes = {}
+    each = []  # one target per address: (target id, rank) as its id
     for target in targets:
-        if addresses.get(target.host) is None:
-            outcomes[target.id] = Outcome(target.id, None, "cannot resolve host", None, time.time())
-    udp = [t for t in targets if t.transport == "udp" and t.id not in outcomes]
-    tcp = [t for t in targets if t.transport == "tcp" and t.id not in outcomes]
+        hops = target.hops or located[target.uri]
+        if isinstance(hops, str):
+            outcomes[target.id] = Outcome(target.id, None, f"cannot resolve host ({hops})", None, time.time())
+            continue
+        each += [replace(target, id=(target.id, i), host=h.ip, port=h.port, transport=h.transport) for i, h in enumerate(hops)]
+    by_target = {}
+    for outcome in await _probe_addresses(each, config):
+        by_target.setdefault(outcome.id[0], []).append(outcome)
+    for target_id, tries in by_target.items():
+        tries.sort(key=lambda o: o.id[1])
+        outcomes[target_id] = replace(_best(tries), id=target_id)
+    return [outcomes[t.id] for t in targets]
+
+
+def _best(tries):
+    """The outcome a name with several addresses reports: the first (in SRV order) that answered below
+    500, else the first that answered, else the first address's silence."""
+    return next((o for o in tries if o.code is not None and o.code < 500), None) or next(
+        (o for o in tries if o.answered), tries[0]
+    )
+
+
+async def _probe_addresses(targets, config):
+    """Outcomes of targets whose host is an IP literal, in any order."""
+    loop = asyncio.get_running_loop()
+    addresses = {t.host: t.host for t in targets}
+    outcomes = {}
+    udp = [t for t in targets if t.transport == "udp"]
+    tcp = [t for t in targets if t.transport == "tcp"]
     jobs = []
     if udp:
         jobs.append(_UdpRound(loop, config).run(udp, addresses))
@@ -85,7 +116,7 @@ async def probe_all(targets, config):
     for result in await asyncio.gather(*jobs):
         for outcome in result if isinstance(result, list) else [result]:
             outcomes[outcome.id] = outcome
-    return [outcomes[t.id] for t in targets]
+    return list(outcomes.values())
 
 
 async def by_server(targets, timeout):
@@ -93,12 +124,14 @@ async def by_server(targets, timeout):
     host, port), so an Asterisk box listed in several sets, by name in one and by address in
     another, is one server. A host that does not resolve keeps its name in the key (its probe
     then says it cannot resolve)."""
-    addresses = await _resolve(targets, timeout)
+    located = await _resolve(targets, timeout)
     groups = {}
     for target in sorted(targets, key=lambda t: t.id):
-        ip = addresses.get(target.host)
-        if ip is not None:
-            target = replace(target, host=ip)  # resolved once: probe_servers looks nothing up again
+        hops = located[target.uri]
+        if not isinstance(hops, str):
+            # resolved once: probe_servers looks nothing up again
+            first = hops[0]
+            target = replace(target, host=first.ip, port=first.port, transport=first.transport, hops=hops)
         key = server_key(target.transport, target.host, target.port)
         if target.from_uri or target.source:
             # Rows that ask for their own From or socket get their own probe, as in Kamailio
@@ -121,28 +154,12 @@ async def probe_servers(groups, config):
 
 
 async def _resolve(targets, timeout):
-    """host -> IP string (None when it cannot be resolved). IP literals need no lookup."""
-    loop = asyncio.get_running_loop()
-    out = {}
-    names = set()
+    """uri -> its addresses (Hop, best first), or why it has none (str). An IP literal needs no lookup."""
+    firsts = {}
     for target in targets:
-        try:
-            out[target.host] = str(ipaddress.ip_address(target.host))
-        except ValueError:
-            names.add(target.host)
-
-    async def lookup(name):
-        try:
-            infos = await asyncio.wait_for(loop.getaddrinfo(name, None, type=socket.SOCK_DGRAM), timeout)
-            # IPv4 first, as Kamailio's default dns_try_ipv6=no would have it.
-            infos.sort(key=lambda info: info[0] != socket.AF_INET)
-            out[name] = infos[0][4][0]
-        except (TimeoutError, OSError) as exc:
-            log.warning("probe cannot resolve host=%s error=%s", name, exc)
-            out[name] = None
-
-    await asyncio.gather(*(lookup(n) for n in names))
-    return out
+        firsts.setdefault(target.uri, target)
+    found = await asyncio.gather(*(dnscache.locate(t.uri, t.host, t.port, t.transport, timeout) for t in firsts.values()))
+    return dict(zip(firsts, found, strict=True))
 
 
 def _local_ip_for(ip):

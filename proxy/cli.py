@@ -104,8 +104,15 @@ def run_one(listen, redis_url, name, suspect_hooks=(), advertise=None, worker=No
 
     import uvloop  # noqa: PLC0415 (see above)
 
+    from lbcore import sipdns  # noqa: PLC0415 (see above)
     from proxy.server import serve  # noqa: PLC0415 (argument parsing and --help need no event loop, Redis or uvloop)
 
+    try:
+        sipdns.nameservers(os.environ.get("SIP_DNS_SERVERS"))
+        sipdns.ttl_bounds()
+    except ValueError as exc:
+        logging.getLogger("proxy").error("%s", exc)
+        raise SystemExit(1) from None
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(serve(listen, redis_url, name, suspect_hooks, advertise=advertise, worker=worker))

@@ -20,6 +20,8 @@ from proxy import transactions as tx
 from proxy.accounting import Accounting
 from proxy.calllog import CallLog
 from proxy.carriers import Carriers
+from proxy.dnshops import DnsHops
+from proxy.dnsnames import DestinationNames
 from proxy.hep import HepCapture
 from proxy.logquota import LogQuota
 from proxy.overload import OverloadGuard, head_received
@@ -72,6 +74,9 @@ class Proxy:
         self.uri_cache = {}
         self.on_suspect = []  # callables (dest, code, reason, call_id): Redis writer, probe hook
         self.resolver = Resolver(loop)
+        self.names = DestinationNames(loop)  # destinations' host names (RFC 3263), refreshed at their TTLs
+        self.names.on_change = self.reapply
+        self.dns_hops = DnsHops(self)  # their addresses' order per call, and which failed
         self.rr_prefixes = ()
         self.my_ports = {}  # port -> hosts we listen on with it ("0.0.0.0" = every local address)
         self._targets = {}  # (IP-literal host, port, proto) -> (addr or None, refusal or None)
@@ -134,10 +139,9 @@ class Proxy:
         self.resolver.close()
 
     def apply_table(self, table, resolved=None):
-        """Swap in a new table; open connected UDP sockets for new destinations."""
-        cached = self.resolver.cached
-        names = {d.host: cached(d.host)[1] for dset in table.sets.values() for d in dset.destinations}
-        view = TableView(table, {**names, **(resolved or {})})
+        """Swap in a new table; open connected UDP sockets for new destinations. Host names have
+        the addresses `self.names` last found (the follower looks a new table's up first)."""
+        view = TableView(table, resolved, self.dns_hops.not_local(table))
         for did, (ip, port) in list(view.addr_of.items()):
             if self.is_local(ip, port):
                 # a destination that is this proxy would bounce every call through us again
@@ -153,7 +157,10 @@ class Proxy:
         if udp is not None and udp.proto == "udp":
             for dset in table.sets.values():
                 for d in dset.destinations:
-                    if d.transport == "udp" and d.id in view.addr_of:
+                    hops = view.hops_of.get(d.id)
+                    if hops is not None:
+                        wanted.update(h.addr for h in hops if h.transport == "udp")
+                    elif d.transport == "udp" and d.id in view.addr_of:
                         wanted.add(view.addr_of[d.id])
             for addr in wanted - set(self.udp_dests):
                 try:
@@ -166,6 +173,14 @@ class Proxy:
             if setid not in table.sets:
                 del self.set_states[setid]
         log.info("table version %s applied (%d sets)", table.version, len(table.sets))
+
+    def reapply(self):
+        """A destination's name now leads elsewhere: the same table, with the new addresses. Not a
+        new table: table_applied_at (how long the table took to reach us) stays."""
+        applied = self.table_applied_at
+        log.info("DNS changed: routing table version %s again", self.view.version)
+        self.apply_table(self.view.table)
+        self.table_applied_at = applied
 
     def set_health(self, dest_id, health):
         self.health[dest_id] = health

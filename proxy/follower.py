@@ -31,6 +31,8 @@ from lbcore.contract import (
     decode_node_carriers,
     decode_table,
     decode_vrrp,
+    dns_key,
+    encode_dns_warning,
     encode_health,
     encode_node,
     encode_node_carriers,
@@ -150,8 +152,7 @@ class Follower:
         current = self.core.view.table
         if only_if_newer and (table.version, table.published_at) == (current.version, current.published_at):
             return  # same table (a flushed Redis can reuse a version number: compare the stamp too)
-        names = {d.host for s in table.sets.values() for d in s.destinations}
-        await self.core.resolver.lookup_all(names)
+        await self.core.names.follow(table)  # new host names resolved before the table is used
         self.core.apply_table(table)
 
     # -- writes ----------------------------------------------------------------
@@ -208,6 +209,7 @@ class Follower:
                 )
                 pipe.set(node_carriers_key(self.node_name), record, ex=NODE_CARRIERS_TTL_SECONDS)
                 await pipe.execute()
+                await self._write_dns_warnings(client)
                 remote = {}
                 keys = [k async for k in client.scan_iter(match=NODE_KEY_PREFIX + "*", count=100)]
                 keys = [k for k in keys if k != key.encode()]
@@ -247,6 +249,16 @@ class Follower:
         if old is None or old["started"] == self.started:
             return {}
         return {"started": old["started"], "written": old["written"]}
+
+    async def _write_dns_warnings(self, client):
+        """Each destination whose host name fails here: lb:dns:<id>, living as long as our heartbeat."""
+        warnings = self.core.names.warnings(self.core.view.table)
+        if not warnings:
+            return
+        async with client.pipeline(transaction=False) as pipe:
+            for dest_id, w in warnings.items():
+                pipe.set(dns_key(dest_id), encode_dns_warning(self.node_name, **w), ex=NODE_TTL_SECONDS)
+            await pipe.execute()
 
     def _advertise_text(self):
         if self.advertise is None:

@@ -13,7 +13,6 @@ IP literals never reach DNS: `literal()` reads every spelling the C library acce
 would send to it, so an alias of our own address is recognised as ours without a lookup.
 """
 
-import asyncio
 import ipaddress
 import logging
 import socket
@@ -147,21 +146,6 @@ class Resolver:
             return
         self.pending[host] = [done]
         self.lookups.start(self._lookup(host)).add_done_callback(_log_crash)
-
-    async def lookup_all(self, hosts):
-        """Warm the cache for the table's destinations (trusted: no rate limit)."""
-        waits = []
-        for host in hosts:
-            if self.cached(host)[0]:
-                continue
-            fut = self.loop.create_future()
-            waits.append(fut)
-            self.pending.setdefault(host, [])
-            if not self.pending[host]:
-                self.lookups.start(self._lookup(host)).add_done_callback(_log_crash)
-            self.pending[host].append(lambda ip, why, f=fut: f.done() or f.set_result(ip))
-        if waits:
-            await asyncio.gather(*waits)
 
     def _admit_untrusted(self):
         now = time.monotonic()

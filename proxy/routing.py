@@ -381,6 +381,9 @@ class Router:
         core = self.core
         view = core.view
         order = st.order
+        if st.hops:  # the current destination's next DNS address (SRV target)
+            hop = st.hops.pop(0)
+            return core.start_branch(st, order[st.tried - 1], hop.transport, hop.addr)
         while st.tried < len(order):
             d = order[st.tried]
             st.tried += 1
@@ -388,15 +391,21 @@ class Router:
                 continue
             addr = view.addr_of.get(d.id)
             if addr is None:
-                continue  # its host stopped resolving with the last table
+                continue  # its host name has never resolved
+            proto = d.transport
+            hops = view.hops_of.get(d.id)
+            if hops is not None:
+                hops = core.dns_hops.order(hops)
+                st.hops = hops[1:]
+                proto, addr = hops[0].transport, hops[0].addr
             if st.method == b"INVITE":
                 core.accounting.branch_started(st, d)
-            return core.start_branch(st, d, d.transport, addr)
+            return core.start_branch(st, d, proto, addr)
         return None
 
     def _has_next(self, st):
         core = self.core
-        return any(core.is_usable(d) for d in st.order[st.tried :])
+        return bool(st.hops) or any(core.is_usable(d) for d in st.order[st.tried :])
 
     # -- failure route -------------------------------------------------------
 
@@ -412,7 +421,10 @@ class Router:
         if st.dispatch and not no_answer and (timeout or code in st.dset.failover_codes):
             dest = ct.dest
             why = "timeout" if timeout else f"replied {code}"
-            core.mark_suspect(dest, code, why, st.call_id)
+            if st.hops:
+                core.dns_hops.failed(ct, why)
+            else:
+                core.mark_suspect(dest, code, why, st.call_id)
             old = dest
             if self.next_branch(st) is not None:
                 core.accounting.failover(old)
@@ -430,7 +442,9 @@ class Router:
         core = self.core
         st = ct.server
         ct.why = reason
-        if ct.dest is not None and mark:
+        if mark and st.hops and st.final_code is None and not st.canceled:
+            core.dns_hops.failed(ct, reason)
+        elif mark and ct.dest is not None:
             core.mark_suspect(ct.dest, None, reason, st.call_id)
         if st.final_code is not None:
             core.give_up_branch(ct)

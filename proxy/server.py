@@ -73,6 +73,7 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None,
     core.on_suspect.append(follower.publish_suspect)
     core.on_suspect.extend(suspect_hooks)
     tasks = [loop.create_task(follower.run(), name="follower")]
+    tasks.append(loop.create_task(core.names.run(follower.stopped), name="dns"))
     try:
         await asyncio.wait_for(follower.first_attempt.wait(), READY_WAIT)
     except TimeoutError:

@@ -35,6 +35,7 @@ class ServerTxn:
         "branches",
         "order",
         "tried",
+        "hops",
         "dset",
         "dispatch",
         "canceled",
@@ -66,6 +67,7 @@ class ServerTxn:
         self.branches = []
         self.order = ()
         self.tried = 0
+        self.hops = ()  # the current destination's DNS addresses not tried yet
         self.dset = None
         self.dispatch = False
         self.canceled = False

@@ -30,7 +30,7 @@ def _net(text):
 
 
 class TableView:
-    def __init__(self, table=EMPTY_TABLE, resolved=None):
+    def __init__(self, table=EMPTY_TABLE, resolved=None, located=None):
         self.table = table
         self.version = table.version
         s = table.settings
@@ -61,10 +61,22 @@ class TableView:
             default = min(table.sets)
         self.default_set = int(default) if default is not None else None
         resolved = resolved or {}
-        self.addr_of = {}  # destination id -> (ip, port)
+        located = located or {}
+        self.addr_of = {}  # destination id -> (ip, port): its only or first address
         self.by_addr = {}  # (ip, port) -> [destination]
+        # destination id -> its addresses (lbcore.sipdns.Hop), when DNS gave more than one or
+        # another transport: the router orders them per call (SRV weights) and fails over along them
+        self.hops_of = {}
         for dset in table.sets.values():
             for d in dset.destinations:
+                hops = located.get(d.id)
+                if hops:
+                    addr = hops[0].addr
+                    if len(hops) > 1 or hops[0].transport != d.transport:
+                        self.hops_of[d.id] = hops
+                    self.addr_of[d.id] = addr
+                    self.by_addr.setdefault(addr, []).append(d)
+                    continue
                 ip = resolved.get(d.host) or literal(d.host)
                 if ip is None:
                     log.error("destination %s (%s): host %s does not resolve; not used until it does", d.id, d.uri, d.host)

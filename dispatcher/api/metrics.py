@@ -122,6 +122,11 @@ class LbpanelCollector:
             "1 when no call is up on the server in any set: safe to restart; absent while unknown.",
             labels=labels,
         )
+        dns_failing = GaugeMetricFamily(
+            "lbpanel_server_dns_failing",
+            "1 while the server's host name has stopped resolving on a live proxy (which uses its last known addresses).",
+            labels=labels,
+        )
         for figures in server_figures(snap):
             values = [str(figures.server.id), figures.server.name]
             unknown.add_metric(values, 1 if figures.active_calls is None else 0)
@@ -130,7 +135,8 @@ class LbpanelCollector:
             if figures.drained is not None:
                 drained.add_metric(values, 1 if figures.drained else 0)
             cps.add_metric(values, figures.cps)
-        yield from (active, unknown, cps, drained)
+            dns_failing.add_metric(values, 1 if figures.dns_warning else 0)
+        yield from (active, unknown, cps, drained, dns_failing)
 
     def _nodes(self, snap):
         published = GaugeMetricFamily("lbpanel_table_version", "Version of the routing table last published to Redis.")

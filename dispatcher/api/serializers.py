@@ -321,6 +321,10 @@ class ServerSerializer(serializers.ModelSerializer):
         help_text="true: no call up in any set on any live proxy, safe to restart; false: calls up; null: unknown "
         "(a proxy that carried its calls is not reporting, or restarted with calls up)."
     )
+    dns_warning = serializers.SerializerMethodField(
+        help_text="Set while its host name has stopped resolving on a live proxy: when, why, and the last "
+        "known addresses still in use; else null."
+    )
     sets = serializers.SerializerMethodField()
 
     class Meta:
@@ -340,6 +344,7 @@ class ServerSerializer(serializers.ModelSerializer):
             "cps",
             "cps_1m",
             "drained",
+            "dns_warning",
             "sets",
         ]
         read_only_fields = ["transport", "host", "port"]
@@ -382,6 +387,10 @@ class ServerSerializer(serializers.ModelSerializer):
     @extend_schema_field({"type": "boolean", "nullable": True})
     def get_drained(self, server):
         return self._figures(server).drained
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_dns_warning(self, server):
+        return self._figures(server).dns_warning or None
 
     @extend_schema_field(ServerSetSerializer(many=True))
     def get_sets(self, server):

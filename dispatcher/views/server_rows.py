@@ -94,6 +94,11 @@ class ServerRow:
         return self.figures.unknown_reason
 
     @property
+    def dns_warning(self):
+        """'DNS: ... stopped resolving at 14:02 (NXDOMAIN); using last known ...', or ''."""
+        return self.figures.dns_warning
+
+    @property
     def drained(self):
         """True (safe to restart), False (calls up), None (unknown: never 'safe')."""
         return self.figures.drained

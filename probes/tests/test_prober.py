@@ -28,8 +28,8 @@ def test_it_resolves_a_host_name(responder):
 
 
 def test_it_names_a_host_it_cannot_resolve():
-    [outcome] = probe([Target(1, "sip:a@no-such-host.invalid", "no-such-host.invalid", 5060, "udp")])
-    assert (outcome.code, outcome.status) == (None, "cannot resolve host")
+    [outcome] = probe([Target(1, "sip:a@no-such-host.invalid:5060", "no-such-host.invalid", 5060, "udp")])
+    assert (outcome.code, outcome.status) == (None, "cannot resolve host (NXDOMAIN)")
 
 
 def test_it_probes_udp_and_tcp_in_one_round():
