@@ -35,17 +35,20 @@ async def _bind(core, loop, proto, host, port, advertise=None):
         except OSError:
             pass
         return lis, None
-    lis = TcpListener(host, port, advertise)
+    # tls: accepted as TCP, so the connection caps apply before the handshake (proxy/tls.py)
+    lis = TcpListener(host, port, advertise, proto)
     server = await loop.create_server(lambda: TcpConnection(core, lis), host, port, reuse_address=True, backlog=1024)
     return lis, server
 
 
-async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None, advertise=None):
+async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None, advertise=None, tls=None):
     """Run until SIGTERM/SIGINT (or `stop_event`). `listen`: [(proto, host, port)];
-    `advertise`: (host, port or None) named in Via and Record-Route instead of the sockets'."""
+    `advertise`: (host, port or None) named in Via and Record-Route instead of the sockets';
+    `tls`: a proxy.tls.TlsConfig (required by a tls listener, used for TLS destinations)."""
     loop = asyncio.get_running_loop()
     raise_file_limit()  # the inbound TCP cap is a share of it
     core = Proxy(loop, node_name)
+    core.pool.tls = tls
     servers = []
     for proto, host, port in listen:
         try:

@@ -65,6 +65,7 @@ class Command(BaseCommand):
         try:
             listen = cli.listen_specs(options["listen"])
             advertise = cli.advertise(options["advertise"])
+            tls = cli.tls_config(options, listen)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         cli.setup_logging(options["log_level"])
@@ -74,4 +75,6 @@ class Command(BaseCommand):
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        cli.run(listen, redis, cli.node_name(options["node_name"]), suspect_hooks=(ProbeNowSender(),), advertise=advertise)
+        cli.run(
+            listen, redis, cli.node_name(options["node_name"]), suspect_hooks=(ProbeNowSender(),), advertise=advertise, tls=tls
+        )
