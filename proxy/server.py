@@ -9,6 +9,7 @@ from proxy import gcpolicy
 from proxy.core import Proxy
 from proxy.dialogs import DialogStore
 from proxy.follower import Follower
+from proxy.tls_listener import TlsAcceptor, listening_socket
 from proxy.transport import TcpConnection, TcpListener, UdpListener, raise_file_limit
 
 log = logging.getLogger("proxy")
@@ -35,8 +36,12 @@ async def _bind(core, loop, proto, host, port, advertise=None):
         except OSError:
             pass
         return lis, None
-    # tls: accepted as TCP, so the connection caps apply before the handshake (proxy/tls.py)
-    lis = TcpListener(host, port, advertise, proto)
+    if proto == "tls":
+        if core.pool.tls is None or core.pool.tls.server is None:
+            raise OSError(0, "a tls listener needs a certificate and key (--tls-cert, --tls-key)")
+        lis = TcpListener(host, port, advertise, "tls")
+        return lis, TlsAcceptor(core, loop, lis, listening_socket(host, port))
+    lis = TcpListener(host, port, advertise)
     server = await loop.create_server(lambda: TcpConnection(core, lis), host, port, reuse_address=True, backlog=1024)
     return lis, server
 

@@ -60,12 +60,11 @@ def client_context(ca_file=None, verify=True, cert=None, key=None):
     to servers that ask for a client certificate."""
     if ca_file and not os.path.isfile(ca_file):
         raise ValueError(f"TLS CA file {ca_file}: not found")
-    ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    if ca_file:
-        try:
-            ctx.load_verify_locations(ca_file)
-        except ssl.SSLError as exc:
-            raise ValueError(f"TLS CA file {ca_file}: no PEM certificate in it ({exc.reason or exc})") from None
+    try:
+        # a CA file replaces the system CAs: servers are then trusted only if that CA signed them
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file or None)
+    except ssl.SSLError as exc:
+        raise ValueError(f"TLS CA file {ca_file}: no PEM certificate in it ({exc.reason or exc})") from None
     if not verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE

@@ -260,7 +260,8 @@ class TcpConnection(asyncio.Protocol):
     def connection_made(self, transport):
         if self.peer is None:
             self.peer = _addr(transport.get_extra_info("peername"))
-        if self.inbound and not self.core.pool.admit(self):
+        # a TLS connection passed admit() at accept, before its handshake (proxy/tls_listener.py)
+        if self.inbound and not self.counted and not self.core.pool.admit(self):
             self.closed = True
             self.closed_why = "refused"
             transport.abort()  # RST at once: the descriptor is free now, not after a FIN exchange
@@ -271,16 +272,6 @@ class TcpConnection(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
-        if self.inbound and self.tls:
-            # the handshake runs after admit(), so it holds a counted place under the caps;
-            # nothing is read as SIP (or written) until it is done
-            transport.pause_reading()
-            self.core.pool.handshake(self, transport)
-            return
-        self.established(transport)
-
-    def established(self, transport):
-        """Connected (and for TLS, handshake done): register, send what waited."""
         self.transport = transport
         self.core.pool.register(self)
         for data in self.queue:
@@ -367,7 +358,6 @@ class TcpPool:
         self.connecting = Background(loop)
         self.tls = None  # proxy.tls.TlsConfig when TLS is configured
         self.tls_names = {}  # (ip, port) -> host name a TLS server's certificate must carry
-        self.handshaking = {}  # inbound TLS connection -> its raw transport, until the handshake ends
         self.sweeper = None
         self._view = None
         self._limits = None
@@ -547,40 +537,10 @@ class TcpPool:
                 self.tls_names.clear()
             self.tls_names[addr] = host
 
-    def handshake(self, conn, raw):
-        self.handshaking[conn] = raw
-        self.connecting.start(self._accept_tls(conn, raw))
-
-    async def _accept_tls(self, conn, raw):
-        tls = self.tls
-        try:
-            if tls is None or tls.server is None:
-                raise ConnectionRefusedError(0, "no TLS certificate configured")
-            transport = await self.loop.start_tls(
-                raw, conn, tls.server, server_side=True, ssl_handshake_timeout=tls.handshake_timeout
-            )
-        except OSError as exc:
-            why, reason = handshake_failure(exc)
-            conn.closed = True
-            conn.closed_why = why
-            self.core.accounting.tcp_closed(why)
-            self.limit_log.warning(self.loop.time(), "tls:%s:%s %s, closing", conn.peer[0], conn.peer[1], reason)
-            raw.abort()
-            self.forget(conn)  # the app protocol hears no connection_lost for a handshake that failed
-            return
-        finally:
-            self.handshaking.pop(conn, None)
-        if conn.closed:
-            transport.abort()
-            return
-        conn.established(transport)
-
     def close(self):
         if self.sweeper is not None:
             self.sweeper.cancel()
             self.sweeper = None
-        for raw in self.handshaking.values():
-            raw.abort()
         for conn in list(self.conns.values()) + list(self.live):
             if conn.transport is not None:
                 conn.transport.close()
