@@ -39,7 +39,7 @@ run: var/.deps
 # System packages the suite drives: SIPp (sip-tester), headless Chromium, Redis (server and Sentinel), PostgreSQL
 # and keepalived (the floating address test in network namespaces, tests/netns).
 test-deps: var/.test-deps
-	@scripts/apt-ensure sipp:sip-tester chromium:chromium redis-server:redis-server redis-sentinel:redis-sentinel psql:postgresql-client keepalived:keepalived
+	@scripts/apt-ensure sipp:sip-tester openssl:openssl chromium:chromium redis-server:redis-server redis-sentinel:redis-sentinel psql:postgresql-client keepalived:keepalived
 
 lint: var/.test-deps
 	$(BIN)/ruff check .

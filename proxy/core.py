@@ -281,7 +281,7 @@ class Proxy:
             and not any(lis.proto == "udp" and lis.family == socket.AF_INET6 for lis in self.listeners)
         ):
             refusal = (400, b"Bad Request (no IPv6 listener for this next hop)")
-        elif proto == "tls" and self.listener_for("tls").proto != "tls":
+        elif proto == "tls" and not any(lis.proto == "tls" for lis in self.listeners):
             refusal = (503, b"Service Unavailable (no TLS listener)")
         if len(self._hops) > _HOPS_MAX:
             self._hops.clear()

@@ -78,3 +78,46 @@ def test_runproxy_refuses_to_start_with_a_bad_key_and_names_it(pki, tmp_path):
     assert proc.returncode != 0
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and str(bad) in lines[0], proc.stderr
+
+
+def test_the_proxy_serves_sip_on_its_tls_listener(pki, redis_url):
+    import os
+    import signal
+    import socket
+    import ssl
+
+    from proxy.tests.harness import port_block
+    from proxy.tests.test_command_line import _wait_line
+
+    port = next(port_block())
+    args = ["--listen", f"udp:127.0.0.1:{port}", "--listen", f"tls:127.0.0.1:{port}", "--redis-url", redis_url]
+    args += ["--node-name", "cli-tls", "--tls-cert", str(pki.proxy[0]), "--tls-key", str(pki.proxy[1])]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "proxy", *args],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert f"tls:127.0.0.1:{port}" in _wait_line(proc, "proxy ready")
+        ctx = ssl.create_default_context(cafile=str(pki.ca))
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s,
+        ):
+            me = s.getsockname()[1]
+            s.sendall(
+                (
+                    f"OPTIONS sip:127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:{me};branch=z9hG4bKtls{me}\r\n"
+                    f"From: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:127.0.0.1:{port}>\r\nCall-ID: tls-{me}\r\nCSeq: 1 OPTIONS\r\n"
+                    "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+                ).encode()
+            )
+            assert s.recv(4096).split(b"\r\n")[0] == b"SIP/2.0 200 OK"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
