@@ -357,7 +357,8 @@ class TcpPool:
         self.limit_log = LogQuota(LIMIT_LOGS_PER_SECOND, log, "tcp connections refused or closed")
         self.connecting = Background(loop)
         self.tls = None  # proxy.tls.TlsConfig when TLS is configured
-        self.tls_names = {}  # (ip, port) -> host name a TLS server's certificate must carry
+        self.tls_table_names = {}  # (ip, port) -> host name of a TLS destination in the table
+        self.tls_names = {}  # (ip, port) -> host name a Route or R-URI gave that TLS next hop
         self.sweeper = None
         self._view = None
         self._limits = None
@@ -501,7 +502,7 @@ class TcpPool:
                     addr[1],
                     ssl=tls.client,
                     # verified against the name the destination was configured with, or its IP SAN
-                    server_hostname=self.tls_names.get(addr, addr[0]) if tls.verify else None,
+                    server_hostname=self.tls_name(addr),
                     ssl_handshake_timeout=tls.handshake_timeout,
                 )
         except OSError as exc:  # ssl.SSLError and TimeoutError are OSErrors too
@@ -519,6 +520,7 @@ class TcpPool:
         destination this proxy cannot reach (no tls listener to name in Via and Record-Route,
         or no TLS set up) is left out of `view.addr_of`, i.e. not used, with one log line."""
         has_listener = any(lis.proto == "tls" for lis in self.core.listeners)
+        names = {}
         for dset in table.sets.values():
             for d in dset.destinations:
                 addr = view.addr_of.get(d.id)
@@ -527,15 +529,21 @@ class TcpPool:
                 if not has_listener or self.tls is None:
                     log.error("destination %s (%s) is TLS but this proxy has no --listen tls: listener: not used", d.id, d.uri)
                     del view.addr_of[d.id]
-                else:
-                    self.name_tls(addr, d.host)
+                elif d.host != addr[0]:
+                    names[addr] = d.host
+        self.tls_table_names = names
 
     def name_tls(self, addr, host):
-        """The host name to verify a TLS server at `addr` against (default: its IP)."""
-        if host != addr[0]:
+        """A name a Route or R-URI gave the TLS next hop at `addr`. A configured destination's name
+        wins: a party to a dialog cannot make us verify a server against a name of its choosing."""
+        if host != addr[0] and addr not in self.tls_table_names:
             if len(self.tls_names) > TLS_NAMES_MAX:
                 self.tls_names.clear()
             self.tls_names[addr] = host
+
+    def tls_name(self, addr):
+        """The name a TLS server at `addr` must carry in its certificate (default: its IP)."""
+        return self.tls_table_names.get(addr) or self.tls_names.get(addr) or addr[0]
 
     def close(self):
         if self.sweeper is not None:

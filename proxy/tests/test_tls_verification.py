@@ -48,3 +48,25 @@ def test_with_verification_off_an_unverifiable_server_is_used(pki, tmp_path):
 
     off = tls.build(str(pki.proxy[0]), str(pki.proxy[1]), None, verify=False)
     run(main())
+
+
+def test_a_route_cannot_change_the_name_a_configured_server_is_verified_against(pki):
+    async def main():
+        named = lambda ports: ([tls_dest(1, ports[0], host="localhost", uri=f"sips:localhost:{ports[0]}")], ())  # noqa: E731
+        async with TlsHarness(pki, named) as h:
+            pool = h.core.pool
+            addr = ("127.0.0.1", h.dest_ports[0])
+            h.core.pool.note_tls_destinations(h.core.view.table, _with_addr(h.core.view, 1, addr))
+            assert pool.tls_name(addr) == "localhost"
+            pool.name_tls(addr, "evil.example")  # what a Route in someone's dialog could say
+            assert pool.tls_name(addr) == "localhost"
+            other = ("127.0.0.1", h.dest_ports[1])
+            pool.name_tls(other, "sip.example")
+            assert pool.tls_name(other) == "sip.example" and pool.tls_name(("127.0.0.1", 1)) == "127.0.0.1"
+
+    run(main())
+
+
+def _with_addr(view, dest_id, addr):
+    view.addr_of[dest_id] = addr
+    return view
