@@ -73,8 +73,9 @@ def advertise(value):
 
 
 def tls_config(options, listen):
-    """The TlsConfig from --tls-* options (a dict) over LBPANEL_TLS_* variables. ValueError, one
-    line naming the file or option, when the files are unusable or a tls listener has no certificate."""
+    """The TlsConfig from --tls-* options (a dict) over LBPANEL_TLS_* variables, None without a
+    certificate. ValueError, one line naming the file or option, when the files are unusable or a
+    tls listener has no certificate."""
     from proxy import tls  # noqa: PLC0415 (ssl contexts only when asked for)
 
     env = os.environ.get
@@ -88,6 +89,12 @@ def tls_config(options, listen):
     tls_listen = [f"tls:{h}:{p}" for proto, h, p in listen if proto == "tls"]
     if tls_listen and not cert:
         raise ValueError(f"listen {tls_listen[0]} needs a certificate and key (--tls-cert, --tls-key)")
+    if not cert and not key:
+        if ca:
+            tls.client_context(ca, verify)  # still refuse a CA file that cannot be used
+        # no tls listener, so TLS destinations are unusable anyway (no TLS address for Via and
+        # Record-Route): no contexts, nothing loaded
+        return None
     return tls.build(cert, key, ca, verify, timeout)
 
 

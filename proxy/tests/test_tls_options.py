@@ -31,11 +31,13 @@ def test_it_builds_verifying_contexts_from_the_files(pki):
 
 def test_verification_can_be_turned_off_only_explicitly(pki, monkeypatch):
     monkeypatch.setenv("LBPANEL_TLS_VERIFY", "off")
-    config = tls_config(_options(tls_ca=str(pki.ca)), [])
+    config = tls_config(_options(tls_cert=str(pki.proxy[0]), tls_key=str(pki.proxy[1]), tls_ca=str(pki.ca)), [])
     assert not config.verify and not config.client.check_hostname
     monkeypatch.setenv("LBPANEL_TLS_VERIFY", "maybe")
     with pytest.raises(ValueError, match="LBPANEL_TLS_VERIFY='maybe': expected on or off"):
         tls_config(_options(), [])
+    monkeypatch.delenv("LBPANEL_TLS_VERIFY")
+    assert tls_config(_options(), []) is None  # no certificate, no tls listener: nothing to set up
 
 
 @pytest.mark.parametrize(
