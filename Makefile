@@ -39,9 +39,9 @@ run: var/.deps
 # System packages the suite drives: SIPp (sip-tester), headless Chromium, Redis (server and Sentinel), PostgreSQL
 # and keepalived (the floating address test in network namespaces, tests/netns); promtool (Debian's prometheus) checks
 # deploy/prometheus/alerts.yml (nothing uses a Prometheus server: where the package starts one (systemd), stop it);
-# sngrep receives the HEP copies; dnsmasq is a DNS server on loopback.
+# sngrep receives the HEP copies; dnsmasq is a DNS server on loopback; openssl makes the TLS tests' certificates.
 test-deps: var/.test-deps
-	@scripts/apt-ensure sipp:sip-tester chromium:chromium redis-server:redis-server redis-sentinel:redis-sentinel psql:postgresql-client keepalived:keepalived promtool:prometheus sngrep:sngrep dnsmasq:dnsmasq
+	@scripts/apt-ensure sipp:sip-tester openssl:openssl chromium:chromium redis-server:redis-server redis-sentinel:redis-sentinel psql:postgresql-client keepalived:keepalived promtool:prometheus sngrep:sngrep dnsmasq:dnsmasq
 
 lint: var/.test-deps
 	$(BIN)/ruff check .

@@ -85,7 +85,7 @@ class Server(models.Model):
     people act on it (maintenance, drain, calls), while sets and rows stay Kamailio's vocabulary.
     """
 
-    transport = models.CharField(max_length=3, choices=[("udp", "UDP"), ("tcp", "TCP")])
+    transport = models.CharField(max_length=3, choices=[("udp", "UDP"), ("tcp", "TCP"), ("tls", "TLS")])
     host = models.CharField(max_length=255)
     port = models.PositiveIntegerField()
     name = models.CharField(

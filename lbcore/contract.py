@@ -309,6 +309,8 @@ NODE_COUNTERS = (
     "tcp_closed_incomplete",
     "tcp_closed_unframeable",
     "tcp_closed_write_stalled",
+    "tcp_closed_handshake_timeout",  # TLS: handshake not done within the handshake timeout
+    "tcp_closed_handshake_failed",  # TLS: the handshake failed (not TLS, no common cipher, bad certificate)
 )
 DEST_COUNTERS = ("active", "invites", "answered", "failovers", "cps", "cps_1m")
 

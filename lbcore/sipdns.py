@@ -39,15 +39,21 @@ MAX_HOPS = 16  # addresses kept per name: a zone listing hundreds must not grow 
 HOSTS_PATH = "/etc/hosts"
 
 # NAPTR service -> our transport, by URI scheme (RFC 3263 §4.1).
-NAPTR_SERVICES = {"sip": {"SIP+D2U": "udp", "SIP+D2T": "tcp"}, "sips": {"SIPS+D2T": "tcp"}}
-SRV_PREFIX = {("sip", "udp"): "_sip._udp.", ("sip", "tcp"): "_sip._tcp.", ("sips", "tcp"): "_sips._tcp."}
+# SIPS+D2T and _sips._tcp are SIP over TLS (RFC 3263 4.1, 4.2): the Hop says "tls".
+NAPTR_SERVICES = {"sip": {"SIP+D2U": "udp", "SIP+D2T": "tcp"}, "sips": {"SIPS+D2T": "tls"}}
+SRV_PREFIX = {
+    ("sip", "udp"): "_sip._udp.",
+    ("sip", "tcp"): "_sip._tcp.",
+    ("sip", "tls"): "_sips._tcp.",
+    ("sips", "tls"): "_sips._tcp.",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class Hop:
     """One address a name leads to."""
 
-    transport: str  # "udp" or "tcp"
+    transport: str  # "udp", "tcp" or "tls"
     ip: str
     port: int
     priority: int = 0  # SRV priority, lower first (0 when not from SRV)
@@ -146,7 +152,7 @@ async def locate(resolver, name):
     """Located for a Name, or LookupFailed. Every query is bounded by the resolver's lifetime."""
     ttl = [MAX_TTL]
     missing = []
-    default_transport = "tcp" if name.scheme == "sips" else "udp"
+    default_transport = "tls" if name.scheme == "sips" else "udp"
     if name.port is not None:
         hops = await _addresses(resolver, name.host, name.port, name.transport or default_transport, ttl)
         return Located(hops, min(ttl), "A")

@@ -3,7 +3,9 @@
 No Django here and no state: the caller gives targets and settings, and gets back
 what every destination answered (or that it did not) and how fast. UDP probes of
 one round share one socket per local address and are matched to replies by the
-Via branch; TCP probes open a connection each (bounded in number).
+Via branch; TCP and TLS probes open a connection each (bounded in number). TLS probes verify
+the server as the proxy does (LBPANEL_TLS_CA, LBPANEL_TLS_VERIFY; proxy.tls), so a server whose
+certificate the proxy would refuse is reported with the verification's reason, not as up.
 
 Health is a server's, not a row's: `by_server` groups the targets by the SIP endpoint
 they reach (transport, resolved host, port), and `probe_servers` sends one request
@@ -18,14 +20,17 @@ process (probes.dnscache), and a name that stops resolving is probed at its last
 import asyncio
 import logging
 import socket
+import ssl
 import time
 from dataclasses import dataclass, replace
 
 from probes import dnscache
+from proxy.tls import handshake_failure, prober_client_context
 from sip.errors import SipSyntaxError
 from sip.framing import StreamFramer
 from sip.options import build_request, new_call_id, new_tag, parse_reply
 from sip.transaction import T1, T2, new_branch
+from sip.uri import parse_uri
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +48,7 @@ class Target:
     uri: str
     host: str
     port: int
-    transport: str  # "udp" or "tcp"
+    transport: str  # "udp", "tcp" or "tls"
     # The destination's ping_from and socket attributes (dispatcher.ping_attrs): its probe's From
     # URI, and the local (ip, port) it leaves from (TCP: the address; the port is the kernel's).
     from_uri: str | None = None
@@ -106,7 +111,7 @@ async def _probe_addresses(targets, config):
     addresses = {t.host: t.host for t in targets}
     outcomes = {}
     udp = [t for t in targets if t.transport == "udp"]
-    tcp = [t for t in targets if t.transport == "tcp"]
+    tcp = [t for t in targets if t.transport in ("tcp", "tls")]
     jobs = []
     if udp:
         jobs.append(_UdpRound(loop, config).run(udp, addresses))
@@ -315,18 +320,23 @@ async def _probe_tcp(target, ip, config, sem):
         deadline = start + config.timeout
         try:
             local_addr = (target.source[0], 0) if target.source else None
+            tls = _tls_options(target) if target.transport == "tls" else {}
             reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(ip, target.port, local_addr=local_addr), config.timeout
+                asyncio.open_connection(ip, target.port, local_addr=local_addr, **tls), config.timeout
             )
         except TimeoutError:
             return Outcome(target.id, None, TIMEOUT, None, at)
         except ConnectionRefusedError:
             return Outcome(target.id, None, "connection refused", None, at)
+        except ssl.SSLError as exc:
+            return Outcome(target.id, None, handshake_failure(exc)[1], None, at)
+        except ValueError as exc:  # the TLS CA file setting is unusable: say so, it is not the server's fault
+            return Outcome(target.id, None, f"not probed over TLS: {exc}", None, at)
         except OSError as exc:
             return Outcome(target.id, None, exc.strerror or str(exc), None, at)
         try:
             local_ip, local_port = writer.get_extra_info("sockname")[:2]
-            branch, call_id, data = probe_request(config, target, "tcp", local_ip, local_port)
+            branch, call_id, data = probe_request(config, target, target.transport, local_ip, local_port)
             writer.write(data)
             sent = time.perf_counter()
             reply = await asyncio.wait_for(_read_final(reader, branch, call_id), max(0.0, deadline - time.perf_counter()))
@@ -342,6 +352,19 @@ async def _probe_tcp(target, ip, config, sem):
             return Outcome(target.id, None, exc.strerror or str(exc), None, at)
         finally:
             writer.close()
+
+
+_tls_context = None
+
+
+def _tls_options(target):
+    """open_connection's TLS arguments: the proxy's verification, against the configured host
+    name (the target's host may have been replaced by its address) or, for an IP, its IP SAN."""
+    global _tls_context  # the system CA store is loaded once per process, not per probe
+    if _tls_context is None:
+        _tls_context = prober_client_context()
+    name = parse_uri(target.uri).host if _tls_context.check_hostname else None
+    return {"ssl": _tls_context, "server_hostname": name}
 
 
 async def _read_final(reader, branch, call_id):

@@ -13,6 +13,7 @@ def main(argv=None):
     try:
         listen = cli.listen_specs(args.listen)
         advertise = cli.advertise(args.advertise)
+        tls = cli.tls_config(vars(args), listen)
     except ValueError as exc:
         parser.error(str(exc))
     cli.setup_logging(args.log_level)
@@ -20,7 +21,7 @@ def main(argv=None):
         redis = cli.redis_target(args.redis_url, args.redis_sentinels, args.redis_sentinel_master, cli.env_redis_target())
     except ValueError as exc:
         parser.error(str(exc))
-    cli.run(listen, redis, cli.node_name(args.node_name), advertise=advertise, processes=args.processes)
+    cli.run(listen, redis, cli.node_name(args.node_name), advertise=advertise, processes=args.processes, tls=tls)
     return 0
 
 

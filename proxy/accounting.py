@@ -96,7 +96,8 @@ class Accounting:
         self.totals["tcp_refused_" + cap] += 1
 
     def tcp_closed(self, why):
-        """We closed a TCP connection: "idle", "incomplete", "unframeable" or "write_stalled"."""
+        """We closed a TCP connection: "idle", "incomplete", "unframeable" or "write_stalled";
+        for TLS also "handshake_timeout" or "handshake_failed"."""
         self.totals["tcp_closed_" + why] += 1
 
     def branch_started(self, st, dest):

@@ -25,11 +25,12 @@ class CheckFailed(Exception):
 
 
 def target(listen):
-    """The (proto, host, port) to send OPTIONS to: the first UDP socket, else the first TCP one;
+    """The (proto, host, port) to send OPTIONS to: the first UDP socket, else the first TCP one (never TLS);
     a wildcard listener is asked on loopback."""
-    specs = sorted(listen, key=lambda s: s[0] != "udp")
+    specs = sorted((s for s in listen if s[0] != "tls"), key=lambda s: s[0] != "udp")
     if not specs:
-        raise CheckFailed("no listen address to check")
+        # the check speaks plain UDP/TCP; a tls-only proxy needs one of those on loopback to be checked
+        raise CheckFailed("no udp or tcp listen address to check" if listen else "no listen address to check")
     proto, host, port = specs[0]
     if host in ("0.0.0.0", ""):
         host = "127.0.0.1"

@@ -6,6 +6,7 @@ import socket
 import sys
 
 from lbcore.redistarget import RedisTarget
+from proxy.tls import HANDSHAKE_TIMEOUT_S, env_bool
 from proxy.transport import parse_advertise, parse_listen
 
 DEFAULT_LISTEN = ("udp:127.0.0.1:5060", "tcp:127.0.0.1:5060")
@@ -39,6 +40,26 @@ def add_arguments(parser):
         help="proxy processes behind the one UDP address, each call kept in one of them (default 1; see proxy/sharding.py)",
     )
     parser.add_argument(
+        "--tls-cert", metavar="FILE", help="PEM certificate (chain) tls listeners present (default: $LBPANEL_TLS_CERT)"
+    )
+    parser.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert (default: $LBPANEL_TLS_KEY)")
+    parser.add_argument(
+        "--tls-ca",
+        metavar="FILE",
+        help="PEM CA certificates TLS servers are verified against (default: $LBPANEL_TLS_CA, else the system CAs)",
+    )
+    parser.add_argument(
+        "--tls-verify",
+        choices=("on", "off"),
+        help="verify TLS servers' certificates and host names (default: $LBPANEL_TLS_VERIFY or on)",
+    )
+    parser.add_argument(
+        "--tls-handshake-timeout",
+        type=float,
+        metavar="SECONDS",
+        help=f"drop a TLS connection whose handshake is not done by then (default: {HANDSHAKE_TIMEOUT_S:g})",
+    )
+    parser.add_argument(
         "--log-level", default=os.environ.get("LBPANEL_LOG_LEVEL", "INFO"), help="DEBUG, INFO, WARNING (default INFO)"
     )
 
@@ -55,6 +76,32 @@ def advertise(value):
     """--advertise, else LBPANEL_ADVERTISE, as (host, port or None); None when neither is set."""
     value = value or os.environ.get("LBPANEL_ADVERTISE", "").strip()
     return parse_advertise(value) if value else None
+
+
+def tls_config(options, listen):
+    """The TlsConfig from --tls-* options (a dict) over LBPANEL_TLS_* variables, None without a
+    certificate. ValueError, one line naming the file or option, when the files are unusable or a
+    tls listener has no certificate."""
+    from proxy import tls  # noqa: PLC0415 (ssl contexts only when asked for)
+
+    env = os.environ.get
+    cert = options.get("tls_cert") or env("LBPANEL_TLS_CERT") or None
+    key = options.get("tls_key") or env("LBPANEL_TLS_KEY") or None
+    ca = options.get("tls_ca") or env("LBPANEL_TLS_CA") or None
+    verify = options["tls_verify"] == "on" if options.get("tls_verify") else env_bool("LBPANEL_TLS_VERIFY", True)
+    timeout = options.get("tls_handshake_timeout") or float(env("LBPANEL_TLS_HANDSHAKE_TIMEOUT_S") or HANDSHAKE_TIMEOUT_S)
+    if timeout <= 0:
+        raise ValueError("--tls-handshake-timeout must be more than 0 seconds")
+    tls_listen = [f"tls:{h}:{p}" for proto, h, p in listen if proto == "tls"]
+    if tls_listen and not cert:
+        raise ValueError(f"listen {tls_listen[0]} needs a certificate and key (--tls-cert, --tls-key)")
+    if not cert and not key:
+        if ca:
+            tls.client_context(ca, verify)  # still refuse a CA file that cannot be used
+        # no tls listener, so TLS destinations are unusable anyway (no TLS address for Via and
+        # Record-Route): no contexts, nothing loaded
+        return None
+    return tls.build(cert, key, ca, verify, timeout)
 
 
 def redis_target(url, sentinels, master, default):
@@ -87,19 +134,19 @@ def setup_logging(level):
     )
 
 
-def run(listen, redis_url, name, suspect_hooks=(), advertise=None, processes=1):
+def run(listen, redis_url, name, suspect_hooks=(), advertise=None, processes=1, tls=None):
     if processes > 1:
         from proxy import sharding  # noqa: PLC0415 (see above)
 
         def worker(w):  # in a forked child: its own event loop, its own node name
-            run_one(listen, redis_url, name if w.index == 0 else f"{name}-{w.index}", suspect_hooks, advertise, w)
+            run_one(listen, redis_url, name if w.index == 0 else f"{name}-{w.index}", suspect_hooks, advertise, w, tls)
 
         sharding.run(listen, processes, worker)
         return
-    run_one(listen, redis_url, name, suspect_hooks, advertise)
+    run_one(listen, redis_url, name, suspect_hooks, advertise, tls=tls)
 
 
-def run_one(listen, redis_url, name, suspect_hooks=(), advertise=None, worker=None):
+def run_one(listen, redis_url, name, suspect_hooks=(), advertise=None, worker=None, tls=None):
     import asyncio  # noqa: PLC0415 (see above)
 
     import uvloop  # noqa: PLC0415 (see above)
@@ -115,7 +162,7 @@ def run_one(listen, redis_url, name, suspect_hooks=(), advertise=None, worker=No
         raise SystemExit(1) from None
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(serve(listen, redis_url, name, suspect_hooks, advertise=advertise, worker=worker))
+            runner.run(serve(listen, redis_url, name, suspect_hooks, advertise=advertise, worker=worker, tls=tls))
     except OSError as exc:
         logging.getLogger("proxy").error("%s", exc.strerror or exc)
         raise SystemExit(1) from None

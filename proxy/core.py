@@ -147,6 +147,7 @@ class Proxy:
                 # a destination that is this proxy would bounce every call through us again
                 log.error("destination %s is this proxy's own address %s:%s: not used", did, ip, port)
                 del view.addr_of[did]
+        self.pool.note_tls_destinations(table, view)
         self.view = view
         # measured against the table's published_at: how long a change took to reach this node
         self.table_applied_at = time.time()
@@ -276,6 +277,8 @@ class Proxy:
                 return
             refusal = self.hop_refusal(proto, ip, port)
             addr = None if refusal else (ip, port)
+            if addr is not None and proto == "tls":
+                self.pool.name_tls(addr, u.host)
             if literal_host:
                 if len(self._targets) > _HOPS_MAX:
                     self._targets.clear()
@@ -307,6 +310,8 @@ class Proxy:
             and not any(lis.proto == "udp" and lis.family == socket.AF_INET6 for lis in self.listeners)
         ):
             refusal = (400, b"Bad Request (no IPv6 listener for this next hop)")
+        elif proto == "tls" and not any(lis.proto == "tls" for lis in self.listeners):
+            refusal = (503, b"Service Unavailable (no TLS listener)")
         if len(self._hops) > _HOPS_MAX:
             self._hops.clear()
         self._hops[key] = refusal
@@ -360,7 +365,7 @@ class Proxy:
                 lis = listener if listener.proto == "udp" else self.listener_for("udp")
                 lis.send(data, addr)
         else:
-            self.pool.send(addr, data, listener)
+            self.pool.send(addr, data, listener, proto == "tls")
 
     def send_upstream(self, st, data):
         self.send_back(data, st.addr, st.listener, st.conn)
@@ -371,7 +376,7 @@ class Proxy:
             if not conn.closed:
                 conn.send(data)
             else:
-                self.pool.send(addr, data, listener)
+                self.pool.send(addr, data, listener, conn.tls)
         else:
             listener.send(data, addr)
 
@@ -489,9 +494,10 @@ class Proxy:
         lines = req.lines
         if st.record_route:
             tail = SIG_PARAM + self.dialog_sig(st.call_id, req.from_tag) + b">"
-            rr = [st.listener.rr_line[:-1] + tail]
-            if lis is not st.listener:
-                rr.insert(0, lis.rr_line[:-1] + tail)  # RFC 5658 double Record-Route when changing transport
+            if lis is st.listener:
+                rr = [st.listener.rr_line[:-1] + tail]
+            else:  # RFC 5658 double Record-Route when changing transport, r2=on as Kamailio marks it
+                rr = [lis.rr_line[:-1] + b";r2=on" + tail, st.listener.rr_line[:-1] + b";r2=on" + tail]
             lines = rr + lines
         tail = b"\r\n".join(lines) + b"\r\n\r\n" + req.body
         st.tails[lis] = tail

@@ -10,6 +10,7 @@ from proxy import gcpolicy, sharding, stagetiming
 from proxy.core import Proxy
 from proxy.dialogs import DialogStore
 from proxy.follower import Follower
+from proxy.tls_listener import TlsAcceptor, listening_socket
 from proxy.transport import TcpConnection, TcpListener, UdpListener, raise_file_limit
 
 log = logging.getLogger("proxy")
@@ -36,18 +37,25 @@ async def _bind(core, loop, proto, host, port, advertise=None):
         except OSError:
             pass
         return lis, None
+    if proto == "tls":
+        if core.pool.tls is None or core.pool.tls.server is None:
+            raise OSError(0, "a tls listener needs a certificate and key (--tls-cert, --tls-key)")
+        lis = TcpListener(host, port, advertise, "tls")
+        return lis, TlsAcceptor(core, loop, lis, listening_socket(host, port))
     lis = TcpListener(host, port, advertise)
     server = await loop.create_server(lambda: TcpConnection(core, lis), host, port, reuse_address=True, backlog=1024)
     return lis, server
 
 
-async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None, advertise=None, worker=None):
+async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None, advertise=None, worker=None, tls=None):
     """Run until SIGTERM/SIGINT (or `stop_event`). `listen`: [(proto, host, port)];
-    `advertise`: (host, port or None) named in Via and Record-Route instead of the sockets'.
-    `worker`: one of several processes behind one address (proxy.sharding)."""
+    `advertise`: (host, port or None) named in Via and Record-Route instead of the sockets';
+    `worker`: one of several processes behind one address (proxy.sharding);
+    `tls`: a proxy.tls.TlsConfig (required by a tls listener, used for TLS destinations)."""
     loop = asyncio.get_running_loop()
     raise_file_limit()  # the inbound TCP cap is a share of it
     core = Proxy(loop, node_name)
+    core.pool.tls = tls
     servers = []
     worker_lis = None
     for proto, host, port in listen:

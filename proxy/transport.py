@@ -24,6 +24,7 @@ from lbcore.contract import setting
 from proxy.background import Background
 from proxy.logquota import LogQuota
 from proxy.overload import enable_timestamps
+from proxy.tls import handshake_failure
 from sip.errors import SipSyntaxError
 from sip.framing import StreamFramer
 
@@ -41,6 +42,7 @@ LIMIT_LOGS_PER_SECOND = 20
 FILE_LIMIT_SHARE = 0.75
 WRITE_BUFFER_MAX = 1 << 20  # bytes queued to a peer that stopped reading: then we drop it
 CONNECT_QUEUE_MAX = 256  # messages held for a connection still being opened
+TLS_NAMES_MAX = 10000
 
 
 def pending_bytes(sock):
@@ -75,7 +77,7 @@ class Listener:
         hostpart = f"[{self.advertised}]" if ":" in self.advertised else self.advertised
         self.sent_by = f"{hostpart}:{self.advertised_port}".encode()
         self.via_prefix = b"Via: SIP/2.0/" + proto.upper().encode() + b" " + self.sent_by + b";branch="
-        tparam = b";transport=tcp" if proto == "tcp" else b""
+        tparam = b"" if proto == "udp" else b";transport=" + proto.encode()
         self.rr_line = b"Record-Route: <sip:" + self.sent_by + tparam + b";lr>"
         self.transport = None
         self.sock = None
@@ -110,8 +112,10 @@ class UdpListener(Listener, asyncio.DatagramProtocol):
 
 
 class TcpListener(Listener):
-    def __init__(self, host, port, advertise=None):
-        Listener.__init__(self, "tcp", host, port, advertise)
+    """A TCP or, with proto "tls", a TLS listener: the same connections, caps and timeouts."""
+
+    def __init__(self, host, port, advertise=None, proto="tcp"):
+        Listener.__init__(self, proto, host, port, advertise)
 
 
 class UdpDestination:
@@ -238,13 +242,14 @@ class TcpLimits:
 
 
 class TcpConnection(asyncio.Protocol):
-    """One SIP-over-TCP connection, accepted or opened by us; frames the stream."""
+    """One SIP-over-TCP (or TLS) connection, accepted or opened by us; frames the stream."""
 
-    def __init__(self, core, listener, peer=None):
+    def __init__(self, core, listener, peer=None, tls=None):
         self.core = core
         self.listener = listener
         self.peer = peer
         self.inbound = peer is None  # accepted by our listener, not opened by us
+        self.tls = listener.proto == "tls" if tls is None else tls
         self.transport = None
         self.framer = StreamFramer()
         self.queue = []
@@ -257,10 +262,10 @@ class TcpConnection(asyncio.Protocol):
         self.closed_why = None  # set when we close it on purpose
 
     def connection_made(self, transport):
-        self.transport = transport
         if self.peer is None:
             self.peer = _addr(transport.get_extra_info("peername"))
-        if self.inbound and not self.core.pool.admit(self):
+        # a TLS connection passed admit() at accept, before its handshake (proxy/tls_listener.py)
+        if self.inbound and not self.counted and not self.core.pool.admit(self):
             self.closed = True
             self.closed_why = "refused"
             transport.abort()  # RST at once: the descriptor is free now, not after a FIN exchange
@@ -271,6 +276,7 @@ class TcpConnection(asyncio.Protocol):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 pass
+        self.transport = transport
         self.core.pool.register(self)
         for data in self.queue:
             transport.write(data)
@@ -356,6 +362,9 @@ class TcpPool:
         self.per_ip = {}
         self.limit_log = LogQuota(LIMIT_LOGS_PER_SECOND, log, "tcp connections refused or closed")
         self.connecting = Background(loop)
+        self.tls = None  # proxy.tls.TlsConfig when TLS is configured
+        self.tls_table_names = {}  # (ip, port) -> host name of a TLS destination in the table
+        self.tls_names = {}  # (ip, port) -> host name a Route or R-URI gave that TLS next hop
         self.sweeper = None
         self._view = None
         self._limits = None
@@ -477,22 +486,70 @@ class TcpPool:
         self.limit_log.flush(now)
         self.sweeper = self.loop.call_later(limits.period, self._sweep) if self.live else None
 
-    def send(self, addr, data, listener):
+    def send(self, addr, data, listener, tls=False):
         conn = self.conns.get(addr)
-        if conn is None or conn.closed:
-            conn = TcpConnection(self.core, listener, peer=addr)
+        if conn is None or conn.closed or conn.tls != tls:
+            conn = TcpConnection(self.core, listener, peer=addr, tls=tls)
             self.conns[addr] = conn
             self.connecting.start(self._connect(conn, addr))
         conn.send(data)
 
     async def _connect(self, conn, addr):
+        tls = self.tls if conn.tls else None
         try:
-            await self.loop.create_connection(lambda: conn, addr[0], addr[1])
-        except OSError as exc:
+            if tls is None:
+                if conn.tls:
+                    raise ConnectionRefusedError(0, "no TLS configured on this proxy")
+                await self.loop.create_connection(lambda: conn, addr[0], addr[1])
+            else:
+                await self.loop.create_connection(
+                    lambda: conn,
+                    addr[0],
+                    addr[1],
+                    ssl=tls.client,
+                    # verified against the name the destination was configured with, or its IP SAN
+                    server_hostname=self.tls_name(addr),
+                    ssl_handshake_timeout=tls.handshake_timeout,
+                )
+        except OSError as exc:  # ssl.SSLError and TimeoutError are OSErrors too
             conn.closed = True
             if self.conns.get(addr) is conn:
                 del self.conns[addr]
-            self.core.on_unreachable("tcp", addr, f"TCP connect failed: {exc.strerror or exc}")
+            if conn.tls:
+                why = handshake_failure(exc)[1] if not isinstance(exc, ConnectionRefusedError) else exc.strerror or str(exc)
+                self.core.on_unreachable("tls", addr, f"TLS connect failed: {why}")
+            else:
+                self.core.on_unreachable("tcp", addr, f"TCP connect failed: {exc.strerror or exc}")
+
+    def note_tls_destinations(self, table, view):
+        """Before a table is applied: the names TLS destinations are verified against; a TLS
+        destination this proxy cannot reach (no tls listener to name in Via and Record-Route,
+        or no TLS set up) is left out of `view.addr_of`, i.e. not used, with one log line."""
+        has_listener = any(lis.proto == "tls" for lis in self.core.listeners)
+        names = {}
+        for dset in table.sets.values():
+            for d in dset.destinations:
+                addr = view.addr_of.get(d.id)
+                if d.transport != "tls" or addr is None:
+                    continue
+                if not has_listener or self.tls is None:
+                    log.error("destination %s (%s) is TLS but this proxy has no --listen tls: listener: not used", d.id, d.uri)
+                    del view.addr_of[d.id]
+                elif d.host != addr[0]:
+                    names[addr] = d.host
+        self.tls_table_names = names
+
+    def name_tls(self, addr, host):
+        """A name a Route or R-URI gave the TLS next hop at `addr`. A configured destination's name
+        wins: a party to a dialog cannot make us verify a server against a name of its choosing."""
+        if host != addr[0] and addr not in self.tls_table_names:
+            if len(self.tls_names) > TLS_NAMES_MAX:
+                self.tls_names.clear()
+            self.tls_names[addr] = host
+
+    def tls_name(self, addr):
+        """The name a TLS server at `addr` must carry in its certificate (default: its IP)."""
+        return self.tls_table_names.get(addr) or self.tls_names.get(addr) or addr[0]
 
     def close(self):
         if self.sweeper is not None:
@@ -505,11 +562,12 @@ class TcpPool:
 
 
 def parse_listen(spec):
-    """'udp:127.0.0.1:5060' or 'tcp:[::1]:5060' -> (proto, host, port); ValueError names the part."""
+    """'udp:127.0.0.1:5060', 'tcp:[::1]:5060' or 'tls:0.0.0.0:5061' -> (proto, host, port);
+    ValueError names the part."""
     proto, sep, rest = spec.strip().partition(":")
     proto = proto.lower()
-    if not sep or proto not in ("udp", "tcp"):
-        raise ValueError(f"listen {spec!r}: protocol must be udp or tcp")
+    if not sep or proto not in ("udp", "tcp", "tls"):
+        raise ValueError(f"listen {spec!r}: protocol must be udp, tcp or tls")
     if rest.startswith("["):
         host, _, port = rest[1:].partition("]:")
     else:

@@ -50,8 +50,8 @@ def build_request(
     method = method.upper()
     if not is_token(method):
         raise ValueError(f"ping method must be a SIP method name (an RFC 3261 token), got {method!r}")
-    if transport.lower() not in ("udp", "tcp"):
-        raise ValueError(f"transport must be udp or tcp, got {transport!r}")
+    if transport.lower() not in ("udp", "tcp", "tls"):
+        raise ValueError(f"transport must be udp, tcp or tls, got {transport!r}")
     for header, uri in (("request URI and To", target_uri), ("From", from_uri)):
         try:
             parse_wire_uri(uri)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from sip.errors import SipSyntaxError
 
-TRANSPORTS = ("udp", "tcp")
+TRANSPORTS = ("udp", "tcp", "tls")
 DEFAULT_PORTS = {"sip": 5060, "sips": 5061}
 # RFC 3261 §25.1: what a SIP-URI is written with (unreserved, reserved, %-escapes, [] for IPv6).
 # No space, control character, quote or angle bracket: each would let the URI end its header line
@@ -27,7 +27,7 @@ class SipUri:
 
     @property
     def transport(self):
-        return self.params.get("transport", "tcp" if self.scheme == "sips" else "udp").lower()
+        return self.params.get("transport", "tls" if self.scheme == "sips" else "udp").lower()
 
     @property
     def effective_port(self):
@@ -69,7 +69,7 @@ def parse_uri(text):
     host, port = _split_hostport(hostport, text)
     transport = params.get("transport")
     if transport is not None and transport.lower() not in TRANSPORTS:
-        raise SipSyntaxError(f"transport must be udp or tcp, got {transport!r}")
+        raise SipSyntaxError(f"transport must be udp, tcp or tls, got {transport!r}")
     return SipUri(scheme=scheme, host=host, port=port, user=user, params=params)
 
 

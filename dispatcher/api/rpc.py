@@ -152,7 +152,7 @@ def dispatcher_list(request, params):
                         "HOST": uri.host,
                         "IPADDR": uri.host,
                         "PORT": uri.effective_port,
-                        "PROTOID": 2 if uri.transport == "tcp" else 1,
+                        "PROTOID": {"tcp": 2, "tls": 3}.get(uri.transport, 1),  # Kamailio PROTO_UDP, PROTO_TCP, PROTO_TLS
                     }
                 )
             if (mode != "short" and dest.attrs) or mode == "full":

@@ -33,7 +33,7 @@ def test_it_accepts_sip_uris(dset, uri):
         ("sip:127.0.0.1:99999", "port must be 1-65535"),
         ("sip:300.1.1.1", "not a valid IPv4 address"),
         ("sip:[zz::1]", "not an IPv6 address"),
-        ("sip:127.0.0.1;transport=sctp", "transport must be udp or tcp"),
+        ("sip:127.0.0.1;transport=sctp", "transport must be udp, tcp or tls"),
     ],
 )
 def test_it_names_what_is_wrong_with_a_uri(dset, uri, words):

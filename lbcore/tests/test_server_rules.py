@@ -10,7 +10,7 @@ def test_it_keys_a_server_by_transport_host_and_port():
     assert rules.server_endpoint("sip:10.0.0.11:5080") == ("udp", "10.0.0.11", 5080)
     assert rules.server_endpoint("sip:ast1@AST1.Example.com") == ("udp", "ast1.example.com", 5060)
     assert rules.server_endpoint("sip:10.0.0.11:5080;transport=TCP") == ("tcp", "10.0.0.11", 5080)
-    assert rules.server_endpoint("sips:10.0.0.11") == ("tcp", "10.0.0.11", 5061)
+    assert rules.server_endpoint("sips:10.0.0.11") == ("tls", "10.0.0.11", 5061)
     assert rules.server_endpoint("sip:[2001:db8::1]:5080") == ("udp", "2001:db8::1", 5080)
     with pytest.raises(SipSyntaxError):
         rules.server_endpoint("http://10.0.0.11")

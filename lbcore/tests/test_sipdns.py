@@ -136,3 +136,11 @@ def test_every_srv_target_without_an_address_fails_the_name(dnsmasq):
     with pytest.raises(LookupFailed) as failed:
         locate(server, "sip:ast.test")
     assert failed.value.why == "no SRV target has an address (NXDOMAIN)"
+
+
+def test_sips_and_transport_tls_look_up_sips_tcp_and_go_over_tls():
+    """RFC 3263: SIPS+D2T and _sips._tcp are TLS; sips: used to be sent over plain TCP."""
+    from lbcore import sipdns
+
+    assert sipdns.NAPTR_SERVICES["sips"] == {"SIPS+D2T": "tls"}
+    assert sipdns.SRV_PREFIX[("sips", "tls")] == sipdns.SRV_PREFIX[("sip", "tls")] == "_sips._tcp."

@@ -65,6 +65,7 @@ class Command(BaseCommand):
         try:
             listen = cli.listen_specs(options["listen"])
             advertise = cli.advertise(options["advertise"])
+            tls = cli.tls_config(options, listen)
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         cli.setup_logging(options["log_level"])
@@ -81,4 +82,5 @@ class Command(BaseCommand):
             suspect_hooks=(ProbeNowSender(),),
             advertise=advertise,
             processes=options["processes"],
+            tls=tls,
         )
