@@ -143,6 +143,7 @@ def test_three_am(system, receivers, browser_page, viewer):
         }
         system.wait_uas(lambda c: c[2].get("ACK_Recv", 0) >= 5, "5 calls answered by ast2", deadline_s=WAIT)
         system.ast[2].kill()
+        assert all(sipp.alive() for sipp in uacs.values()), "ast2 must die mid-run, with both carriers still calling"
         for sipp in uacs.values():
             sipp.wait(120)
         counts = {name: sipp_counts(sipp) for name, sipp in uacs.items()}
@@ -150,7 +151,8 @@ def test_three_am(system, receivers, browser_page, viewer):
 
         # --- (3) alerts: one "down" for ast2 on each channel, then back up: one "up" ---------------
         system.wait_health({2: "down"}, deadline_s=WAIT)
-        webhook.inbox.wait_for(about(key, "firing"), WAIT, f"a webhook 'down' for {key}")
+        [down] = about(key, "firing")(webhook.inbox.wait_for(about(key, "firing"), WAIT, f"a webhook 'down' for {key}"))
+        assert down["title"] == "Server ast2 is down" and down["link"] == f"{PANEL_URL}/#server-{ast2.server_id}", down
         smtp.inbox.wait_for(mails_about("[FIRING] Server ast2 is down"), WAIT, "an e-mail 'down' for ast2")
         system.restart_uas(2)
         system.wait_health({2: "up"}, deadline_s=WAIT)
