@@ -142,3 +142,14 @@ def sipp_messages(sipp):
             kind = " ".join(first.split(" ", 2)[:2]) if first.startswith("SIP/2.0") else first.split(" ", 1)[0]
             rows.add((cols[4], cols[3], kind))
     return rows
+
+
+def caller_leg(messages, ports):
+    """(call-id, 'S' if SIPp sent it else 'R', kind) of the copies between the callers and the
+    proxy (neither end a server of `ports.ast`), as SIPp's own log names them (sipp_messages)."""
+    servers = set(ports.ast.values())
+    return {
+        (m.call_id, "S" if m.dport == ports.proxy else "R", m.kind)
+        for m in messages
+        if m.sport not in servers and m.dport not in servers and ports.proxy in (m.sport, m.dport)
+    }

@@ -56,15 +56,19 @@ def poll(fn, what):
     raise AssertionError(f"never saw {what} within {RECORD_DEADLINE_S}s")
 
 
-def failed_over_call(api):
-    """A call ast1 refused with 503 and the next server tried answered (two attempts; others went
-    via dead ast3 first), once its BYE is recorded too."""
+def failed_over_call(api, refused_by="ast1"):
+    """A call `refused_by` refused with 503 and the next server tried answered (two attempts; others
+    went via a dead server first), once its BYE is recorded too."""
 
     def find():
-        response = api.get("/api/v1/calls/", {"server": "ast1", "final_code": "2xx", "limit": 100})
+        response = api.get("/api/v1/calls/", {"server": refused_by, "final_code": "2xx", "limit": 100})
         assert response.status_code == 200, response.content
         body = response.json()
-        ended = [c for c in body["results"] if c["state"] == "ended" and len(c["attempts"]) == 2]
+        ended = [
+            c
+            for c in body["results"]
+            if c["state"] == "ended" and len(c["attempts"]) == 2 and c["attempts"][0]["server"] == refused_by
+        ]
         return ended[0] if ended else None
 
     return poll(find, "a failed-over call that ended")

@@ -5,23 +5,12 @@ the running proxy sends no more copies."""
 
 import pytest
 
-from tests.e2e_proxy.hepctl import Sngrep, sipp_messages
+from tests.e2e_proxy.hepctl import Sngrep, caller_leg, sipp_messages
 
 pytestmark = [pytest.mark.sipp, pytest.mark.slow]
 
 CALLS = 20
 TRACE = ("-trace_shortmsg",)
-
-
-def _caller_leg(messages, ports):
-    """(call-id, 'S' if SIPp sent it else 'R', kind) of the copies between the caller and the
-    proxy, as SIPp's own log names them."""
-    servers = set(ports.ast.values())
-    return {
-        (m.call_id, "S" if m.dport == ports.proxy else "R", m.kind)
-        for m in messages
-        if m.sport not in servers and m.dport not in servers and ports.proxy in (m.sport, m.dport)
-    }
 
 
 def test_sngrep_decodes_what_sipp_sent_and_got_and_nothing_after_capture_is_off(cluster_factory, ports, tmp_path):
@@ -38,7 +27,7 @@ def test_sngrep_decodes_what_sipp_sent_and_got_and_nothing_after_capture_is_off(
         captured = sngrep.messages()
         expected = set().union(*(sipp_messages(uac) for uac in runs))
         assert len({call_id for call_id, _, _ in expected}) == 2 * CALLS
-        assert _caller_leg(captured, ports) == expected
+        assert caller_leg(captured, ports) == expected
         assert {kind for _, _, kind in expected} >= {"INVITE", "ACK", "BYE", "SIP/2.0 200"}
         servers = set(ports.ast.values())
         calls = {call_id for call_id, _, _ in expected}

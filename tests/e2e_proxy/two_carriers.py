@@ -37,12 +37,18 @@ def make_two_carriers(cluster_factory):
     return cluster
 
 
-def caller(cluster, address, *, calls, rate, hold_ms):
-    args = uac_args(f"127.0.0.1:{cluster.ports.proxy}", cluster.ports.uac(), calls=calls, rate=rate, hold_ms=hold_ms)
+def caller(cluster, address, *, calls, rate, hold_ms, **kwargs):
+    """A carrier's SIPp UAC (uac_or_503.xml) sending from `address`; kwargs go to uac_args (extra=, recv_timeout_ms=)."""
+    args = uac_args(f"127.0.0.1:{cluster.ports.proxy}", cluster.ports.uac(), calls=calls, rate=rate, hold_ms=hold_ms, **kwargs)
     args[args.index("-i") + 1] = address
     sipp = Sipp("uac_or_503.xml", cluster.tmp_path / f"uac-{address}", args, f"uac({address})")
     cluster._procs.append(sipp)
     return sipp
+
+
+def sipp_counts(sipp):
+    """What a carrier's SIPp counted: INVITEs sent, 200s and 503s received."""
+    return SippCounts(sipp.count(INVITES), sipp.count(ANSWERED), sipp.count(REFUSED))
 
 
 def run_two_carriers(cluster, *, calls, rate, hold_ms):
@@ -53,10 +59,7 @@ def run_two_carriers(cluster, *, calls, rate, hold_ms):
     cluster.ast[2].kill()
     for sipp in (a, b):
         sipp.wait(120)
-    return {
-        name: SippCounts(s.count(INVITES), s.count(ANSWERED), s.count(REFUSED))
-        for name, s in (("Carrier A", a), ("Carrier B", b))
-    }, (a, b)
+    return {name: sipp_counts(s) for name, s in (("Carrier A", a), ("Carrier B", b))}, (a, b)
 
 
 def wait_counted(cluster, counts):

@@ -67,12 +67,19 @@ class Celeries:
 
 
 @pytest.fixture(scope="module")
-def celeries(django_db_setup, django_db_blocker, tmp_path_factory):
+def celery_extra_env():
+    """More environment for the worker and beat; a module overrides it (e.g. mail settings for alerts)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def celeries(django_db_setup, django_db_blocker, tmp_path_factory, celery_extra_env):
     if shutil.which(os.environ.get("SIPP", "sipp")) is None:
         pytest.fail("sipp is not installed: apt-get install -y sip-tester (make test-deps)")
     env = child_env(
         child_database_url(django_db_blocker, "the system test shares its database with a Celery worker"), REDIS_URL, QUEUE
     )
+    env.update(celery_extra_env)
     client = redis_lib.Redis.from_url(REDIS_URL)
     # Only what this module will consume: probe_now messages other tests' proxies left unconsumed.
     client.delete(QUEUE)
@@ -220,7 +227,13 @@ def system_redis(redis_url):
 
 
 @pytest.fixture
-def system(transactional_db, celeries, system_redis, tmp_path):
+def uas_scenarios():
+    """The SIPp scenario of each ast<n> that is not uas.xml; a module overrides it ({3: "uas_some_503.xml"})."""
+    return {}
+
+
+@pytest.fixture
+def system(transactional_db, celeries, system_redis, tmp_path, uas_scenarios):
     """Fresh table with short probe settings, three UAS, the proxy; beat and worker already running.
 
     Teardown order matters: stop the SIP side, pause probing and wait for the worker to be idle,
@@ -236,7 +249,7 @@ def system(transactional_db, celeries, system_redis, tmp_path):
     made = System(tmp_path, system_redis, Ports(PORT_BASE, _blocks), celeries)
     try:
         for n in (1, 2, 3):
-            made.start_uas(n)
+            made.start_uas(n, uas_scenarios.get(n, "uas.xml"))
         made.publish()
         made.start_proxy()
         yield made
