@@ -14,7 +14,6 @@ and one warning line says so, at most once a minute.
 
 import asyncio
 import collections
-import ipaddress
 import logging
 import time
 
@@ -51,13 +50,14 @@ class CallLog:
 
     # -- message path: one tuple, nothing else ---------------------------------
 
-    def setup(self, st, code):
+    def setup(self, st, code, now):
+        """`now`: the loop's time of the final response."""
         if self.on:
             q = self.queue
             if len(q) >= QUEUE_MAX:
                 q.popleft()
                 self._lost(1)
-            q.append((st, code, self.clock()))
+            q.append((st, code, now))
 
     def ended(self, call_id, msg):
         if self.on:
@@ -150,7 +150,7 @@ class CallLog:
             self._routes = (view, cache)
         hit = cache.get(ip)
         if hit is None:
-            hit = _match(view, ip)
+            hit = (view.set_for(ip), view.why_for(ip))
             if len(cache) < 10_000:
                 cache[ip] = hit
         return hit
@@ -235,17 +235,6 @@ class CallLog:
             log.warning("could not write the last %d call records on stop: %s", len(self.pending), exc)
         finally:
             await _close(client)
-
-
-def _match(view, ip):
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return view.default_set, "default"
-    for net, sid, _carrier in view.rules:
-        if addr.version == net.version and addr in net:
-            return sid, f"rule {net}"
-    return view.default_set, "default"
 
 
 async def _close(client):

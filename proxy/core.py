@@ -400,14 +400,15 @@ class Proxy:
         st.last_response = data
         if not first:
             return
-        if st.method == b"INVITE" and st.dispatch:
-            self.pending_invites -= 1
-            self.accounting.finished(st)
-            self.calllog.setup(st, code)
-        if st.carrier is not None and st.method == b"INVITE":
-            now = self.loop.time()
-            self.carriers.final(st.carrier, code, now - st.created, now)
-        self.server_linger.add(self.loop.time(), st)
+        now = self.loop.time()
+        if st.method == b"INVITE":
+            if st.dispatch:
+                self.pending_invites -= 1
+                self.accounting.finished(st)
+                self.calllog.setup(st, code, now)
+            if st.carrier is not None:
+                self.carriers.final(st.carrier, code, now - st.created, now)
+        self.server_linger.add(now, st)
         if st.method == b"INVITE" and code >= 300 and st.conn is None:
             st.interval = tx.T1
             st.retrans = self.wheel.call_later(tx.T1, self._retransmit_final, st)

@@ -88,13 +88,15 @@ class TableView:
         self._trusted_cache = {}
 
     def _match(self, ip):
+        """(the longest source rule matching ip: (network, set id, carrier), or None; trusted)."""
         try:
             addr = ipaddress.ip_address(ip)
         except ValueError:
             return None, False
-        for net, sid, carrier in self.rules:
+        for rule in self.rules:
+            net = rule[0]
             if addr.version == net.version and addr in net:
-                return (sid, carrier), True
+                return rule, True
         return None, any(addr.version == n.version and addr in n for n in self.trusted)
 
     def route_for(self, ip):
@@ -103,12 +105,16 @@ class TableView:
             return self._route_cache[ip]
         except KeyError:
             pass
-        route, _ = self._match(ip)
-        if route is None:
-            route = (self.default_set, OTHER_CARRIER)
+        rule, _ = self._match(ip)
+        route = (self.default_set, OTHER_CARRIER) if rule is None else rule[1:]
         if len(self._route_cache) < _CACHE_MAX:
             self._route_cache[ip] = route
         return route
+
+    def why_for(self, ip):
+        """Why a source's calls go to their set, for the call records: "rule <network>" or "default"."""
+        rule, _ = self._match(ip)
+        return "default" if rule is None else f"rule {rule[0]}"
 
     def set_for(self, ip):
         """Longest source-rule match, else the default set."""
