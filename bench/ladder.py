@@ -15,6 +15,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lbpanel.settings")
 
 from bench import failover  # noqa: E402
 from bench.burner import Burner  # noqa: E402
+from bench.freeze import FreezeWatch  # noqa: E402
 from bench.measure import run_calls  # noqa: E402
 from bench.pcap import RingCapture  # noqa: E402
 from bench.targets import Direct, Kamailio, OurProxy, proxy_extra  # noqa: E402
@@ -100,7 +101,7 @@ def rate_plan(args, rates):
 
 HEADER = (
     "| rate/s | target | calls | failed % | setup median ms | setup p99 ms | INVITE->180 median ms | INVITE->180 p99 ms "
-    "| CPU s / 1,000 calls | load before |"
+    "| CPU s / 1,000 calls | load before | host froze |"
 )
 
 
@@ -117,7 +118,7 @@ def ladder(args, workdir, rates, burner=None, label="quiet"):
         + (" then on until direct fails" if args.until_direct_fails and burner is None else "")
     )
     print(HEADER)
-    print("| ---: | --- |" + " ---: |" * 8)
+    print("| ---: | --- |" + " ---: |" * 9)
     step_no = getattr(args, "_step_no", 0)
     for rate in rate_plan(args, rates) if burner is None else rates:
         live = [n for n in names if failures[n] < args.stop_after_fail]
@@ -133,11 +134,14 @@ def ladder(args, workdir, rates, burner=None, label="quiet"):
             capture = RingCapture(base + 10) if rate == args.pcap_rate else None
             if burner is not None:
                 burner.start()
+            freezes = FreezeWatch()
+            freezes.start()
             try:
                 step, _ = run_calls(
                     target, stepdir / "uac", uac_port=base + 10, rate=rate, seconds=args.seconds, hold_ms=args.hold_ms
                 )
             finally:
+                freezes.stop()
                 if burner is not None:
                     burner.stop()
                 if capture is not None:
@@ -150,7 +154,7 @@ def ladder(args, workdir, rates, burner=None, label="quiet"):
             print(
                 f"| {rate} | {name} | {step.calls} | {step.failed_pct:.2f} | {fmt(step.setup_median_ms)} | "
                 f"{fmt(step.setup_p99_ms)} | {fmt(step.ring_median_ms, '{:.2f}')} | {fmt(step.ring_p99_ms, '{:.2f}')} | "
-                f"{fmt(step.cpu_per_1000, '{:.2f}')} | {load:.1f} |",
+                f"{fmt(step.cpu_per_1000, '{:.2f}')} | {load:.1f} | {freezes.describe()} |",
                 flush=True,
             )
             if args.stages and name.startswith("lbpanel"):
@@ -172,6 +176,20 @@ def print_stages(path):
         if h["n"]:
             parts.append(f"{name}: n={h['n']} p50={h['p50_us']} p99={h['p99_us']} p99.9={h['p999_us']} max={h['max_us']:.0f}")
     print(f"<!-- {Path(path).stem} (us): " + "; ".join(parts) + " -->", flush=True)
+    stalls = doc.get("stalls") or []
+    if stalls:
+        worst = sorted(stalls, key=lambda s: -s["lag_ms"])[:5]
+        lag = sum(s["lag_ms"] for s in stalls)
+        waited = sum(s["waited_ms"] for s in stalls)
+        text = ", ".join(
+            f"{s['lag_ms']:.0f} ms at {s['at_s']:.1f} s (ran {s['ran_ms']:.0f}, waited {s['waited_ms']:.0f}, {s.get('messages', '?')} messages in {s.get('in_messages_ms', '?')} ms)"
+            for s in worst
+        )
+        print(
+            f"<!-- {Path(path).stem} stalls over 10 ms: {len(stalls)}, {lag:.0f} ms late in all, "
+            f"{waited:.0f} ms of it waiting for a CPU; worst: {text} -->",
+            flush=True,
+        )
 
 
 def summary(results, names, label):

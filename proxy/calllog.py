@@ -20,13 +20,14 @@ import time
 from redis.exceptions import RedisError
 
 from lbcore import calls
+from proxy.slices import Slicer
 
 log = logging.getLogger("proxy.calllog")
 
 FLUSH_SECONDS = 0.1
 QUEUE_MAX = 50_000  # raw tuples between two flushes: 100 ms of a 500,000 calls/s flood
 PENDING_MAX = 50_000  # encoded entries waiting for Redis: about a minute at 800 calls/s
-BATCH_MAX = 2_000  # entries per pipeline
+BATCH_MAX = 500  # entries per script call: packing the command is one uninterrupted piece of work
 TRIM_EVERY_SECONDS = 1.0
 WARN_EVERY_SECONDS = 60.0
 
@@ -73,15 +74,18 @@ class CallLog:
 
     # -- encoding (off the message path) -----------------------------------------
 
-    def encode_queued(self):
-        """Turn the raw tuples into stream entries, into `pending` (bounded)."""
+    async def encode_queued(self):
+        """Turn the raw tuples into stream entries, into `pending` (bounded), in slices
+        (proxy/slices.py): a pile left by a slow spell must not hold the message path."""
         q, self.queue = self.queue, collections.deque()
         if not q:
             return
         loop_now, now = self.clock(), time.time()
         pending = self.pending
         failed = 0
+        slicer = Slicer()
         for item in q:
+            await slicer.tick()
             try:
                 fields = self._encode(item, loop_now, now)
             except Exception:  # a bug, not Redis: one odd call must not stop the log, nor flood it
@@ -165,7 +169,7 @@ class CallLog:
     async def flush(self, client):
         """Encode what is queued and send it; on a Redis error the entries stay pending."""
         retention_s, cap = self.apply_settings()
-        self.encode_queued()
+        await self.encode_queued()
         pending = self.pending
         if self._script is None or self._script_client is not client:
             self._script = client.register_script(calls.FLUSH_LUA)

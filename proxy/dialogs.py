@@ -28,6 +28,7 @@ from lbcore.contract import (
     encode_dialog,
     node_key,
 )
+from proxy.slices import Slicer
 
 log = logging.getLogger("proxy.dialogs")
 
@@ -108,9 +109,24 @@ class DialogStore:
         if not adds and not removals and not force and now - self.last_flush < CLAIM_EVERY_SECONDS:
             return
         acc.record_adds, acc.record_removals = {}, []
+        try:
+            elsewhere = await self._send(client, now, adds, removals)
+        except BaseException:
+            # not sent, or not known to be: put the batch back in front (sending it twice is harmless)
+            adds.update(acc.record_adds)
+            acc.record_adds = adds
+            acc.record_removals = removals + acc.record_removals
+            raise
+        self.last_flush = now
+        if elsewhere:
+            acc.totals["adopted"] += len(elsewhere)
+
+    async def _send(self, client, now, adds, removals):
         args = [self._ttl, round(now, 3), len(adds)]
         node = self.node_name
+        slicer = Slicer()  # a pile left by a slow spell must not hold the message path
         for call_id, (dest, req, resp, start) in adds.items():
+            await slicer.tick()
             args.append(call_id)
             args.append(dest.id)
             to_tag = resp.to_tag if resp is not None else None
@@ -122,17 +138,7 @@ class DialogStore:
             for other in self.others:
                 keys.append(dialogs_key(other))
                 keys.append(dialog_counts_key(other))
-        try:
-            elsewhere = await self._flush_script(keys=keys, args=args, client=client)
-        except BaseException:
-            # not sent, or not known to be: put the batch back in front (sending it twice is harmless)
-            adds.update(acc.record_adds)
-            acc.record_adds = adds
-            acc.record_removals = removals + acc.record_removals
-            raise
-        self.last_flush = now
-        if elsewhere:
-            acc.totals["adopted"] += len(elsewhere)
+        return await self._flush_script(keys=keys, args=args, client=client)
 
     async def _load_own(self, client):
         """Count what our previous process (same node name) left in lb:dialogs:<us>."""

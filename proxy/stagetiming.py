@@ -13,6 +13,8 @@ import os
 import time
 
 ENV = "LBPANEL_STAGE_TIMING"
+STALL_S = 0.010  # a tick this late is a stall: say whether we ran or waited for a CPU
+STALLS_KEPT = 200
 # bucket upper bounds in microseconds; the last bucket is everything above
 BOUNDS_US = (5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000, 500000, 1000000)
 
@@ -64,6 +66,31 @@ class StageTiming:
         self.stages = {}
         self._gc_started = None
         self.started = time.monotonic()
+        self.stalls = []  # since the tick before: at s, lag ms, ran ms, waited for a CPU ms, messages, ms in them
+        self._sched = _schedstat()
+        self._msgs = (0, 0.0)
+
+    def tick(self, lag):
+        """Each tick: a late one is kept with how much of the gap this process spent running
+        (our own code, uninstrumented included) and how much runnable but not running."""
+        now = _schedstat()
+        msg = self.stages.get("message (parse+route+send)")
+        totals = (msg.n, msg.total) if msg else (0, 0.0)
+        if lag > STALL_S and now and self._sched and len(self.stalls) < STALLS_KEPT:
+            ran, waited = (now[0] - self._sched[0]) / 1e6, (now[1] - self._sched[1]) / 1e6
+            handled, in_handling = totals[0] - self._msgs[0], (totals[1] - self._msgs[1]) / 1000
+            self.stalls.append(
+                (
+                    round(time.monotonic() - self.started, 3),
+                    round(lag * 1000, 1),
+                    round(ran, 1),
+                    round(waited, 1),
+                    handled,
+                    round(in_handling, 1),
+                )
+            )
+        self._sched = now
+        self._msgs = totals
 
     def hist(self, name):
         h = self.stages.get(name)
@@ -108,11 +135,24 @@ class StageTiming:
         doc = {
             "seconds": round(time.monotonic() - self.started, 1),
             "stages": {k: h.as_dict() for k, h in sorted(self.stages.items())},
+            "stalls": [
+                dict(zip(("at_s", "lag_ms", "ran_ms", "waited_ms", "messages", "in_messages_ms"), s)) for s in self.stalls
+            ],
         }
         tmp = f"{self.path}.tmp"
         with open(tmp, "w") as fh:
             json.dump(doc, fh, indent=1)
         os.replace(tmp, self.path)
+
+
+def _schedstat():
+    """(ns on a CPU, ns runnable but waiting) of this thread, None where the kernel has no schedstat."""
+    try:
+        with open("/proc/thread-self/schedstat") as fh:
+            ran, waited, _ = fh.read().split()
+        return int(ran), int(waited)
+    except (OSError, ValueError):
+        return None
 
 
 def install(core, dialogs=None, worker=None):
@@ -144,6 +184,7 @@ def install(core, dialogs=None, worker=None):
         run_tick()
         tick.add(clock() - t)
         lateness.add(max(0.0, wheel.lag))
+        st.tick(wheel.lag)
 
     wheel._run = timed_tick
     gc.callbacks.append(st._gc)
