@@ -137,7 +137,7 @@ def setup_logging(level):
 def run(listen, redis_url, name, suspect_hooks=(), advertise=None, processes=1, tls=None):
     from proxy import memory  # noqa: PLC0415 (see above)
 
-    memory.ensure()  # may start this process again (same pid) with its allocator settings
+    memory.settle()  # before the tables fill: the heap then grows in large steps (proxy/memory.py)
     if processes > 1:
         from proxy import sharding  # noqa: PLC0415 (see above)
 

@@ -8,8 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-from proxy.memory import ENV as ALLOCATOR_ENV
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -24,8 +22,7 @@ class ProxyProcess:
         self.node_name = node_name
         self.logdir = Path(logdir)
         self.logdir.mkdir(parents=True, exist_ok=True)
-        # the allocator settings given up front spare each start the proxy's own re-exec (proxy/memory.py)
-        self.env = {**os.environ, **ALLOCATOR_ENV, "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.env = {**os.environ, "REDIS_URL": redis_url, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.extra = list(extra)
         self.wrap = list(wrap)  # a command line the proxy runs under (e.g. unshare for a resolv.conf of its own)
         self.proc = None
