@@ -22,11 +22,11 @@ from bench.targets import Direct, Kamailio, OurProxy, proxy_extra  # noqa: E402
 
 FULL = {  # bench/run --full: the whole table of issue 15 in one invocation
     "targets": "direct,lbpanel,lbpanel-2,kamailio",
-    "rates": "200,1000,1600,2000,2400,3000,4000,5000,6000",
+    "rates": "200,1000,1600,2000,2400,2800,3200,3600,4000,5000,6000",
     "seconds": 10.0,
     "until_direct_fails": True,
     "burner": 2,
-    "burner_rates": "200,1000,2000,2400",
+    "burner_rates": "200,1000,1600,2000",
 }
 
 
