@@ -64,6 +64,9 @@ class Proxy:
         self.servers = {}
         self.clients = {}
         self.calling_by_addr = {}
+        # INVITE branches a server answered with a provisional, by its address: if it dies while
+        # they ring (ICMP), nobody would answer them before fr_inv_timer
+        self.ringing_by_addr = {}
         self.pending_invites = 0
         self.server_linger = ExpiryQueue(tx.LINGER)
         self.client_linger = ExpiryQueue(tx.LINGER + 5)
@@ -505,11 +508,19 @@ class Proxy:
         return tail
 
     def _not_calling(self, ct):
-        calling = self.calling_by_addr.get(ct.addr)
-        if calling is not None:
-            calling.discard(ct)
-            if not calling:
-                del self.calling_by_addr[ct.addr]
+        """The branch waits for nothing more from its server (or, via _ringing, only for a final)."""
+        for waiting in (self.calling_by_addr, self.ringing_by_addr):
+            live = waiting.get(ct.addr)
+            if live is not None:
+                live.discard(ct)
+                if not live:
+                    del waiting[ct.addr]
+
+    def _ringing(self, ct):
+        ringing = self.ringing_by_addr.get(ct.addr)
+        if ringing is None:
+            ringing = self.ringing_by_addr[ct.addr] = set()
+        ringing.add(ct)
 
     def _retransmit(self, ct, _late):
         if ct.state != CALLING or ct.abandoned:
@@ -665,6 +676,7 @@ class Proxy:
                 ct.stop_timers()
                 if not ct.abandoned:
                     ct.t_fr = self.wheel.call_later(self.view.fr_inv_timer, self._fr_timeout, ct)
+                    self._ringing(ct)
             elif ct.state == PROCEEDING and not ct.abandoned:
                 # restart_fr_on_each_reply
                 if ct.t_fr is not None:
@@ -756,14 +768,20 @@ class Proxy:
     def on_unreachable(self, proto, addr, reason):
         """ICMP port unreachable or a refused TCP connect: the destination is dead now."""
         calling = self.calling_by_addr.pop(addr, None)
+        ringing = self.ringing_by_addr.pop(addr, None)
         dests = self.view.by_addr.get(addr, ())
-        if not calling:
+        if not calling and not ringing:
             for d in dests:
                 self.mark_suspect(d, None, reason, b"")
             return
-        for ct in list(calling):
+        for ct in list(calling or ()):
             if ct.state == CALLING and not ct.abandoned:
                 self.router.branch_dead(ct, reason, certain=True)
+        # Calls it was ringing died with it (nothing listens on its port): each goes on to the
+        # next server now instead of ringing on until fr_inv_timer. No CANCEL: nobody would read it.
+        for ct in list(ringing or ()):
+            if ct.state == PROCEEDING and not ct.abandoned:
+                self.router.branch_dead(ct, f"{reason} while ringing", certain=True, cancel=False)
 
     def mark_suspect(self, dest, code, reason, call_id):
         # A server listed in several sets (the seed's outbound and inbound sets share their

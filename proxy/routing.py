@@ -436,9 +436,10 @@ class Router:
         else:
             core.reply(st, 408, b"Request Timeout")
 
-    def branch_dead(self, ct, reason, certain=False, mark=True):
+    def branch_dead(self, ct, reason, certain=False, mark=True, cancel=True):
         """First sign of death (ICMP, refused connect, no provisional): fail over at once.
-        `mark`: mark the destination suspect (not for a silence the core only suspects)."""
+        `mark`: mark the destination suspect (not for a silence the core only suspects);
+        `cancel`: False when the server is gone, so a CANCEL would reach nobody."""
         core = self.core
         st = ct.server
         ct.why = reason
@@ -447,21 +448,21 @@ class Router:
         elif mark and ct.dest is not None:
             core.mark_suspect(ct.dest, None, reason, st.call_id)
         if st.final_code is not None:
-            core.give_up_branch(ct)
+            core.give_up_branch(ct, cancel)
             return
         if st.canceled:
-            core.give_up_branch(ct)
+            core.give_up_branch(ct, cancel)
             core.reply(st, 487, b"Request Terminated")
             return
         if not st.dispatch or not self._has_next(st):
             if certain:
-                core.give_up_branch(ct)
+                core.give_up_branch(ct, cancel)
                 core.reply(st, 503, b"Service Unavailable", extra=core.view.retry_after)
                 if st.dispatch:
                     core.accounting.sent_503()
             # a silent server might still answer: fr_timer decides when nothing else is left
             return
-        core.give_up_branch(ct)
+        core.give_up_branch(ct, cancel)
         old = ct.dest
         self.next_branch(st)
         core.accounting.failover(old)

@@ -21,6 +21,17 @@ from proxy.tests.test_dialog_records import _answer, _core, _store
 PILE = 3000
 
 
+def _piled(node, redis_url):
+    """A proxy core with PILE answered calls waiting for the dialog flush, its store and a client."""
+    core = _core(node)
+    store = _store(core, redis_url)
+    client = aioredis.from_url(redis_url)
+    store._flush_script = client.register_script(DIALOGS_FLUSH_LUA)
+    for i in range(PILE):
+        _answer(core, b"%s-%d" % (node.encode(), i), 1)
+    return core, store, client
+
+
 def test_call_records_are_encoded_in_slices(redis, redis_url, monkeypatch):
     monkeypatch.setattr(slices, "SLICE_S", 0.0)
 
@@ -55,12 +66,7 @@ def test_dialog_records_are_encoded_in_slices(redis, redis_url, monkeypatch):
     monkeypatch.setattr(dialogs_module, "encode_dialog", counting)
 
     async def scenario():
-        core = _core("t-slices-dlg")
-        store = _store(core, redis_url)
-        client = aioredis.from_url(redis_url)
-        store._flush_script = client.register_script(DIALOGS_FLUSH_LUA)
-        for i in range(PILE):
-            _answer(core, b"d-%d" % i, 1)
+        core, store, client = _piled("t-slices-dlg", redis_url)
         seen = []
         asyncio.get_running_loop().call_soon(lambda: seen.append(len(encoded)))
         try:
@@ -79,12 +85,7 @@ def test_a_cancelled_dialog_flush_keeps_its_batch(redis, redis_url, monkeypatch)
     monkeypatch.setattr(slices, "SLICE_S", 0.0)
 
     async def scenario():
-        core = _core("t-slices-cancel")
-        store = _store(core, redis_url)
-        client = aioredis.from_url(redis_url)
-        store._flush_script = client.register_script(DIALOGS_FLUSH_LUA)
-        for i in range(PILE):
-            _answer(core, b"k-%d" % i, 1)
+        core, store, client = _piled("t-slices-cancel", redis_url)
         task = asyncio.ensure_future(store.flush(client))
         await asyncio.sleep(0)
         await asyncio.sleep(0)

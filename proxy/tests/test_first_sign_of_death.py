@@ -95,3 +95,27 @@ def test_it_does_not_blame_a_server_for_its_own_late_loop():
             await h.uas[h.dest_ports[1]].silent(0.3)
 
     run(scenario())
+
+
+def test_calls_ringing_on_a_server_that_dies_go_on_to_the_next():
+    """A server that sent 180 and then crashed takes the call with it: on the ICMP the next send
+    to it brings, the ringing call fails over too, instead of ringing on until fr_inv_timer
+    (a CI run of test_carriers lost a call this way)."""
+
+    def dests(ports):
+        return [dest(1, ports[0], priority=10), dest(2, ports[1], priority=5)], ports[:2]
+
+    async def scenario():
+        async with Harness(dests, trying_timeout_ms=5000, fr_inv_timer_ms=30000) as h:
+            a, b = h.dest_ports[:2]
+            h.invite(b"ringing-1")
+            inv = await h.uas[a].recv()
+            h.uas[a].answer(inv, 180, b"Ringing")
+            assert (await h.uac.recv()).code == 180
+            h.uas[a].close()  # the server crashes while the call rings
+            h.invite(b"ringing-2")  # its INVITE meets the closed port: ICMP
+            got = {(await h.uas[b].recv()).call_id, (await h.uas[b].recv()).call_id}
+            assert got == {b"ringing-1", b"ringing-2"}
+            assert h.core.ringing_by_addr.get(("127.0.0.1", a)) is None
+
+    run(scenario())
