@@ -64,9 +64,13 @@ class Peer(asyncio.DatagramProtocol):
         self.port = port
         self.queue = asyncio.Queue()
         self.transport = None
+        self.gone = asyncio.Event()
 
     def connection_made(self, transport):
         self.transport = transport
+
+    def connection_lost(self, exc):
+        self.gone.set()
 
     def datagram_received(self, data, addr):
         self.queue.put_nowait((parse_message(data), addr))
@@ -102,6 +106,12 @@ class Peer(asyncio.DatagramProtocol):
     def close(self):
         if self.transport is not None:
             self.transport.close()
+
+    async def crash(self):
+        """Close the socket and wait until it is gone: what is sent to the port after this meets
+        ICMP port unreachable (a transport's close takes effect a loop turn later)."""
+        self.close()
+        await asyncio.wait_for(self.gone.wait(), 5)
 
 
 def _source_port(req):

@@ -112,7 +112,7 @@ def test_calls_ringing_on_a_server_that_dies_go_on_to_the_next():
             inv = await h.uas[a].recv()
             h.uas[a].answer(inv, 180, b"Ringing")
             assert (await h.uac.recv()).code == 180
-            h.uas[a].close()  # the server crashes while the call rings
+            await h.uas[a].crash()  # the server crashes while the call rings
             h.invite(b"ringing-2")  # its INVITE meets the closed port: ICMP
             got = {(await h.uas[b].recv()).call_id, (await h.uas[b].recv()).call_id}
             assert got == {b"ringing-1", b"ringing-2"}
