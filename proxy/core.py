@@ -203,6 +203,15 @@ class Proxy:
             return False  # silent right now (proxy.silence)
         return usable(dest, self.health.get(dest.id), self.view.suspect_hold, now)
 
+    def prefer_answering(self, usable):
+        """Leave out the servers piling up unanswered INVITEs (proxy.silence), unless all are."""
+        now = self.loop.time()
+        addr_of = self.view.addr_of
+        trying_timeout = self.view.trying_timeout
+        piling = self.silence.piling
+        answering = [d for d in usable if not piling(addr_of.get(d.id), now, trying_timeout)]
+        return answering or usable
+
     # -- URIs ----------------------------------------------------------------
 
     def uri(self, raw):
@@ -484,6 +493,7 @@ class Proxy:
             ct.t_retrans = self.wheel.call_later(tx.T1, self._retransmit, ct)
         if ct.is_invite and st.dispatch:
             ct.t_trying = self.wheel.call_later(self.silence.deadline(addr, view.trying_timeout), self._trying_timeout, ct)
+            self.silence.invite_sent(addr, ct.sent_at)
         ct.t_fr = self.wheel.call_later(view.fr_timer, self._fr_timeout, ct)
         calling = self.calling_by_addr.get(addr)
         if calling is None:

@@ -331,6 +331,8 @@ class Router:
         if dset is not None:
             now = time.time()
             usable = [d for d in dset.destinations if core.is_usable(d, now)]
+            if is_invite and len(usable) > 1 and core.silence.unanswered:
+                usable = core.prefer_answering(usable)
             if usable:
                 order = selection.order(
                     dset.algorithm,

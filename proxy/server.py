@@ -56,6 +56,8 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None,
     raise_file_limit()  # the inbound TCP cap is a share of it
     core = Proxy(loop, node_name)
     core.pool.tls = tls
+    if worker is not None:
+        core.silence.share(worker.count)
     servers = []
     worker_lis = None
     for proto, host, port in listen:

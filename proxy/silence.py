@@ -11,23 +11,36 @@ answers other requests but not this one still gets the full trying_timeout.
 Found silent, a server is only avoided ("quiet", local to this process) and its waiting INVITEs
 fail over; it is marked suspect (Redis, a probe) only if it is still silent at trying_timeout.
 On a starved host a live server can be silent for 100 ms: its late reply ends the quiet spell.
+
+That deadline is a time, and callers come in bursts: SIPp sent 15 calls in the 104 ms after a
+server hung, and 5 of them went to it. So there is a count bound as well: a server with
+`pile_limit` INVITEs sent and nothing at all heard back since the first of them left PILE_GRACE
+ago (or FACTOR x its slowest recent first reply, if longer) takes no new INVITE while another
+server can. It is only a preference, never a refusal: when every server is piling (our own loop
+fell behind, every reply waits unread), they all stay in. `--processes N` shares the bound: each
+process allows pile_limit // N, at least 1.
 """
 
 from proxy.transactions import CALLING
 
 FLOOR = 0.1
+PILE_LIMIT = 3  # new INVITEs a silent server may get in all, issue 15
+PILE_GRACE = 0.02  # a live server answers something within 20 ms; a silent one has had its chance
 FACTOR = 4.0
 DECAY = 0.98  # per reply: a slow spell long past stops widening the deadline
 MAX_ADDRS = 10000  # addresses of destinations only, so this is a guard, not a working limit
 
 
 class SilenceWatch:
-    __slots__ = ("heard", "peak", "quiet")
+    __slots__ = ("heard", "peak", "quiet", "unanswered", "pile_limit")
 
-    def __init__(self):
+    def __init__(self, pile_limit=PILE_LIMIT):
         self.heard = {}  # destination address -> loop time of the last response from it
         self.peak = {}  # destination address -> decaying peak of INVITE sent -> first reply (s)
         self.quiet = {}  # destination address -> when the INVITE that found it silent left
+        # destination address -> [INVITEs sent since the last reply, when the first of them left]
+        self.unanswered = {}
+        self.pile_limit = pile_limit
 
     def replied(self, ct, now):
         """A response on a branch to a destination: it is alive now."""
@@ -37,12 +50,42 @@ class SilenceWatch:
             heard.clear()
             self.peak.clear()
         heard[addr] = now
+        if self.unanswered:
+            self.unanswered.pop(addr, None)
         if self.quiet:
             self.quiet.pop(addr, None)  # alive after all: a starved host's server answers late
         if ct.is_invite and ct.state == CALLING:  # the first reply to this INVITE
             sample = now - ct.sent_at
             peak = self.peak.get(addr, 0.0) * DECAY
             self.peak[addr] = sample if sample > peak else peak
+
+    def share(self, processes):
+        """One of `processes` behind one address: the bound is the address's, split between them."""
+        self.pile_limit = max(1, PILE_LIMIT // processes)
+
+    def invite_sent(self, addr, now):
+        """A new INVITE (not a retransmission) left for addr."""
+        pile = self.unanswered.get(addr)
+        if pile is None:
+            if len(self.unanswered) >= MAX_ADDRS:
+                self.unanswered.clear()
+            self.unanswered[addr] = [1, now]
+        else:
+            pile[0] += 1
+
+    def piling(self, addr, now, trying_timeout):
+        """Has addr had pile_limit INVITEs, and nothing back for longer than a live server takes?
+        Past trying_timeout the count starts again: by then the server is suspect or quiet, or it
+        lost the INVITEs (a restart) and may take new ones."""
+        pile = self.unanswered.get(addr)
+        if pile is None or pile[0] < self.pile_limit:
+            return False
+        age = now - pile[1]
+        if age >= trying_timeout:
+            del self.unanswered[addr]
+            return False
+        grace = FACTOR * self.peak.get(addr, 0.0)
+        return age >= (grace if grace > PILE_GRACE else PILE_GRACE)
 
     def deadline(self, addr, trying_timeout):
         """When to first ask whether the server at addr has gone silent."""

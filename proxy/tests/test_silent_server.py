@@ -4,7 +4,8 @@ that only ignores one INVITE keeps the full trying_timeout for it."""
 
 import asyncio
 
-from proxy.silence import FLOOR, SilenceWatch
+from proxy import silence
+from proxy.silence import FLOOR, PILE_GRACE, PILE_LIMIT, SilenceWatch
 from proxy.tests.harness import Harness, dest, run
 from proxy.transactions import CALLING
 
@@ -114,6 +115,102 @@ def test_a_live_server_that_ignores_one_invite_keeps_the_full_trying_timeout():
             assert "no provisional within 1500 ms" in h.suspects[0][1]
 
     run(scenario())
+
+
+async def invites_to(peer, n):
+    return [(await peer.recv(timeout=5)).call_id for _ in range(n)]
+
+
+async def past_the_grace():
+    await asyncio.sleep(2 * PILE_GRACE)  # the bound is a duration without a reply: only time passes
+
+
+def test_a_silent_server_gets_at_most_three_new_invites_however_fast_they_come(monkeypatch):
+    # issue 15: SIPp sent 15 calls in the 104 ms after a server hung and 5 of them reached it.
+    # The time rule (FLOOR) is moved out of the way: what is left to stop the fourth is the count.
+    monkeypatch.setattr(silence, "FLOOR", 30.0)
+
+    async def scenario():
+        async with Harness(two_servers, trying_timeout_ms=60000) as h:
+            a, b = h.dest_ports[:2]
+            for n in range(PILE_LIMIT):
+                h.invite(b"hung-%d" % n)
+            assert await invites_to(h.uas[a], PILE_LIMIT) == [b"hung-%d" % n for n in range(PILE_LIMIT)]
+            await past_the_grace()
+            for n in range(PILE_LIMIT, PILE_LIMIT + 5):
+                h.invite(b"hung-%d" % n)
+            assert sorted(await invites_to(h.uas[b], 5)) == [b"hung-%d" % n for n in range(PILE_LIMIT, PILE_LIMIT + 5)]
+            assert await h.uas[a].silent(0.2)  # (its INVITEs' first retransmission is due at 500 ms)
+            assert h.suspects == []  # only avoided: suspect is trying_timeout's verdict
+
+    run(scenario())
+
+
+def test_a_reply_of_any_kind_ends_the_bound(monkeypatch):
+    monkeypatch.setattr(silence, "FLOOR", 30.0)
+
+    async def scenario():
+        async with Harness(two_servers, trying_timeout_ms=60000) as h:
+            a, b = h.dest_ports[:2]
+            for n in range(PILE_LIMIT):
+                h.invite(b"slow-%d" % n)
+            first = await h.uas[a].recv()
+            await invites_to(h.uas[a], PILE_LIMIT - 1)
+            await past_the_grace()
+            h.invite(b"elsewhere")
+            assert await invites_to(h.uas[b], 1) == [b"elsewhere"]
+            h.uas[a].answer(first, 180, b"Ringing")  # slow, not dead
+            assert (await h.uac.recv(skip=(100,))).code == 180
+            h.invite(b"back")
+            assert await invites_to(h.uas[a], 1) == [b"back"]
+
+    run(scenario())
+
+
+def test_the_bound_never_refuses_a_call_when_every_server_is_piling(monkeypatch):
+    # our own loop fell behind and every reply waits unread: all look silent, all stay in
+    monkeypatch.setattr(silence, "FLOOR", 30.0)
+
+    async def scenario():
+        async with Harness(two_servers, trying_timeout_ms=60000) as h:
+            a, b = h.dest_ports[:2]
+            for n in range(PILE_LIMIT):
+                h.invite(b"a-%d" % n)
+            await invites_to(h.uas[a], PILE_LIMIT)
+            await past_the_grace()
+            for n in range(PILE_LIMIT):
+                h.invite(b"b-%d" % n)
+            await invites_to(h.uas[b], PILE_LIMIT)
+            await past_the_grace()
+            h.invite(b"still-routed")
+            assert await invites_to(h.uas[a], 1) == [b"still-routed"]  # priority order, as without the bound
+            assert await h.uac.silent(0.1)  # no 503 (100 Trying skipped)
+
+    run(scenario())
+
+
+def test_the_count_starts_again_after_trying_timeout():
+    watch = SilenceWatch()
+    addr = ("127.0.0.1", 5080)
+    for _ in range(PILE_LIMIT - 1):
+        watch.invite_sent(addr, 10.0)
+    assert not watch.piling(addr, 10.5, 0.5)  # two: under the limit
+    watch.invite_sent(addr, 10.0)
+    assert not watch.piling(addr, 10.0 + PILE_GRACE / 2, 0.5)  # a live server may take that long
+    assert watch.piling(addr, 10.0 + PILE_GRACE * 1.01, 0.5)
+    assert not watch.piling(addr, 10.5, 0.5)  # past trying_timeout: suspect or quiet by now, or it restarted
+    assert addr not in watch.unanswered
+
+
+def test_processes_share_the_bound_of_their_address():
+    addr = ("127.0.0.1", 5080)
+    for processes, limit in ((1, PILE_LIMIT), (2, 1), (3, 1), (8, 1)):
+        watch = SilenceWatch()
+        watch.share(processes)
+        for _ in range(limit):
+            assert not watch.piling(addr, 10.0 + PILE_GRACE * 1.01, 0.5)
+            watch.invite_sent(addr, 10.0)
+        assert watch.piling(addr, 10.0 + PILE_GRACE * 1.01, 0.5), processes
 
 
 class Branch:
