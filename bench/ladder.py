@@ -148,6 +148,7 @@ def ladder(args, workdir, rates, burner=None, label="quiet"):
                     capture.close()
                 target.stop()
             step.ring_median_ms, step.ring_p99_ms, _ = capture.summary() if capture else (None, None, 0)
+            legs = capture.legs_summary() if capture and args.stages and name != "direct" else None
             results.append(step)
             if not step.passed:
                 failures[name] += 1
@@ -157,6 +158,8 @@ def ladder(args, workdir, rates, burner=None, label="quiet"):
                 f"{fmt(step.cpu_per_1000, '{:.2f}')} | {load:.1f} | {freezes.describe()} |",
                 flush=True,
             )
+            if legs:
+                print(f"<!-- INVITE->180 legs (ms): {legs} -->", flush=True)
             if args.stages and name.startswith("lbpanel"):
                 for path in sorted(stepdir.glob("stages*.json")):  # one per worker with --processes
                     print_stages(path)

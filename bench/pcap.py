@@ -22,6 +22,9 @@ class RingCapture:
         self.uac_port = uac_port
         self.invite_at = {}  # Call-ID -> first INVITE from the UAC (epoch seconds, kernel stamp)
         self.ring_at = {}  # Call-ID -> first 180 to the UAC
+        # Call-ID -> [INVITE in, INVITE out, 180 in, 180 out]: the first two INVITEs and 180s seen,
+        # which through a proxy are its two sides (where the tail comes from: us or the server)
+        self.legs = {}
         self._stop = threading.Event()
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.ntohs(ETH_P_ALL))
         self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
@@ -53,6 +56,10 @@ class RingCapture:
         udp = 14 + (frame[14] & 0x0F) * 4
         sport, dport = struct.unpack("!HH", frame[udp : udp + 4])
         payload = frame[udp + 8 :]
+        if payload.startswith(b"INVITE "):
+            self._leg(payload, 0, stamp)
+        elif payload.startswith(b"SIP/2.0 180"):
+            self._leg(payload, 2, stamp)
         if sport == self.uac_port and payload.startswith(b"INVITE "):
             table = self.invite_at
         elif dport == self.uac_port and payload.startswith(b"SIP/2.0 180"):
@@ -62,6 +69,28 @@ class RingCapture:
         call_id = _call_id(payload)
         if call_id not in table:
             table[call_id] = stamp
+
+    def _leg(self, payload, first, stamp):
+        legs = self.legs.setdefault(_call_id(payload), [None, None, None, None])
+        if legs[first] is None:
+            legs[first] = stamp
+        elif legs[first + 1] is None:
+            legs[first + 1] = stamp
+
+    def legs_summary(self):
+        """Through a proxy: its hold of the INVITE, the server's INVITE -> 180, its hold of the
+        180 (p50/p99 ms each), and the five longest holds with when they were (s into the step)."""
+        whole = [v for v in self.legs.values() if None not in v]
+        if not whole:
+            return None
+        start = min(v[0] for v in whole)
+        parts = []
+        for name, a, b in (("proxy INVITE", 0, 1), ("server", 1, 2), ("proxy 180", 2, 3)):
+            ms = sorted(1000 * (v[b] - v[a]) for v in whole)
+            parts.append(f"{name} p50={ms[len(ms) // 2]:.3f} p99={percentile(ms, 99):.3f} max={ms[-1]:.3f}")
+        holds = sorted(((1000 * (v[1] - v[0] + v[3] - v[2]), v[0] - start) for v in whole), reverse=True)[:5]
+        worst = ", ".join(f"{ms:.2f} ms at {at:.2f} s" for ms, at in holds)
+        return f"{len(whole)} calls; " + "; ".join(parts) + f"; longest holds: {worst}"
 
     def close(self):
         self._stop.set()
