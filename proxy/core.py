@@ -205,8 +205,16 @@ class Proxy:
 
     def prefer_answering(self, usable):
         """Leave out the servers piling up unanswered INVITEs (proxy.silence), unless all are."""
-        now = self.loop.time()
         addr_of = self.view.addr_of
+        unanswered = self.silence.unanswered
+        limit = self.silence.pile_limit
+        for d in usable:  # the usual case, nothing near the bound, with no call but dict lookups
+            pile = unanswered.get(addr_of.get(d.id))
+            if pile is not None and pile[0] >= limit:
+                break
+        else:
+            return usable
+        now = self.loop.time()
         trying_timeout = self.view.trying_timeout
         piling = self.silence.piling
         answering = [d for d in usable if not piling(addr_of.get(d.id), now, trying_timeout)]
