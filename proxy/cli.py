@@ -135,9 +135,15 @@ def setup_logging(level):
 
 
 def run(listen, redis_url, name, suspect_hooks=(), advertise=None, processes=1, tls=None):
-    from proxy import memory  # noqa: PLC0415 (see above)
+    from proxy import memory, schedslice  # noqa: PLC0415 (see above)
 
     memory.settle()  # before the tables fill: the heap then grows in large steps (proxy/memory.py)
+    try:
+        slice_us = schedslice.slice_us()
+    except ValueError as exc:
+        logging.getLogger("proxy").error("%s", exc)
+        raise SystemExit(1) from None
+    schedslice.request(slice_us)  # before the fork: the reader and every worker have it
     if processes > 1:
         from proxy import sharding  # noqa: PLC0415 (see above)
 
