@@ -325,7 +325,6 @@ class Router:
                 core.reply(st, 503, b"Service Unavailable", extra=core.view.retry_after)
                 return
             core.invite_pending(st)
-            core.reply(st, 100, b"Trying")
         dset = view.table.sets.get(setid) if setid is not None else None
         order = ()
         if dset is not None:
@@ -363,6 +362,11 @@ class Router:
         if self.log_debug:
             log.debug("dispatching %s call-id=%s set=%s to %s", _text(msg.method), _text(st.call_id), setid, order[0].uri)
         self.next_branch(st)
+        if is_invite and st.final_code is None:
+            # after the INVITE left, not before: one send (and the caller's wake-up) less between
+            # the INVITE reaching us and reaching the server; the caller's retransmission timer
+            # (500 ms) does not notice 50 us
+            core.reply(st, 100, b"Trying")
 
     def _hash_key(self, algorithm, msg):
         if algorithm == 0:

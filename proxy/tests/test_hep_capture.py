@@ -67,8 +67,8 @@ def test_it_copies_every_message_of_a_call_in_and_out():
             u, p = h.uac_port, h.proxy_port
             assert _summary(copies) == [
                 (b"INVITE sip:service@127.0.0.1:%d SIP/2.0" % p, u, p),  # received
-                (b"SIP/2.0 100 Trying", p, u),  # our own reply
                 (b"INVITE sip:service@127.0.0.1:%d SIP/2.0" % p, p, a),  # forwarded
+                (b"SIP/2.0 100 Trying", p, u),  # our own reply, once the INVITE is on its way
                 (b"SIP/2.0 200 OK", a, p),  # the server's answer
                 (b"SIP/2.0 200 OK", p, u),  # relayed
             ]
