@@ -101,7 +101,7 @@ def rate_plan(args, rates):
 
 HEADER = (
     "| rate/s | target | calls | failed % | setup median ms | setup p99 ms | INVITE->180 median ms | INVITE->180 p99 ms "
-    "| CPU s / 1,000 calls | load before | host froze |"
+    "| CPU s / 1,000 calls | SIPp CPU s / 1,000 calls | load before | host froze |"
 )
 
 
@@ -118,7 +118,7 @@ def ladder(args, workdir, rates, burner=None, label="quiet"):
         + (" then on until direct fails" if args.until_direct_fails and burner is None else "")
     )
     print(HEADER)
-    print("| ---: | --- |" + " ---: |" * 9)
+    print("| ---: | --- |" + " ---: |" * 10)
     step_no = getattr(args, "_step_no", 0)
     for rate in rate_plan(args, rates) if burner is None else rates:
         live = [n for n in names if failures[n] < args.stop_after_fail]
@@ -155,7 +155,7 @@ def ladder(args, workdir, rates, burner=None, label="quiet"):
             print(
                 f"| {rate} | {name} | {step.calls} | {step.failed_pct:.2f} | {fmt(step.setup_median_ms)} | "
                 f"{fmt(step.setup_p99_ms)} | {fmt(step.ring_median_ms, '{:.2f}')} | {fmt(step.ring_p99_ms, '{:.2f}')} | "
-                f"{fmt(step.cpu_per_1000, '{:.2f}')} | {load:.1f} | {freezes.describe()} |",
+                f"{fmt(step.cpu_per_1000, '{:.2f}')} | {fmt(step.sipp_cpu_per_1000, '{:.2f}')} | {load:.1f} | {freezes.describe()} |",
                 flush=True,
             )
             if legs:

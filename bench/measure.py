@@ -1,5 +1,6 @@
 """One ladder step: N calls at a rate through a target, read back from SIPp's own counters."""
 
+import resource
 import statistics
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ class Step:
     setup_median_ms: float | None = None
     setup_p99_ms: float | None = None
     cpu_s: float | None = None
+    sipp_cpu_s: float | None = None  # the harness's own share of the box: the UAC and the servers
     wall_s: float = 0.0
     ring_median_ms: float | None = None  # INVITE -> 180 on the wire (bench.pcap), at the capture rate only
     ring_p99_ms: float | None = None
@@ -37,6 +39,17 @@ class Step:
         if self.cpu_s is None or not self.successful:
             return None
         return 1000.0 * self.cpu_s / self.successful
+
+    @property
+    def sipp_cpu_per_1000(self):
+        if self.sipp_cpu_s is None or not self.successful:
+            return None
+        return 1000.0 * self.sipp_cpu_s / self.successful
+
+
+def _children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def percentile(values, pct):
@@ -59,11 +72,13 @@ def run_calls(target, workdir, *, uac_port, rate, seconds, hold_ms, recv_timeout
         extra=["-timeout", str(int(seconds + hold_ms / 1000 + 40)), "-max_recv_loops", "10000", "-max_sched_loops", "10000"],
     )
     cpu_before = target.cpu()
+    sipp_before = _children_cpu() + target.servers.cpu()
     uac = Sipp("uac.xml", workdir, args, f"uac {target.name} {rate}/s")
     if on_start is not None:
         on_start(uac)
     uac.wait(seconds + hold_ms / 1000 + 90)
     cpu_after = target.cpu()
+    sipp_after = _children_cpu() + target.servers.cpu()  # the UAC has been waited for: a child's rusage
     stats = uac.stats()
     step = Step(target=target.name, rate=rate, calls=calls)
     step.successful = int(stats.get("SuccessfulCall(C)", 0) or 0)
@@ -75,4 +90,5 @@ def run_calls(target, workdir, *, uac_port, rate, seconds, hold_ms, recv_timeout
         step.setup_p99_ms = percentile(setups, 99)
     if cpu_before is not None:
         step.cpu_s = cpu_after - cpu_before
+    step.sipp_cpu_s = sipp_after - sipp_before
     return step, uac

@@ -74,6 +74,9 @@ class Servers:
         if self.procs[n].alive():
             os.kill(self.procs[n].pid, signal.SIGCONT)
 
+    def cpu(self):
+        return sum(cpu_seconds(sipp.pid) for sipp in self.procs.values())
+
     def stop(self):
         for n, sipp in self.procs.items():
             self.resume(n)  # a stopped SIPp would ignore the SIGUSR1 that ends it gracefully
