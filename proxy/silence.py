@@ -18,7 +18,9 @@ server hung, and 5 of them went to it. So there is a count bound as well: a serv
 ago (or FACTOR x its slowest recent first reply, if longer) takes no new INVITE while another
 server can. It is only a preference, never a refusal: when every server is piling (our own loop
 fell behind, every reply waits unread), they all stay in. `--processes N` shares the bound: each
-process allows pile_limit // N, at least 1.
+process allows 3 // N, at least 1 (so past 3 processes, one INVITE per process). A server far
+away (30 ms) is not mistaken for a silent one once it has answered: its grace is then 4 x its
+own first-reply time; before its first answer it may lose a call or two to the others.
 """
 
 from proxy.transactions import CALLING
