@@ -121,72 +121,65 @@ async def invites_to(peer, n):
     return [(await peer.recv(timeout=5)).call_id for _ in range(n)]
 
 
-async def past_the_grace():
+async def pile_up(h, port, prefix):
+    """PILE_LIMIT INVITEs reach the server at `port`, which answers none; then the grace passes.
+    Returns what it received, in order."""
+    for n in range(PILE_LIMIT):
+        h.invite(prefix + b"-%d" % n)
+    got = [await h.uas[port].recv(timeout=5) for _ in range(PILE_LIMIT)]
     await asyncio.sleep(2 * PILE_GRACE)  # the bound is a duration without a reply: only time passes
+    return got
+
+
+def count_bound(monkeypatch, scenario):
+    """`scenario(h, a, b)` with two servers in priority order and the time rule (FLOOR) moved out
+    of the way: what is left to keep INVITEs off a silent server is the count."""
+    monkeypatch.setattr(silence, "FLOOR", 30.0)
+
+    async def main():
+        async with Harness(two_servers, trying_timeout_ms=60000) as h:
+            await scenario(h, *h.dest_ports[:2])
+
+    run(main())
 
 
 def test_a_silent_server_gets_at_most_three_new_invites_however_fast_they_come(monkeypatch):
-    # issue 15: SIPp sent 15 calls in the 104 ms after a server hung and 5 of them reached it.
-    # The time rule (FLOOR) is moved out of the way: what is left to stop the fourth is the count.
-    monkeypatch.setattr(silence, "FLOOR", 30.0)
+    # issue 15: SIPp sent 15 calls in the 104 ms after a server hung and 5 of them reached it
+    async def scenario(h, a, b):
+        piled = await pile_up(h, a, b"hung")
+        assert [m.call_id for m in piled] == [b"hung-%d" % n for n in range(PILE_LIMIT)]
+        for n in range(PILE_LIMIT, PILE_LIMIT + 5):
+            h.invite(b"hung-%d" % n)
+        assert sorted(await invites_to(h.uas[b], 5)) == [b"hung-%d" % n for n in range(PILE_LIMIT, PILE_LIMIT + 5)]
+        assert await h.uas[a].silent(0.2)  # (its INVITEs' first retransmission is due at 500 ms)
+        assert h.suspects == []  # only avoided: suspect is trying_timeout's verdict
 
-    async def scenario():
-        async with Harness(two_servers, trying_timeout_ms=60000) as h:
-            a, b = h.dest_ports[:2]
-            for n in range(PILE_LIMIT):
-                h.invite(b"hung-%d" % n)
-            assert await invites_to(h.uas[a], PILE_LIMIT) == [b"hung-%d" % n for n in range(PILE_LIMIT)]
-            await past_the_grace()
-            for n in range(PILE_LIMIT, PILE_LIMIT + 5):
-                h.invite(b"hung-%d" % n)
-            assert sorted(await invites_to(h.uas[b], 5)) == [b"hung-%d" % n for n in range(PILE_LIMIT, PILE_LIMIT + 5)]
-            assert await h.uas[a].silent(0.2)  # (its INVITEs' first retransmission is due at 500 ms)
-            assert h.suspects == []  # only avoided: suspect is trying_timeout's verdict
-
-    run(scenario())
+    count_bound(monkeypatch, scenario)
 
 
 def test_a_reply_of_any_kind_ends_the_bound(monkeypatch):
-    monkeypatch.setattr(silence, "FLOOR", 30.0)
+    async def scenario(h, a, b):
+        first = (await pile_up(h, a, b"slow"))[0]
+        h.invite(b"elsewhere")
+        assert await invites_to(h.uas[b], 1) == [b"elsewhere"]
+        h.uas[a].answer(first, 180, b"Ringing")  # slow, not dead
+        assert (await h.uac.recv(skip=(100,))).code == 180
+        h.invite(b"back")
+        assert await invites_to(h.uas[a], 1) == [b"back"]
 
-    async def scenario():
-        async with Harness(two_servers, trying_timeout_ms=60000) as h:
-            a, b = h.dest_ports[:2]
-            for n in range(PILE_LIMIT):
-                h.invite(b"slow-%d" % n)
-            first = await h.uas[a].recv()
-            await invites_to(h.uas[a], PILE_LIMIT - 1)
-            await past_the_grace()
-            h.invite(b"elsewhere")
-            assert await invites_to(h.uas[b], 1) == [b"elsewhere"]
-            h.uas[a].answer(first, 180, b"Ringing")  # slow, not dead
-            assert (await h.uac.recv(skip=(100,))).code == 180
-            h.invite(b"back")
-            assert await invites_to(h.uas[a], 1) == [b"back"]
-
-    run(scenario())
+    count_bound(monkeypatch, scenario)
 
 
 def test_the_bound_never_refuses_a_call_when_every_server_is_piling(monkeypatch):
     # our own loop fell behind and every reply waits unread: all look silent, all stay in
-    monkeypatch.setattr(silence, "FLOOR", 30.0)
+    async def scenario(h, a, b):
+        await pile_up(h, a, b"a")
+        await pile_up(h, b, b"b")  # a piles: the next three go to b, which piles too
+        h.invite(b"still-routed")
+        assert await invites_to(h.uas[a], 1) == [b"still-routed"]  # priority order, as without the bound
+        assert await h.uac.silent(0.1)  # no 503 (100 Trying skipped)
 
-    async def scenario():
-        async with Harness(two_servers, trying_timeout_ms=60000) as h:
-            a, b = h.dest_ports[:2]
-            for n in range(PILE_LIMIT):
-                h.invite(b"a-%d" % n)
-            await invites_to(h.uas[a], PILE_LIMIT)
-            await past_the_grace()
-            for n in range(PILE_LIMIT):
-                h.invite(b"b-%d" % n)
-            await invites_to(h.uas[b], PILE_LIMIT)
-            await past_the_grace()
-            h.invite(b"still-routed")
-            assert await invites_to(h.uas[a], 1) == [b"still-routed"]  # priority order, as without the bound
-            assert await h.uac.silent(0.1)  # no 503 (100 Trying skipped)
-
-    run(scenario())
+    count_bound(monkeypatch, scenario)
 
 
 def test_the_count_starts_again_after_trying_timeout():
