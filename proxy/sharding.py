@@ -220,9 +220,35 @@ def _wait_ready(fd, count, pids):
     return seen >= count
 
 
+class Overflow:
+    """Datagrams dropped because a worker's inbox was full, logged once a second at most.
+
+    The reader never waits for a worker: a worker that stops reading (stopped, swapped out, in a
+    bug) would otherwise stop the reader once its inbox is full (8 MB, ~2 s of its calls), and with
+    it every other worker. Its own datagrams are dropped instead, as UDP would drop them, and the
+    callers retransmit; the other workers' calls go on."""
+
+    def __init__(self, count):
+        self.dropped = [0] * count
+        self.logged = [0] * count
+        self.last_log = 0.0
+
+    def drop(self, i, now):
+        self.dropped[i] += 1
+        if now - self.last_log >= 1.0:
+            self.last_log = now
+            for j, (total, seen) in enumerate(zip(self.dropped, self.logged)):
+                if total > seen:
+                    log.warning("worker %d is not reading its inbox: %d datagrams dropped (%d in all)", j, total - seen, total)
+                    self.logged[j] = total
+
+
 def _distribute(public, outs, pids, stop):
     n = len(outs)
     public.setblocking(False)
+    for out in outs:
+        out.setblocking(False)
+    overflow = Overflow(n)
     find, crc = call_id, zlib.crc32
     last_check = time.monotonic()
     while not stop:
@@ -239,13 +265,15 @@ def _distribute(public, outs, pids, stop):
         except OSError as exc:  # an ICMP error reported on the unconnected socket: nobody to tell
             log.debug("public socket: %s", exc)
             continue
-        if data is not None:
-            out = outs[crc(find(data)) % n] if n > 1 else outs[0]
-            try:
-                out.send(frame(data, addr))
-            except OSError as exc:
-                log.warning("worker inbox: %s", exc)
         now = time.monotonic()
+        if data is not None:
+            i = crc(find(data)) % n if n > 1 else 0
+            try:
+                outs[i].send(frame(data, addr))
+            except BlockingIOError:
+                overflow.drop(i, now)
+            except OSError as exc:
+                log.warning("worker %d inbox: %s", i, exc)
         if now - last_check > 0.5:
             last_check = now
             for pid in pids:

@@ -1,6 +1,10 @@
 """The reader of `runproxy --processes N` sends every message of a call to one worker."""
 
-from proxy.sharding import call_id, frame, unframe, worker_for
+import logging
+import socket
+import threading
+
+from proxy.sharding import _distribute, call_id, frame, unframe, worker_for
 
 
 def _msg(first, call_id_line, eol=b"\r\n"):
@@ -31,3 +35,42 @@ def test_a_message_without_call_id_still_goes_somewhere():
 def test_the_source_address_survives_the_hand_over():
     assert unframe(frame(b"INVITE ...", ("192.0.2.7", 5071))) == (b"INVITE ...", ("192.0.2.7", 5071))
     assert unframe(frame(b"x", ("2001:db8::1", 5060))) == (b"x", ("2001:db8::1", 5060))
+
+
+def _call_ids_for(worker, count, n=2):
+    ids = (b"%d-stuck@127.0.0.1" % k for k in range(100_000))
+    return [c for c in ids if worker_for(_msg(b"INVITE sip:a@b SIP/2.0", b"Call-ID: " + c), n) == worker][:count]
+
+
+def test_a_worker_that_stops_reading_does_not_stop_the_others(caplog):
+    # A stopped worker (SIGSTOP, swapped out, stuck in a bug) used to stop the reader once its
+    # inbox was full: the reader's blocking send waited for it, and every other worker starved.
+    public = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    public.bind(("127.0.0.1", 0))
+    public.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM) for _ in range(2)]
+    pairs[0][0].setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # fills after a few datagrams
+    live = pairs[1][1]
+    live.settimeout(5)
+    stop = []
+    reader = threading.Thread(target=_distribute, args=(public, [a for a, _ in pairs], [], stop), daemon=True)
+    caller = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    caplog.set_level(logging.WARNING, logger="proxy.sharding")
+    reader.start()
+    try:
+        for c in _call_ids_for(0, 200):  # worker 0 never reads
+            caller.sendto(_msg(b"INVITE sip:a@b SIP/2.0", b"Call-ID: " + c), public.getsockname())
+        for c in _call_ids_for(1, 3):
+            caller.sendto(_msg(b"INVITE sip:a@b SIP/2.0", b"Call-ID: " + c), public.getsockname())
+        got = [call_id(unframe(live.recv(65600))[0]) for _ in range(3)]
+        assert got == _call_ids_for(1, 3)
+        assert "worker 0 is not reading its inbox" in caplog.text
+    finally:
+        stop.append(True)
+        pairs[0][1].close()  # a reader still blocked on it (the old code) gets an error and sees stop
+        reader.join(5)
+        for a, b in pairs:
+            a.close()
+            b.close()
+        public.close()
+        caller.close()
