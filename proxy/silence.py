@@ -36,13 +36,13 @@ MAX_ADDRS = 10000  # addresses of destinations only, so this is a guard, not a w
 class SilenceWatch:
     __slots__ = ("heard", "peak", "quiet", "unanswered", "pile_limit")
 
-    def __init__(self, pile_limit=PILE_LIMIT):
+    def __init__(self):
         self.heard = {}  # destination address -> loop time of the last response from it
         self.peak = {}  # destination address -> decaying peak of INVITE sent -> first reply (s)
         self.quiet = {}  # destination address -> when the INVITE that found it silent left
         # destination address -> [INVITEs sent since the last reply, when the first of them left]
         self.unanswered = {}
-        self.pile_limit = pile_limit
+        self.pile_limit = PILE_LIMIT  # this process's share of it: share()
 
     def replied(self, ct, now):
         """A response on a branch to a destination: it is alive now."""
