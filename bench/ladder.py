@@ -27,6 +27,7 @@ FULL = {  # bench/run --full: the whole table of issue 15 in one invocation
     "until_direct_fails": True,
     "burner": 2,
     "burner_rates": "200,1000,1600,2000",
+    "burner_failover": True,  # issue 15: the failover figures under the burner too
 }
 
 
