@@ -90,3 +90,36 @@ def cluster(db):
         "ast2": make_destination(dset, 2, admin_state=AdminState.INACTIVE),
         "ast3": make_destination(dset, 3, admin_state=AdminState.DISABLED),
     }
+
+
+# pytest-timeout's SIGALRM can be lost: raised inside an asyncio task it fails that task, not the test, and
+# a test waiting on it forever held CI for 90 minutes with nothing to show. This watchdog is the backstop:
+# a test still running WATCHDOG_S after it began gets every thread's stack printed, and the run ends.
+WATCHDOG_S = 420
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    import threading
+
+    timer = threading.Timer(WATCHDOG_S, _hung, args=(item,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _hung(item):
+    import faulthandler
+    import sys
+
+    capman = item.config.pluginmanager.getplugin("capturemanager")
+    if capman is not None:
+        capman.suspend_global_capture(in_=True)
+    sys.stderr.write(f"\n\n{item.nodeid} still running after {WATCHDOG_S} s: every thread's stack, then exit\n")
+    sys.stderr.flush()
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    sys.stderr.flush()
+    os._exit(3)
