@@ -22,3 +22,16 @@ class Background:
 
     def __len__(self):
         return len(self.tasks)
+
+
+def raise_if_cancelled():
+    """End a task whose cancellation was eaten on the way.
+
+    redis-py can swallow a cancel that lands inside a command: the command returns or fails as if
+    nothing happened, and a `while not stopped` loop goes round again, for ever (seen in a Redis
+    writer cancelled without being stopped: its task stayed "cancelling" and CI hung). Loops that
+    talk to Redis call this on every turn; on Python 3.11 the pending cancel shows in
+    `Task.cancelling()` until it is raised."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -20,6 +20,7 @@ import time
 from redis.exceptions import RedisError
 
 from lbcore import calls
+from proxy.background import raise_if_cancelled
 from proxy.slices import Slicer
 
 log = logging.getLogger("proxy.calllog")
@@ -193,6 +194,7 @@ class CallLog:
         client = None
         failing = False
         while not self.stopped.is_set():
+            raise_if_cancelled()
             try:
                 if client is None:
                     client = client_factory()

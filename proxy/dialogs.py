@@ -28,6 +28,7 @@ from lbcore.contract import (
     encode_dialog,
     node_key,
 )
+from proxy.background import raise_if_cancelled
 from proxy.slices import Slicer
 
 log = logging.getLogger("proxy.dialogs")
@@ -63,6 +64,7 @@ class DialogStore:
         failing = False
         last_claim = 0.0
         while not self.stopped.is_set():
+            raise_if_cancelled()
             try:
                 if client is None:
                     client = self.client_factory()

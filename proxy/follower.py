@@ -42,7 +42,7 @@ from lbcore.contract import (
     vrrp_key,
 )
 from lbcore.redistarget import RedisTarget
-from proxy.background import Background
+from proxy.background import Background, raise_if_cancelled
 from proxy.resolver import address_is_here
 
 log = logging.getLogger("proxy.follower")
@@ -82,6 +82,7 @@ class Follower:
     async def run(self):
         backoff = BACKOFF_MIN
         while not self.stopped.is_set():
+            raise_if_cancelled()
             client = self._client()
             pubsub = client.pubsub()
             try:
@@ -98,7 +99,7 @@ class Follower:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError, ValueError) as exc:
-                _reraise_cancel()
+                raise_if_cancelled()
                 if not self._warned:
                     log.warning("redis unavailable (%s): routing from table version %s, retrying", exc, self.core.view.version)
                     self._warned = True
@@ -112,6 +113,7 @@ class Follower:
 
     async def _listen(self, client, pubsub):
         while not self.stopped.is_set():
+            raise_if_cancelled()
             message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
             if message is None or message.get("type") != "message":
                 continue
@@ -179,6 +181,7 @@ class Follower:
         failing = False
         key = node_key(self.node_name)
         while not self.stopped.is_set():
+            raise_if_cancelled()
             try:
                 if client is None:
                     client = self._client()
@@ -230,7 +233,7 @@ class Follower:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
-                _reraise_cancel()
+                raise_if_cancelled()
                 if not failing:
                     log.warning("heartbeat to redis failed: %s", exc)
                 failing = True
@@ -333,13 +336,6 @@ def redis_client(target, node_name):
     client = sentinel.master_for(target.master, redis_class=SentinelMaster, **options, **target.master_options())
     client.sentinel = sentinel
     return client
-
-
-def _reraise_cancel():
-    """redis-py may turn our cancellation into a connection error: keep it a cancellation."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 
 
 async def _close(*things):

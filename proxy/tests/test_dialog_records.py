@@ -138,7 +138,8 @@ def test_a_restarted_node_counts_what_its_previous_process_left(redis, redis_url
         await client.aclose()
 
         new = _core("t-r", dialog_timeout_s=60)
-        task = asyncio.get_running_loop().create_task(_store(new, redis_url).run())
+        store = _store(new, redis_url)
+        task = asyncio.get_running_loop().create_task(store.run())
         deadline = time.monotonic() + 3
         while new.accounting.active < 2 and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
@@ -150,7 +151,9 @@ def test_a_restarted_node_counts_what_its_previous_process_left(redis, redis_url
         assert _counts(redis, "t-r") == {1: 1}
         new.accounting.expire(time.time() + 61)  # the adopted call outlives dialog_timeout
         assert new.accounting.active == 0
+        store.stop()  # as proxy.server stops it: the flag, then the cancel
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        async with asyncio.timeout(5):
+            await asyncio.gather(task, return_exceptions=True)
 
     run(scenario())
