@@ -5,6 +5,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 
 from dispatcher.choices import ALGORITHM_HELP, PROBE_PRESETS, AdminState, Algorithm, Cause, EventKind, LoadMode
+from dispatcher.kamailio_list import ATTRS_WITH_FIELDS, parse_attrs, without_field_attrs
 from dispatcher.kamailio_weight import outside_kamailio, weight_problem
 from dispatcher.models import Destination, DispatcherSet, ProbeSettings, ProxySettings, SourceRule
 
@@ -55,12 +56,18 @@ WEIGHTED_ALGORITHMS = (Algorithm.ROUND_ROBIN, Algorithm.WEIGHT, Algorithm.RELATI
 class DestinationForm(forms.ModelForm):
     class Meta:
         model = Destination
-        fields = ["dset", "uri", "duid", "priority", "weight", "rweight", "maxload", "probing", "description"]
-        widgets = {"uri": forms.TextInput(attrs={"placeholder": "sip:10.0.0.11:5080", "size": 40})}
+        fields = ["dset", "uri", "duid", "priority", "weight", "rweight", "maxload", "attrs", "probing", "description"]
+        widgets = {
+            "uri": forms.TextInput(attrs={"placeholder": "sip:10.0.0.11:5080", "size": 40}),
+            "attrs": forms.TextInput(attrs={"placeholder": "socket=udp:10.0.0.5:5060;ping_from=sip:lb@10.0.0.5", "size": 60}),
+        }
+        labels = {"attrs": "Attributes (attrs)"}
         help_texts = {
+            "attrs": "Kamailio's dispatcher.list attributes, separated by ;. socket and ping_from are used; "
+            "others are kept and exported as written. weight, rweight, duid and maxload come from their own fields.",
             "weight": "Share of calls in sets using algorithm 4, 9 or 11. 0 there means a backup: "
             "calls only when every destination with a weight fails (Kamailio's meaning). Kamailio reads 1-100 only: "
-            "the dispatcher.list export refuses a larger weight unless told to write it anyway."
+            "the dispatcher.list export refuses a larger weight unless told to write it anyway.",
         }
 
     def __init__(self, *args, initial=None, **kwargs):
@@ -69,6 +76,8 @@ class DestinationForm(forms.ModelForm):
         # model's 0, which a dispatcher.list line without weight= keeps (services.import_list).
         if self.instance.pk is None and "weight" not in (initial or {}):
             self.initial["weight"] = _usual_weight((initial or {}).get("dset"))
+        # The attributes that have their own fields are edited there; save_config writes them back in.
+        self.initial["attrs"] = without_field_attrs(self.initial.get("attrs") or "")
 
     def weight_warning(self):
         """After a save: the weight makes this row a backup, or the only row to get calls, in its set,
@@ -97,7 +106,17 @@ class DestinationForm(forms.ModelForm):
             self.add_error("uri", "This URI is already in this set.")
         if data.get("duid") and others.filter(duid=data["duid"]).exists():
             self.add_error("duid", "Another destination in this set has this DUID.")
+        self._attrs_agree_with_fields(data)
         return data
+
+    def _attrs_agree_with_fields(self, data):
+        """weight=50 typed into attrs would be overwritten by the Weight field on save without a word:
+        say which field holds it instead."""
+        for key, value in parse_attrs(data.get("attrs") or ""):
+            field = key.lower()
+            if field in ATTRS_WITH_FIELDS and field in self.fields:
+                label = self.fields[field].label
+                self.add_error("attrs", f"{key}={value or ''}: set this in the {label} field, which writes {field}= itself.")
 
 
 def _usual_weight(dset_pk):

@@ -146,6 +146,16 @@ def parse_list(text):
     return entries
 
 
+ATTRS_WITH_FIELDS = ("weight", "rweight", "duid", "maxload")  # kept in their own columns, written back by compose_attrs
+
+
+def without_field_attrs(raw):
+    """The attrs string without the attributes that have their own fields (what the form shows)."""
+    return ";".join(
+        key if value is None else f"{key}={value}" for key, value in parse_attrs(raw) if key.lower() not in ATTRS_WITH_FIELDS
+    )
+
+
 def compose_attrs(raw, *, weight, rweight, duid, maxload):
     """The attrs string with our fields' current values, keeping unknown attributes and their order."""
     current = {"weight": weight, "rweight": rweight, "duid": duid, "maxload": maxload}
@@ -160,7 +170,7 @@ def compose_attrs(raw, *, weight, rweight, duid, maxload):
             out.append(f"{key}={new}")
         else:
             out.append(key if value is None else f"{key}={value}")
-    for key in ("weight", "rweight", "duid", "maxload"):
+    for key in ATTRS_WITH_FIELDS:
         if key not in done and current[key] not in (0, "", None):
             out.append(f"{key}={current[key]}")
     return ";".join(out)
