@@ -72,6 +72,7 @@ class Accounting:
         self.record_removals = []  # call-ids ended, their records not yet removed from Redis
         self.ended_unknown = {}  # call-id -> None: BYEs of calls not in memory, insertion-ordered
         self.clock = time.monotonic  # of the call rates only; tests step it instead of sleeping
+        self.read_totals = {}  # counter name -> callable: counted outside this process (sharding's reader)
 
     def invite(self):
         """A new INVITE came in (dispatched or shed)."""
@@ -199,6 +200,8 @@ class Accounting:
         here, once a second, not per call: `cps` over the last 10 s, `cps_1m` over the last minute."""
         now = self.clock()
         totals = dict(self.totals)
+        for name, read in self.read_totals.items():
+            totals[name] = read()
         totals["active"] = self.active
         dests = {
             did: {

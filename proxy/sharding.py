@@ -21,6 +21,7 @@ served by worker 0 alone.
 
 import ctypes
 import logging
+import mmap
 import os
 import re
 import select
@@ -68,12 +69,33 @@ def unframe(buf):
 class Worker:
     """What a worker process gets from the reader: its inbox and the public socket to send from."""
 
-    def __init__(self, index, count, public, inbox):
+    def __init__(self, index, count, public, inbox, drops=None):
         self.index = index
         self.count = count
         self.public = public  # (host, port) callers send to
         self.inbox = inbox
         self.public_sock = None  # set in the worker (the inherited socket)
+        self.drops = drops  # DropCounts shared with the reader
+
+    def dropped(self):
+        """Datagrams for this worker the reader dropped, its inbox full (since the reader started)."""
+        return self.drops.get(self.index) if self.drops is not None else 0
+
+
+class DropCounts:
+    """One counter per worker in memory shared across the fork: the reader writes, each worker reads
+    its own for its heartbeat (the reader has no Redis client and no loop to send one with)."""
+
+    _SLOT = struct.Struct("Q")
+
+    def __init__(self, count):
+        self.mem = mmap.mmap(-1, self._SLOT.size * count)  # anonymous and MAP_SHARED: seen by the forked workers
+
+    def set(self, i, value):
+        self._SLOT.pack_into(self.mem, i * self._SLOT.size, value)
+
+    def get(self, i):
+        return self._SLOT.unpack_from(self.mem, i * self._SLOT.size)[0]
 
 
 class PublicSender:
@@ -106,6 +128,7 @@ def attach_inbox(core, loop, worker, listener):
             core.on_message(data, listener, addr, None)
 
     loop.add_reader(inbox.fileno(), readable)
+    core.accounting.read_totals["inbox_dropped"] = worker.dropped
     core.overload.watch(inbox)  # its queue delay is the backlog now, not the public socket's
 
 
@@ -152,6 +175,7 @@ def run(listen, processes, start_worker):
                 s.setsockopt(socket.SOL_SOCKET, opt, INBOX_BUFFER)
     pids = []
     parent = os.getpid()
+    drops = DropCounts(processes)
     for i in range(processes):
         pid = os.fork()
         if pid == 0:  # the worker: keep its own inbox, the public socket and the ready pipe
@@ -161,7 +185,7 @@ def run(listen, processes, start_worker):
                 a.close()
                 if j != i:
                     b.close()
-            worker = Worker(i, processes, (host, port), pairs[i][1])
+            worker = Worker(i, processes, (host, port), pairs[i][1], drops)
             worker.public_sock = public
             worker.ready_fd = ready_w
             code = 1
@@ -185,7 +209,7 @@ def run(listen, processes, start_worker):
     try:
         if _wait_ready(ready_r, processes, pids):
             log.warning("proxy ready: %d processes behind udp:%s:%s (pids %s)", processes, host, port, pids)
-        _distribute(public, outs, pids, stop)
+        _distribute(public, outs, pids, stop, drops)
     finally:
         _stop_workers(pids)
         os.close(ready_r)
@@ -228,13 +252,16 @@ class Overflow:
     it every other worker. Its own datagrams are dropped instead, as UDP would drop them, and the
     callers retransmit; the other workers' calls go on."""
 
-    def __init__(self, count):
+    def __init__(self, count, shared=None):
         self.dropped = [0] * count
         self.logged = [0] * count
         self.last_log = 0.0
+        self.shared = shared  # DropCounts: the worker's heartbeat carries its count (inbox_dropped)
 
     def drop(self, i, now):
         self.dropped[i] += 1
+        if self.shared is not None:
+            self.shared.set(i, self.dropped[i])
         if now - self.last_log >= 1.0:
             self.last_log = now
             for j, (total, seen) in enumerate(zip(self.dropped, self.logged)):
@@ -243,12 +270,12 @@ class Overflow:
                     self.logged[j] = total
 
 
-def _distribute(public, outs, pids, stop):
+def _distribute(public, outs, pids, stop, drops=None):
     n = len(outs)
     public.setblocking(False)
     for out in outs:
         out.setblocking(False)
-    overflow = Overflow(n)
+    overflow = Overflow(n, drops)
     find, crc = call_id, zlib.crc32
     last_check = time.monotonic()
     while not stop:

@@ -16,6 +16,10 @@ NODE_COUNTERS = {
     "failovers": ("lbpanel_node_failovers", "INVITEs this proxy moved to the next server since it started."),
     "sent_503": ("lbpanel_node_sent_503", "503s this proxy sent itself (overload, no server) since it started."),
     "shed": ("lbpanel_node_shed", "New INVITEs this proxy refused with 503 because it was overloaded, since it started."),
+    "inbox_dropped": (
+        "lbpanel_node_inbox_dropped",
+        "Datagrams for this worker (--processes) its reader dropped because the worker was not reading its inbox.",
+    ),
 }
 
 

@@ -12,7 +12,7 @@ def test_it_exports_server_health_node_counters_and_probe_rounds(anonymous, clus
     ast1 = cluster["ast1"]
     write_health(redis, ast1.id, contract.DOWN)
     redis.set(contract.TABLE_VERSION_KEY, 7)
-    totals = {"active": 0, "invites": 90, "answered": 60, "failovers": 4, "sent_503": 12, "shed": 9}
+    totals = {"active": 0, "invites": 90, "answered": 60, "failovers": 4, "sent_503": 12, "shed": 9, "inbox_dropped": 5}
     write_node(redis, "lb-a", table_version=5, totals=totals)
     round_at = time.time() - 3
     redis.set(contract.LAST_ROUND_KEY, round_at)
@@ -23,6 +23,7 @@ def test_it_exports_server_health_node_counters_and_probe_rounds(anonymous, clus
     assert found[("lbpanel_server_health", (("health", "up"), *server[1:]))] == 0
     node = (("node", "lb-a"),)
     assert found[("lbpanel_node_shed_total", node)] == 9
+    assert found[("lbpanel_node_inbox_dropped_total", node)] == 5
     assert found[("lbpanel_node_sent_503_total", node)] == 12
     assert found[("lbpanel_node_failovers_total", node)] == 4
     assert found[("lbpanel_node_invites_total", node)] == 90

@@ -91,3 +91,13 @@ def test_a_dead_node_s_dialog_records_name_it_until_a_live_node_claims_them():
     snap = LiveSnapshot(nodes=[{"name": "lb2", "age": 0.5}], node_calls={"lb1": {1: 4, 2: 3}, "lb2": {1: 9}, "lb3": {}})
     (lb1,) = departed_nodes(snap)
     assert (lb1.name, lb1.calls, lb1.since) == ("lb1", 7, None)
+
+
+def test_it_shows_datagrams_a_workers_reader_dropped(panel, cluster, redis):
+    # --processes: the reader drops a worker's datagrams when its inbox is full; callers retransmit,
+    # but a worker that keeps falling behind loses calls, and only its heartbeat can say so.
+    write_node(redis, "lb1-w0", totals={"active": 0, "invites": 10, "inbox_dropped": 37})
+    write_node(redis, "lb1-w1", totals={"active": 0, "invites": 10, "inbox_dropped": 0})
+    nodes = _nodes(panel.get("/sets/").content.decode())
+    assert 'data-testid="inbox-dropped"' in nodes and "37 datagrams dropped before this worker" in nodes
+    assert 'data-testid="inbox-dropped"' not in _row(nodes, "lb1-w1")

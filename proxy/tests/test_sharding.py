@@ -1,10 +1,11 @@
 """The reader of `runproxy --processes N` sends every message of a call to one worker."""
 
 import logging
+import os
 import socket
 import threading
 
-from proxy.sharding import _distribute, call_id, frame, unframe, worker_for
+from proxy.sharding import DropCounts, Worker, _distribute, call_id, frame, unframe, worker_for
 
 
 def _msg(first, call_id_line, eol=b"\r\n"):
@@ -53,7 +54,8 @@ def test_a_worker_that_stops_reading_does_not_stop_the_others(caplog):
     live = pairs[1][1]
     live.settimeout(5)
     stop = []
-    reader = threading.Thread(target=_distribute, args=(public, [a for a, _ in pairs], [], stop), daemon=True)
+    drops = DropCounts(2)
+    reader = threading.Thread(target=_distribute, args=(public, [a for a, _ in pairs], [], stop, drops), daemon=True)
     caller = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     caplog.set_level(logging.WARNING, logger="proxy.sharding")
     reader.start()
@@ -65,6 +67,9 @@ def test_a_worker_that_stops_reading_does_not_stop_the_others(caplog):
         got = [call_id(unframe(live.recv(65600))[0]) for _ in range(3)]
         assert got == _call_ids_for(1, 3)
         assert "worker 0 is not reading its inbox" in caplog.text
+        # and each worker's heartbeat can say how many of its own were dropped
+        stuck, fine = Worker(0, 2, None, None, drops), Worker(1, 2, None, None, drops)
+        assert stuck.dropped() > 0 and fine.dropped() == 0
     finally:
         stop.append(True)
         pairs[0][1].close()  # a reader still blocked on it (the old code) gets an error and sees stop
@@ -74,3 +79,30 @@ def test_a_worker_that_stops_reading_does_not_stop_the_others(caplog):
             b.close()
         public.close()
         caller.close()
+
+
+def test_the_drop_counts_the_reader_writes_are_read_in_a_forked_worker():
+    drops = DropCounts(3)
+    go_r, go_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker: reads its slot once the reader has written it
+        os.close(go_w)
+        os.read(go_r, 1)
+        os._exit(min(Worker(2, 3, None, None, drops).dropped(), 255))
+    os.close(go_r)
+    drops.set(2, 41)
+    os.write(go_w, b"g")
+    os.close(go_w)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 41
+
+
+def test_a_workers_heartbeat_carries_its_drops():
+    from proxy.accounting import Accounting
+
+    acc = Accounting(core=None)
+    drops = DropCounts(1)
+    acc.read_totals["inbox_dropped"] = Worker(0, 1, None, None, drops).dropped
+    drops.set(0, 12)
+    totals, _ = acc.snapshot()
+    assert totals["inbox_dropped"] == 12
