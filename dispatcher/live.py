@@ -60,8 +60,10 @@ class LiveSnapshot:
     # reporting with calls up
     node_calls: dict = field(default_factory=dict)
     # destination id -> [lbcore.contract.decode_dns_warning docs], one per live proxy whose lookups of
-    # its host name fail (lb:dns:<id>)
+    # its host name fail (lb:dnsfail:<node>)
     dns: dict = field(default_factory=dict)
+    # the same from proxies that stopped reporting: what they last saw, nobody's word any more
+    dns_unknown: dict = field(default_factory=dict)
     redis_error: str = ""
     taken_at: float = field(default_factory=time.time)
 
@@ -102,7 +104,7 @@ def snapshot():
         for name in names:
             pipe.get(name)
         for key in dns_keys:
-            pipe.get(key)
+            pipe.hgetall(key)
         pipe.hgetall(contract.HEALTH_KEY)
         pipe.get(contract.TABLE_VERSION_KEY)
         pipe.get(contract.LAST_ROUND_KEY)
@@ -112,7 +114,6 @@ def snapshot():
         snap.redis_error = f"Redis is not reachable: {exc}"
         return snap
     node_docs, dns_docs = docs[: len(names)], docs[len(names) :]
-    snap.dns = _dns_warnings(dns_keys, dns_docs)
     try:
         recorded = _dialog_counts(r)
     except RedisError as exc:
@@ -141,6 +142,7 @@ def snapshot():
         for dest_id, n in counts.items():
             snap.destinations.setdefault(dest_id, DestinationLive()).active += n
     snap.nodes.sort(key=lambda n: n.get("name", ""))
+    snap.dns, snap.dns_unknown = _dns_warnings(dns_keys, dns_docs, {n.get("name") for n in snap.nodes})
     try:
         records = _node_call_records(r)
     except RedisError as exc:
@@ -212,18 +214,18 @@ def unvouched_text(unvouched):
     return "; ".join(parts) + "; counts unknown" if parts else ""
 
 
-def _dns_warnings(keys, docs):
-    out = {}
-    for key, raw in zip(keys, docs, strict=True):
-        if raw is None:  # expired between SCAN and GET: the name resolves again
-            continue
+def _dns_warnings(keys, hashes, live):
+    """({destination id: [warning]} from live proxies, the same from proxies that stopped reporting)."""
+    known, unknown = {}, {}
+    for key, fields in zip(keys, hashes, strict=True):
         key = key.decode() if isinstance(key, bytes) else key
-        try:
-            dest_id = int(key.removeprefix(contract.DNS_KEY_PREFIX))
-            out.setdefault(dest_id, []).append(contract.decode_dns_warning(raw))
-        except (ValueError, TypeError, KeyError):
-            continue  # not ours to read; the panel shows what it can vouch for
-    return out
+        out = known if key.removeprefix(contract.DNS_KEY_PREFIX) in live else unknown
+        for dest_id, raw in (fields or {}).items():  # {} : deleted between SCAN and HGETALL
+            try:
+                out.setdefault(int(dest_id), []).append(contract.decode_dns_warning(raw))
+            except (ValueError, TypeError, KeyError):
+                continue  # not ours to read; the panel shows what it can vouch for
+    return known, unknown
 
 
 def dns_text(warnings):
@@ -236,6 +238,20 @@ def dns_text(warnings):
         at = timezone.localtime(datetime.fromtimestamp(w["since"], tz=UTC)).strftime("%H:%M") if w["since"] else "?"
         using = f"using last known {', '.join(w['using'])}" if w["using"] else "never resolved: not used"
         lines[w["name"]] = f"DNS: {w['name']} stopped resolving at {at} ({w['why']}); {using}"
+    return "; ".join(lines.values())
+
+
+def dns_unknown_text(warnings):
+    """While no proxy reports: the names the last proxies saw failing, as unknown, or ''."""
+    lines = {}
+    for w in warnings:
+        if w["name"] in lines:
+            continue
+        at = timezone.localtime(datetime.fromtimestamp(w["since"], tz=UTC)).strftime("%H:%M") if w["since"] else "?"
+        lines[w["name"]] = (
+            f"DNS unknown: no proxy is looking up {w['name']}; proxy {w['node']} found it failing from {at} "
+            f"({w['why']}) until it stopped reporting"
+        )
     return "; ".join(lines.values())
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from django.db.models import Prefetch
 
 from dispatcher.choices import AdminState
-from dispatcher.live import dns_text, unvouched_text
+from dispatcher.live import dns_text, dns_unknown_text, unvouched_text
 from dispatcher.models import Destination, Server
 from lbcore import rules
 
@@ -51,6 +51,7 @@ class ServerFigures:
     drained: bool | None = None  # True: safe to restart; None: unknown, never "safe"
     unknown_reason: str = ""  # why active_calls is None
     dns_warning: str = ""  # its host name stopped resolving on a live proxy, which uses its last addresses
+    dns_unknown: bool = False  # dns_warning is what proxies that stopped reporting last saw: nobody's word now
 
     @property
     def admin_state(self):
@@ -80,9 +81,10 @@ def _figures(server, dests, snap, reporting):
     out = ServerFigures(server=server)
     worst = None
     unvouched = []
-    dns = []
+    dns, dns_unknown = [], []
     for dest in dests:
         dns += snap.dns.get(dest.id, ())
+        dns_unknown += snap.dns_unknown.get(dest.id, ())
         live = snap.for_destination(dest.id)
         health = rules.effective_health(snap.health.get(dest.id), dest.health)
         out.sets.append(SetFigures(dest.dset.setid, dest.id, dest.admin_state, live.active_known if reporting else None))
@@ -101,6 +103,10 @@ def _figures(server, dests, snap, reporting):
     out.cps = round(out.cps, 3)
     out.cps_1m = round(out.cps_1m, 3)
     out.dns_warning = dns_text(dns)
+    if not out.dns_warning and not reporting and dns_unknown:
+        # Live proxies that do not complain resolve the name: their silence is an answer. With none
+        # reporting, nobody looks it up; the last failure seen is shown, as unknown, not dropped.
+        out.dns_warning, out.dns_unknown = dns_unknown_text(dns_unknown), True
     if out.active_calls is None:
         out.unknown_reason = unvouched_text(_merged(unvouched)) if reporting else "no proxy reporting; counts unknown"
     return out

@@ -23,7 +23,7 @@ Keys:
                     dialog records (lbcore.rules.unvouched_calls still reads it during an upgrade)
   lb:vrrp:<name>    JSON {"name", "state", "at"}: what keepalived last said of one node's floating
                     address (`manage.py proxy_check --report STATE` from its notify hook)
-  lb:dns:<id>       JSON, while a live proxy finds destination <id>'s host name failing (see "DNS" below)
+  lb:dnsfail:<node> hash, destination id -> JSON: the host names failing on that proxy (see "DNS" below)
 """
 
 import json
@@ -472,17 +472,22 @@ def decode_vrrp(raw):
 
 # -- DNS: a destination's host name that stopped resolving -------------------------------
 #
-# lb:dns:<destination id>  JSON {"node", "name", "why", "since", "using"}, rewritten by the heartbeat of
-# each proxy whose lookups of that name fail, with the heartbeat's TTL: it is gone a few seconds after
-# the name resolves again (or the last proxy saying so dies). "why": NXDOMAIN, SERVFAIL (REFUSED),
-# timeout...; "since": epoch of the first failure in a row; "using": the last known addresses the
-# proxy still sends to ("127.0.0.1:5070", "[::1]:5060;transport=tcp"), [] when it never resolved.
+# lb:dnsfail:<node>  hash: destination id -> JSON {"node", "name", "why", "since", "using"}, one field per
+# destination whose host name fails on that proxy. Each heartbeat rewrites it whole (deleted when no name
+# fails; a clean stop deletes it too). "why": NXDOMAIN, SERVFAIL (REFUSED), timeout...; "since": epoch of
+# the first failure in a row; "using": the last known addresses the proxy still sends to
+# ("127.0.0.1:5070", "[::1]:5060;transport=tcp"), [] when it never resolved.
+# It outlives its proxy's heartbeat (DNS_KEEP_SECONDS) on purpose: a proxy that dies with names failing
+# leaves what it last saw, and while no proxy reports, the panel shows those names as unknown with who
+# saw them fail, instead of dropping the warning as if the names resolved again. (It was lb:dns:<id>,
+# with the heartbeat's TTL: the warning vanished with the proxy.)
 
-DNS_KEY_PREFIX = "lb:dns:"
+DNS_KEY_PREFIX = "lb:dnsfail:"
+DNS_KEEP_SECONDS = 86400
 
 
-def dns_key(destination_id):
-    return f"{DNS_KEY_PREFIX}{destination_id}"
+def dns_key(node):
+    return f"{DNS_KEY_PREFIX}{node}"
 
 
 def encode_dns_warning(node, name, why, since, using):

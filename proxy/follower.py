@@ -19,6 +19,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from lbcore.contract import (
+    DNS_KEEP_SECONDS,
     EVENTS_CHANNEL,
     HEALTH_KEY,
     NODE_CARRIERS_TTL_SECONDS,
@@ -64,6 +65,7 @@ class Follower:
         self.first_attempt = asyncio.Event()
         self.stopped = asyncio.Event()
         self._warned = False
+        self._dns_written = True  # unknown until our first heartbeat rewrites lb:dnsfail:<us>
         self.writes = Background()  # suspect marks on their way to Redis
 
     def stop(self):
@@ -254,14 +256,19 @@ class Follower:
         return {"started": old["started"], "written": old["written"]}
 
     async def _write_dns_warnings(self, client):
-        """Each destination whose host name fails here: lb:dns:<id>, living as long as our heartbeat."""
+        """The destinations whose host names fail here, in lb:dnsfail:<us>, rewritten whole. Nothing is
+        sent while nothing fails and nothing did (the first write also clears what our predecessor left)."""
         warnings = self.core.names.warnings(self.core.view.table)
-        if not warnings:
+        if not warnings and not self._dns_written:
             return
-        async with client.pipeline(transaction=False) as pipe:
-            for dest_id, w in warnings.items():
-                pipe.set(dns_key(dest_id), encode_dns_warning(self.node_name, **w), ex=NODE_TTL_SECONDS)
+        key = dns_key(self.node_name)
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            if warnings:
+                pipe.hset(key, mapping={str(d): encode_dns_warning(self.node_name, **w) for d, w in warnings.items()})
+                pipe.expire(key, DNS_KEEP_SECONDS)
             await pipe.execute()
+        self._dns_written = bool(warnings)
 
     def _advertise_text(self):
         if self.advertise is None:
@@ -290,10 +297,11 @@ class Follower:
             return None
 
     async def remove_node(self):
-        """On a clean stop: remove the heartbeat. The calls we carry stay in lb:dialogs:<name>."""
+        """On a clean stop: remove the heartbeat and our DNS failures (nobody is left to vouch for
+        them, and a stop is no crash to explain). The calls we carry stay in lb:dialogs:<name>."""
         client = self._client()
         try:
-            await client.delete(node_key(self.node_name))
+            await client.delete(node_key(self.node_name), dns_key(self.node_name))
         except (RedisError, OSError) as exc:
             # the key's TTL removes this node from the panel a few seconds later anyway
             log.warning("could not remove %s on stop: %s", node_key(self.node_name), exc)

@@ -135,7 +135,8 @@ class LbpanelCollector:
             if figures.drained is not None:
                 drained.add_metric(values, 1 if figures.drained else 0)
             cps.add_metric(values, figures.cps)
-            dns_failing.add_metric(values, 1 if figures.dns_warning else 0)
+            if not figures.dns_unknown:  # nobody looks the name up: absent, not 0 or 1
+                dns_failing.add_metric(values, 1 if figures.dns_warning else 0)
         yield from (active, unknown, cps, drained, dns_failing)
 
     def _nodes(self, snap):

@@ -1,5 +1,6 @@
-"""A destination's host name that stopped resolving on a live proxy (lb:dns:<id>, written with its
-heartbeat) shows on the server's row and in the API: when, why, and the addresses still in use."""
+"""A destination's host name that stopped resolving on a live proxy (lb:dnsfail:<node>, rewritten by its
+heartbeat) shows on the server's row and in the API: when, why, and the addresses still in use.
+While no proxy reports, what the last ones saw shows as unknown, with who saw it; it is not dropped."""
 
 import time
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ def by_name(db):
 
 def warn(redis, dest, since, node="proxy-a", why="NXDOMAIN", using=("127.0.0.1:5070",)):
     doc = contract.encode_dns_warning(node, "sip:ast.example.test", why, since, using)
-    redis.set(contract.dns_key(dest.pk), doc, ex=contract.NODE_TTL_SECONDS)
+    redis.hset(contract.dns_key(node), str(dest.pk), doc)
 
 
 def hhmm(epoch):
@@ -67,6 +68,7 @@ def test_the_api_gives_the_warning_and_null_without_one(operator, by_name, redis
 
 
 def test_a_name_that_never_resolved_says_it_is_not_used(operator, by_name, redis):
+    write_node(redis)
     warn(redis, by_name, time.time(), why="SERVFAIL (REFUSED)", using=())
     body = client_for(operator).get(f"/api/v1/servers/{by_name.server_id}/").json()
     assert "(SERVFAIL (REFUSED)); never resolved: not used" in body["dns_warning"]
@@ -80,3 +82,24 @@ def test_metrics_flag_the_server_whose_name_fails(client, by_name, redis):
     assert samples(client.get("/metrics"))[("lbpanel_server_dns_failing", labels)] == 0
     warn(redis, by_name, time.time())
     assert samples(client.get("/metrics"))[("lbpanel_server_dns_failing", labels)] == 1
+
+
+def test_with_no_proxy_reporting_the_last_failure_seen_is_unknown_not_dropped(client, operator, by_name, redis):
+    # proxy-a found the name failing, then died: its heartbeat expired, its failures stay behind.
+    since = time.time() - 300
+    warn(redis, by_name, since, node="proxy-a")
+    body = client_for(operator).get(f"/api/v1/servers/{by_name.server_id}/").json()
+    assert body["dns_warning"] == (
+        f"DNS unknown: no proxy is looking up sip:ast.example.test; proxy proxy-a found it failing from {hhmm(since)} "
+        "(NXDOMAIN) until it stopped reporting"
+    )
+    from dispatcher.tests.test_metrics_health import samples
+
+    labels = (("id", str(by_name.server_id)), ("server", by_name.server.name))
+    assert ("lbpanel_server_dns_failing", labels) not in samples(client.get("/metrics"))  # unknown: absent, not 0
+
+
+def test_a_live_proxy_that_resolves_the_name_outweighs_a_dead_ones_failure(operator, by_name, redis):
+    write_node(redis, "proxy-b")  # live, and not complaining: the name resolves there
+    warn(redis, by_name, time.time(), node="proxy-a")  # proxy-a stopped reporting
+    assert client_for(operator).get(f"/api/v1/servers/{by_name.server_id}/").json()["dns_warning"] is None

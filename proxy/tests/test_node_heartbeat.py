@@ -102,3 +102,20 @@ def test_a_bind_says_whether_an_address_is_on_this_host():
     assert address_is_here("127.0.0.9") is None
     assert address_is_here("vip.example.com") is None
     assert address_is_here("192.0.2.77") in (False, None)  # TEST-NET-1: never ours (None under ip_nonlocal_bind)
+
+
+def test_a_restarted_node_clears_the_dns_failures_its_predecessor_left(redis, redis_url):
+    # lb:dnsfail:<node> outlives a dead proxy on purpose (the panel shows it as unknown); the next
+    # process under that name, whose names resolve, must not leave it standing as its own word.
+    from lbcore.contract import dns_key, encode_dns_warning
+
+    redis.hset(dns_key("t-dns-restart"), "1", encode_dns_warning("t-dns-restart", "sip:gone.test", "NXDOMAIN", 1.0, []))
+
+    async def scenario():
+        _, tasks = _beating(redis_url, "t-dns-restart")
+        await _until(lambda: "holds_address" in _node(redis, "t-dns-restart"), "a heartbeat")
+        await _until(lambda: not redis.exists(dns_key("t-dns-restart")), "the predecessor's DNS failures cleared")
+        for t in tasks:
+            t.cancel()
+
+    run(scenario())

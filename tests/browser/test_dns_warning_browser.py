@@ -35,7 +35,7 @@ def test_the_warning_appears_with_the_live_refresh_and_fits_a_phone(page, operat
     doc = contract.encode_dns_warning(
         "proxy-a", "sip:asterisk-floor-2.callcenter.example.test", "SERVFAIL (REFUSED)", time.time(), ["10.20.30.40:5060"]
     )
-    redis.set(contract.dns_key(by_name.id), doc)  # no TTL: the test's proxy is not renewing it
+    redis.hset(contract.dns_key("proxy-a"), str(by_name.id), doc)  # as proxy-a's heartbeat writes it
     warning = row.get_by_test_id("server-dns-warning")
     expect(warning).to_contain_text("stopped resolving at", timeout=15_000)
     expect(warning).to_contain_text("(SERVFAIL (REFUSED)); using last known 10.20.30.40:5060")
