@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 
 from lbcore import sipdns
+from proxy.background import raise_if_cancelled
 
 log = logging.getLogger("proxy.dns")
 
@@ -112,6 +113,7 @@ class DestinationNames:
     async def run(self, stopped):
         """Look names up again as they fall due, until `stopped` is set."""
         while not stopped.is_set():
+            raise_if_cancelled()  # asyncio.wait_for on 3.11 eats a cancel that lands as a wake-up completes
             now = self.loop.time()
             due = [n for n, e in self.entries.items() if e.due <= now]
             if due:

@@ -81,3 +81,36 @@ def test_the_call_record_writer_ends_when_its_cancel_is_eaten():
         await _cancel_in_a_command(asyncio.get_running_loop().create_task(log.run(lambda: client)), client)
 
     run(scenario())
+
+
+def test_the_dns_refresher_ends_when_its_cancel_lands_as_a_wake_up_completes():
+    """asyncio.wait_for on Python 3.11 returns the result, not the cancel, when the awaited thing has
+    just finished: a cancel landing a few loop turns after `wake` was set was eaten, and the refresher
+    went on. Every landing point in the first turns after a wake-up is tried."""
+    from proxy.dnsnames import DestinationNames
+
+    async def trial(turns):
+        loop = asyncio.get_running_loop()
+        names = DestinationNames(loop)
+        stopped = asyncio.Event()
+        task = loop.create_task(names.run(stopped))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        names.wake.set()
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        task.cancel()
+        try:
+            async with asyncio.timeout(1):
+                await asyncio.gather(task, return_exceptions=True)
+        except TimeoutError:
+            stopped.set()  # let it go, then say which landing point was eaten
+            names.wake.set()
+            await asyncio.gather(task, return_exceptions=True)
+            return turns
+        return None
+
+    async def scenario():
+        return [t for t in [await trial(turns) for turns in range(8)] if t is not None]
+
+    assert run(scenario()) == [], "cancels eaten at these loop turns after the wake-up"
