@@ -129,7 +129,10 @@ def attach_inbox(core, loop, worker, listener):
 
     loop.add_reader(inbox.fileno(), readable)
     core.accounting.read_totals["inbox_dropped"] = worker.dropped
-    core.overload.watch(inbox)  # its queue delay is the backlog now, not the public socket's
+    core.overload.watch(inbox)  # what waits for this worker
+    # and what waits for the reader: when it falls behind (starved of CPU, or the hop is the limit) the
+    # calls queue on the public socket, where no worker looked, and nobody shed while setup times grew
+    core.overload.watch(worker.public_sock)
 
 
 def setup_listener(core, worker, lis):

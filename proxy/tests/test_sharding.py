@@ -106,3 +106,40 @@ def test_a_workers_heartbeat_carries_its_drops():
     drops.set(0, 12)
     totals, _ = acc.snapshot()
     assert totals["inbox_dropped"] == 12
+
+
+def test_a_worker_sheds_when_the_reader_falls_behind():
+    # The reader's backlog waits on the public socket. Each worker measured only its own inbox, so a
+    # reader short of CPU let setup times grow with no 503 from anyone.
+    import asyncio
+    import time
+
+    from proxy.core import Proxy
+    from proxy.sharding import attach_inbox
+
+    public = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    public.bind(("127.0.0.1", 0))
+    inbox, _reader_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    caller = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        core = Proxy(loop, "t-reader-behind")
+        worker = Worker(0, 2, public.getsockname(), inbox)
+        worker.public_sock = public
+        attach_inbox(core, loop, worker, None)
+        caller.sendto(_msg(b"INVITE sip:a@b SIP/2.0", b"Call-ID: behind-1"), public.getsockname())  # nobody reads it
+        await asyncio.sleep(0.08)
+        core.overload._sample()
+        delay = core.overload.queue_delay
+        loop.remove_reader(inbox.fileno())
+        core.overload.stop()
+        return delay
+
+    try:
+        started = time.monotonic()
+        delay = asyncio.run(scenario())
+        assert 0.07 <= delay <= time.monotonic() - started, f"queue delay {delay:.3f} s: the public socket's backlog unseen"
+    finally:
+        for s in (public, inbox, _reader_end, caller):
+            s.close()
