@@ -19,6 +19,13 @@ def as_admin(admin_user):
 
 
 @pytest.fixture
+def panel_admin(client, admin_user):
+    """The panel (Django's test client, session login) as an admin; `as_admin` is the API's."""
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture
 def as_operator(operator):
     return client_for(operator)
 

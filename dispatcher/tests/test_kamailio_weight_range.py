@@ -16,37 +16,31 @@ REFUSED_LINE = "1 sip:127.0.0.1:5082 0 0 weight=250;duid=ast2"
 
 
 @pytest.fixture
-def as_admin(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
-@pytest.fixture
 def heavy(db):
     import_dispatcher_list(LIST)
 
 
-def test_the_form_warns_when_kamailio_would_ignore_the_weight(as_admin, redis):
+def test_the_form_warns_when_kamailio_would_ignore_the_weight(panel_admin, redis):
     dset = DispatcherSet.objects.create(setid=1, algorithm=9)
     data = {"dset": dset.pk, "uri": "sip:127.0.0.1:5081", "priority": 0, "weight": 250, "rweight": 0, "maxload": 0}
-    html = as_admin.post("/config/destinations/new/", data, follow=True).content.decode()
+    html = panel_admin.post("/config/destinations/new/", data, follow=True).content.decode()
     assert Destination.objects.get().weight == 250  # lbpanel takes it: the warning is about Kamailio
     assert "weight 250 is outside Kamailio&#x27;s 1-100" in html
 
 
-def test_the_import_preview_warns_by_line(as_admin, redis):
-    html = as_admin.post("/config/import/", {"text": LIST, "preview": "1"}).content.decode()
+def test_the_import_preview_warns_by_line(panel_admin, redis):
+    html = panel_admin.post("/config/import/", {"text": LIST, "preview": "1"}).content.decode()
     assert 'data-testid="kamailio-warnings"' in html and "line 2: weight 250 is outside Kamailio&#x27;s 1-100" in html
     assert "line 1:" not in html
 
 
-def test_the_panel_export_refuses_with_the_line_and_offers_to_write_it_anyway(as_admin, heavy, redis):
-    response = as_admin.get("/config/export/")
+def test_the_panel_export_refuses_with_the_line_and_offers_to_write_it_anyway(panel_admin, heavy, redis):
+    response = panel_admin.get("/config/export/")
     html = response.content.decode()
     assert response.status_code == 409 and 'data-testid="export-refused"' in html
     assert f'<td class="mono">4</td><td class="mono small">{REFUSED_LINE}</td>' in html  # two comment lines first
     assert "/config/export/?anyway=1" in html
-    anyway = as_admin.get("/config/export/?anyway=1")
+    anyway = panel_admin.get("/config/export/?anyway=1")
     assert anyway.status_code == 200 and REFUSED_LINE in anyway.content.decode()
 
 
@@ -79,6 +73,6 @@ def test_the_command_refuses_unless_anyway(heavy):
     assert REFUSED_LINE in out.getvalue()
 
 
-def test_weights_kamailio_reads_export_as_before(as_admin, db, redis):
+def test_weights_kamailio_reads_export_as_before(panel_admin, db, redis):
     import_dispatcher_list("1 sip:127.0.0.1:5081 0 0 weight=100\n1 sip:127.0.0.1:5082 0 0 weight=1\n1 sip:127.0.0.1:5083\n")
-    assert as_admin.get("/config/export/").status_code == 200
+    assert panel_admin.get("/config/export/").status_code == 200

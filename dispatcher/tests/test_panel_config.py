@@ -5,16 +5,10 @@ import pytest
 from dispatcher.models import Destination, DispatcherSet, ProbeSettings, ProxySettings, SourceRule, StateEvent
 
 
-@pytest.fixture
-def as_admin(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
-def test_it_creates_a_set_with_the_algorithm_by_name_and_number(as_admin, admin_user, redis):
-    page = as_admin.get("/config/sets/new/").content.decode()
+def test_it_creates_a_set_with_the_algorithm_by_name_and_number(panel_admin, admin_user, redis):
+    page = panel_admin.get("/config/sets/new/").content.decode()
     assert "10 · call load — The server with the fewest active calls for its weight, never above maxload" in page
-    response = as_admin.post("/config/sets/new/", {"setid": 7, "name": "agents", "algorithm": 10, "failover_codes": "500,503"})
+    response = panel_admin.post("/config/sets/new/", {"setid": 7, "name": "agents", "algorithm": 10, "failover_codes": "500,503"})
     assert response.status_code == 302 and response["Location"] == "/config/"
     dset = DispatcherSet.objects.get(setid=7)
     assert dset.algorithm == 10
@@ -23,8 +17,8 @@ def test_it_creates_a_set_with_the_algorithm_by_name_and_number(as_admin, admin_
     assert "created dispatcher set" in event.subject
 
 
-def test_it_shows_errors_on_the_field(as_admin, cluster, redis):
-    response = as_admin.post("/config/sets/new/", {"setid": 1, "algorithm": 5, "failover_codes": "five"})
+def test_it_shows_errors_on_the_field(panel_admin, cluster, redis):
+    response = panel_admin.post("/config/sets/new/", {"setid": 1, "algorithm": 5, "failover_codes": "five"})
     html = response.content.decode()
     assert response.status_code == 200
     assert '<p class="field-error" data-field="setid">' in html
@@ -33,7 +27,7 @@ def test_it_shows_errors_on_the_field(as_admin, cluster, redis):
     assert DispatcherSet.objects.count() == 1 and not StateEvent.objects.exists()
 
 
-def test_it_creates_a_destination(as_admin, cluster, redis):
+def test_it_creates_a_destination(panel_admin, cluster, redis):
     data = {
         "dset": cluster["set"].id,
         "uri": "sip:127.0.0.1:25090",
@@ -43,7 +37,7 @@ def test_it_creates_a_destination(as_admin, cluster, redis):
         "rweight": 0,
         "maxload": 0,
     }
-    assert as_admin.post("/config/destinations/new/", data).status_code == 302
+    assert panel_admin.post("/config/destinations/new/", data).status_code == 302
     dest = Destination.objects.get(duid="ast9")
     assert "weight=10" in dest.attrs and "duid=ast9" in dest.attrs
 
@@ -57,7 +51,7 @@ def test_it_creates_a_destination(as_admin, cluster, redis):
         ({"rweight": 101}, "rweight"),
     ],
 )
-def test_destination_errors_land_on_the_field(as_admin, cluster, redis, change, field):
+def test_destination_errors_land_on_the_field(panel_admin, cluster, redis, change, field):
     data = {
         "dset": cluster["set"].id,
         "uri": "sip:127.0.0.1:25090",
@@ -67,62 +61,62 @@ def test_destination_errors_land_on_the_field(as_admin, cluster, redis, change, 
         "rweight": 0,
         "maxload": 0,
     }
-    html = as_admin.post("/config/destinations/new/", {**data, **change}).content.decode()
+    html = panel_admin.post("/config/destinations/new/", {**data, **change}).content.decode()
     assert f'data-field="{field}"' in html, html
     assert Destination.objects.count() == 3
 
 
-def test_it_edits_a_destination_through_the_service(as_admin, cluster, redis):
+def test_it_edits_a_destination_through_the_service(panel_admin, cluster, redis):
     ast1 = cluster["ast1"]
     data = {"dset": ast1.dset_id, "uri": ast1.uri, "duid": "ast1", "priority": 5, "weight": 70, "rweight": 0, "maxload": 0}
-    assert as_admin.post(f"/config/destinations/{ast1.id}/", data).status_code == 302
+    assert panel_admin.post(f"/config/destinations/{ast1.id}/", data).status_code == 302
     ast1.refresh_from_db()
     assert (ast1.weight, ast1.priority) == (70, 5)
     event = StateEvent.objects.get(destination=ast1)
     assert "weight=50" in event.old and "weight=70" in event.new
-    audit = as_admin.get("/audit/").content.decode()
+    audit = panel_admin.get("/audit/").content.decode()
     assert "weight 50 → 70" in audit
 
 
-def test_deleting_a_destination_names_its_calls_and_is_audited(as_admin, cluster, redis):
+def test_deleting_a_destination_names_its_calls_and_is_audited(panel_admin, cluster, redis):
     from dispatcher.tests.panel_support import write_node
 
     ast1 = cluster["ast1"]
     write_node(redis, destinations={ast1.id: {"active": 9}})
-    assert "has 9 active calls" in as_admin.get(f"/config/destinations/{ast1.id}/delete/").content.decode()
-    assert as_admin.post(f"/config/destinations/{ast1.id}/delete/", {"reason": "decommissioned"}).status_code == 302
+    assert "has 9 active calls" in panel_admin.get(f"/config/destinations/{ast1.id}/delete/").content.decode()
+    assert panel_admin.post(f"/config/destinations/{ast1.id}/delete/", {"reason": "decommissioned"}).status_code == 302
     assert not Destination.objects.filter(pk=ast1.pk).exists()
     event = StateEvent.objects.get()
     assert event.subject.startswith("deleted destination") and event.reason == "decommissioned"
 
 
-def test_a_set_with_destinations_is_not_offered_for_deletion(as_admin, cluster, redis):
-    html = as_admin.get(f"/config/sets/{cluster['set'].id}/delete/").content.decode()
+def test_a_set_with_destinations_is_not_offered_for_deletion(panel_admin, cluster, redis):
+    html = panel_admin.get(f"/config/sets/{cluster['set'].id}/delete/").content.decode()
     assert "still has 3 destination(s)" in html and "Delete dispatcher set</button>" not in html
 
 
-def test_it_manages_source_rules(as_admin, cluster, redis):
-    response = as_admin.post("/config/rules/new/", {"network": "203.0.113.0/24", "dset": cluster["set"].id})
+def test_it_manages_source_rules(panel_admin, cluster, redis):
+    response = panel_admin.post("/config/rules/new/", {"network": "203.0.113.0/24", "dset": cluster["set"].id})
     assert response.status_code == 302
     rule = SourceRule.objects.get()
-    html = as_admin.post(f"/config/rules/{rule.id}/", {"network": "300.1.1.1", "dset": cluster["set"].id}).content.decode()
+    html = panel_admin.post(f"/config/rules/{rule.id}/", {"network": "300.1.1.1", "dset": cluster["set"].id}).content.decode()
     assert 'data-field="network"' in html
-    assert as_admin.post(f"/config/rules/{rule.id}/delete/").status_code == 302
+    assert panel_admin.post(f"/config/rules/{rule.id}/delete/").status_code == 302
     assert not SourceRule.objects.exists()
 
 
-def test_it_applies_a_probe_preset(as_admin, admin_user, redis):
-    page = as_admin.get("/config/probes/").content.decode()
+def test_it_applies_a_probe_preset(panel_admin, admin_user, redis):
+    page = panel_admin.get("/config/probes/").content.decode()
     assert "Aggressive (10 s × 2, down within 20 s)" in page
-    assert as_admin.post("/config/probes/preset/", {"preset": "aggressive"}).status_code == 302
+    assert panel_admin.post("/config/probes/preset/", {"preset": "aggressive"}).status_code == 302
     probe = ProbeSettings.load()
     assert (probe.ping_interval, probe.probing_threshold) == (10, 2)
     assert StateEvent.objects.get().reason == "preset aggressive"
-    as_admin.post("/config/probes/preset/", {"preset": "reckless"})
+    panel_admin.post("/config/probes/preset/", {"preset": "reckless"})
     assert ProbeSettings.load().ping_interval == 10
 
 
-def test_it_edits_probe_settings_with_errors_on_the_field(as_admin, redis):
+def test_it_edits_probe_settings_with_errors_on_the_field(panel_admin, redis):
     data = {
         "ping_interval": 0,
         "probing_threshold": 3,
@@ -134,12 +128,12 @@ def test_it_edits_probe_settings_with_errors_on_the_field(as_admin, redis):
         "probing_mode": 1,
         "recovery_interval": 1,
     }
-    assert 'data-field="ping_interval"' in as_admin.post("/config/probes/", data).content.decode()
-    assert as_admin.post("/config/probes/", {**data, "ping_interval": 20}).status_code == 302
+    assert 'data-field="ping_interval"' in panel_admin.post("/config/probes/", data).content.decode()
+    assert panel_admin.post("/config/probes/", {**data, "ping_interval": 20}).status_code == 302
     assert ProbeSettings.load().ping_interval == 20
 
 
-def test_it_edits_proxy_settings(as_admin, cluster, redis):
+def test_it_edits_proxy_settings(panel_admin, cluster, redis):
     data = {
         "default_set": cluster["set"].id,
         "fr_timer_ms": 5000,
@@ -163,19 +157,19 @@ def test_it_edits_proxy_settings(as_admin, cluster, redis):
         "call_log_retention_s": 3600,
         "call_log_max": 1000000,
     }
-    assert 'data-field="trusted_networks"' in as_admin.post("/config/proxy/", data).content.decode()
-    assert as_admin.post("/config/proxy/", {**data, "trusted_networks": "127.0.0.0/8"}).status_code == 302
+    assert 'data-field="trusted_networks"' in panel_admin.post("/config/proxy/", data).content.decode()
+    assert panel_admin.post("/config/proxy/", {**data, "trusted_networks": "127.0.0.0/8"}).status_code == 302
     assert ProxySettings.load().default_set == cluster["set"]
 
 
-def test_the_overview_lists_everything(as_admin, cluster, redis, django_assert_max_num_queries):
+def test_the_overview_lists_everything(panel_admin, cluster, redis, django_assert_max_num_queries):
     from dispatcher.tests.panel_support import make_destination, make_set
 
     more = make_set(2, "carriers")
     for n in range(10, 30):
         make_destination(more, n)
-    as_admin.get("/config/")  # the first load creates the settings rows
+    panel_admin.get("/config/")  # the first load creates the settings rows
     # session, user, groups, probe settings, proxy settings, sets, destinations, rules
     with django_assert_max_num_queries(8):
-        html = as_admin.get("/config/").content.decode()
+        html = panel_admin.get("/config/").content.decode()
     assert "set 1 · agents" in html and "sip:127.0.0.1:25083" in html and "Source rules" in html

@@ -16,12 +16,6 @@ from dispatcher.services import import_dispatcher_list
 
 
 @pytest.fixture
-def as_admin(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
-@pytest.fixture
 def imported(db, monkeypatch):
     monkeypatch.setattr("dispatcher.publisher.publish_table", lambda: None)
     import_dispatcher_list("1 sip:127.0.0.1:25092 0 0 weight=50;duid=ast12;socket=udp:127.0.0.1:25060;x-site=east\n")
@@ -37,35 +31,35 @@ def form_data(dest, **change):
     return {**data, "weight": dest.weight, "rweight": dest.rweight, "maxload": dest.maxload, "attrs": "", **change}
 
 
-def test_the_form_shows_the_attributes_that_have_no_field_of_their_own(as_admin, imported, redis):
-    page = as_admin.get(f"/config/destinations/{imported.pk}/").content.decode()
+def test_the_form_shows_the_attributes_that_have_no_field_of_their_own(panel_admin, imported, redis):
+    page = panel_admin.get(f"/config/destinations/{imported.pk}/").content.decode()
     assert attrs_field(page) == "socket=udp:127.0.0.1:25060;x-site=east"
 
 
-def test_a_changed_weight_and_new_attributes_are_saved_together(as_admin, imported, redis):
+def test_a_changed_weight_and_new_attributes_are_saved_together(panel_admin, imported, redis):
     change = {"weight": 20, "attrs": "socket=udp:127.0.0.1:25061;x-site=west;ping_from=sip:lb@127.0.0.1"}
-    response = as_admin.post(f"/config/destinations/{imported.pk}/", form_data(imported, **change), follow=True)
+    response = panel_admin.post(f"/config/destinations/{imported.pk}/", form_data(imported, **change), follow=True)
     assert "Saved" in response.content.decode()
     saved = Destination.objects.get(pk=imported.pk)
     assert saved.weight == 20
     assert saved.attrs == "socket=udp:127.0.0.1:25061;x-site=west;ping_from=sip:lb@127.0.0.1;weight=20;duid=ast12"
 
 
-def test_an_attribute_with_its_own_field_is_refused_in_the_box(as_admin, imported, redis):
-    response = as_admin.post(f"/config/destinations/{imported.pk}/", form_data(imported, attrs="weight=90;x-site=east"))
+def test_an_attribute_with_its_own_field_is_refused_in_the_box(panel_admin, imported, redis):
+    response = panel_admin.post(f"/config/destinations/{imported.pk}/", form_data(imported, attrs="weight=90;x-site=east"))
     page = html.unescape(response.content.decode())
     assert "weight=90: set this in the Weight field" in page
     assert Destination.objects.get(pk=imported.pk).attrs == imported.attrs  # nothing saved
 
 
-def test_a_socket_that_is_no_address_is_refused_with_the_attribute_named(as_admin, imported, redis):
-    response = as_admin.post(f"/config/destinations/{imported.pk}/", form_data(imported, attrs="socket=udp:evil.example:5060"))
+def test_a_socket_that_is_no_address_is_refused_with_the_attribute_named(panel_admin, imported, redis):
+    response = panel_admin.post(f"/config/destinations/{imported.pk}/", form_data(imported, attrs="socket=udp:evil.example:5060"))
     page = html.unescape(response.content.decode())
     assert '<p class="field-error" data-field="attrs">socket: ' in page and "is not an IP address" in page
     assert Destination.objects.get(pk=imported.pk).attrs == imported.attrs
 
 
-def test_control_characters_never_reach_the_attributes(as_admin, imported, redis):
-    response = as_admin.post(f"/config/destinations/{imported.pk}/", form_data(imported, attrs="x-site=east\r\nVia: evil"))
+def test_control_characters_never_reach_the_attributes(panel_admin, imported, redis):
+    response = panel_admin.post(f"/config/destinations/{imported.pk}/", form_data(imported, attrs="x-site=east\r\nVia: evil"))
     assert 'data-field="attrs"' in response.content.decode()
     assert Destination.objects.get(pk=imported.pk).attrs == imported.attrs

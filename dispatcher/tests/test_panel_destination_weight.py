@@ -3,16 +3,8 @@ other destination fails" (issue 11). A dispatcher.list line without weight= stil
 
 import re
 
-import pytest
-
 from dispatcher.models import Destination
 from dispatcher.services import import_dispatcher_list
-
-
-@pytest.fixture
-def as_admin(client, admin_user):
-    client.force_login(admin_user)
-    return client
 
 
 def weight_field(html):
@@ -24,28 +16,28 @@ def new_destination(cluster, **change):
     return {**data, "rweight": 0, "maxload": 0, **change}
 
 
-def test_it_starts_with_the_weight_of_the_sets_rows(as_admin, cluster, redis):
-    assert weight_field(as_admin.get(f"/config/destinations/new/?set={cluster['set'].id}").content.decode()) == "50"
+def test_it_starts_with_the_weight_of_the_sets_rows(panel_admin, cluster, redis):
+    assert weight_field(panel_admin.get(f"/config/destinations/new/?set={cluster['set'].id}").content.decode()) == "50"
 
 
-def test_it_starts_with_1_when_the_set_is_not_known(as_admin, cluster, redis):
-    assert weight_field(as_admin.get("/config/destinations/new/").content.decode()) == "1"
-    assert weight_field(as_admin.get("/config/destinations/new/?set=nope").content.decode()) == "1"
+def test_it_starts_with_1_when_the_set_is_not_known(panel_admin, cluster, redis):
+    assert weight_field(panel_admin.get("/config/destinations/new/").content.decode()) == "1"
+    assert weight_field(panel_admin.get("/config/destinations/new/?set=nope").content.decode()) == "1"
 
 
-def test_an_edit_keeps_the_rows_weight(as_admin, cluster, redis):
+def test_an_edit_keeps_the_rows_weight(panel_admin, cluster, redis):
     Destination.objects.filter(pk=cluster["ast1"].pk).update(weight=0)
-    assert weight_field(as_admin.get(f"/config/destinations/{cluster['ast1'].pk}/").content.decode()) == "0"
+    assert weight_field(panel_admin.get(f"/config/destinations/{cluster['ast1'].pk}/").content.decode()) == "0"
 
 
-def test_weight_0_among_weighted_rows_is_saved_with_a_warning(as_admin, cluster, redis):
-    response = as_admin.post("/config/destinations/new/", new_destination(cluster, weight=0), follow=True)
+def test_weight_0_among_weighted_rows_is_saved_with_a_warning(panel_admin, cluster, redis):
+    response = panel_admin.post("/config/destinations/new/", new_destination(cluster, weight=0), follow=True)
     assert Destination.objects.get(duid="ast9").weight == 0
     assert "gets calls only when every weighted destination fails" in response.content.decode()
 
 
-def test_a_usual_weight_is_saved_without_a_warning(as_admin, cluster, redis):
-    response = as_admin.post("/config/destinations/new/", new_destination(cluster), follow=True)
+def test_a_usual_weight_is_saved_without_a_warning(panel_admin, cluster, redis):
+    response = panel_admin.post("/config/destinations/new/", new_destination(cluster), follow=True)
     assert "Saved" in response.content.decode() and "weighted destination fails" not in response.content.decode()
 
 

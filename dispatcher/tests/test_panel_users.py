@@ -5,36 +5,33 @@ import pytest
 from dispatcher.roles import role_of
 
 
-@pytest.fixture
-def as_admin(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
-def test_it_creates_a_user_with_a_role(as_admin, django_user_model, redis):
+def test_it_creates_a_user_with_a_role(panel_admin, django_user_model, redis):
     assert (
-        as_admin.post("/config/users/", {"username": "carol", "password": "long-enough", "role": "operator"}).status_code == 302
+        panel_admin.post("/config/users/", {"username": "carol", "password": "long-enough", "role": "operator"}).status_code
+        == 302
     )
     assert role_of(django_user_model.objects.get(username="carol")) == "operator"
 
 
-def test_it_refuses_a_taken_name_on_the_field(as_admin, viewer, redis):
-    html = as_admin.post("/config/users/", {"username": "Viewer", "password": "long-enough", "role": "viewer"}).content.decode()
+def test_it_refuses_a_taken_name_on_the_field(panel_admin, viewer, redis):
+    html = panel_admin.post(
+        "/config/users/", {"username": "Viewer", "password": "long-enough", "role": "viewer"}
+    ).content.decode()
     assert '<p class="field-error" data-field="username">A user with this name exists.</p>' in html
 
 
-def test_it_changes_a_role_and_deactivates(as_admin, viewer, django_user_model, redis):
-    as_admin.post(f"/config/users/{viewer.id}/role/", {"role": "admin"})
+def test_it_changes_a_role_and_deactivates(panel_admin, viewer, django_user_model, redis):
+    panel_admin.post(f"/config/users/{viewer.id}/role/", {"role": "admin"})
     viewer = django_user_model.objects.get(pk=viewer.pk)
     assert list(viewer.groups.values_list("name", flat=True)) == ["admin"] and not viewer.is_active
     assert role_of(viewer) is None  # an inactive user has no role at all
-    as_admin.post(f"/config/users/{viewer.id}/role/", {"role": "viewer", "active": "on"})
+    panel_admin.post(f"/config/users/{viewer.id}/role/", {"role": "viewer", "active": "on"})
     viewer = django_user_model.objects.get(pk=viewer.pk)
     assert role_of(viewer) == "viewer" and viewer.is_active
 
 
-def test_an_admin_cannot_demote_themselves(as_admin, admin_user, django_user_model, redis):
-    as_admin.post(f"/config/users/{admin_user.id}/role/", {"role": "viewer", "active": "on"})
+def test_an_admin_cannot_demote_themselves(panel_admin, admin_user, django_user_model, redis):
+    panel_admin.post(f"/config/users/{admin_user.id}/role/", {"role": "viewer", "active": "on"})
     assert role_of(django_user_model.objects.get(pk=admin_user.pk)) == "admin"
 
 
@@ -69,16 +66,16 @@ def root(db, django_user_model):
     return django_user_model.objects.create_superuser("root", "root@example.com", "pw-root")
 
 
-def test_a_superuser_demoted_in_the_panel_can_only_view(as_admin, root, django_user_model, redis):
-    as_admin.post(f"/config/users/{root.id}/role/", {"role": "viewer", "active": "on"})
+def test_a_superuser_demoted_in_the_panel_can_only_view(panel_admin, root, django_user_model, redis):
+    panel_admin.post(f"/config/users/{root.id}/role/", {"role": "viewer", "active": "on"})
     root = django_user_model.objects.get(pk=root.pk)
     assert role_of(root) == "viewer" and not root.is_superuser and not root.is_staff
 
 
-def test_the_audit_log_says_what_a_demotion_did(as_admin, root, redis):
+def test_the_audit_log_says_what_a_demotion_did(panel_admin, root, redis):
     from dispatcher.models import StateEvent
 
-    as_admin.post(f"/config/users/{root.id}/role/", {"role": "operator", "active": "on"})
+    panel_admin.post(f"/config/users/{root.id}/role/", {"role": "operator", "active": "on"})
     event = StateEvent.objects.get(subject="updated user root")
     assert (event.old, event.new) == ("superuser", "operator")
 

@@ -9,12 +9,6 @@ from lbcore import contract
 TCP = {"tcp_idle_timeout_s": 120, "tcp_message_timeout_ms": 5000, "tcp_max_connections": 2000, "tcp_max_per_ip": 16}
 
 
-@pytest.fixture
-def as_admin(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 def _form(cluster, **tcp):
     return {
         "default_set": cluster["set"].id,
@@ -39,12 +33,12 @@ def _form(cluster, **tcp):
     }
 
 
-def test_it_edits_and_publishes_the_tcp_limits(as_admin, cluster, redis, django_capture_on_commit_callbacks):
-    page = as_admin.get("/config/proxy/").content.decode()
+def test_it_edits_and_publishes_the_tcp_limits(panel_admin, cluster, redis, django_capture_on_commit_callbacks):
+    page = panel_admin.get("/config/proxy/").content.decode()
     for name in TCP:
         assert f'name="{name}"' in page
     with django_capture_on_commit_callbacks(execute=True):
-        assert as_admin.post("/config/proxy/", _form(cluster)).status_code == 302
+        assert panel_admin.post("/config/proxy/", _form(cluster)).status_code == 302
     table = contract.decode_table(redis.get(contract.TABLE_KEY))
     assert {k: table.settings[k] for k in TCP} == TCP
 
@@ -52,8 +46,8 @@ def test_it_edits_and_publishes_the_tcp_limits(as_admin, cluster, redis, django_
 @pytest.mark.parametrize(
     "field, value", [("tcp_idle_timeout_s", 0), ("tcp_message_timeout_ms", 50), ("tcp_max_connections", 0), ("tcp_max_per_ip", 0)]
 )
-def test_it_refuses_a_limit_that_would_stop_tcp(as_admin, cluster, redis, field, value):
-    response = as_admin.post("/config/proxy/", _form(cluster, **{field: value}))
+def test_it_refuses_a_limit_that_would_stop_tcp(panel_admin, cluster, redis, field, value):
+    response = panel_admin.post("/config/proxy/", _form(cluster, **{field: value}))
     assert response.status_code == 200 and f'data-field="{field}"' in response.content.decode()
     assert getattr(ProxySettings.load(), field) == ProxySettings._meta.get_field(field).default
 
