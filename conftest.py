@@ -102,6 +102,9 @@ WATCHDOG_S = 420
 def pytest_runtest_protocol(item, nextitem):
     import threading
 
+    if item.config.getoption("usepdb", False):  # someone at a breakpoint is not a hang
+        yield
+        return
     timer = threading.Timer(WATCHDOG_S, _hung, args=(item,))
     timer.daemon = True
     timer.start()
