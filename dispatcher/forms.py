@@ -106,15 +106,15 @@ class DestinationForm(forms.ModelForm):
             self.add_error("uri", "This URI is already in this set.")
         if data.get("duid") and others.filter(duid=data["duid"]).exists():
             self.add_error("duid", "Another destination in this set has this DUID.")
-        self._attrs_agree_with_fields(data)
+        self._refuse_field_attrs(data)
         return data
 
-    def _attrs_agree_with_fields(self, data):
+    def _refuse_field_attrs(self, data):
         """weight=50 typed into attrs would be overwritten by the Weight field on save without a word:
         say which field holds it instead."""
         for key, value in parse_attrs(data.get("attrs") or ""):
             field = key.lower()
-            if field in ATTRS_WITH_FIELDS and field in self.fields:
+            if field in ATTRS_WITH_FIELDS:
                 label = self.fields[field].label
                 self.add_error("attrs", f"{key}={value or ''}: set this in the {label} field, which writes {field}= itself.")
 

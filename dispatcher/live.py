@@ -229,29 +229,31 @@ def _dns_warnings(keys, hashes, live):
 
 
 def dns_text(warnings):
-    """'DNS: sip:ast.example stopped resolving at 14:02 (NXDOMAIN); using last known 127.0.0.1:5070', or ''.
-    One line per name (several proxies saying the same of one name say it once)."""
-    lines = {}
-    for w in warnings:
-        if w["name"] in lines:
-            continue
-        at = timezone.localtime(datetime.fromtimestamp(w["since"], tz=UTC)).strftime("%H:%M") if w["since"] else "?"
+    """'DNS: sip:ast.example stopped resolving at 14:02 (NXDOMAIN); using last known 127.0.0.1:5070', or ''."""
+
+    def line(w, at):
         using = f"using last known {', '.join(w['using'])}" if w["using"] else "never resolved: not used"
-        lines[w["name"]] = f"DNS: {w['name']} stopped resolving at {at} ({w['why']}); {using}"
-    return "; ".join(lines.values())
+        return f"DNS: {w['name']} stopped resolving at {at} ({w['why']}); {using}"
+
+    return _per_name(warnings, line)
 
 
 def dns_unknown_text(warnings):
     """While no proxy reports: the names the last proxies saw failing, as unknown, or ''."""
+
+    def line(w, at):
+        return f"DNS unknown: no proxy is looking up {w['name']}; proxy {w['node']} found it failing from {at} ({w['why']}) until it stopped reporting"
+
+    return _per_name(warnings, line)
+
+
+def _per_name(warnings, line):
+    """One line per name: several proxies saying the same of one name say it once."""
     lines = {}
     for w in warnings:
-        if w["name"] in lines:
-            continue
-        at = timezone.localtime(datetime.fromtimestamp(w["since"], tz=UTC)).strftime("%H:%M") if w["since"] else "?"
-        lines[w["name"]] = (
-            f"DNS unknown: no proxy is looking up {w['name']}; proxy {w['node']} found it failing from {at} "
-            f"({w['why']}) until it stopped reporting"
-        )
+        if w["name"] not in lines:
+            at = timezone.localtime(datetime.fromtimestamp(w["since"], tz=UTC)).strftime("%H:%M") if w["since"] else "?"
+            lines[w["name"]] = line(w, at)
     return "; ".join(lines.values())
 
 

@@ -255,19 +255,20 @@ class Overflow:
     it every other worker. Its own datagrams are dropped instead, as UDP would drop them, and the
     callers retransmit; the other workers' calls go on."""
 
-    def __init__(self, count, shared=None):
-        self.dropped = [0] * count
+    def __init__(self, count, counts=None):
+        self.counts = (
+            counts if counts is not None else DropCounts(count)
+        )  # shared with the workers: each heartbeat carries its own
         self.logged = [0] * count
         self.last_log = 0.0
-        self.shared = shared  # DropCounts: the worker's heartbeat carries its count (inbox_dropped)
 
     def drop(self, i, now):
-        self.dropped[i] += 1
-        if self.shared is not None:
-            self.shared.set(i, self.dropped[i])
+        counts = self.counts
+        counts.set(i, counts.get(i) + 1)
         if now - self.last_log >= 1.0:
             self.last_log = now
-            for j, (total, seen) in enumerate(zip(self.dropped, self.logged)):
+            for j, seen in enumerate(self.logged):
+                total = counts.get(j)
                 if total > seen:
                     log.warning("worker %d is not reading its inbox: %d datagrams dropped (%d in all)", j, total - seen, total)
                     self.logged[j] = total
