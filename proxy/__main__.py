@@ -21,7 +21,15 @@ def main(argv=None):
         redis = cli.redis_target(args.redis_url, args.redis_sentinels, args.redis_sentinel_master, cli.env_redis_target())
     except ValueError as exc:
         parser.error(str(exc))
-    cli.run(listen, redis, cli.node_name(args.node_name), advertise=advertise, processes=args.processes, tls=tls)
+    cli.run(
+        listen,
+        redis,
+        cli.node_name(args.node_name),
+        advertise=advertise,
+        processes=args.processes,
+        tls=tls,
+        steering=args.steering,
+    )
     return 0
 
 

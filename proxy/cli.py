@@ -40,6 +40,14 @@ def add_arguments(parser):
         help="proxy processes behind the one UDP address, each call kept in one of them (default 1; see proxy/sharding.py)",
     )
     parser.add_argument(
+        "--steering",
+        choices=("auto", "bpf", "reader"),
+        default=os.environ.get("LBPANEL_PROXY_STEERING", "auto"),
+        help="with --processes, how a datagram finds the worker holding its call: bpf (a kernel Call-ID hash; "
+        "needs CAP_BPF), reader (a parent process hands them over), auto (bpf where the kernel allows it; "
+        "default: $LBPANEL_PROXY_STEERING or auto)",
+    )
+    parser.add_argument(
         "--tls-cert", metavar="FILE", help="PEM certificate (chain) tls listeners present (default: $LBPANEL_TLS_CERT)"
     )
     parser.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert (default: $LBPANEL_TLS_KEY)")
@@ -134,7 +142,7 @@ def setup_logging(level):
     )
 
 
-def run(listen, redis_url, name, suspect_hooks=(), advertise=None, processes=1, tls=None):
+def run(listen, redis_url, name, suspect_hooks=(), advertise=None, processes=1, tls=None, steering="auto"):
     from proxy import memory, schedslice  # noqa: PLC0415 (see above)
 
     memory.settle()  # before the tables fill: the heap then grows in large steps (proxy/memory.py)
@@ -150,7 +158,7 @@ def run(listen, redis_url, name, suspect_hooks=(), advertise=None, processes=1, 
         def worker(w):  # in a forked child: its own event loop, its own node name
             run_one(listen, redis_url, name if w.index == 0 else f"{name}-{w.index}", suspect_hooks, advertise, w, tls)
 
-        sharding.run(listen, processes, worker)
+        sharding.run(listen, processes, worker, steering)
         return
     run_one(listen, redis_url, name, suspect_hooks, advertise, tls=tls)
 

@@ -1,18 +1,23 @@
 """`runproxy --processes N`: N proxy processes behind one UDP address, every call kept in one of them.
 
-One reader (this parent process) owns the public UDP socket. For each datagram it finds the
-Call-ID with a bytes search and hands the datagram to worker crc32(Call-ID) % N over a Unix
-datagram socket. A transaction and its dialog share one Call-ID, so a retransmitted INVITE,
-its CANCEL and ACK, and the dialog's BYE all reach the worker that holds its state.
+A transaction and its dialog share one Call-ID, so a retransmitted INVITE, its CANCEL and ACK, and
+the dialog's BYE must all reach the worker that holds its state. Plain SO_REUSEPORT spreads by
+source address: one carrier trunk (one address, one port) would land on one process. Two ways to
+steer by Call-ID, chosen with --steering (default auto: the first, else the second):
 
-Plain SO_REUSEPORT spreads by source address: one carrier trunk (one address, one port) would
-land on one process. A BPF program hashing the Call-ID would spare the hop but needs a parser
-in BPF; this reader costs one recv and one send per datagram from callers, and none for the
-responses of servers, which come straight back to the worker that sent the request: each
+- bpf: each worker has its own socket on the public address, in one SO_REUSEPORT group whose
+  eBPF program hashes the Call-ID in the kernel (proxy/callid_bpf.py). No process handles a
+  datagram before its worker. What the program cannot place (no Call-ID in the bytes it may
+  read) goes to a spill socket this parent process reads, hashes the same way, and forwards.
+- reader: this parent owns the public socket, finds each datagram's Call-ID with a bytes search
+  and hands it to worker crc32(Call-ID) % N over a Unix datagram socket: one recv and one send
+  per datagram from callers. It needs no privilege (loading BPF needs CAP_BPF or root).
+
+Either way responses of servers come straight back to the worker that sent the request: each
 worker has a port of its own, named in its Via (its per-destination sockets use it too, so an
 ICMP error still tells it which server died). Record-Route names the public address, so
-in-dialog requests come back through the reader. Workers answer and relay upstream from the
-public socket (inherited), so callers see one address.
+in-dialog requests come back through the public address. Workers answer and relay upstream from a
+public-address socket, so callers see one address.
 
 Each worker is a node of its own (lb:node:<name>, <name>-1, ...): heartbeats, counters and
 dialog records are per worker and the panel sums live nodes, as for several proxies. TCP is
@@ -30,6 +35,8 @@ import socket
 import struct
 import time
 import zlib
+
+from proxy import callid_bpf
 
 log = logging.getLogger("proxy.sharding")
 
@@ -51,7 +58,7 @@ def call_id(data):
 
 
 def worker_for(data, n):
-    return zlib.crc32(call_id(data)) % n
+    return _pick_crc(data, n)
 
 
 def frame(data, addr):
@@ -69,13 +76,14 @@ def unframe(buf):
 class Worker:
     """What a worker process gets from the reader: its inbox and the public socket to send from."""
 
-    def __init__(self, index, count, public, inbox, drops=None):
+    def __init__(self, index, count, public, inbox, drops=None, steered=False):
         self.index = index
         self.count = count
         self.public = public  # (host, port) callers send to
         self.inbox = inbox
-        self.public_sock = None  # set in the worker (the inherited socket)
+        self.public_sock = None  # set in the worker: its own socket in the BPF group, or the reader's
         self.drops = drops  # DropCounts shared with the reader
+        self.steered = steered  # the kernel hands this worker its calls on public_sock (bpf steering)
 
     def dropped(self):
         """Datagrams for this worker the reader dropped, its inbox full (since the reader started)."""
@@ -114,25 +122,33 @@ class PublicSender:
 
 
 def attach_inbox(core, loop, worker, listener):
-    """Read what the reader hands this worker as if it came in on `listener` (its own port)."""
-    inbox = worker.inbox
-    inbox.setblocking(False)
+    """Read what the reader hands this worker (and, steered by BPF, what the kernel does) as if
+    it came in on `listener` (its own port)."""
+    _read(core, loop, worker.inbox, listener, lambda sock: unframe(sock.recv(65600)))
+    core.accounting.read_totals["inbox_dropped"] = worker.dropped
+    core.overload.watch(worker.inbox)  # what waits for this worker
+    if worker.steered:
+        _read(core, loop, worker.public_sock, listener, lambda sock: sock.recvfrom(65535))
+    # its calls wait on the public socket (its own, or the reader's: when the reader falls behind,
+    # starved of CPU or the hop is the limit, they queue there and nobody shed while setup grew)
+    core.overload.watch(worker.public_sock)
+
+
+def _read(core, loop, sock, listener, receive):
+    sock.setblocking(False)
 
     def readable():
         for _ in range(64):
             try:
-                buf = inbox.recv(65600)
-            except BlockingIOError:
+                data, addr = receive(sock)
+            except (BlockingIOError, InterruptedError):
                 return
-            data, addr = unframe(buf)
-            core.on_message(data, listener, addr, None)
+            except OSError as exc:  # an ICMP error on the unconnected socket: nobody to tell
+                log.debug("udp %s: %s", listener, exc)
+                continue
+            core.on_message(data, listener, (addr[0], addr[1]), None)
 
-    loop.add_reader(inbox.fileno(), readable)
-    core.accounting.read_totals["inbox_dropped"] = worker.dropped
-    core.overload.watch(inbox)  # what waits for this worker
-    # and what waits for the reader: when it falls behind (starved of CPU, or the hop is the limit) the
-    # calls queue on the public socket, where no worker looked, and nobody shed while setup times grew
-    core.overload.watch(worker.public_sock)
+    loop.add_reader(sock.fileno(), readable)
 
 
 def setup_listener(core, worker, lis):
@@ -152,24 +168,23 @@ def own_port(host):
         return probe.getsockname()[1]
 
 
-def run(listen, processes, start_worker):
-    """Bind the public UDP socket, fork the workers (`start_worker(Worker)` runs one and never
-    returns), hand them datagrams until SIGTERM/SIGINT, then stop them."""
+def run(listen, processes, start_worker, steering="auto"):
+    """Bind the public UDP address, fork the workers (`start_worker(Worker)` runs one and never
+    returns), then forward what the kernel or the reader hands this process until SIGTERM/SIGINT,
+    then stop them. `steering`: "bpf", "reader" or "auto" (see the module's text)."""
     udp = [spec for spec in listen if spec[0] == "udp"]
     if len(udp) != 1:
         raise SystemExit("--processes needs exactly one udp --listen")
     _, host, port = udp[0]
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    public = socket.socket(family, socket.SOCK_DGRAM)
-    try:
-        public.bind((host, port))
-    except OSError as exc:
-        raise SystemExit(f"cannot listen on udp:{host}:{port}: {exc.strerror or exc}") from None
-    for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-        try:
-            public.setsockopt(socket.SOL_SOCKET, opt, 8 << 20)
-        except OSError:
-            pass
+    group = _steer_by_bpf(host, port, processes, steering)
+    public = group.socks[-1] if group is not None else _bind_public(host, port)
+    own = group.socks[:-1] if group is not None else [public] * processes
+    for sock in {*own, public}:
+        for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, opt, 8 << 20)
+            except OSError:
+                pass
     ready_r, ready_w = os.pipe()
     pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM) for _ in range(processes)]
     for a, b in pairs:
@@ -181,15 +196,19 @@ def run(listen, processes, start_worker):
     drops = DropCounts(processes)
     for i in range(processes):
         pid = os.fork()
-        if pid == 0:  # the worker: keep its own inbox, the public socket and the ready pipe
+        if pid == 0:  # the worker: keep its own inbox, its public socket and the ready pipe
             _die_with_parent(parent)
             os.close(ready_r)
             for j, (a, b) in enumerate(pairs):
                 a.close()
                 if j != i:
                     b.close()
-            worker = Worker(i, processes, (host, port), pairs[i][1], drops)
-            worker.public_sock = public
+            if group is not None:
+                for j, sock in enumerate(group.socks):
+                    if j != i:
+                        sock.close()
+            worker = Worker(i, processes, (host, port), pairs[i][1], drops, steered=group is not None)
+            worker.public_sock = own[i]
             worker.ready_fd = ready_w
             code = 1
             try:
@@ -206,16 +225,54 @@ def run(listen, processes, start_worker):
     outs = [a for a, _ in pairs]
     for _, b in pairs:
         b.close()
+    if group is not None:
+        for sock in own:
+            sock.close()  # each is its worker's now: when that worker dies, its socket leaves the group
     stop = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.append(True))
+    how = "steered by the kernel (BPF Call-ID hash)" if group is not None else "steered by this reader"
     try:
         if _wait_ready(ready_r, processes, pids):
-            log.warning("proxy ready: %d processes behind udp:%s:%s (pids %s)", processes, host, port, pids)
-        _distribute(public, outs, pids, stop, drops)
+            log.warning("proxy ready: %d processes behind udp:%s:%s, %s (pids %s)", processes, host, port, how, pids)
+        pick = _pick_bpf if group is not None else _pick_crc
+        _distribute(public, outs, pids, stop, drops, pick)
     finally:
         _stop_workers(pids)
         os.close(ready_r)
+
+
+def _steer_by_bpf(host, port, processes, steering):
+    if steering == "reader":
+        return None
+    try:
+        return callid_bpf.CallIdGroup(host, port, processes)
+    except callid_bpf.Unavailable as exc:
+        if steering == "bpf":
+            raise SystemExit(f"--steering bpf: {exc}") from None
+        log.warning("calls steered by a reader process, not the kernel: %s", exc)
+        return None
+    except OSError as exc:
+        raise SystemExit(f"cannot listen on udp:{host}:{port}: {exc.strerror or exc}") from None
+
+
+def _bind_public(host, port):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    public = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        public.bind((host, port))
+    except OSError as exc:
+        raise SystemExit(f"cannot listen on udp:{host}:{port}: {exc.strerror or exc}") from None
+    return public
+
+
+def _pick_crc(data, n):
+    return zlib.crc32(call_id(data)) % n
+
+
+def _pick_bpf(data, n):
+    """Where the BPF program would have put it, had it found the Call-ID."""
+    return callid_bpf.call_id_hash(call_id(data)) % n
 
 
 def _die_with_parent(parent):
@@ -274,13 +331,12 @@ class Overflow:
                     self.logged[j] = total
 
 
-def _distribute(public, outs, pids, stop, drops=None):
+def _distribute(public, outs, pids, stop, drops=None, pick=_pick_crc):
     n = len(outs)
     public.setblocking(False)
     for out in outs:
         out.setblocking(False)
     overflow = Overflow(n, drops)
-    find, crc = call_id, zlib.crc32
     last_check = time.monotonic()
     while not stop:
         try:
@@ -298,7 +354,7 @@ def _distribute(public, outs, pids, stop, drops=None):
             continue
         now = time.monotonic()
         if data is not None:
-            i = crc(find(data)) % n if n > 1 else 0
+            i = pick(data, n) if n > 1 else 0
             try:
                 outs[i].send(frame(data, addr))
             except BlockingIOError:

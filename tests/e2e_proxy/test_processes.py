@@ -8,6 +8,7 @@ worker's counters (one node each) adding up to the calls made.
 import json
 import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -21,11 +22,13 @@ pytestmark = [pytest.mark.sipp, pytest.mark.slow]
 INVITE_OK, BYE_OK = "4_200_Recv", "8_200_Recv"
 
 
-@pytest.fixture
-def sharded(cluster_factory):
+@pytest.fixture(params=["bpf", "reader"])
+def sharded(request, cluster_factory):
+    """Both ways of steering (proxy/sharding.py): every claim here holds for each."""
     cluster = cluster_factory(start_proxy=False)
-    cluster.proxy_extra = ("--processes", "2")
+    cluster.proxy_extra = ("--processes", "2", "--steering", request.param)
     cluster.start_proxy()
+    cluster.steering = request.param
     return cluster
 
 
@@ -118,6 +121,39 @@ def test_a_hung_server_costs_at_most_three_invites_across_processes(sharded):
     assert uac.count(INVITE_OK) == calls, sharded.report(uac)
     reached = invites_read_after(workdir / "messages.log", stopped_at)
     assert len(reached) <= 3, f"{len(reached)} new INVITEs reached the hung ast2\n" + sharded.proxy.tail()
+
+
+def test_a_call_whose_call_id_the_kernel_cannot_reach_stays_whole(sharded):
+    """Past callid_bpf.SCAN_LIMIT the BPF program gives up and the parent places the datagram: it
+    must put it where the kernel puts the short CANCEL of the same call, or the CANCEL would
+    reach a worker that never saw the INVITE."""
+    port = sharded.ports.proxy
+    with UdpPeer() as caller:
+        for n in range(4):  # Call-IDs on both workers
+            invite = request("INVITE", f"sip:cancel@127.0.0.1:{port}", caller.port, port, call_id=f"far-{n}")
+            far = invite.replace("\r\nFrom:", "\r\nX-Pad: " + "a" * 9000 + "\r\nFrom:", 1)
+            branch = invite.split("branch=", 1)[1].split(";", 1)[0]
+            caller.send(far.encode(), port)
+            assert caller.wait_response(lambda r: r.code == 180, 3.0) is not None, sharded.report()
+            cancel = request("CANCEL", f"sip:cancel@127.0.0.1:{port}", caller.port, port, call_id=f"far-{n}", branch=branch)
+            caller.send(cancel.encode(), port)
+            assert caller.wait_response(lambda r: r.code == 200 and "CANCEL" in (r.header("cseq") or ""), 3.0), sharded.report()
+            assert caller.wait_response(lambda r: r.code == 487, 3.0) is not None, sharded.report()
+    counts = sharded.stop_all_uas()
+    assert sum(c.get("CANCEL_Recv", 0) for c in counts.values()) == 4, counts
+
+
+def test_the_proxy_stops_whole_when_a_worker_dies(sharded):
+    """A dead worker's calls would be lost (steered by BPF, its socket leaves the group and the
+    kernel spreads them over the others, which hold none of their state): stop, and let the
+    supervisor restart the whole proxy."""
+    workers = [int(c) for c in open(f"/proc/{sharded.proxy.pid}/task/{sharded.proxy.pid}/children").read().split()]
+    os.kill(workers[1], signal.SIGKILL)
+    try:
+        sharded.proxy.proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("the proxy went on without its worker\n" + sharded.proxy.tail()) from None
+    assert "stopping the proxy" in sharded.proxy.tail()
 
 
 def test_workers_stop_when_the_reader_is_killed(sharded):

@@ -83,4 +83,5 @@ class Command(BaseCommand):
             advertise=advertise,
             processes=options["processes"],
             tls=tls,
+            steering=options["steering"],
         )
