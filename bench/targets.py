@@ -135,9 +135,14 @@ def publish_table(redis_url, ports, *, algorithm=4, **settings):
 
 
 def proxy_extra(name):
-    """lbpanel-N: runproxy --processes N."""
+    """lbpanel-N: runproxy --processes N, steered by the kernel's Call-ID hash (a bench must not
+    measure the reader by accident where BPF would not load: it fails instead);
+    lbpanel-Nr: the same with the reader process (--steering reader)."""
     _, _, n = name.partition("-")
-    return ["--processes", n] if n else []
+    if not n:
+        return []
+    steering = "reader" if n.endswith("r") else "bpf"
+    return ["--processes", n.rstrip("r"), "--steering", steering]
 
 
 class OurProxy:

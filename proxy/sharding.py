@@ -45,6 +45,8 @@ _PORT = struct.Struct("!H")
 INBOX_BUFFER = 8 << 20
 READY_WAIT = 30.0
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_SO_MEMINFO, _SK_MEMINFO_DROPS = 55, 8  # asm-generic/socket.h, linux/sock_diag.h
+_MEMINFO = struct.Struct("9I")
 
 
 def call_id(data):
@@ -86,8 +88,18 @@ class Worker:
         self.steered = steered  # the kernel hands this worker its calls on public_sock (bpf steering)
 
     def dropped(self):
-        """Datagrams for this worker the reader dropped, its inbox full (since the reader started)."""
-        return self.drops.get(self.index) if self.drops is not None else 0
+        """Datagrams for this worker dropped because it was not reading: by the reader, its inbox
+        full (since the reader started), and, steered by BPF, by the kernel, its socket full."""
+        total = self.drops.get(self.index) if self.drops is not None else 0
+        if self.steered and self.public_sock is not None:
+            total += socket_drops(self.public_sock)
+        return total
+
+
+def socket_drops(sock):
+    """What the kernel dropped on this socket, its receive buffer full (SO_MEMINFO's SK_MEMINFO_DROPS)."""
+    raw = sock.getsockopt(socket.SOL_SOCKET, _SO_MEMINFO, _MEMINFO.size)
+    return _MEMINFO.unpack_from(raw)[_SK_MEMINFO_DROPS]
 
 
 class DropCounts:

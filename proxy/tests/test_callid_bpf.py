@@ -118,3 +118,21 @@ def test_the_hash_is_the_programs():
     assert callid_bpf.call_id_hash(b"") == 5381
     assert callid_bpf.call_id_hash(b"a") == (5381 * 33) ^ ord("a")
     assert callid_bpf.call_id_hash(b"abc def") == callid_bpf.call_id_hash(b"abc")
+
+
+def test_a_worker_that_stops_reading_counts_what_the_kernel_dropped_for_it(group, sender):
+    """Steered by BPF there is no reader to count a stalled worker's losses: its own socket's drop
+    count goes into its heartbeat's inbox_dropped, or the panel would show 0 while calls were lost."""
+    mine = group.socks[0]
+    mine.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel doubles it; a few datagrams fill it
+    worker = sharding.Worker(0, WORKERS, ("127.0.0.1", group.port), None, sharding.DropCounts(WORKERS), steered=True)
+    worker.public_sock = mine
+    ours = [f"stalled-{n}" for n in range(400) if _owner(f"stalled-{n}") == 0][:60]
+    for call_id in ours:
+        sender.sendto(_invite(f"Call-ID: {call_id}", before="X-Pad: " + "c" * 400 + "\r\n"), ("127.0.0.1", group.port))
+    kept = 0
+    while select.select([mine], [], [], 0.2)[0]:
+        mine.recv(70000)
+        kept += 1
+    assert kept < len(ours)
+    assert worker.dropped() == len(ours) - kept
