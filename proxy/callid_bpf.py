@@ -291,6 +291,10 @@ class CallIdGroup:
     def __init__(self, host, port, workers):
         bpf = _syscall()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # SO_REUSEPORT lets sockets of one user share a port; the kernel refuses ours today only
+        # because the program is attached before the bind. The port must be free, whatever holds it.
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.bind((host, port))
         self.socks = []
         try:
             self.map_fd = bpf(_BPF_MAP_CREATE, struct.pack("<IIIII", _MAP_REUSEPORT_SOCKARRAY, 4, 8, workers + 1, 0))

@@ -1,6 +1,7 @@
 """The kernel's Call-ID hash (proxy/callid_bpf.py), on real sockets: every datagram of a call must
 reach the socket `call_id_hash` names, whoever sends it and however the header is spelled."""
 
+import errno
 import os
 import select
 import socket
@@ -136,3 +137,30 @@ def test_a_worker_that_stops_reading_counts_what_the_kernel_dropped_for_it(group
         kept += 1
     assert kept < len(ours)
     assert worker.dropped() == len(ours) - kept
+
+
+def test_a_port_already_taken_is_refused(group):
+    """Neither a second group (a second `--processes` proxy started by mistake) nor a group on the
+    port of a single-process proxy, whose listener also sets SO_REUSEPORT, may share its calls."""
+    with pytest.raises(OSError) as caught:
+        callid_bpf.CallIdGroup("127.0.0.1", group.port, WORKERS)
+    assert caught.value.errno == errno.EADDRINUSE
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as single:
+        single.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        single.bind(("127.0.0.1", 0))
+        with pytest.raises(OSError) as caught:
+            callid_bpf.CallIdGroup("127.0.0.1", single.getsockname()[1], WORKERS)
+    assert caught.value.errno == errno.EADDRINUSE
+
+
+def test_ipv6_datagrams_are_steered_the_same_way():
+    port = sharding.own_port("::1")
+    group = callid_bpf.CallIdGroup("::1", port, WORKERS)
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as sender:
+            for n in range(12):
+                call_id = f"v6-{n}@[2001:db8::1]"
+                sender.sendto(_invite(f"Call-ID: {call_id}"), ("::1", port))
+                assert _landed(group)[0] == _owner(call_id)
+    finally:
+        group.close()
