@@ -6,7 +6,7 @@ to one worker. This program hashes the Call-ID instead, so a transaction and its
 retransmissions, CANCEL, ACK, BYE) reach the worker that holds their state, whoever sends them.
 
 Written by hand as eBPF instructions and loaded with the bpf(2) system call: there is no clang on
-a production box, libbpf has no Python binding we could pin, and the program is about ninety
+a production box, libbpf has no Python binding we could pin, and the program is about a hundred
 instructions. bpf_loop() calls it once a byte; it is a small state machine:
 
   line feed → the letters of "call-id" in any case, or the compact "i" → blanks and a colon
