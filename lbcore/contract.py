@@ -302,7 +302,7 @@ NODE_COUNTERS = (
     "refused",  # requests answered statelessly and forgotten: untrusted, over a cap, looped
     "adopted",  # calls taken over from another node's (or our previous process's) dialog records
     "call_records_dropped",  # call records lost: Redis unreachable long enough to fill the queue
-    "inbox_dropped",  # --processes: datagrams for this worker its reader dropped, the worker's inbox full
+    "inbox_dropped",  # --processes: datagrams for this worker dropped, it not reading (reader: inbox full; bpf: socket full)
     # inbound TCP connections refused at a cap, and connections we closed, by why
     "tcp_refused_cap",
     "tcp_refused_per_ip",

@@ -18,7 +18,7 @@ NODE_COUNTERS = {
     "shed": ("lbpanel_node_shed", "New INVITEs this proxy refused with 503 because it was overloaded, since it started."),
     "inbox_dropped": (
         "lbpanel_node_inbox_dropped",
-        "Datagrams for this worker (--processes) its reader dropped because the worker was not reading its inbox.",
+        "Datagrams for this worker (--processes) dropped because it was not reading: by the reader, its inbox full, or by the kernel, its socket full.",
     ),
 }
 
