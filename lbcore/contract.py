@@ -333,6 +333,7 @@ def encode_node(
     advertise=None,
     holds_address=None,
     carriers=None,
+    steering=None,
 ):
     """One proxy's heartbeat. `totals`: NODE_COUNTERS (+ "active"); `destinations`: id -> DEST_COUNTERS.
 
@@ -347,6 +348,8 @@ def encode_node(
     `cps_1m` sent only the minute's figure, as `cps`. `unknown`: id -> calls this node's
     previous process left up that have not been seen to end (since `restarted_at`).
     `carriers`: carrier name -> its figures since `started` (shape: lbcore.carriers).
+    `steering`: for a worker of `--processes`, how its calls reach it: {"mode": "bpf" | "reader",
+    "why": why the reader, when BPF was asked for by "auto" and the kernel refused it, else None}.
     """
     return json.dumps(
         {
@@ -365,6 +368,7 @@ def encode_node(
             "advertise": advertise,
             "holds_address": holds_address,
             "carriers": carriers or {},
+            "steering": steering,
         },
         separators=(",", ":"),
     )

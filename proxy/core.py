@@ -96,6 +96,7 @@ class Proxy:
         self.hep = None  # the SIP capture sender (proxy.hep) while hep_destination is set
         self.capture = HepCapture(self)
         self.silence = SilenceWatch()
+        self.steering = None  # with --processes: how calls reach this worker (set by proxy.server)
 
     # -- setup ---------------------------------------------------------------
 

@@ -204,6 +204,7 @@ class Follower:
                     advertise=self._advertise_text(),
                     holds_address=holds,
                     carriers=carriers,
+                    steering=self.core.steering,
                 )
                 pipe = client.pipeline(transaction=False)
                 pipe.set(key, doc, ex=NODE_TTL_SECONDS)

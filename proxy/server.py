@@ -58,6 +58,7 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None,
     core.pool.tls = tls
     if worker is not None:
         core.silence.share(worker.count)
+        core.steering = {"mode": "bpf" if worker.steered else "reader", "why": worker.steering_why}
     servers = []
     worker_lis = None
     for proto, host, port in listen:

@@ -78,7 +78,7 @@ def unframe(buf):
 class Worker:
     """What a worker process gets from the reader: its inbox and the public socket to send from."""
 
-    def __init__(self, index, count, public, inbox, drops=None, steered=False):
+    def __init__(self, index, count, public, inbox, drops=None, steered=False, steering_why=None):
         self.index = index
         self.count = count
         self.public = public  # (host, port) callers send to
@@ -86,6 +86,7 @@ class Worker:
         self.public_sock = None  # set in the worker: its own socket in the BPF group, or the reader's
         self.drops = drops  # DropCounts shared with the reader
         self.steered = steered  # the kernel hands this worker its calls on public_sock (bpf steering)
+        self.steering_why = steering_why  # why the reader steers, when "auto" asked the kernel first
 
     def dropped(self):
         """Datagrams for this worker dropped because it was not reading: by the reader, its inbox
@@ -188,7 +189,7 @@ def run(listen, processes, start_worker, steering="auto"):
     if len(udp) != 1:
         raise SystemExit("--processes needs exactly one udp --listen")
     _, host, port = udp[0]
-    group = _steer_by_bpf(host, port, processes, steering)
+    group, why = _steer_by_bpf(host, port, processes, steering)
     public = group.socks[-1] if group is not None else _bind_public(host, port)
     own = group.socks[:-1] if group is not None else [public] * processes
     for sock in {*own, public}:
@@ -219,7 +220,7 @@ def run(listen, processes, start_worker, steering="auto"):
                 for j, sock in enumerate(group.socks):
                     if j != i:
                         sock.close()
-            worker = Worker(i, processes, (host, port), pairs[i][1], drops, steered=group is not None)
+            worker = Worker(i, processes, (host, port), pairs[i][1], drops, group is not None, why)
             worker.public_sock = own[i]
             worker.ready_fd = ready_w
             code = 1
@@ -255,15 +256,16 @@ def run(listen, processes, start_worker, steering="auto"):
 
 
 def _steer_by_bpf(host, port, processes, steering):
+    """The BPF group, or None and why not (None when the reader was asked for)."""
     if steering == "reader":
-        return None
+        return None, None
     try:
-        return callid_bpf.CallIdGroup(host, port, processes)
+        return callid_bpf.CallIdGroup(host, port, processes), None
     except callid_bpf.Unavailable as exc:
         if steering == "bpf":
             raise SystemExit(f"--steering bpf: {exc}") from None
         log.warning("calls steered by a reader process, not the kernel: %s", exc)
-        return None
+        return None, str(exc)
     except OSError as exc:
         raise SystemExit(f"cannot listen on udp:{host}:{port}: {exc.strerror or exc}") from None
 

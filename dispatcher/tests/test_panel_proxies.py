@@ -101,3 +101,19 @@ def test_it_shows_datagrams_a_workers_reader_dropped(panel, cluster, redis):
     nodes = _nodes(panel.get("/sets/").content.decode())
     assert 'data-testid="inbox-dropped"' in nodes and "37 datagrams dropped before this worker" in nodes
     assert 'data-testid="inbox-dropped"' not in _row(nodes, "lb1-w1")
+
+
+def test_it_shows_how_each_worker_gets_its_calls_and_why_the_reader(panel, cluster, redis):
+    # --processes --steering auto falls back to the reader where the kernel refuses the eBPF
+    # program (no CAP_BPF, an old kernel): one more hop per datagram, and ops should see why.
+    write_node(redis, "lb1", steering={"mode": "bpf", "why": None})
+    write_node(redis, "lb2", steering={"mode": "reader", "why": "the kernel refused the program: Operation not permitted"})
+    write_node(redis, "lb3")  # one process: nothing to steer
+    nodes = _nodes(panel.get("/sets/").content.decode())
+
+    def row(name):
+        return re.search(rf'<td class="mono">{name}[ <].*?</tr>', nodes, re.S).group(0)
+
+    assert "kernel-steered" in row("lb1")
+    assert "reader-steered" in row("lb2") and "Operation not permitted" in row("lb2")
+    assert 'data-testid="steering"' not in row("lb3")

@@ -5,6 +5,8 @@ import os
 import socket
 import threading
 
+import pytest
+
 from proxy.sharding import DropCounts, Worker, _distribute, call_id, frame, unframe, worker_for
 
 
@@ -148,3 +150,19 @@ def test_a_worker_sheds_when_the_reader_falls_behind():
     finally:
         for s in (public, inbox, _reader_end, caller):
             s.close()
+
+
+def test_auto_steering_falls_back_to_the_reader_and_says_why(monkeypatch, caplog):
+    from proxy import callid_bpf, sharding
+
+    def refused(*_):
+        raise callid_bpf.Unavailable("the kernel refused the program: Operation not permitted")
+
+    monkeypatch.setattr(callid_bpf, "CallIdGroup", refused)
+    with caplog.at_level(logging.WARNING, logger="proxy.sharding"):
+        group, why = sharding._steer_by_bpf("127.0.0.1", 5060, 2, "auto")
+    assert group is None and "Operation not permitted" in why
+    assert "steered by a reader process" in caplog.text and "Operation not permitted" in caplog.text
+    with pytest.raises(SystemExit, match="--steering bpf: the kernel refused"):
+        sharding._steer_by_bpf("127.0.0.1", 5060, 2, "bpf")
+    assert sharding._steer_by_bpf("127.0.0.1", 5060, 2, "reader") == (None, None)

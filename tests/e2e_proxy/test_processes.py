@@ -59,6 +59,8 @@ def test_calls_spread_over_both_processes_and_their_counts_add_up(sharded):
     nodes = _wait_nodes(sharded, lambda ns: sum(n["totals"]["invites"] for n in ns) == calls, f"{calls} INVITEs")
     # both carried calls (crc32 of SIPp's Call-IDs splits them about evenly)
     assert all(n["totals"]["invites"] > calls // 4 for n in nodes), [n["totals"] for n in nodes]
+    # the panel shows each worker's steering (and why the reader, when the kernel refused)
+    assert [n["steering"] for n in nodes] == [{"mode": sharded.steering, "why": None}] * 2
     counts = sharded.stop_all_uas()
     assert sum(c.get("INVITE_Recv", 0) for c in counts.values()) == calls, counts
 
