@@ -23,6 +23,7 @@ The hash is DJB2 with XOR over 32 bits, the same in both places: `call_id_hash` 
 """
 
 import ctypes
+import errno
 import os
 import platform
 import socket
@@ -38,6 +39,7 @@ _PROG_SK_REUSEPORT = 21
 _HELPER_SK_SELECT_REUSEPORT = 82
 _SK_PASS = 1
 _ATTR_SIZE = 128
+_LOAD_ATTEMPTS = 5
 
 
 def call_id_hash(value):
@@ -351,6 +353,14 @@ class CallIdGroup:
                 ctypes.addressof(funcs),
                 2,
             )
+            # the verifier gives up with EAGAIN when a signal arrives meanwhile (a SIGCHLD, a
+            # SIGTERM): try again, as libbpf does
+            for _ in range(_LOAD_ATTEMPTS - 1):
+                try:
+                    return bpf(_BPF_PROG_LOAD, attr)
+                except OSError as exc:
+                    if exc.errno != errno.EAGAIN:
+                        raise
             return bpf(_BPF_PROG_LOAD, attr)
 
         try:

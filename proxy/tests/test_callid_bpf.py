@@ -5,6 +5,7 @@ import errno
 import os
 import select
 import socket
+import struct
 import tempfile
 
 import pytest
@@ -164,3 +165,25 @@ def test_ipv6_datagrams_are_steered_the_same_way():
                 assert _landed(group)[0] == _owner(call_id)
     finally:
         group.close()
+
+
+def test_a_signal_during_verification_does_not_cost_the_kernel_steering():
+    """The verifier returns EAGAIN when a signal arrives while it works (a SIGCHLD, in CI from a
+    test before): the load is tried again, as libbpf does, instead of falling back to the reader."""
+    real = callid_bpf._syscall()
+    interrupted = []
+
+    def bpf(cmd, attr):
+        if cmd == callid_bpf._BPF_PROG_LOAD and len(interrupted) < 2:
+            interrupted.append(cmd)
+            raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+        return real(cmd, attr)
+
+    map_fd = real(callid_bpf._BPF_MAP_CREATE, struct.pack("<IIIII", callid_bpf._MAP_REUSEPORT_SOCKARRAY, 4, 8, 3, 0))
+    try:
+        insns, callback_at = callid_bpf.program(2, map_fd)
+        prog_fd = callid_bpf.CallIdGroup._load(bpf, insns, callback_at)
+        os.close(prog_fd)
+    finally:
+        os.close(map_fd)
+    assert len(interrupted) == 2
