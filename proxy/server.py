@@ -56,6 +56,10 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None,
     raise_file_limit()  # the inbound TCP cap is a share of it
     core = Proxy(loop, node_name)
     core.pool.tls = tls
+    # Calls are recorded from the first datagram: the listeners serve while start-up waits up to
+    # READY_WAIT for Redis, and a BYE relayed then must still close its call's record (it queues in
+    # memory until the DialogStore below flushes it). Before, such a record outlived its call.
+    core.accounting.recording = True
     if worker is not None:
         core.silence.share(worker.count)
         core.steering = {"mode": "bpf" if worker.steered else "reader", "why": worker.steering_why}
