@@ -299,27 +299,34 @@ class CallIdGroup:
             probe.bind((host, port))
         self.socks = []
         try:
-            self.map_fd = bpf(_BPF_MAP_CREATE, struct.pack("<IIIII", _MAP_REUSEPORT_SOCKARRAY, 4, 8, workers + 1, 0))
+            map_fd = bpf(_BPF_MAP_CREATE, struct.pack("<IIIII", _MAP_REUSEPORT_SOCKARRAY, 4, 8, workers + 1, 0))
         except OSError as exc:
             raise Unavailable(f"cannot create the socket map: {exc.strerror}") from None
+        prog_fd = None
         try:
-            insns, callback_at = program(workers, self.map_fd)
-            self.prog_fd = self._load(bpf, insns, callback_at)
+            insns, callback_at = program(workers, map_fd)
+            prog_fd = self._load(bpf, insns, callback_at)
             for i in range(workers + 1):
                 s = socket.socket(family, socket.SOCK_DGRAM)
                 self.socks.append(s)
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
                 if i == 0:  # before the bind: the group is steered from its first datagram
-                    s.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_EBPF, self.prog_fd)
+                    s.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_EBPF, prog_fd)
                 s.bind((host, port))
                 key, value = ctypes.c_uint32(i), ctypes.c_uint64(s.fileno())
                 bpf(
                     _BPF_MAP_UPDATE_ELEM,
-                    struct.pack("<IIQQQ", self.map_fd, 0, ctypes.addressof(key), ctypes.addressof(value), 0),
+                    struct.pack("<IIQQQ", map_fd, 0, ctypes.addressof(key), ctypes.addressof(value), 0),
                 )
         except BaseException:
             self.close()
             raise
+        finally:
+            # the group holds the program and the program its map: no process needs either fd (nor
+            # should the forked workers inherit them)
+            for fd in (prog_fd, map_fd):
+                if fd is not None:
+                    os.close(fd)
 
     @staticmethod
     def _load(bpf, insns, callback_at):
@@ -380,6 +387,3 @@ class CallIdGroup:
     def close(self):
         for s in self.socks:
             s.close()
-        for fd in (getattr(self, "prog_fd", None), getattr(self, "map_fd", None)):
-            if fd is not None:
-                os.close(fd)
