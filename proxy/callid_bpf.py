@@ -11,7 +11,7 @@ instructions. bpf_loop() calls it once a byte; it is a small state machine:
 
   line feed → the letters of "call-id" in any case, or the compact "i" → blanks and a colon
   (anything else: another header, such as In-Reply-To) → blanks → the value, hashed up to CR,
-  LF, space or tab (a Call-ID holds none of them).
+  LF, space or tab (a Call-ID holds none of them), and no further than HASH_MAX bytes.
 
 Bytes in the socket buffer's linear part are read in place; past it (a NIC that leaves the
 payload in pages) they are copied out one at a time. Where no Call-ID turns up in the first
@@ -31,6 +31,9 @@ import struct
 
 SO_ATTACH_REUSEPORT_EBPF = 52  # asm-generic/socket.h
 SCAN_LIMIT = 8192  # payload bytes walked for a Call-ID: what a datagram without one costs the kernel at most
+# Bytes of a Call-ID value hashed. Real ones are 20-60 bytes; the bound is for the spill, whose
+# owner hashes in Python: a 60 KB Call-ID cost it 5 ms there, an attacker's lever on a whole core.
+HASH_MAX = 256
 
 _NR_BPF = {"x86_64": 321, "aarch64": 280}
 _BPF_MAP_CREATE, _BPF_MAP_UPDATE_ELEM, _BPF_PROG_LOAD, _BPF_BTF_LOAD = 0, 2, 5, 18
@@ -45,7 +48,7 @@ _LOAD_ATTEMPTS = 5
 def call_id_hash(value):
     """The program's hash of a Call-ID value (the bytes after the colon, without leading spaces)."""
     h = 5381
-    for b in value:
+    for b in value[:HASH_MAX]:
         if b in b"\r\n \t":
             break
         h = ((h * 33) & 0xFFFFFFFF) ^ b
@@ -141,12 +144,13 @@ _MOV64_X, _MOV64_K, _ADD64_K, _ADD64_X, _OR64_K, _LSH64_K, _RSH64_X = 0xBF, 0xB7
 _MOV32_K, _MUL32_K, _XOR32_X, _MOD32_K, _OR32_K, _AND64_K = 0xB4, 0x24, 0xAC, 0x94, 0x44, 0x57
 _LDX_B, _LDX_DW, _ST_W, _ST_DW, _STX_W, _STX_DW = 0x71, 0x79, 0x62, 0x7A, 0x63, 0x7B
 _JA, _JEQ_K, _JNE_K, _JNE_X, _JGT_K, _JGT_X, _CALL, _EXIT = 0x05, 0x15, 0x55, 0x5D, 0x25, 0x2D, 0x85, 0x95
+_SUB64_X = 0x1F
 _R0, _R1, _R2, _R3, _R4, _R5, _R6, _R7, _R8, _R9, _R10 = range(11)
 _UDP_HEADER = 8
 _HELPER_LOOP = 181
 _OFFSET_MASK = 0x3FFF  # SCAN_LIMIT rounded up to a mask
 # the callback's state, on the program's stack at r10 + _C
-_C, _C_CTX, _C_DATA, _C_END, _C_STATE, _C_HASH, _C_BYTE = -56, 0, 8, 16, 24, 32, 40
+_C, _C_CTX, _C_DATA, _C_END, _C_STATE, _C_HASH, _C_BYTE, _C_START = -64, 0, 8, 16, 24, 32, 40, 48
 # states: looking for a line feed, the name's letters (_NAME + letters matched), then its colon,
 # the blanks after it, the value, found
 _SEARCH, _COLON, _BLANK, _VALUE, _FOUND, _NAME = 0, 1, 2, 3, 4, 16
@@ -171,6 +175,7 @@ def program(workers, map_fd):
     a.op(_STX_DW, _R10, _R1, _C + _C_END)
     a.op(_ST_DW, _R10, 0, _C + _C_STATE, _SEARCH)
     a.op(_ST_DW, _R10, 0, _C + _C_HASH, 5381)
+    a.op(_ST_DW, _R10, 0, _C + _C_START, 0)
     a.op(_MOV64_K, _R1, imm=SCAN_LIMIT)
     a.put(_ld_imm64(_R2, 0, src=4), "byte")  # BPF_PSEUDO_FUNC: the callback
     a.op(_MOV64_X, _R3, _R10)
@@ -201,6 +206,7 @@ def program(workers, map_fd):
     a.op(_AND64_K, _R1, imm=_OFFSET_MASK)  # bounded, for the verifier's packet arithmetic
     a.op(_MOV64_X, _R6, _R2)
     a.op(_MOV64_X, _R7, _R1)
+    a.op(_MOV64_X, _R9, _R1)  # r9 = the offset, for the whole callback
     a.op(_LDX_DW, _R2, _R6, _C_DATA)
     a.op(_ADD64_X, _R2, _R1)  # r2 = this byte
     a.op(_LDX_DW, _R8, _R6, _C_END)
@@ -251,6 +257,10 @@ def program(workers, map_fd):
     a.at("value")  # the value, hashed up to CR, LF, space or tab
     for stop in b"\r\n \t":
         a.jump(_JEQ_K, _R4, "found", imm=stop)
+    a.op(_MOV64_X, _R1, _R9)
+    a.op(_LDX_DW, _R2, _R6, _C_START)
+    a.op(_SUB64_X, _R1, _R2)
+    a.jump(_JGT_K, _R1, "found", imm=HASH_MAX - 1)  # HASH_MAX bytes hashed: enough
     a.op(_LDX_DW, _R5, _R6, _C_HASH)
     a.op(_MUL32_K, _R5, imm=33)
     a.op(_XOR32_X, _R5, _R4)
@@ -264,6 +274,7 @@ def program(workers, map_fd):
     a.jump(_JEQ_K, _R4, "next", imm=ord(" "))
     a.jump(_JEQ_K, _R4, "next", imm=ord("\t"))
     a.op(_ST_DW, _R6, 0, _C_STATE, _VALUE)
+    a.op(_STX_DW, _R6, _R9, _C_START)
     a.jump(_JA, 0, "value")
 
     a.at("colon")  # after the name: spaces, then the colon

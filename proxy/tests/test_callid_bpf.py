@@ -116,6 +116,26 @@ def test_a_payload_outside_the_linear_buffer_is_still_read(group, sender):
         assert _landed(group)[0] == _owner(call_id)
 
 
+def test_a_long_call_id_lands_where_its_first_hash_max_bytes_say(group, sender):
+    # The kernel and the spill must agree on Call-IDs longer than what is hashed: both stop at
+    # HASH_MAX, so calls that differ only past it share a worker, and stay whole either way.
+    for n in range(8):
+        call_id = f"{n}-" + "x" * (callid_bpf.HASH_MAX + 300) + f"-{n}"
+        sender.sendto(_invite(f"Call-ID: {call_id}"), ("127.0.0.1", group.port))
+        assert _landed(group)[0] == _owner(call_id)
+        far = _invite(f"Call-ID: {call_id}", before="X-Pad: " + "a" * callid_bpf.SCAN_LIMIT + "\r\n")
+        sender.sendto(far, ("127.0.0.1", group.port))
+        where, data = _landed(group)
+        assert where == WORKERS and sharding._pick_bpf(data, WORKERS) == _owner(call_id)
+
+
+def test_the_spill_hashes_no_more_of_a_call_id_than_hash_max():
+    # A 60 KB Call-ID cost the spill's owner 5 ms of Python per datagram: a lever on a core.
+    head = b"h" * callid_bpf.HASH_MAX
+    assert callid_bpf.call_id_hash(head + b"a" * 60_000) == callid_bpf.call_id_hash(head + b"b")
+    assert callid_bpf.call_id_hash(head[:-1] + b"a") != callid_bpf.call_id_hash(head[:-1] + b"b")
+
+
 def test_the_hash_is_the_programs():
     assert callid_bpf.call_id_hash(b"") == 5381
     assert callid_bpf.call_id_hash(b"a") == (5381 * 33) ^ ord("a")
