@@ -10,6 +10,7 @@ expiry) a FIFO is already sorted by deadline: O(1) to add, O(1) to expire.
 
 import collections
 import logging
+import math
 
 log = logging.getLogger("proxy.timers")
 
@@ -37,7 +38,15 @@ class TimerWheel:
         self.lag = 0.0  # how late the last tick ran: our own loop's delay
 
     def start(self):
-        self.handle = self.loop.call_at((self.current + 1) * self.tick, self._run)
+        self._arm(self.loop.time(), self.current + 1)
+
+    def _arm(self, now, slot):
+        """Wake at the start of `slot`, never before it. uvloop counts in whole milliseconds and
+        rounds a delay to the nearest: 9.4 ms became 9, the wheel woke 0.4 ms early, found nothing
+        due, asked for 0.4 ms (rounded to 0, "at once") and spun until the millisecond turned:
+        about 900 empty polls a second, a fifth of an idle proxy's CPU. Rounded up, it wakes once."""
+        delay = math.ceil((slot * self.tick - now) * 1000 - 1e-6) / 1000
+        self.handle = self.loop.call_later(max(delay, 0.001), self._run)
 
     def stop(self):
         if self.handle is not None:
@@ -72,7 +81,7 @@ class TimerWheel:
                     except Exception:  # a bug in one transaction must not stop every timer
                         log.exception("timer callback failed")
         self.current = upto + 1
-        self.handle = self.loop.call_at((upto + 1) * self.tick, self._run)
+        self._arm(now, upto + 1)
 
     def __len__(self):
         return sum(len(b) for b in self.slots.values())

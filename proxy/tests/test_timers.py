@@ -45,3 +45,37 @@ def test_it_expires_in_fifo_order():
     assert list(q.expire(10)) == ["a"]
     assert list(q.expire(20)) == ["b"]
     assert len(q) == 0
+
+
+def test_on_uvloop_it_wakes_once_a_tick_not_in_a_spin():
+    # uvloop counts in whole milliseconds and rounds a delay to the nearest one, so the wheel woke
+    # up to 0.5 ms before its tick, found nothing due and asked for the rest of it, which rounds
+    # to 0: "at once", again and again until the millisecond turned. An idle proxy polled about
+    # 900 times a second that way. Counted, not timed: a busy host makes fewer wake-ups, never more.
+    import time
+
+    import uvloop
+
+    async def run():
+        loop = asyncio.get_running_loop()
+        wheel = TimerWheel(loop, tick=0.01)
+        runs = 0
+        inner = wheel._run
+
+        def counted():
+            nonlocal runs
+            runs += 1
+            inner()
+
+        wheel._run = counted
+        wheel.start()
+        wheel.call_later(0.05, lambda arg, late: None, None)
+        started = time.monotonic()
+        await asyncio.sleep(0.6)
+        elapsed = time.monotonic() - started
+        wheel.stop()
+        return runs, elapsed / wheel.tick
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runs, ticks = runner.run(run())
+    assert runs <= ticks * 1.5 + 2, f"{runs} wake-ups for {ticks:.0f} ticks"
