@@ -21,7 +21,10 @@ public-address socket, so callers see one address.
 
 Each worker is a node of its own (lb:node:<name>, <name>-1, ...): heartbeats, counters and
 dialog records are per worker and the panel sums live nodes, as for several proxies. TCP is
-served by worker 0 alone.
+served by worker 0 alone. A request for a TCP caller that lands on another worker (the server's
+BYE goes where its Call-ID hashes) leaves on a connection of that worker's own, to the caller's
+Contact: right for a peer that takes connections, as RFC 3261 asks of TCP peers; a TCP caller
+that takes none (behind NAT) would not get it. tests/e2e_proxy/test_server_hangs_up.py.
 """
 
 import ctypes
