@@ -9,6 +9,7 @@ relay them upstream and call the failure route.
 import hashlib
 import ipaddress
 import logging
+import re
 import socket
 import time
 import zlib
@@ -38,6 +39,7 @@ from sip.responses import response_bytes
 from sip.uri import parse_uri
 
 log = logging.getLogger("proxy")
+_STREAM_HINT = re.compile(rb"(?i)transport=t(?:cp|ls)|sips:")  # a TCP or TLS hop may be named
 
 # A timer that runs this late says more about our loop than about the peer.
 LAG_TOLERANCE = 0.05
@@ -97,6 +99,9 @@ class Proxy:
         self.capture = HepCapture(self)
         self.silence = SilenceWatch()
         self.steering = None  # with --processes: how calls reach this worker (set by proxy.server)
+        # with --processes, on workers other than 0: hands (data, addr) to worker 0, which holds the
+        # TCP and TLS connections (proxy.sharding); None where this process holds them itself
+        self.stream_owner = None
 
     # -- setup ---------------------------------------------------------------
 
@@ -366,6 +371,8 @@ class Proxy:
         try:
             if msg.method is None:
                 self.on_response(msg, addr)
+            elif self.stream_owner is not None and conn is None and self._for_stream_owner(data, msg, addr):
+                self.stream_owner(data, addr)
             else:
                 self.router.on_request(msg, listener, addr, conn)
         except SipSyntaxError as exc:
@@ -374,6 +381,17 @@ class Proxy:
             # a bug, not an attack: but one packet that triggers it must not fill the disk
             if self.crash_logs.allow(self.loop.time()):
                 log.exception("failed on a message from %s:%s", addr[0], addr[1])
+
+    def _for_stream_owner(self, data, msg, addr):
+        """A server's in-dialog request for a TCP or TLS caller, steered to this worker by its
+        Call-ID while worker 0 holds the caller's connection (a caller behind NAT takes no new
+        one) and counted the call (its INVITE came in on that connection). Only from a server:
+        a UDP caller's call is counted where its Call-ID hashes, here."""
+        if addr not in self.view.by_addr or _STREAM_HINT.search(data) is None:  # callers: one lookup
+            return False
+        if b"route" not in msg.names or msg.to_tag is None:
+            return False
+        return self.router.next_hop_transport(msg) in ("tcp", "tls")
 
     # -- sending -------------------------------------------------------------
 

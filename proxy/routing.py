@@ -19,7 +19,7 @@ from proxy.logquota import LogQuota
 from proxy.resolver import literal
 from proxy.transactions import BRANCH_PREFIX, CALLING, PROCEEDING, build_dialog_request, new_branch
 from sip.errors import SipSyntaxError
-from sip.headers import COMPACT, canonical_name, name_addr
+from sip.headers import COMPACT, canonical_name, name_addr, split_commas
 from sip.message import SipMessage
 from sip.responses import add_received, response_bytes
 
@@ -183,6 +183,18 @@ class Router:
             core.reply(st, 487, b"Request Terminated")
 
     # -- in-dialog -----------------------------------------------------------
+
+    def next_hop_transport(self, msg):
+        """The transport loose routing would send this request on, read without changing it: the
+        first Route entry not naming us, else the request URI."""
+        core = self.core
+        for i, name in enumerate(msg.names):
+            if name == b"route":
+                for entry in split_commas(msg.values[i], "Route"):
+                    raw = name_addr(entry, "Route")[0]
+                    if not core.names_us(raw):
+                        return core.uri(raw).transport
+        return core.uri(msg.uri).transport
 
     def _pop_own_routes(self, msg):
         """loose_route(): remove the Route entries that name us; return the next one's URI or None."""

@@ -63,6 +63,8 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None,
     if worker is not None:
         core.silence.share(worker.count)
         core.steering = {"mode": "bpf" if worker.steered else "reader", "why": worker.steering_why}
+        if worker.to_first is not None and any(proto != "udp" for proto, _, _ in listen):
+            core.stream_owner = sharding.HandOver(worker.to_first)
     servers = []
     worker_lis = None
     for proto, host, port in listen:

@@ -21,10 +21,10 @@ public-address socket, so callers see one address.
 
 Each worker is a node of its own (lb:node:<name>, <name>-1, ...): heartbeats, counters and
 dialog records are per worker and the panel sums live nodes, as for several proxies. TCP is
-served by worker 0 alone. A request for a TCP caller that lands on another worker (the server's
-BYE goes where its Call-ID hashes) leaves on a connection of that worker's own, to the caller's
-Contact: right for a peer that takes connections, as RFC 3261 asks of TCP peers; a TCP caller
-that takes none (behind NAT) would not get it. tests/e2e_proxy/test_server_hangs_up.py.
+served by worker 0 alone, so a TCP caller's call lives there (its INVITE came in on worker 0's
+connection). A server's in-dialog request for such a caller (the agent's BYE) reaches the worker
+its Call-ID hashes to; that worker hands it to worker 0's inbox (`HandOver`), which relays it on
+the caller's own connection and ends the call it counted (tests/e2e_proxy/test_server_hangs_up.py).
 """
 
 import ctypes
@@ -40,6 +40,7 @@ import time
 import zlib
 
 from proxy import callid_bpf
+from proxy.logquota import LogQuota
 
 log = logging.getLogger("proxy.sharding")
 
@@ -90,6 +91,7 @@ class Worker:
         self.drops = drops  # DropCounts shared with the reader
         self.steered = steered  # the kernel hands this worker its calls on public_sock (bpf steering)
         self.steering_why = steering_why  # why the reader steers, when "auto" asked the kernel first
+        self.to_first = None  # on workers other than 0: worker 0's inbox, for what needs its TCP
 
     def dropped(self):
         """Datagrams for this worker dropped because it was not reading: by the reader, its inbox
@@ -135,6 +137,20 @@ class PublicSender:
             pass  # queue full: the transaction layer retransmits
         except OSError as exc:
             log.warning("send to %s:%s failed: %s", addr[0], addr[1], exc)
+
+
+class HandOver:
+    """Sends a datagram to worker 0's inbox, as the reader would (it then reads it as if from `addr`)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.quota = LogQuota(1, log, "datagrams not handed to worker 0")
+
+    def __call__(self, data, addr):
+        try:
+            self.sock.send(frame(data, addr), socket.MSG_DONTWAIT)
+        except OSError as exc:  # its inbox full, or worker 0 gone: the sender retransmits
+            self.quota.warning(time.monotonic(), "could not hand a datagram from %s:%s to worker 0: %s", addr[0], addr[1], exc)
 
 
 def attach_inbox(core, loop, worker, listener):
@@ -216,7 +232,8 @@ def run(listen, processes, start_worker, steering="auto"):
             _die_with_parent(parent)
             os.close(ready_r)
             for j, (a, b) in enumerate(pairs):
-                a.close()
+                if not (j == 0 and i != 0):  # the way into worker 0's inbox: it holds TCP
+                    a.close()
                 if j != i:
                     b.close()
             if group is not None:
@@ -224,6 +241,7 @@ def run(listen, processes, start_worker, steering="auto"):
                     if j != i:
                         sock.close()
             worker = Worker(i, processes, (host, port), pairs[i][1], drops, group is not None, why)
+            worker.to_first = pairs[0][0] if i != 0 else None
             worker.public_sock = own[i]
             worker.ready_fd = ready_w
             code = 1
