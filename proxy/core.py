@@ -361,18 +361,21 @@ class Proxy:
     # -- input ---------------------------------------------------------------
 
     def on_message(self, data, listener, addr, conn):
-        if self.hep is not None:
-            self.hep.inbound(data, listener, addr, conn is not None)
         try:
             msg = parse_message(data, stream=conn is not None)
         except SipSyntaxError as exc:
+            if self.hep is not None:
+                self.hep.inbound(data, listener, addr, conn is not None)
             self.router.malformed(data, exc, listener, addr, conn)
             return
         try:
+            if self.stream_owner is not None and conn is None and self._for_stream_owner(data, msg, addr):
+                self.stream_owner(data, addr)  # worker 0 captures it (HEP) when it handles it
+                return
+            if self.hep is not None:
+                self.hep.inbound(data, listener, addr, conn is not None)
             if msg.method is None:
                 self.on_response(msg, addr)
-            elif self.stream_owner is not None and conn is None and self._for_stream_owner(data, msg, addr):
-                self.stream_owner(data, addr)
             else:
                 self.router.on_request(msg, listener, addr, conn)
         except SipSyntaxError as exc:
@@ -387,11 +390,14 @@ class Proxy:
         Call-ID while worker 0 holds the caller's connection (a caller behind NAT takes no new
         one) and counted the call (its INVITE came in on that connection). Only from a server:
         a UDP caller's call is counted where its Call-ID hashes, here."""
-        if addr not in self.view.by_addr or _STREAM_HINT.search(data) is None:  # callers: one lookup
-            return False
-        if b"route" not in msg.names or msg.to_tag is None:
-            return False
-        return self.router.next_hop_transport(msg) in ("tcp", "tls")
+        if msg.method is None or addr not in self.view.by_addr or _STREAM_HINT.search(data) is None:
+            return False  # responses and callers' requests: one lookup
+        try:
+            if b"route" not in msg.names or msg.to_tag is None:
+                return False
+            return self.router.next_hop_transport(msg) in ("tcp", "tls")
+        except SipSyntaxError:
+            return False  # this worker's own path answers it as malformed (and captures it)
 
     # -- sending -------------------------------------------------------------
 

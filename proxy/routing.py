@@ -184,30 +184,32 @@ class Router:
 
     # -- in-dialog -----------------------------------------------------------
 
-    def next_hop_transport(self, msg):
-        """The transport loose routing would send this request on, read without changing it: the
-        first Route entry not naming us, else the request URI."""
+    def _next_hop(self, msg):
+        """Loose routing's reading of the Route set, leaving it as it is: the URI of the first
+        entry that does not name us (None when all do), and how many of ours come before it."""
         core = self.core
+        own = 0
         for i, name in enumerate(msg.names):
             if name == b"route":
-                for entry in split_commas(msg.values[i], "Route"):
+                value = msg.values[i]
+                for entry in split_commas(value, "Route") if b"," in value else (value,):
                     raw = name_addr(entry, "Route")[0]
                     if not core.names_us(raw):
-                        return core.uri(raw).transport
-        return core.uri(msg.uri).transport
+                        return core.uri(raw), own
+                    own += 1
+        return None, own
+
+    def next_hop_transport(self, msg):
+        """The transport this request would leave on: its next Route's, else its request URI's."""
+        nxt, _ = self._next_hop(msg)
+        return (nxt if nxt is not None else self.core.uri(msg.uri)).transport
 
     def _pop_own_routes(self, msg):
         """loose_route(): remove the Route entries that name us; return the next one's URI or None."""
-        core = self.core
-        popped = False
-        while b"route" in msg.names:
-            top = msg.first_of_list(b"route")
-            raw = name_addr(top, "Route")[0]
-            if not core.names_us(raw):
-                return core.uri(raw), popped
+        nxt, own = self._next_hop(msg)
+        for _ in range(own):
             msg.pop_first(b"route")
-            popped = True
-        return None, popped
+        return nxt, own > 0
 
     def in_dialog(self, msg, st, untrusted=False):
         core = self.core

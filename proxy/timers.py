@@ -44,7 +44,7 @@ class TimerWheel:
         """Wake at the start of `slot`, never before it. uvloop counts in whole milliseconds and
         rounds a delay to the nearest: 9.4 ms became 9, the wheel woke 0.4 ms early, found nothing
         due, asked for 0.4 ms (rounded to 0, "at once") and spun until the millisecond turned:
-        about 900 empty polls a second, a fifth of an idle proxy's CPU. Rounded up, it wakes once."""
+        about 900 empty polls a second, over a quarter of an idle proxy's CPU. Rounded up, it wakes once."""
         delay = math.ceil((slot * self.tick - now) * 1000 - 1e-6) / 1000
         self.handle = self.loop.call_later(max(delay, 0.001), self._run)
 
