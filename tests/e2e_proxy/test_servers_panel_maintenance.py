@@ -91,6 +91,9 @@ def test_maintenance_through_the_panel_drains_the_server_in_every_set(seed_clust
     # Draining until ast3's last call in either set ends, then drained.
     drained_s = SET2_HOLD_MS / 1000 + 15
     expect(ast3.get_by_test_id("server-drained")).to_have_text("drained — safe to restart", timeout=drained_s * 1000)
+    # htmx swaps the row and settles it a moment later: the recorder reads on htmx:afterSettle, so the
+    # drained reading lands in the list after the text is on the page (reading at once lost it in CI).
+    page.wait_for_function("() => window.__rows.some((r) => r.drain === 'server-drained')", timeout=5_000)
     rows = page.evaluate("window.__rows")
     since = next(i for i, r in enumerate(rows) if r["state"] == "Maintenance")
     drained_at = next(i for i, r in enumerate(rows) if r["drain"] == "server-drained")
