@@ -390,7 +390,7 @@ class Proxy:
         Call-ID while worker 0 holds the caller's connection (a caller behind NAT takes no new
         one) and counted the call (its INVITE came in on that connection). Only from a server:
         a UDP caller's call is counted where its Call-ID hashes, here."""
-        if msg.method is None or addr not in self.view.by_addr or _STREAM_HINT.search(data) is None:
+        if msg.method is None or addr not in self.view.server_addrs or _STREAM_HINT.search(data) is None:
             return False  # responses and callers' requests: one lookup
         try:
             if b"route" not in msg.names or msg.to_tag is None:

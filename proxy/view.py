@@ -64,6 +64,10 @@ class TableView:
         located = located or {}
         self.addr_of = {}  # destination id -> (ip, port): its only or first address
         self.by_addr = {}  # (ip, port) -> [destination]
+        # every address a destination may send from: by_addr holds a name's first address only (one
+        # of several SRV targets dying is not its destination dying), but a request from any of
+        # them is a server's (the hand-over of in-dialog requests to worker 0 asks this)
+        self.server_addrs = set()
         # destination id -> its addresses (lbcore.sipdns.Hop), when DNS gave more than one or
         # another transport: the router orders them per call (SRV weights) and fails over along them
         self.hops_of = {}
@@ -76,6 +80,7 @@ class TableView:
                         self.hops_of[d.id] = hops
                     self.addr_of[d.id] = addr
                     self.by_addr.setdefault(addr, []).append(d)
+                    self.server_addrs.update(h.addr for h in hops)
                     continue
                 ip = resolved.get(d.host) or literal(d.host)
                 if ip is None:
@@ -84,6 +89,7 @@ class TableView:
                 addr = (ip, d.port)
                 self.addr_of[d.id] = addr
                 self.by_addr.setdefault(addr, []).append(d)
+                self.server_addrs.add(addr)
         self._route_cache = {}
         self._trusted_cache = {}
 
