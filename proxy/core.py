@@ -9,7 +9,6 @@ relay them upstream and call the failure route.
 import hashlib
 import ipaddress
 import logging
-import re
 import socket
 import time
 import zlib
@@ -39,7 +38,6 @@ from sip.responses import response_bytes
 from sip.uri import parse_uri
 
 log = logging.getLogger("proxy")
-_STREAM_HINT = re.compile(rb"(?i)transport=t(?:cp|ls)|sips:")  # a TCP or TLS hop may be named
 
 # A timer that runs this late says more about our loop than about the peer.
 LAG_TOLERANCE = 0.05
@@ -49,6 +47,10 @@ _HOPS_MAX = 10000
 OUR_LOOP = "our loop is late"
 UNREACHABLE = "ICMP port unreachable"
 SIG_PARAM = b";lbs="
+# Under --processes worker 0 holds every TCP and TLS connection, so a call with such a leg lives
+# there; it names itself in its Record-Route, and the worker a later request of the dialog reaches
+# by its Call-ID hands the request over on seeing this.
+FIRST_WORKER_MARK = b";lbw=0"
 
 
 class Proxy:
@@ -102,6 +104,7 @@ class Proxy:
         # with --processes, on workers other than 0: hands (data, addr) to worker 0, which holds the
         # TCP and TLS connections (proxy.sharding); None where this process holds them itself
         self.stream_owner = None
+        self.rr_mark = b""  # FIRST_WORKER_MARK in worker 0 of several
 
     # -- setup ---------------------------------------------------------------
 
@@ -369,7 +372,7 @@ class Proxy:
             self.router.malformed(data, exc, listener, addr, conn)
             return
         try:
-            if self.stream_owner is not None and conn is None and self._for_stream_owner(data, msg, addr):
+            if self.stream_owner is not None and conn is None and self._for_first_worker(data, msg, addr):
                 self.stream_owner(data, addr)  # worker 0 captures it (HEP) when it handles it
                 return
             if self.hep is not None:
@@ -385,19 +388,22 @@ class Proxy:
             if self.crash_logs.allow(self.loop.time()):
                 log.exception("failed on a message from %s:%s", addr[0], addr[1])
 
-    def _for_stream_owner(self, data, msg, addr):
-        """A server's in-dialog request for a TCP or TLS caller, steered to this worker by its
-        Call-ID while worker 0 holds the caller's connection (a caller behind NAT takes no new
-        one) and counted the call (its INVITE came in on that connection). Only from a server:
-        a UDP caller's call is counted where its Call-ID hashes, here."""
-        if msg.method is None or addr not in self.view.server_addrs or _STREAM_HINT.search(data) is None:
-            return False  # responses and callers' requests: one lookup
+    def _for_first_worker(self, data, msg, addr):
+        """Is this request for a call worker 0 holds (one with a TCP or TLS leg)? In-dialog: our
+        Route entry carries worker 0's mark. Before the dialog (the INVITE, its retransmissions and
+        CANCEL, the ACK of a failure): its source's set has a TCP or TLS destination. Responses
+        need no check: they come to the Via port of the worker that sent the request."""
+        if msg.method is None:
+            return False
         try:
-            if b"route" not in msg.names or msg.to_tag is None:
+            if FIRST_WORKER_MARK in data:
+                return self.router.first_worker_marked(msg)
+            if b"route" in msg.names:
                 return False
-            return self.router.next_hop_transport(msg) in ("tcp", "tls")
         except SipSyntaxError:
             return False  # this worker's own path answers it as malformed (and captures it)
+        view = self.view
+        return bool(view.stream_sets) and view.set_for(addr[0]) in view.stream_sets
 
     # -- sending -------------------------------------------------------------
 
@@ -540,7 +546,7 @@ class Proxy:
         req = st.template
         lines = req.lines
         if st.record_route:
-            tail = SIG_PARAM + self.dialog_sig(st.call_id, req.from_tag) + b">"
+            tail = self.rr_mark + SIG_PARAM + self.dialog_sig(st.call_id, req.from_tag) + b">"
             if lis is st.listener:
                 rr = [st.listener.rr_line[:-1] + tail]
             else:  # RFC 5658 double Record-Route when changing transport, r2=on as Kamailio marks it

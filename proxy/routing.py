@@ -14,7 +14,7 @@ import time
 import zlib
 
 from proxy import selection
-from proxy.core import SIG_PARAM
+from proxy.core import FIRST_WORKER_MARK, SIG_PARAM
 from proxy.logquota import LogQuota
 from proxy.resolver import literal
 from proxy.transactions import BRANCH_PREFIX, CALLING, PROCEEDING, build_dialog_request, new_branch
@@ -198,6 +198,20 @@ class Router:
                         return core.uri(raw), own
                     own += 1
         return None, own
+
+    def first_worker_marked(self, msg):
+        """Does one of our entries at the top of the Route set carry worker 0's mark?"""
+        core = self.core
+        for i, name in enumerate(msg.names):
+            if name == b"route":
+                value = msg.values[i]
+                for entry in split_commas(value, "Route") if b"," in value else (value,):
+                    raw = name_addr(entry, "Route")[0]
+                    if not core.names_us(raw):
+                        return False
+                    if FIRST_WORKER_MARK in raw:
+                        return True
+        return False
 
     def next_hop_transport(self, msg):
         """The transport this request would leave on: its next Route's, else its request URI's."""
@@ -534,6 +548,11 @@ class Router:
         core = self.core
         via = msg.via
         if (via.host, via.port or 5060) not in core.my_addrs or not via.branch or not via.branch.startswith(b"z9hG4bK"):
+            if core.stream_owner is not None and self._for_first_worker(via):
+                # worker 0 sent the request from the public address (a call it holds) and the peer
+                # answered there, not to worker 0's port in the Via: the kernel's hash brought it here
+                core.stream_owner(msg.to_bytes(), addr)
+                return
             self._drop_stray(msg, addr)
             return
         ours = via.branch.startswith(BRANCH_PREFIX)
@@ -555,6 +574,14 @@ class Router:
             self._drop_stray(msg, addr)
             return
         core.send(proto, (ip, port), msg.to_bytes(), core.listener_for(proto))
+
+    def _for_first_worker(self, via):
+        """A response to a request of another worker of this proxy: our host, not our port. (Each
+        worker draws its own branch prefix, so the branch cannot tell; worker 0 drops what it
+        does not know, as any worker does.)"""
+        if not via.branch or not via.branch.startswith(b"z9hG4bK"):
+            return False
+        return any(host == via.host for host, _ in self.core.my_addrs)
 
     def _drop_stray(self, msg, addr):
         if self.refusals.allow(self.core.loop.time()):

@@ -7,7 +7,7 @@ import signal
 import socket
 
 from proxy import gcpolicy, sharding, stagetiming
-from proxy.core import Proxy
+from proxy.core import FIRST_WORKER_MARK, Proxy
 from proxy.dialogs import DialogStore
 from proxy.follower import Follower
 from proxy.tls_listener import TlsAcceptor, listening_socket
@@ -63,8 +63,10 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None,
     if worker is not None:
         core.silence.share(worker.count)
         core.steering = {"mode": "bpf" if worker.steered else "reader", "why": worker.steering_why}
-        if worker.to_first is not None and any(proto != "udp" for proto, _, _ in listen):
+        if worker.to_first is not None:
             core.stream_owner = sharding.HandOver(worker.to_first)
+        elif worker.count > 1:
+            core.rr_mark = FIRST_WORKER_MARK
     servers = []
     worker_lis = None
     for proto, host, port in listen:

@@ -64,23 +64,22 @@ class TableView:
         located = located or {}
         self.addr_of = {}  # destination id -> (ip, port): its only or first address
         self.by_addr = {}  # (ip, port) -> [destination]
-        # every address a destination may send from: by_addr holds a name's first address only (one
-        # of several SRV targets dying is not its destination dying), but a request from any of
-        # them is a server's (the hand-over of in-dialog requests to worker 0 asks this)
-        self.server_addrs = set()
+        # sets with a TCP or TLS destination: under --processes their calls live in worker 0
+        self.stream_sets = set()
         # destination id -> its addresses (lbcore.sipdns.Hop), when DNS gave more than one or
         # another transport: the router orders them per call (SRV weights) and fails over along them
         self.hops_of = {}
         for dset in table.sets.values():
             for d in dset.destinations:
                 hops = located.get(d.id)
+                if d.transport != "udp" or any(h.transport != "udp" for h in hops or ()):
+                    self.stream_sets.add(dset.setid)
                 if hops:
                     addr = hops[0].addr
                     if len(hops) > 1 or hops[0].transport != d.transport:
                         self.hops_of[d.id] = hops
                     self.addr_of[d.id] = addr
                     self.by_addr.setdefault(addr, []).append(d)
-                    self.server_addrs.update(h.addr for h in hops)
                     continue
                 ip = resolved.get(d.host) or literal(d.host)
                 if ip is None:
@@ -89,7 +88,6 @@ class TableView:
                 addr = (ip, d.port)
                 self.addr_of[d.id] = addr
                 self.by_addr.setdefault(addr, []).append(d)
-                self.server_addrs.add(addr)
         self._route_cache = {}
         self._trusted_cache = {}
 
