@@ -71,8 +71,8 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None,
     worker_lis = None
     for proto, host, port in listen:
         bind_port, bind_advertise = port, advertise
-        if worker is not None and proto == "tcp" and worker.index != 0:
-            continue  # TCP is worker 0's
+        if worker is not None and proto != "udp" and worker.index != 0:
+            continue  # TCP and TLS are worker 0's: it holds every connection (proxy.sharding)
         if worker is not None and proto == "udp":
             bind_port, bind_advertise = sharding.own_port(host), advertise or (host, port)
         try:

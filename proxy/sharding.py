@@ -20,11 +20,16 @@ in-dialog requests come back through the public address. Workers answer and rela
 public-address socket, so callers see one address.
 
 Each worker is a node of its own (lb:node:<name>, <name>-1, ...): heartbeats, counters and
-dialog records are per worker and the panel sums live nodes, as for several proxies. TCP is
-served by worker 0 alone, so a TCP caller's call lives there (its INVITE came in on worker 0's
-connection). A server's in-dialog request for such a caller (the agent's BYE) reaches the worker
-its Call-ID hashes to; that worker hands it to worker 0's inbox (`HandOver`), which relays it on
-the caller's own connection and ends the call it counted (tests/e2e_proxy/test_server_hangs_up.py).
+dialog records are per worker and the panel sums live nodes, as for several proxies.
+
+TCP and TLS are served by worker 0 alone (it accepts the connections and opens those to servers),
+so a call with such a leg lives there: a TCP caller's (its INVITE came in on worker 0's
+connection) and a UDP caller's to a set with a TCP or TLS destination. Worker 0 names itself in
+its Record-Route (`;lbw=0`); another worker hands worker 0's inbox (`HandOver`) an in-dialog
+request carrying that mark (the caller's BYE, or a server's for a TCP caller), a request before the
+dialog from a source whose set has a TCP or TLS destination (the INVITE, its CANCEL), and a response
+naming another worker's port in its Via (worker 0 sent the request from the public address and
+the peer answered there). tests/e2e_proxy/test_server_hangs_up.py, test_tcp_server_hangs_up.py.
 """
 
 import ctypes

@@ -18,10 +18,21 @@ CALLS = 20
 HANGS_UP = {n: "uas_hangs_up.xml" for n in (1, 2, 3)}
 
 
-def _active(cluster, processes):
-    names = [cluster.proxy.node_name] + [f"{cluster.proxy.node_name}-{i}" for i in range(1, processes)]
-    nodes = [json.loads(cluster.redis.get(f"lb:node:{name}") or "{}") for name in names]
+def _active(redis, node_name, processes):
+    names = [node_name] + [f"{node_name}-{i}" for i in range(1, processes)]
+    nodes = [json.loads(redis.get(f"lb:node:{name}") or "{}") for name in names]
     return [n.get("totals", {}).get("active") for n in nodes], [n.get("totals", {}).get("invites") for n in nodes]
+
+
+def wait_for_totals(cluster, node_name, processes, calls, within=10.0):
+    """(active, invites) per worker once every worker's heartbeat (once a second) shows `calls`
+    INVITEs in all and none up, or as they last read after `within` seconds."""
+    end = time.monotonic() + within
+    while True:
+        active, invites = _active(cluster.redis, node_name, processes)
+        if (None not in invites and sum(invites) == calls and active == [0] * processes) or time.monotonic() > end:
+            return active, invites
+        time.sleep(0.2)
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
@@ -33,12 +44,5 @@ def test_a_bye_from_the_server_reaches_the_caller_and_ends_the_call(cluster_fact
     cluster.start_proxy()
     uac = cluster.run_uac("uac_recv_bye.xml", calls=CALLS, rate=20, transport=transport, timeout=40)
     assert int(uac.stats()["SuccessfulCall(C)"]) == CALLS, cluster.report(uac)
-    # every worker's heartbeat (once a second) must come to show all the calls counted and none up
-    end = time.monotonic() + 10
-    active, invites = None, None
-    while time.monotonic() < end:
-        active, invites = _active(cluster, processes)
-        if None not in invites and sum(invites) == CALLS and active == [0] * processes:
-            break
-        time.sleep(0.2)
+    active, invites = wait_for_totals(cluster, cluster.proxy.node_name, processes, CALLS)
     assert sum(invites) == CALLS and active == [0] * processes, (active, invites, cluster.report(uac))

@@ -8,13 +8,11 @@ a call it never counted, while the worker that counted it showed the call up unt
 "drained — safe to restart" never came for that server. A call with a TCP leg now lives in worker 0.
 """
 
-import time
-
 import pytest
 
 from tests.e2e_proxy.conftest import Cluster
 from tests.e2e_proxy.tcp_asterisk import TcpAsterisk
-from tests.e2e_proxy.test_server_hangs_up import _active
+from tests.e2e_proxy.test_server_hangs_up import wait_for_totals
 
 pytestmark = [pytest.mark.sipp]
 
@@ -36,13 +34,7 @@ def test_a_tcp_servers_bye_on_its_own_connection_ends_the_call_where_it_was_coun
         uac = cluster.run_uac("uac_recv_bye.xml", calls=CALLS, rate=20, timeout=40)
         assert int(uac.stats()["SuccessfulCall(C)"]) == CALLS, cluster.report(uac)
         assert sum(s.byes_ok for s in servers.values()) == CALLS, [(s.byes_ok, s.errors) for s in servers.values()]
-        end = time.monotonic() + 10
-        active, invites = None, None
-        while time.monotonic() < end:
-            active, invites = _active(cluster, processes)
-            if None not in invites and sum(invites) == CALLS and active == [0] * processes:
-                break
-            time.sleep(0.2)
+        active, invites = wait_for_totals(cluster, cluster.proxy.node_name, processes, CALLS)
         assert sum(invites) == CALLS and active == [0] * processes, (active, invites, cluster.report(uac))
     finally:
         cluster.close()

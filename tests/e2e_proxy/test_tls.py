@@ -10,6 +10,7 @@ import pytest
 from proxy.tests.tls_support import Pki, TlsUas
 from tests.e2e_proxy.conftest import PRIORITIES, WEIGHTS, Cluster
 from tests.e2e_proxy.proxyctl import ProxyProcess
+from tests.e2e_proxy.test_server_hangs_up import wait_for_totals
 
 pytestmark = pytest.mark.sipp
 
@@ -52,7 +53,8 @@ class TlsCluster(Cluster):
         return "\n".join(lines) + "\n"
 
 
-def test_sipp_calls_on_udp_reach_tls_servers_and_hang_up(transactional_db, redis, redis_url, tmp_path, ports):
+@pytest.mark.parametrize("processes", [1, 2])
+def test_sipp_calls_on_udp_reach_tls_servers_and_hang_up(transactional_db, redis, redis_url, tmp_path, ports, processes):
     pki = Pki(tmp_path)
     servers = TlsServers(pki, ports.ast)
     cluster = TlsCluster(tmp_path, redis, redis_url, ports)
@@ -63,6 +65,10 @@ def test_sipp_calls_on_udp_reach_tls_servers_and_hang_up(transactional_db, redis
         tls_port = ports.base + 5  # TCP and TLS cannot share the proxy's port
         extra = ["--listen", f"tls:127.0.0.1:{tls_port}", "--tls-cert", str(pki.proxy[0]), "--tls-key", str(pki.proxy[1])]
         extra += ["--tls-ca", str(pki.ca)]
+        if processes > 1:
+            # TLS is worker 0's (a second worker could not bind it): the calls to TLS servers live
+            # there, whichever worker their Call-IDs hash to
+            extra += ["--processes", str(processes)]
         cluster.proxy = ProxyProcess(port=ports.proxy, redis_url=redis_url, node_name="e2e-tls", logdir=tmp_path, extra=extra)
         cluster._procs.append(cluster.proxy)
         cluster.proxy.start()
@@ -75,6 +81,10 @@ def test_sipp_calls_on_udp_reach_tls_servers_and_hang_up(transactional_db, redis
         assert sum(n for _, n in counts.values()) == 3 * CALLS, counts
         assert all(conns == 1 and n > 0 for conns, n in counts.values()), counts  # each server: its calls on one connection
         assert "failover" not in cluster.proxy.tail(20000), cluster.proxy.tail(2500)
+        active, invites = wait_for_totals(cluster, "e2e-tls", processes, CALLS)
+        assert sum(invites) == CALLS and active == [0] * processes, (active, invites)
+        if processes > 1:
+            assert invites[1:] == [0] * (processes - 1), invites  # all in worker 0
     finally:
         cluster.close()
         servers.close()
