@@ -623,7 +623,10 @@ class Proxy:
             if not ct.abandoned:
                 ct.t_trying = self.wheel.call_later(max(0.05, self.view.trying_timeout / 4), self._trying_timeout, ct)
             return
+        silent = self.silence.silent_since(ct.addr, ct.sent_at)
         self.router.branch_dead(ct, f"no provisional within {int(self.view.trying_timeout * 1000)} ms")
+        if silent:
+            self.hung(ct.addr, f"nothing heard from it for {int(waited * 1000)} ms")
 
     def _fr_timeout(self, ct, late):
         ct.t_fr = None
@@ -831,6 +834,16 @@ class Proxy:
         for ct in list(ringing or ()):
             if ct.state == PROCEEDING and not ct.abandoned:
                 self.router.branch_dead(ct, f"{reason} while ringing", certain=True, cancel=False)
+
+    def hung(self, addr, reason):
+        """The server at addr is hung: nothing at all heard from it for trying_timeout while an INVITE
+        waited (a live server answers anything within milliseconds). The calls it had answered 100
+        or 18x just before will not be answered either; each goes on to the next server now, not
+        after fr_inv_timer, with a CANCEL (a frozen server that wakes up stops ringing, and a late
+        200 from it is ACKed and BYEd as any losing branch's). Kamailio's dispatcher waits them out."""
+        for ct in list(self.ringing_by_addr.get(addr, ())):
+            if ct.state == PROCEEDING and ct.is_invite and not ct.abandoned:
+                self.router.branch_dead(ct, f"{reason} while ringing", mark=False)
 
     def mark_suspect(self, dest, code, reason, call_id):
         # A server listed in several sets (the seed's outbound and inbound sets share their

@@ -10,6 +10,7 @@ answers other requests but not this one still gets the full trying_timeout.
 
 Found silent, a server is only avoided ("quiet", local to this process) and its waiting INVITEs
 fail over; it is marked suspect (Redis, a probe) only if it is still silent at trying_timeout.
+Then it is hung, and the calls it had answered 100 or 18x just before move on as well (Core.hung).
 On a starved host a live server can be silent for 100 ms: its late reply ends the quiet spell.
 
 That deadline is a time, and callers come in bursts: SIPp sent 15 calls in the 104 ms after a
@@ -133,3 +134,4 @@ class SilenceWatch:
         del self.quiet[addr]
         ms = int(core.view.trying_timeout * 1000)
         core.mark_suspect(ct.dest, None, f"no provisional within {ms} ms, nothing heard from it since", call_id)
+        core.hung(addr, f"nothing heard from it for {ms} ms")

@@ -4,6 +4,8 @@ that only ignores one INVITE keeps the full trying_timeout for it."""
 
 import asyncio
 
+import pytest
+
 from proxy import silence
 from proxy.silence import FLOOR, PILE_GRACE, PILE_LIMIT, SilenceWatch
 from proxy.tests.harness import Harness, dest, run
@@ -220,3 +222,56 @@ def test_the_deadline_follows_the_slowest_recent_first_reply_within_its_bounds()
     watch.replied(Branch(addr, 11.0), 11.3)
     assert watch.deadline(addr, 0.5) == 0.5  # never past trying_timeout
     assert watch.silent_since(addr, 11.31) and not watch.silent_since(addr, 11.29)
+
+
+@pytest.mark.parametrize(("code", "reason"), [(100, b"Trying"), (180, b"Ringing")])
+def test_the_calls_a_hung_server_had_answered_move_on_once_it_is_found_hung(code, reason):
+    """A call whose INVITE the server took (100, or 180) just before it hung waited fr_inv_timer
+    (30 s) for an answer that could not come: the failed setup in CI's SIGSTOP run. Once the server
+    is found silent for trying_timeout with a new INVITE waiting, those calls move on too, with a
+    CANCEL for the server in case it wakes up."""
+
+    async def scenario():
+        async with Harness(two_servers, trying_timeout_ms=400) as h:
+            a, b = h.dest_ports[:2]
+            h.invite(b"taken-1")
+            taken = await h.uas[a].recv()
+            h.uas[a].answer(taken, code, reason)
+            if code > 100:
+                assert (await h.uac.recv()).code == code
+            # a hangs: the next INVITE gets nothing back, and fails over after the silence deadline.
+            # (A millisecond apart: the loop's clock counts in them, and "nothing heard since the
+            # INVITE left" needs the last reply to be older than the INVITE.)
+            await asyncio.sleep(0.01)
+            h.invite(b"hung-2")
+            await h.uas[a].recv()
+            hung = await h.uas[b].recv(timeout=5)
+            assert hung.call_id == b"hung-2"
+            h.uas[b].answer(hung, 100, b"Trying")
+            # at trying_timeout a is suspect, and the call it had taken goes on to b
+            moved = await h.uas[b].recv(timeout=2)
+            assert moved.call_id == b"taken-1", moved
+            h.uas[b].answer(moved, 180, b"Ringing")
+            cancel = await h.uas[a].recv(timeout=2)
+            assert (cancel.method, cancel.call_id) == (b"CANCEL", b"taken-1")
+            assert h.suspects and h.suspects[0][0] == 1
+
+    run(scenario())
+
+
+def test_a_server_answering_other_calls_keeps_its_ringing_ones():
+    async def scenario():
+        async with Harness(two_servers, trying_timeout_ms=400) as h:
+            a, b = h.dest_ports[:2]
+            h.invite(b"ringing-1")
+            ringing = await h.uas[a].recv()
+            h.uas[a].answer(ringing, 180, b"Ringing")
+            for n in range(4):  # a answers every new call, 150 ms apart: alive, however long one rings
+                h.invite(b"other-%d" % n)
+                other = await h.uas[a].recv()
+                h.uas[a].answer(other, 100, b"Trying")
+                await asyncio.sleep(0.15)  # spreading the calls over two trying_timeouts
+            assert await h.uas[b].silent(within=0.3)
+            assert h.suspects == []
+
+    run(scenario())

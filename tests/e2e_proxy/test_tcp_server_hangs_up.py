@@ -19,9 +19,9 @@ pytestmark = [pytest.mark.sipp]
 CALLS = 20
 
 
-@pytest.mark.parametrize("processes", [1, 2])
+@pytest.mark.parametrize(("processes", "steering"), [(1, None), (2, "bpf"), (2, "reader")])
 def test_a_tcp_servers_bye_on_its_own_connection_ends_the_call_where_it_was_counted(
-    transactional_db, redis, redis_url, tmp_path, ports, processes
+    transactional_db, redis, redis_url, tmp_path, ports, processes, steering
 ):
     cluster = Cluster(tmp_path, redis, redis_url, ports)
     servers = {n: TcpAsterisk(ports.ast[n]).start() for n in (1, 2, 3)}
@@ -29,7 +29,7 @@ def test_a_tcp_servers_bye_on_its_own_connection_ends_the_call_where_it_was_coun
         cluster.uas_transport = {n: "tcp" for n in servers}
         cluster.publish()
         if processes > 1:
-            cluster.proxy_extra = ("--processes", str(processes))
+            cluster.proxy_extra = ("--processes", str(processes), "--steering", steering)
         cluster.start_proxy()
         uac = cluster.run_uac("uac_recv_bye.xml", calls=CALLS, rate=20, timeout=40)
         assert int(uac.stats()["SuccessfulCall(C)"]) == CALLS, cluster.report(uac)
