@@ -389,13 +389,16 @@ class Proxy:
                 log.exception("failed on a message from %s:%s", addr[0], addr[1])
 
     def _for_first_worker(self, data, msg, addr):
-        """Is this request for a call worker 0 holds (one with a TCP or TLS leg)? In-dialog: our
-        Route entry carries worker 0's mark. Before the dialog (the INVITE, its retransmissions and
-        CANCEL, the ACK of a failure): its source's set has a TCP or TLS destination. Responses
-        need no check: they come to the Via port of the worker that sent the request."""
-        if msg.method is None:
-            return False
+        """Is this for a call worker 0 holds (one with a TCP or TLS leg)? A response: its Via names
+        our host but another worker's port (worker 0 sent the request from the public address and
+        the peer answered there, where the kernel's hash brought it here). An in-dialog request:
+        our Route entry carries worker 0's mark. A request before the dialog (the INVITE, its
+        retransmissions and CANCEL, the ACK of a failure): its source's set has a TCP or TLS
+        destination. Decided before the capture (HEP), so worker 0 alone captures it."""
         try:
+            if msg.method is None:
+                via = msg.via
+                return (via.host, via.port or 5060) not in self.my_addrs and self.router.names_another_worker(via)
             if FIRST_WORKER_MARK in data:
                 return self.router.first_worker_marked(msg)
             if b"route" in msg.names:

@@ -548,11 +548,6 @@ class Router:
         core = self.core
         via = msg.via
         if (via.host, via.port or 5060) not in core.my_addrs or not via.branch or not via.branch.startswith(b"z9hG4bK"):
-            if core.stream_owner is not None and self._for_first_worker(via):
-                # worker 0 sent the request from the public address (a call it holds) and the peer
-                # answered there, not to worker 0's port in the Via: the kernel's hash brought it here
-                core.stream_owner(msg.to_bytes(), addr)
-                return
             self._drop_stray(msg, addr)
             return
         ours = via.branch.startswith(BRANCH_PREFIX)
@@ -575,7 +570,7 @@ class Router:
             return
         core.send(proto, (ip, port), msg.to_bytes(), core.listener_for(proto))
 
-    def _for_first_worker(self, via):
+    def names_another_worker(self, via):
         """A response to a request of another worker of this proxy: our host, not our port. (Each
         worker draws its own branch prefix, so the branch cannot tell; worker 0 drops what it
         does not know, as any worker does.)"""

@@ -122,3 +122,24 @@ def test_a_response_to_worker_0s_request_answered_at_the_public_port_goes_to_wor
 
     handed, addr = _handed(answered_here)
     assert handed == [addr]
+
+
+def test_what_is_handed_over_is_captured_by_worker_0_alone():
+    class Hep:
+        captured = 0
+
+        def inbound(self, *args):
+            self.captured += 1
+
+    async def go():
+        async with Harness(lambda p: ([dest(1, p[0])], [])) as h:
+            handed = []
+            await _worker(h, handed)
+            h.core.hep = hep = Hep()
+            bye = request(b"BYE", h.dest_ports[3], h.uac_port, b"w0-bye-2", branch=b"z9hG4bK-another-worker-2", to_tag=b"t")
+            h.core.on_message(response_bytes(parse_message(bye), 200, b"OK"), h.listener, ("127.0.0.1", h.uac_port), None)
+            h.core.on_message(_in_dialog(h, FIRST_WORKER_MARK, h.uac_port), h.listener, ("127.0.0.1", h.uac_port), None)
+            h.core.hep = None  # a stand-in: the proxy's shutdown would close a real sender
+            return len(handed), hep.captured
+
+    assert run(go()) == (2, 0)
