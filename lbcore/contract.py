@@ -602,6 +602,9 @@ for _ = 1, n do
 end
 local elsewhere = {}
 n = tonumber(ARGV[i]); i = i + 1
+-- after the removals, optionally: how many of KEYS are ours or another node's; past them come
+-- our sibling workers' (--processes), where closing a record is not taking a call over
+local upto = tonumber(ARGV[i + n]) or #KEYS
 for _ = 1, n do
   local cid = ARGV[i]; i = i + 1
   for k = 1, #KEYS, 2 do
@@ -610,7 +613,7 @@ for _ = 1, n do
       redis.call('HDEL', KEYS[k], cid)
       local d = string.match(rec, '"d":(%d+)')
       if d and redis.call('HINCRBY', KEYS[k + 1], d, -1) <= 0 then redis.call('HDEL', KEYS[k + 1], d) end
-      if k > 1 then table.insert(elsewhere, cid) end
+      if k > 1 and k <= upto then table.insert(elsewhere, cid) end
       break
     end
   end

@@ -41,9 +41,12 @@ def _text(value):
 
 
 class DialogStore:
-    def __init__(self, core, node_name, client_factory):
+    def __init__(self, core, node_name, client_factory, siblings=()):
         self.core = core
         self.node_name = node_name
+        # the other workers of this proxy (--processes): a BYE one of them relays may close a record
+        # in ours, which is no call taken over (the heartbeats' `adopted` would count it twice)
+        self.siblings = frozenset(siblings)
         self.client_factory = client_factory  # the follower's: same server, Sentinel and options
         self.others = []  # names of the other nodes whose lb:dialogcounts exists (last look)
         self.stopped = asyncio.Event()
@@ -137,9 +140,11 @@ class DialogStore:
         args.extend(removals)
         keys = [dialogs_key(node), dialog_counts_key(node)]
         if removals:
-            for other in self.others:
+            others = sorted(self.others, key=lambda name: name in self.siblings)  # siblings last
+            for other in others:
                 keys.append(dialogs_key(other))
                 keys.append(dialog_counts_key(other))
+            args.append(len(keys) - 2 * sum(1 for name in others if name in self.siblings))
         return await self._flush_script(keys=keys, args=args, client=client)
 
     async def _load_own(self, client):

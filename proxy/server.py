@@ -98,7 +98,7 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None,
     except TimeoutError:
         pass
     tasks.append(loop.create_task(follower.heartbeat(), name="heartbeat"))
-    dialogs = DialogStore(core, node_name, follower._client)
+    dialogs = DialogStore(core, node_name, follower._client, sharding.sibling_names(node_name, worker))
     timing = stagetiming.install(core, dialogs, worker)  # bench only: None unless LBPANEL_STAGE_TIMING is set
     tasks.append(loop.create_task(dialogs.run(), name="dialogs"))
     tasks.append(loop.create_task(core.calllog.run(follower._client), name="calllog"))

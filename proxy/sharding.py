@@ -107,6 +107,14 @@ class Worker:
         return total
 
 
+def sibling_names(node_name, worker):
+    """The node names of the other workers of this proxy (worker i > 0 is <name>-i), () for one process."""
+    if worker is None or worker.count < 2:
+        return ()
+    base = node_name if worker.index == 0 else node_name[: -len(f"-{worker.index}")]
+    return tuple(base if j == 0 else f"{base}-{j}" for j in range(worker.count) if j != worker.index)
+
+
 def socket_drops(sock):
     """What the kernel dropped on this socket, its receive buffer full (SO_MEMINFO's SK_MEMINFO_DROPS)."""
     raw = sock.getsockopt(socket.SOL_SOCKET, _SO_MEMINFO, _MEMINFO.size)

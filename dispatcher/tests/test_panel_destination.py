@@ -50,6 +50,19 @@ def test_it_draws_calls_by_proxy(as_viewer, cluster, redis):
     assert "<b>8</b>" in html and "2.5 ms · 200" in html
 
 
+def test_calls_by_proxy_come_from_the_dialog_records_where_a_node_has_them(as_viewer, cluster, redis):
+    """The page's total counts the records; the bar per proxy used the heartbeat, which keeps a call
+    a worker took over from a dead node after its sibling worker closed the record: 2 against 0."""
+    ast1 = cluster["ast1"]
+    write_node(redis, "proxy-a", destinations={ast1.id: {"active": 2}})  # the heartbeat lags
+    redis.hset(contract.dialog_counts_key("proxy-a"), mapping={"~": time.time()})  # no call recorded
+    write_node(redis, "proxy-old", destinations={ast1.id: {"active": 3}})  # no records: its heartbeat
+    html = as_viewer.get(f"/destinations/{ast1.id}/").content.decode()
+    chart = html.split('data-testid="calls-chart"')[1].split("</svg>")[0]
+    assert "proxy-a · 0" in chart and "proxy-old · 3" in chart
+    assert "<b>3</b>" in html
+
+
 def test_its_live_card_refreshes_as_a_fragment(as_viewer, cluster, redis):
     response = as_viewer.get(f"/destinations/{cluster['ast1'].id}/", HTTP_HX_REQUEST="true")
     html = response.content.decode()

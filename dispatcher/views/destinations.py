@@ -13,7 +13,15 @@ HISTORY_ROWS = 50
 
 
 def _calls_by_proxy(snap, dest_id):
-    return [(node["name"], int(node["destinations"].get(dest_id, {}).get("active", 0))) for node in snap.nodes]
+    """Each node's calls up on this server: from its dialog records, as every other count on the
+    page, else (a node from before them) its heartbeat. The heartbeat's own count can lag: a call a
+    worker took over from a dead node and its sibling worker closed stays in it until it expires."""
+    out = []
+    for node in snap.nodes:
+        recorded = snap.node_calls.get(node["name"])
+        n = recorded.get(dest_id, 0) if recorded is not None else node["destinations"].get(dest_id, {}).get("active", 0)
+        out.append((node["name"], int(n)))
+    return out
 
 
 @role_required("viewer")

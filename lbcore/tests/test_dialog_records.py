@@ -72,3 +72,17 @@ def test_a_claim_moves_a_dead_nodes_records_whole_and_once(redis):
     assert _counts(redis, "lb2") == {4: 2, 5: 1}
     assert not redis.exists(dialogs_key("lb1"), dialog_counts_key("lb1"))
     assert claim(keys=keys, args=[3600]) == []  # a second claimer finds nothing
+
+
+def test_closing_a_record_in_a_sibling_workers_hash_is_no_takeover(redis):
+    """Past the optional bound after the removals, the keys are the node's sibling workers': the
+    record is closed there all the same, but not reported as taken over."""
+    _flush(redis, "dead", adds=[("c1", 4)])
+    _flush(redis, "lb-1", adds=[("c2", 4)])
+    keys = [dialogs_key("lb"), dialog_counts_key("lb")]
+    for other in ("dead", "lb-1"):
+        keys += [dialogs_key(other), dialog_counts_key(other)]
+    args = [3600, 1000.0, 0, 2, "c1", "c2", 4]  # keys 1..4: ours and another node's; 5..6: a sibling's
+    elsewhere = redis.register_script(DIALOGS_FLUSH_LUA)(keys=keys, args=args)
+    assert elsewhere == [b"c1"]
+    assert _counts(redis, "dead") == {} and _counts(redis, "lb-1") == {}
