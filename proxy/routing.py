@@ -184,33 +184,33 @@ class Router:
 
     # -- in-dialog -----------------------------------------------------------
 
+    @staticmethod
+    def _route_uris(msg):
+        """The Route set's URIs (raw bytes), top first, comma lists split."""
+        for i, name in enumerate(msg.names):
+            if name == b"route":
+                value = msg.values[i]
+                for entry in split_commas(value, "Route") if b"," in value else (value,):
+                    yield name_addr(entry, "Route")[0]
+
     def _next_hop(self, msg):
         """Loose routing's reading of the Route set, leaving it as it is: the URI of the first
         entry that does not name us (None when all do), and how many of ours come before it."""
         core = self.core
         own = 0
-        for i, name in enumerate(msg.names):
-            if name == b"route":
-                value = msg.values[i]
-                for entry in split_commas(value, "Route") if b"," in value else (value,):
-                    raw = name_addr(entry, "Route")[0]
-                    if not core.names_us(raw):
-                        return core.uri(raw), own
-                    own += 1
+        for raw in self._route_uris(msg):
+            if not core.names_us(raw):
+                return core.uri(raw), own
+            own += 1
         return None, own
 
     def first_worker_marked(self, msg):
         """Does one of our entries at the top of the Route set carry worker 0's mark?"""
-        core = self.core
-        for i, name in enumerate(msg.names):
-            if name == b"route":
-                value = msg.values[i]
-                for entry in split_commas(value, "Route") if b"," in value else (value,):
-                    raw = name_addr(entry, "Route")[0]
-                    if not core.names_us(raw):
-                        return False
-                    if FIRST_WORKER_MARK in raw:
-                        return True
+        for raw in self._route_uris(msg):
+            if not self.core.names_us(raw):
+                return False
+            if FIRST_WORKER_MARK in raw:
+                return True
         return False
 
     def next_hop_transport(self, msg):
