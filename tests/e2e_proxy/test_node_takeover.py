@@ -99,7 +99,7 @@ def test_a_killed_nodes_calls_end_through_the_node_that_took_its_address(cluster
     _tracks(api, cluster, "A dead, nobody on the address", samples)
     if b_processes > 1:
         cluster.proxy_extra = ("--processes", str(b_processes))
-    b = cluster.start_proxy("e2e-b")  # the address moves to B
+    cluster.start_proxy("e2e-b")  # the address moves to B
     while not _options_answered(cluster.ports.proxy):
         pass
     no_service_s = time.monotonic() - killed_at
