@@ -184,43 +184,37 @@ class Router:
 
     # -- in-dialog -----------------------------------------------------------
 
-    @staticmethod
-    def _route_uris(msg):
-        """The Route set's URIs (raw bytes), top first, comma lists split."""
+    def _next_hop(self, msg):
+        """Loose routing's reading of the Route set, leaving it as it is: the URI of the first
+        entry that does not name us (None when all do), how many of ours come before it, and
+        whether one of ours carries worker 0's mark."""
+        core = self.core
+        own = 0
+        marked = False
         for i, name in enumerate(msg.names):
             if name == b"route":
                 value = msg.values[i]
                 for entry in split_commas(value, "Route") if b"," in value else (value,):
-                    yield name_addr(entry, "Route")[0]
-
-    def _next_hop(self, msg):
-        """Loose routing's reading of the Route set, leaving it as it is: the URI of the first
-        entry that does not name us (None when all do), and how many of ours come before it."""
-        core = self.core
-        own = 0
-        for raw in self._route_uris(msg):
-            if not core.names_us(raw):
-                return core.uri(raw), own
-            own += 1
-        return None, own
+                    raw = name_addr(entry, "Route")[0]
+                    if not core.names_us(raw):
+                        return core.uri(raw), own, marked
+                    own += 1
+                    if FIRST_WORKER_MARK in raw:
+                        marked = True
+        return None, own, marked
 
     def first_worker_marked(self, msg):
         """Does one of our entries at the top of the Route set carry worker 0's mark?"""
-        for raw in self._route_uris(msg):
-            if not self.core.names_us(raw):
-                return False
-            if FIRST_WORKER_MARK in raw:
-                return True
-        return False
+        return self._next_hop(msg)[2]
 
     def next_hop_transport(self, msg):
         """The transport this request would leave on: its next Route's, else its request URI's."""
-        nxt, _ = self._next_hop(msg)
+        nxt, _, _ = self._next_hop(msg)
         return (nxt if nxt is not None else self.core.uri(msg.uri)).transport
 
     def _pop_own_routes(self, msg):
         """loose_route(): remove the Route entries that name us; return the next one's URI or None."""
-        nxt, own = self._next_hop(msg)
+        nxt, own, _ = self._next_hop(msg)
         for _ in range(own):
             msg.pop_first(b"route")
         return nxt, own > 0
