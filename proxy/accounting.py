@@ -171,6 +171,18 @@ class Accounting:
             taken += 1
         return taken
 
+    def adopted_ids(self):
+        """Call-IDs of the adopted calls still counted here."""
+        dialogs = self.dialogs
+        return [call_id for _, call_id in self.adopted_expiry if call_id in dialogs]
+
+    def closed_elsewhere(self, call_id):
+        """An adopted call whose record someone else closed (a sibling worker or another node relayed
+        its BYE, and wrote its end): stop counting it, with nothing more to write."""
+        did = self.dialogs.pop(call_id, None)
+        if did is not None:
+            self.dests[did].active -= 1
+
     def failover(self, dest):
         self.totals["failovers"] += 1
         if dest is not None:

@@ -31,6 +31,8 @@ from lbcore.contract import (
 from proxy.background import raise_if_cancelled
 from proxy.slices import Slicer
 
+HMGET_BATCH = 500  # adopted calls looked up per command
+
 log = logging.getLogger("proxy.dialogs")
 
 CLAIM_EVERY_SECONDS = 1.0  # how often dead nodes' records are looked for (and the "~" stamp renewed)
@@ -79,6 +81,7 @@ class DialogStore:
                 now = time.monotonic()
                 if now - last_claim >= CLAIM_EVERY_SECONDS:
                     await self._claim_dead(client)
+                    await self._forget_closed_elsewhere(client)
                     last_claim = now
                 await self.flush(client)
                 if failing:
@@ -153,6 +156,19 @@ class DialogStore:
         taken = self.core.accounting.adopt(_decode_all(raw.items()))
         if taken:
             log.warning("counting %d calls our previous process left up (lb:dialogs:%s)", taken, self.node_name)
+
+    async def _forget_closed_elsewhere(self, client):
+        """Adopted calls whose record left our hash: whoever relayed the BYE closed it there (a
+        sibling worker, the Call-ID's, under --processes). Uncounted here too, or this process's
+        heartbeat would keep them until dialog_timeout. Once a second, only while any is counted."""
+        acc = self.core.accounting
+        ids = acc.adopted_ids()
+        key = dialogs_key(self.node_name)
+        for start in range(0, len(ids), HMGET_BATCH):
+            chunk = ids[start : start + HMGET_BATCH]
+            for call_id, rec in zip(chunk, await client.hmget(key, chunk), strict=True):
+                if rec is None:
+                    acc.closed_elsewhere(call_id)
 
     async def _claim_dead(self, client):
         """Take over the records of every node whose heartbeat has expired."""

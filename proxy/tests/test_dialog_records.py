@@ -16,6 +16,7 @@ from lbcore.contract import (
     decode_dialog_counts,
     dialog_counts_key,
     dialogs_key,
+    encode_dialog,
     node_key,
 )
 from proxy.core import Proxy
@@ -155,5 +156,31 @@ def test_a_restarted_node_counts_what_its_previous_process_left(redis, redis_url
         task.cancel()
         async with asyncio.timeout(5):
             await asyncio.gather(task, return_exceptions=True)
+
+    run(scenario())
+
+
+def test_an_adopted_call_whose_record_a_sibling_closed_stops_counting_here(redis, redis_url):
+    """Under --processes one worker takes a dead node's records over; a BYE that reaches its sibling
+    (by its Call-ID) closes the record in this worker's hash. This worker's heartbeat counted the
+    call until dialog_timeout; it now drops it once a second, when the record is gone."""
+
+    async def scenario():
+        core = _core("t-w0")
+        store = DialogStore(core, "t-w0", lambda: aioredis.from_url(redis_url), siblings=("t-w0-1",))
+        client = aioredis.from_url(redis_url)
+        now = time.time()
+        for call_id in ("a1", "a2"):
+            redis.hset(dialogs_key("t-w0"), call_id, encode_dialog(1, 11, 1, "f", "t", "dead", now))
+        taken = core.accounting.adopt([decode_dialog(c.encode(), redis.hget(dialogs_key("t-w0"), c)) for c in ("a1", "a2")])
+        assert taken == 2 and core.accounting.dests[1].active == 2
+        redis.hdel(dialogs_key("t-w0"), "a1")  # the sibling relayed a1's BYE
+        await store._forget_closed_elsewhere(client)
+        assert core.accounting.dests[1].active == 1 and core.accounting.active == 1
+        await store._forget_closed_elsewhere(client)  # nothing more to drop
+        assert core.accounting.dests[1].active == 1
+        core.accounting.bye(b"a2", object())  # a2's BYE here: counted down once
+        assert core.accounting.dests[1].active == 0
+        await client.aclose()
 
     run(scenario())

@@ -123,6 +123,10 @@ def test_a_killed_nodes_calls_end_through_the_node_that_took_its_address(cluster
     assert sum(c.get("BYE_Recv", 0) for c in counts.values()) == CALLS, counts
     adopted = _wait_workers_total(cluster.redis, "e2e-b", b_processes, "adopted", CALLS)
     assert adopted == CALLS, adopted
+    # and B's own heartbeats let go of them too (the worker that took a record over, whichever
+    # worker its BYE reached)
+    still = _wait_workers_total(cluster.redis, "e2e-b", b_processes, "active", 0)
+    assert still == 0, f"B's heartbeats still count {still} calls"
 
     # new calls route through B
     new = cluster.run_uac(calls=30, rate=30, hold_ms=100, timeout=30)
