@@ -834,9 +834,12 @@ class Proxy:
                 self.router.branch_dead(ct, reason, certain=True)
         # Calls it was ringing died with it (nothing listens on its port): each goes on to the
         # next server now instead of ringing on until fr_inv_timer. No CANCEL: nobody would read it.
+        self._ringing_moves_on(ringing, reason, certain=True, cancel=False)
+
+    def _ringing_moves_on(self, ringing, reason, **how):
         for ct in list(ringing or ()):
-            if ct.state == PROCEEDING and not ct.abandoned:
-                self.router.branch_dead(ct, f"{reason} while ringing", certain=True, cancel=False)
+            if ct.state == PROCEEDING and ct.is_invite and not ct.abandoned:
+                self.router.branch_dead(ct, f"{reason} while ringing", **how)
 
     def hung(self, addr, reason):
         """The server at addr is hung: nothing at all heard from it for trying_timeout while an INVITE
@@ -844,9 +847,7 @@ class Proxy:
         or 18x just before will not be answered either; each goes on to the next server now, not
         after fr_inv_timer, with a CANCEL (a frozen server that wakes up stops ringing, and a late
         200 from it is ACKed and BYEd as any losing branch's). Kamailio's dispatcher waits them out."""
-        for ct in list(self.ringing_by_addr.get(addr, ())):
-            if ct.state == PROCEEDING and ct.is_invite and not ct.abandoned:
-                self.router.branch_dead(ct, f"{reason} while ringing", mark=False)
+        self._ringing_moves_on(self.ringing_by_addr.get(addr), reason, mark=False)
 
     def mark_suspect(self, dest, code, reason, call_id):
         # A server listed in several sets (the seed's outbound and inbound sets share their

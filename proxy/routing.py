@@ -207,11 +207,6 @@ class Router:
         """Does one of our entries at the top of the Route set carry worker 0's mark?"""
         return self._next_hop(msg)[2]
 
-    def next_hop_transport(self, msg):
-        """The transport this request would leave on: its next Route's, else its request URI's."""
-        nxt, _, _ = self._next_hop(msg)
-        return (nxt if nxt is not None else self.core.uri(msg.uri)).transport
-
     def _pop_own_routes(self, msg):
         """loose_route(): remove the Route entries that name us; return the next one's URI or None."""
         nxt, own, _ = self._next_hop(msg)
