@@ -26,6 +26,7 @@ from proxy.hep import HepCapture
 from proxy.logquota import LogQuota
 from proxy.overload import OverloadGuard, head_received
 from proxy.resolver import Resolver, address_is_here, literal
+from proxy.ringwatch import RingingWatch
 from proxy.selection import SetState
 from proxy.silence import SilenceWatch
 from proxy.timers import ExpiryQueue, TimerWheel
@@ -100,6 +101,7 @@ class Proxy:
         self.hep = None  # the SIP capture sender (proxy.hep) while hep_destination is set
         self.capture = HepCapture(self)
         self.silence = SilenceWatch()
+        self.ringwatch = RingingWatch()
         self.steering = None  # with --processes: how calls reach this worker (set by proxy.server)
         # with --processes, on workers other than 0: hands (data, addr) to worker 0, which holds the
         # TCP and TLS connections (proxy.sharding); None where this process holds them itself
@@ -706,6 +708,8 @@ class Proxy:
         branch = via.branch
         ct = self.clients.get(branch) if branch else None
         if ct is None:
+            if self.ringwatch.by_branch and self.ringwatch.answered(self, branch, addr):
+                return
             self.router.stray_response(msg, addr)
             return
         num, method = msg.cseq
@@ -909,6 +913,8 @@ class Proxy:
                 del clients[ct.branch]
             ct.server = None
         self.accounting.expire(time.time())
+        if self.ringing_by_addr:
+            self.ringwatch.sweep(self, now)
         # the count of a flood of log lines that stopped, without waiting for the next event
         for quota in (self.crash_logs, self.router.refusals, self.router.malformed_logs):
             quota.flush(now)

@@ -62,6 +62,15 @@ class SilenceWatch:
             peak = self.peak.get(addr, 0.0) * DECAY
             self.peak[addr] = sample if sample > peak else peak
 
+    def heard_from(self, addr, now):
+        """Something other than a reply on a branch came from addr (proxy.ringwatch's question)."""
+        if addr in self.heard or len(self.heard) < MAX_ADDRS:
+            self.heard[addr] = now
+        if self.unanswered:
+            self.unanswered.pop(addr, None)
+        if self.quiet:
+            self.quiet.pop(addr, None)
+
     def share(self, processes):
         """One of `processes` behind one address: the bound is the address's, split between them."""
         self.pile_limit = max(1, PILE_LIMIT // processes)
