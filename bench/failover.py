@@ -95,11 +95,13 @@ def _proxy_active(target, redis_url):
     return sum(n.get("destinations", {}).get(str(DEAD), {}).get("active", 0) for n in found)
 
 
-def make_target(name, base, stepdir, redis_url):
+def make_target(name, base, stepdir, redis_url, scenario="uas.xml"):
     if name == "kamailio":
-        return Kamailio(base, stepdir)
+        return Kamailio(base, stepdir, scenario=scenario)
     # The seed's production timers; probes (15 s x 3) are the Celery prober's, not run here.
-    target = OurProxy(base, stepdir, redis_url, extra=proxy_extra(name), fr_timer_ms=5000, fr_inv_timer_ms=30000)
+    target = OurProxy(
+        base, stepdir, redis_url, extra=proxy_extra(name), scenario=scenario, fr_timer_ms=5000, fr_inv_timer_ms=30000
+    )
     target.name = name
     return target
 
@@ -108,7 +110,9 @@ def run_all(args, workdir, burner=None):
     names = [t for t in args.targets.split(",") if t == "kamailio" or t.startswith("lbpanel")]
     if "kamailio" in names and not Kamailio.installed():
         names.remove("kamailio")
-    modes = [m for m in getattr(args, "failover_modes", "kill,stop").split(",") if m in MODES]
+    modes = [m for m in getattr(args, "failover_modes", "kill,stop,ring").split(",") if m in MODES]
+    if not modes:
+        return []
     print(
         f"failover: {args.failover_rate} calls/s for {args.failover_seconds:g} s, 1 s hold, fr_timer 5 s, "
         f"ast{DEAD} dies at {KILL_AT:g} s (SIGKILL: restarted; SIGSTOP: SIGCONT) and is back at {RESTART_AT:g} s"

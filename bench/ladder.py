@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lbpanel.settings")
 
-from bench import failover  # noqa: E402
+from bench import failover, ringhang  # noqa: E402
 from bench.burner import Burner  # noqa: E402
 from bench.freeze import FreezeWatch  # noqa: E402
 from bench.measure import run_calls  # noqa: E402
@@ -50,7 +50,11 @@ def parse_args(argv):
     p.add_argument("--no-failover", action="store_true")
     p.add_argument("--failover-rate", type=int, default=50)
     p.add_argument("--failover-seconds", type=float, default=40.0)
-    p.add_argument("--failover-modes", default="kill,stop", help="how ast2 dies: kill (SIGKILL, ICMP), stop (SIGSTOP, silence)")
+    p.add_argument(
+        "--failover-modes",
+        default="kill,stop,ring",
+        help="how ast2 dies: kill (SIGKILL, ICMP), stop (SIGSTOP, silence); ring: the ringing-hang run (bench/ringhang.py)",
+    )
     p.add_argument("--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"))
     p.add_argument("--port-base", type=int, default=int(os.environ.get("BENCH_PORT_BASE", "26000")))
     p.add_argument("--workdir", default=None, help="keep SIPp/proxy logs here (default: a temp dir)")
@@ -241,7 +245,10 @@ def main(argv=None):
             ladder(args, workdir, rates, burner, label=f"burner x{args.burner}")
     if not args.no_failover:
         print()
-        failover.run_all(args, workdir)
+        if failover.run_all(args, workdir):
+            print()
+        if "ring" in args.failover_modes.split(","):
+            ringhang.run_all(args, workdir)
         if burner is not None and args.burner_failover:
             print()
             failover.run_all(args, workdir, burner)

@@ -50,9 +50,10 @@ def descendants(pid):
 class Servers:
     """Three SIPp UAS on ports base+1..3; `restart(n)` brings one back on its port."""
 
-    def __init__(self, base, workdir, count=3):
+    def __init__(self, base, workdir, count=3, scenario="uas.xml"):
         self.ports = {n: base + n for n in range(1, count + 1)}
         self.workdir = Path(workdir)
+        self.scenario = scenario
         self.procs = {}
         self.runs = 0
         for n in self.ports:
@@ -60,7 +61,7 @@ class Servers:
 
     def start(self, n):
         self.runs += 1
-        self.procs[n] = Sipp("uas.xml", self.workdir / f"ast{n}-{self.runs}", uas_args(self.ports[n]), f"ast{n}")
+        self.procs[n] = Sipp(self.scenario, self.workdir / f"ast{n}-{self.runs}", uas_args(self.ports[n]), f"ast{n}")
         wait_udp_sip(self.ports[n])
 
     def kill(self, n):
@@ -148,8 +149,8 @@ def proxy_extra(name):
 class OurProxy:
     name = "lbpanel"
 
-    def __init__(self, base, workdir, redis_url, env=None, extra=(), **settings):
-        self.servers = Servers(base, workdir)
+    def __init__(self, base, workdir, redis_url, env=None, extra=(), scenario="uas.xml", **settings):
+        self.servers = Servers(base, workdir, scenario=scenario)
         self.port = base
         version = publish_table(redis_url, self.servers.ports, **settings)
         self.proxy = ProxyProcess(port=base, redis_url=redis_url, node_name=f"bench-{base}", logdir=workdir, env=env, extra=extra)
@@ -173,8 +174,8 @@ class Kamailio:
     def installed():
         return shutil.which("kamailio") is not None
 
-    def __init__(self, base, workdir, redis_url=None):
-        self.servers = Servers(base, workdir)
+    def __init__(self, base, workdir, redis_url=None, scenario="uas.xml"):
+        self.servers = Servers(base, workdir, scenario=scenario)
         self.port = base
         workdir = Path(workdir)
         listing = (BENCH_DIR / "kamailio" / "dispatcher.list").read_text()
