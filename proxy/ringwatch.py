@@ -19,20 +19,22 @@ import logging
 import secrets
 
 from lbcore.contract import UP
+from proxy import silence
 from sip import transaction as tx
 from sip.transaction import new_branch
 
 log = logging.getLogger("proxy.ringwatch")
 
 QUIET_S = 2.0  # nothing heard for this long from a server holding ringing calls: ask it
-ANSWER_S = 1.0  # no reply to the question in this long (nor anything else from it): hung
+ANSWER_S = 1.0  # no reply to the question in this long (nor anything else from it): hung; longer
+# for a server whose first replies have lately been slow (silence.FACTOR x its slowest)
 MAX_REARMS = 20  # our own loop was late: look again, this many times at most
 
 
 class Question:
-    __slots__ = ("addr", "proto", "listener", "dest", "data", "sent_at", "branch", "rearms")
+    __slots__ = ("addr", "proto", "listener", "dest", "data", "sent_at", "branch", "rearms", "wait")
 
-    def __init__(self, addr, proto, listener, dest, data, sent_at, branch):
+    def __init__(self, addr, proto, listener, dest, data, sent_at, branch, wait):
         self.addr = addr
         self.proto = proto
         self.listener = listener
@@ -41,6 +43,7 @@ class Question:
         self.sent_at = sent_at
         self.branch = branch
         self.rearms = 0
+        self.wait = wait
 
 
 class RingingWatch:
@@ -77,7 +80,7 @@ class RingingWatch:
         branch = new_branch()
         lis = ct.listener
         data = _options(dest.uri.encode(), lis.via_prefix + branch, core.view.server)
-        q = Question(addr, ct.proto, lis, dest, data, now, branch)
+        q = Question(addr, ct.proto, lis, dest, data, now, branch, answer_wait(core.silence, addr))
         self.asked[addr] = q
         self.by_branch[branch] = q
         self.sent += 1
@@ -85,7 +88,7 @@ class RingingWatch:
         core.send(q.proto, addr, data, lis)
         if q.proto == "udp":
             core.wheel.call_later(tx.T1, self._again, (core, q))
-        core.wheel.call_later(ANSWER_S, self._verdict, (core, q))
+        core.wheel.call_later(q.wait, self._verdict, (core, q))
 
     def _again(self, state, _late):
         core, q = state
@@ -113,7 +116,7 @@ class RingingWatch:
             return
         self._forget(q)
         quiet = core.loop.time() - core.silence.heard.get(addr, q.sent_at)
-        reason = f"OPTIONS unanswered for {int(ANSWER_S * 1000)} ms, nothing heard from it for {quiet:.1f} s"
+        reason = f"OPTIONS unanswered for {int(q.wait * 1000)} ms, nothing heard from it for {quiet:.1f} s"
         core.mark_suspect(q.dest, None, reason, b"")
         core.hung(addr, reason)
 
@@ -121,6 +124,12 @@ class RingingWatch:
         if self.asked.get(q.addr) is q:
             del self.asked[q.addr]
         self.by_branch.pop(q.branch, None)
+
+
+def answer_wait(watch, addr):
+    """How long a server at addr gets to answer the question: a slow one, more."""
+    slow = silence.FACTOR * watch.peak.get(addr, 0.0)
+    return slow if slow > ANSWER_S else ANSWER_S
 
 
 def _answers_options(core, dest):

@@ -8,6 +8,7 @@ import pytest
 
 from lbcore.contract import UP, Health
 from proxy import ringwatch
+from proxy.silence import FACTOR, SilenceWatch
 from proxy.tests.harness import Harness, dest, run
 
 
@@ -106,3 +107,11 @@ def test_a_server_not_known_to_answer_options_is_never_asked():
             assert h.core.ringwatch.sent == 0
 
     run(scenario())
+
+
+def test_a_server_slow_to_answer_lately_gets_longer_to_answer_the_question():
+    watch = SilenceWatch()
+    addr = ("127.0.0.1", 5080)
+    assert ringwatch.answer_wait(watch, addr) == ringwatch.ANSWER_S
+    watch.peak[addr] = 0.5  # its first replies took up to 500 ms lately
+    assert ringwatch.answer_wait(watch, addr) == pytest.approx(FACTOR * 0.5)
