@@ -21,7 +21,7 @@ from proxy.transactions import BRANCH_PREFIX, CALLING, PROCEEDING, build_dialog_
 from sip.errors import SipSyntaxError
 from sip.headers import COMPACT, canonical_name, name_addr, split_commas
 from sip.message import SipMessage
-from sip.responses import add_received, response_bytes
+from sip.responses import received_via, response_bytes
 
 log = logging.getLogger("proxy.routing")
 
@@ -50,10 +50,10 @@ class Router:
         msg.check()
         via = msg.via
         if conn is None:
-            fixed = add_received(via, addr[0], addr[1])
+            fixed = received_via(via, addr[0], addr[1])
             if fixed is not None:
-                msg.set_top_via(fixed)
-                via = msg.via
+                msg.set_top_via(fixed.raw, fixed)
+                via = fixed
             reply_addr = (addr[0], addr[1] if via.rport is not None else (via.port or 5060))
         else:
             reply_addr = addr

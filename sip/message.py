@@ -27,6 +27,7 @@ class SipMessage:
         "_cseq",
         "_call_id",
         "_to_tag",
+        "_from_tag",
     )
 
     def __init__(self, method, uri, code, reason, names, lines, values, body):
@@ -42,6 +43,7 @@ class SipMessage:
         self._cseq = None
         self._call_id = None
         self._to_tag = False
+        self._from_tag = False
 
     # -- reading -------------------------------------------------------------
 
@@ -114,10 +116,12 @@ class SipMessage:
 
     @property
     def from_tag(self):
-        v = self.get(b"from")
-        if v is None:
-            raise SipSyntaxError("missing From", header="From")
-        return tag_of(v, "From")
+        if self._from_tag is False:  # read 6 times per call on the way through: parse it once
+            v = self.get(b"from")
+            if v is None:
+                raise SipSyntaxError("missing From", header="From")
+            self._from_tag = tag_of(v, "From")
+        return self._from_tag
 
     @property
     def to_tag(self):
@@ -214,8 +218,8 @@ class SipMessage:
         self.replace(i, b"Max-Forwards", b"%d" % mf)
         return mf
 
-    def set_top_via(self, value):
-        """Replace the first Via element (to add received/rport)."""
+    def set_top_via(self, value, parsed=None):
+        """Replace the first Via element (to add received/rport); `parsed`: the same, as a Via."""
         i = self.find(b"via")
         old = self.values[i]
         if b"," in old:
@@ -226,7 +230,7 @@ class SipMessage:
             value_all = value
         display = self.lines[i].split(b":", 1)[0].rstrip()
         self.replace(i, display, value_all)
-        self._via = None
+        self._via = parsed
 
     # -- writing -------------------------------------------------------------
 

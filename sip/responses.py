@@ -1,6 +1,6 @@
 """Build responses to a request (RFC 3261 §8.2.6): copy Via, From, To, Call-ID, CSeq."""
 
-from sip.headers import check_header_value, param
+from sip.headers import Via, check_header_value, param
 
 _COPIED = (b"via", b"from", b"call-id", b"cseq")
 _SAFE_SERVERS = set()  # Server values already checked: a proxy sends the same one every time
@@ -34,6 +34,13 @@ def response_bytes(req, code, reason, *, to_tag=None, extra=(), server=None):
 def add_received(via, source_ip, source_port):
     """RFC 3261 §18.2.1 + RFC 3581: the top Via value with received/rport filled in,
     or None when it needs no change."""
+    fixed = received_via(via, source_ip, source_port)
+    return None if fixed is None else fixed.raw
+
+
+def received_via(via, source_ip, source_port):
+    """add_received as a parsed Via (its value in .raw): the proxy reads the new one at once, and
+    parsing it again cost a fifth of a request's header work."""
     params = via.params
     rport = param(params, b"rport")
     needs_received = via.host != source_ip
@@ -55,4 +62,5 @@ def add_received(via, source_ip, source_port):
     head = via.raw
     semi = head.find(b";")
     base = head[:semi] if semi >= 0 else head
-    return base.rstrip() + b";" + b";".join(out)
+    params = b";" + b";".join(out)
+    return Via(via.transport, via.host, via.port, params, base.rstrip() + params)
