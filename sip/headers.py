@@ -126,7 +126,9 @@ def canonical_name(raw):
         raise SipSyntaxError(f"bad header name {raw[:40]!r}", header=raw[:40].decode("latin-1"))
     name = stripped.lower()
     name = COMPACT.get(name, name)
-    if len(_NAME_CACHE) < _NAME_CACHE_MAX:
+    # a line that starts with whitespace continues the previous header (folding): parse_message's
+    # fast path takes any cached name for a new header, so such a spelling is never cached
+    if len(_NAME_CACHE) < _NAME_CACHE_MAX and raw[0] not in (0x20, 0x09):
         _NAME_CACHE[raw] = name
     return name
 

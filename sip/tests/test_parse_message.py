@@ -1,6 +1,7 @@
 import pytest
 
 from sip.errors import SipSyntaxError
+from sip.headers import canonical_name
 from sip.message import parse_message
 from sip.tests.fixtures import COMPACT, INVITE, RESPONSE
 
@@ -53,6 +54,16 @@ def test_it_keeps_commas_inside_quotes_and_uris():
     msg = parse_message(raw)
     assert msg.get_all(b"contact") == [b'"Doe, John" <sip:a,b@h1>;q=1', b"<sip:c@h2>"]
     assert parse_message(INVITE).from_tag == b"abc"  # quoted comma in From display name
+
+
+def test_a_folded_line_that_looks_like_a_header_continues_the_one_before():
+    """The fast path takes any cached spelling for a new header; " Via" (leading space) may be a
+    valid name to canonical_name but must never be cached, or this line would become a second Via."""
+    assert canonical_name(b" Via") == b"via"
+    raw = INVITE.replace(b"Content-Length:", b"Subject: first\r\n Via: part of the subject\r\nContent-Length:")
+    msg = parse_message(raw)
+    assert msg.names.count(b"via") == INVITE.count(b"\r\nVia:")
+    assert msg.get(b"subject").endswith(b"Via: part of the subject")
 
 
 def test_it_joins_folded_header_lines():
