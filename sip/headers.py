@@ -228,21 +228,23 @@ def param(params, name):
         return None
     low = params.lower()
     key = b";" + name
+    n = len(params)
     pos = 0
     while True:
         i = low.find(key, pos)
         if i < 0:
             return None
         j = i + len(key)
-        # make sure we matched the whole name, not a prefix of a longer one
-        while j < len(params) and params[j] in b" \t":
+        c = params[j] if j < n else 0x3B
+        while c in (0x20, 0x09):  # LWS before '=' or ';'
             j += 1
-        if j >= len(params) or params[j] == 0x3B:  # ';'
-            return b""
-        if params[j] == 0x3D:  # '='
+            c = params[j] if j < n else 0x3B
+        if c == 0x3D:  # '='
             end = params.find(b";", j + 1)
-            return params[j + 1 : end if end >= 0 else len(params)].strip()
-        pos = i + 1
+            return params[j + 1 : end if end >= 0 else n].strip()
+        if c == 0x3B:  # ';' or the end: a bare flag
+            return b""
+        pos = i + 1  # a prefix of a longer name
 
 
 def tag_of(value, header):
