@@ -17,7 +17,7 @@ from proxy import selection
 from proxy.core import FIRST_WORKER_MARK, SIG_PARAM
 from proxy.logquota import LogQuota
 from proxy.resolver import literal
-from proxy.transactions import BRANCH_PREFIX, CALLING, PROCEEDING, build_dialog_request, new_branch
+from proxy.transactions import BRANCH_PREFIX, CALLING, PROCEEDING, build_dialog_request, is_own_branch, new_branch
 from sip.errors import SipSyntaxError
 from sip.headers import COMPACT, canonical_name, name_addr, split_commas
 from sip.message import SipMessage
@@ -539,7 +539,7 @@ class Router:
         if (via.host, via.port or 5060) not in core.my_addrs or not via.branch or not via.branch.startswith(b"z9hG4bK"):
             self._drop_stray(msg, addr)
             return
-        ours = via.branch.startswith(BRANCH_PREFIX)
+        ours = is_own_branch(via.branch)
         msg.pop_first(b"via")
         if b"via" not in msg.names:
             return  # answer to a request we originated (a BYE we sent): nothing to do

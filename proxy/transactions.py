@@ -13,7 +13,7 @@ when the caller already has its answer, ACKed and BYEd by us so no call is left 
 """
 
 # sip/ owns the timers and the branches; the proxy's modules reach them through here.
-from sip.transaction import BRANCH_PREFIX, T1, T2, new_branch  # noqa: F401
+from sip.transaction import BRANCH_PREFIX, T1, T2, is_own_branch, new_branch  # noqa: F401
 
 LINGER = 32.0  # 64*T1: how long a finished transaction still absorbs retransmissions
 

@@ -2,7 +2,7 @@
 
 import os
 
-from sip.transaction import BRANCH_PREFIX, new_branch
+from sip.transaction import BRANCH_PREFIX, is_own_branch, new_branch
 
 
 def test_branches_are_rfc3261_and_unique():
@@ -26,3 +26,12 @@ def test_a_forked_child_makes_branches_its_parent_does_not():
     os.close(read)
     mine = {new_branch() for _ in range(1000)}
     assert child.startswith(BRANCH_PREFIX) and child not in mine
+
+
+def test_a_branch_is_ours_only_with_its_seal():
+    branch = new_branch()
+    assert is_own_branch(branch)
+    count = branch[len(BRANCH_PREFIX) :].split(b"-")[0]
+    assert not is_own_branch(BRANCH_PREFIX + count)  # the count alone, as branches used to be
+    assert not is_own_branch(BRANCH_PREFIX + b"%x-00000000" % (int(count, 16) + 1))
+    assert not is_own_branch(b"z9hG4bK-someone-else") and not is_own_branch(None)
