@@ -298,6 +298,10 @@ class Proxy:
         if hit is not None:  # an IP literal seen before: no parsing, no closure
             done(proto, hit[0], hit[1])
             return
+        self._resolve_target(u, proto, port, untrusted, done)
+
+    def _resolve_target(self, u, proto, port, untrusted, done):
+        # apart from resolve_target: a function with a closure pays for its cells on every call
 
         def resolved(ip, why):
             if ip is None:

@@ -12,6 +12,7 @@ destination suspect and try the next one in the order the algorithm chose.
 import logging
 import time
 import zlib
+from functools import partial
 
 from proxy import selection
 from proxy.core import FIRST_WORKER_MARK, SIG_PARAM
@@ -235,7 +236,7 @@ class Router:
             core.reply(st, 100, b"Trying")
         st.record_route = method in (b"INVITE", b"SUBSCRIBE")
         self._prepare(st, msg)
-        core.resolve_target(target, untrusted, lambda proto, addr, refusal: self._relay_to(st, proto, addr, refusal))
+        core.resolve_target(target, untrusted, partial(self._relay_to, st))
 
     def _relay_to(self, st, proto, addr, refusal):
         """Forward a relayed request once its next hop is known (at once, or after DNS)."""
@@ -282,17 +283,17 @@ class Router:
         if msg.max_forwards == 0:
             return
         msg.decrement_max_forwards(10)
+        core.resolve_target(target, untrusted, partial(self._send_ack, msg, listener))
 
-        def send(proto, dest, refusal):
-            if refusal is not None:
-                return
-            lis = core.listener_for(proto, listener)
-            # stateless branch: derived from the incoming one so a retransmitted ACK gets the same
-            branch = _STATELESS + b"%x" % zlib.crc32(msg.via.raw)
-            data = msg.start_line() + b"\r\n" + lis.via_prefix + branch + b"\r\n" + msg.head_bytes() + msg.body
-            core.send(proto, dest, data, lis)
-
-        core.resolve_target(target, untrusted, send)
+    def _send_ack(self, msg, listener, proto, dest, refusal):
+        if refusal is not None:
+            return
+        core = self.core
+        lis = core.listener_for(proto, listener)
+        # stateless branch: derived from the incoming one so a retransmitted ACK gets the same
+        branch = _STATELESS + b"%x" % zlib.crc32(msg.via.raw)
+        data = msg.start_line() + b"\r\n" + lis.via_prefix + branch + b"\r\n" + msg.head_bytes() + msg.body
+        core.send(proto, dest, data, lis)
 
     # -- out-of-dialog -------------------------------------------------------
 
@@ -316,9 +317,7 @@ class Router:
             return
         # route(RELAY): toward the next Route, else the R-URI
         self._prepare(st, msg)
-        core.resolve_target(
-            nxt if nxt is not None else ruri, False, lambda proto, dest, refusal: self._relay_to(st, proto, dest, refusal)
-        )
+        core.resolve_target(nxt if nxt is not None else ruri, False, partial(self._relay_to, st))
 
     def _prepare(self, st, msg):
         st.template = msg
