@@ -16,12 +16,17 @@ CALLS = 6
 INVITE_OK = "4_200_Recv"
 
 
-def test_calls_ringing_on_a_server_that_hangs_ring_on_elsewhere(cluster_factory):
+@pytest.mark.parametrize("processes", [1, 2])
+def test_calls_ringing_on_a_server_that_hangs_ring_on_elsewhere(cluster_factory, processes):
+    """With 2 processes each asks on its own, and the answer must reach the one that asked: the
+    OPTIONS' Via names that worker's own port."""
     # fr_inv_timer 40 s: the calls would fail long after this test's SIPp gave up on them
     cluster = cluster_factory(scenarios={n: "uas_rings.xml" for n in (1, 2, 3)}, fr_inv_timer_ms=40000, start_proxy=False)
     # as the prober reports them (the list's flags are 0, as in the seed: pinged by probing mode 1)
     up = encode_health(Health(state=UP, rtt_ms=1.0, since=time.time()))
     cluster.redis.hset(HEALTH_KEY, mapping={str(d.id): up for d in cluster.dests.values()})
+    if processes > 1:
+        cluster.proxy_extra = ("--processes", str(processes))
     cluster.start_proxy()
     uac = cluster.uac(calls=CALLS, rate=CALLS, hold_ms=200, recv_timeout_ms=30000)
     hung = cluster.ast[2]
