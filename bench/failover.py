@@ -149,8 +149,13 @@ def run_all(args, workdir, burner=None):
         ("setup_p99_ms", "setup p99 ms"),
         ("setup_max_ms", "setup max ms"),
     ]
+    print_table(rows, keys)
+    return rows
+
+
+def print_table(rows, keys):
+    """One column per run (its "target"), one row per (key, label); a missing figure as "-"."""
     print("| | " + " | ".join(r["target"] for r in rows) + " |")
     print("| --- |" + " ---: |" * len(rows))
     for key, label in keys:
         print(f"| {label} | " + " | ".join("-" if r[key] is None else str(r[key]) for r in rows) + " |")
-    return rows

@@ -10,7 +10,7 @@ itself. Kamailio with the seed's config lets them ring to fr_inv_timer (30 s) an
 import time
 from pathlib import Path
 
-from bench.failover import DEAD, make_target
+from bench.failover import DEAD, make_target, print_table
 from bench.measure import INVITE_OK, percentile
 from bench.targets import Kamailio
 from tests.e2e_proxy.sippctl import Sipp, uac_args
@@ -81,8 +81,5 @@ def run_all(args, workdir):
         ("setup_max_ms", "setup max ms"),
         ("uac_done_s", "caller done, s after the hang"),
     ]
-    print("| | " + " | ".join(r["target"] for r in rows) + " |")
-    print("| --- |" + " ---: |" * len(rows))
-    for key, label in keys:
-        print(f"| {label} | " + " | ".join("-" if r[key] is None else str(r[key]) for r in rows) + " |")
+    print_table(rows, keys)
     return rows
