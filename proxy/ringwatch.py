@@ -16,11 +16,11 @@ its ringing calls for it. A busy server is never asked: its replies to other cal
 """
 
 import logging
-import secrets
 
 from lbcore.contract import UP
 from proxy import silence
 from sip import transaction as tx
+from sip.options import build_request, new_call_id, new_tag
 from sip.transaction import new_branch
 
 log = logging.getLogger("proxy.ringwatch")
@@ -68,7 +68,7 @@ class RingingWatch:
     def answered(self, core, branch, addr):
         """A response whose branch no transaction knows: True when it answers one of our questions."""
         q = self.by_branch.get(branch)
-        if q is None or q.addr != addr:  # our branches are counted, so guessable: only its server may answer
+        if q is None or q.addr != addr:  # only the server asked may say it is alive
             return False
         del self.by_branch[branch]
         if self.asked.get(q.addr) is q:
@@ -79,7 +79,21 @@ class RingingWatch:
     def _ask(self, core, addr, ct, dest, now):
         branch = new_branch()
         lis = ct.listener
-        data = _options(dest.uri.encode(), lis.via_prefix + branch, core.view.server)
+        try:
+            data = build_request(
+                dest.uri,  # validated where it is stored, and again here
+                from_uri="sip:lbpanel@lbpanel.invalid",
+                transport=ct.proto,
+                via=(lis.via_prefix + branch)[len(b"Via: ") :].decode("latin-1"),
+                branch=branch.decode(),
+                call_id=new_call_id(),
+                from_tag=new_tag(),
+                user_agent=core.view.server.decode("latin-1"),
+            )
+        except ValueError as exc:  # never expected: the sweep that called us must go on regardless
+            if core.crash_logs.allow(now):
+                log.warning("cannot ask destination %s whether it is alive: %s", dest.id, exc)
+            return
         q = Question(addr, ct.proto, lis, dest, data, now, branch, answer_wait(core.silence, addr))
         self.asked[addr] = q
         self.by_branch[branch] = q
@@ -137,19 +151,3 @@ def _answers_options(core, dest):
         return True
     health = core.health.get(dest.id)
     return health is not None and health.state == UP
-
-
-def _options(uri, via_line, ua):
-    tag = secrets.token_hex(4).encode()
-    lines = [
-        b"OPTIONS " + uri + b" SIP/2.0",
-        via_line,
-        b"Max-Forwards: 70",
-        b"From: <sip:lbpanel@lbpanel.invalid>;tag=" + tag,
-        b"To: <" + uri + b">",
-        b"Call-ID: " + secrets.token_hex(12).encode(),
-        b"CSeq: 1 OPTIONS",
-        b"User-Agent: " + ua,
-        b"Content-Length: 0",
-    ]
-    return b"\r\n".join(lines) + b"\r\n\r\n"

@@ -48,6 +48,14 @@ class SilenceWatch:
     def replied(self, ct, now):
         """A response on a branch to a destination: it is alive now."""
         addr = ct.addr
+        self.heard_from(addr, now)
+        if ct.is_invite and ct.state == CALLING:  # the first reply to this INVITE
+            sample = now - ct.sent_at
+            peak = self.peak.get(addr, 0.0) * DECAY
+            self.peak[addr] = sample if sample > peak else peak
+
+    def heard_from(self, addr, now):
+        """Anything came back from addr (a reply on a branch, an answer to proxy.ringwatch's question)."""
         heard = self.heard
         if addr not in heard and len(heard) >= MAX_ADDRS:
             heard.clear()
@@ -57,19 +65,6 @@ class SilenceWatch:
             self.unanswered.pop(addr, None)
         if self.quiet:
             self.quiet.pop(addr, None)  # alive after all: a starved host's server answers late
-        if ct.is_invite and ct.state == CALLING:  # the first reply to this INVITE
-            sample = now - ct.sent_at
-            peak = self.peak.get(addr, 0.0) * DECAY
-            self.peak[addr] = sample if sample > peak else peak
-
-    def heard_from(self, addr, now):
-        """Something other than a reply on a branch came from addr (proxy.ringwatch's question)."""
-        if addr in self.heard or len(self.heard) < MAX_ADDRS:
-            self.heard[addr] = now
-        if self.unanswered:
-            self.unanswered.pop(addr, None)
-        if self.quiet:
-            self.quiet.pop(addr, None)
 
     def share(self, processes):
         """One of `processes` behind one address: the bound is the address's, split between them."""

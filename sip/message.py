@@ -329,7 +329,7 @@ def parse_message(data, *, stream=False):
         # one partition and one cache lookup per line: half the cost of find and two slices
         raw, colon, rest = line.partition(b":")
         name = cached(raw)  # never holds a name with leading whitespace (canonical_name)
-        if name is None:
+        if name is None or not colon:
             if not colon or not raw or raw[0] in (0x20, 0x09):
                 # folding, blank or broken lines: the careful path
                 names, hlines, values = _headers_slow(lines)

@@ -31,18 +31,20 @@ def build_request(
     *,
     from_uri,
     transport,
-    local_host,
-    local_port,
+    local_host=None,
+    local_port=None,
     branch,
     call_id,
     from_tag,
     cseq=1,
     method="OPTIONS",
     user_agent="lbpanel",
+    via=None,
 ):
     """The request as bytes. `target_uri` is the destination URI as configured (it is
     also the To URI, as Kamailio's dispatcher sends it); `local_host`/`local_port` go
-    into Via, with ;rport so a server behind NAT answers the port we sent from.
+    into Via, with ;rport so a server behind NAT answers the port we sent from. `via`: the
+    whole Via value instead (the proxy's listener names itself, a worker its own port).
 
     Nothing that could break out of its header is written: a method that is not an RFC 3261
     token or a URI with spaces or control characters raises ValueError, any other value with
@@ -57,18 +59,20 @@ def build_request(
             parse_wire_uri(uri)
         except SipSyntaxError as exc:
             raise UnsafeHeaderValue(header, uri, f"is not a SIP URI that can be sent: {exc}") from None
+    if via is None:
+        sent_by = f"[{local_host}]" if ":" in local_host else local_host
+        via = f"SIP/2.0/{transport.upper()} {sent_by}:{local_port};branch={branch};rport"
     for header, value in (
-        ("Via", local_host),
+        ("Via", via),
         ("Via branch", branch),
         ("Call-ID", call_id),
         ("From tag", from_tag),
         ("User-Agent", user_agent),
     ):
         check_header_value(header, str(value).encode("utf-8"))
-    sent_by = f"[{local_host}]" if ":" in local_host else local_host
     lines = (
         f"{method} {target_uri} SIP/2.0\r\n"
-        f"Via: SIP/2.0/{transport.upper()} {sent_by}:{local_port};branch={branch};rport\r\n"
+        f"Via: {via}\r\n"
         f"Max-Forwards: {MAX_FORWARDS}\r\n"
         f"From: <{from_uri}>;tag={from_tag}\r\n"
         f"To: <{target_uri}>\r\n"

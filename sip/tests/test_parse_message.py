@@ -120,3 +120,13 @@ def test_it_says_at_which_byte_a_header_line_is_bad():
 def test_it_refuses_broken_framing(raw):
     with pytest.raises(SipSyntaxError):
         parse_message(raw).check()
+
+
+def test_a_line_that_is_only_a_known_header_name_is_still_a_line_without_a_colon():
+    """The fast path looks the part before ':' up in the names it has seen; a line "To" with no
+    colon at all is that same part, and must not pass for a To header with an empty value."""
+    parse_message(INVITE)  # "To" is in the cache now
+    raw = INVITE.replace(b"Max-Forwards: 70", b"To")
+    with pytest.raises(SipSyntaxError) as err:
+        parse_message(raw)
+    assert "without a colon" in err.value.reason
