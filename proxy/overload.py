@@ -1,13 +1,14 @@
 """Overload: measure how late our own processing is, and shed new calls while it is.
 
 The signal is the delay a request suffers before we act on it, sampled every
-SAMPLE_EVERY by one loop callback, nothing per message:
+SAMPLE_EVERY by one timer on the core's wheel (its own loop timer woke an idle proxy 50
+times a second on top of the wheel's ticks), nothing per message:
 - queue delay: the kernel receive time (SO_TIMESTAMPNS) of the oldest datagram still
   waiting on each UDP listener, read with MSG_PEEK so it stays queued. uvloop's datagram
   endpoint reads through libuv and drops ancillary data, so per-datagram timestamps are
   out of reach on the hot path; a peek at the head of the queue gives the same answer
   for one syscall per sample.
-- loop lag: how late the sampling callback itself runs.
+- loop lag: how late the wheel's tick ran.
 Past capacity the loop lag stays at a few milliseconds (every iteration reads a bounded
 batch) while the kernel queue grows to seconds: that backlog is what made callers time
 out, and pending INVITE transactions (max_pending_invites) never saw it. TCP has no
@@ -37,6 +38,9 @@ LEAVE_AFTER = 2.0
 # Linux values (asm-generic; x86, arm): Python's socket module does not name them.
 SO_TIMESTAMPNS = 35
 _TIMESPEC = struct.Struct("qq")
+# a plain int: `socket.MSG_PEEK | socket.MSG_DONTWAIT` is an enum operation in Python, and was a
+# fifth of an idle proxy's CPU at three sockets per sample
+_PEEK_NOWAIT = int(socket.MSG_PEEK) | int(socket.MSG_DONTWAIT)
 
 
 def enable_timestamps(sock):
@@ -51,7 +55,7 @@ def enable_timestamps(sock):
 def head_received(sock):
     """Wall-clock receive time of the oldest datagram queued on `sock`, None when empty."""
     try:
-        _, anc, _, _ = sock.recvmsg(1, 64, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        _, anc, _, _ = sock.recvmsg(1, 64, _PEEK_NOWAIT)
     except BlockingIOError:
         return None
     except ConnectionRefusedError:
@@ -66,8 +70,9 @@ def head_received(sock):
 
 
 class OverloadGuard:
-    def __init__(self, loop, wall_clock):
-        self.loop = loop
+    def __init__(self, wheel, wall_clock):
+        self.wheel = wheel
+        self.loop = wheel.loop
         self.wall_clock = wall_clock
         self.socks = []  # dup'd listener sockets we peek at (uvloop's own is a pseudo-socket)
         self.handle = None
@@ -84,7 +89,6 @@ class OverloadGuard:
         self.peak = 0.0
         self.last_cut = -1e9
         self.calm_since = None
-        self.next_at = 0.0
         self.was_over = False  # the previous sample was past the mark
         self.prev_lag = 0.0  # and its lag
 
@@ -100,8 +104,7 @@ class OverloadGuard:
         self.socks.append(dup)
 
     def start(self):
-        self.next_at = self.loop.time() + SAMPLE_EVERY
-        self.handle = self.loop.call_at(self.next_at, self._sample)
+        self.handle = self.wheel.call_later(SAMPLE_EVERY, self._tick, None)
 
     def stop(self):
         if self.handle is not None:
@@ -124,9 +127,13 @@ class OverloadGuard:
         self.shed += 1
         return False
 
+    def _tick(self, _arg, _late):
+        self._sample()
+        self.handle = self.wheel.call_later(SAMPLE_EVERY, self._tick, None)
+
     def _sample(self):
         now = self.loop.time()
-        self.loop_lag = max(0.0, now - self.next_at)
+        self.loop_lag = max(0.0, self.wheel.lag)
         queue = 0.0
         if self.socks:
             wall = self.wall_clock()
@@ -140,8 +147,6 @@ class OverloadGuard:
         self.queue_delay = queue
         self.lag = max(self.loop_lag, queue) + self.injected
         self.update(now)
-        self.next_at = now + SAMPLE_EVERY
-        self.handle = self.loop.call_at(self.next_at, self._sample)
 
     def update(self, now):
         lag, high = self.lag, self.high

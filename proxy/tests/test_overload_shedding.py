@@ -8,6 +8,7 @@ import time
 
 from proxy.overload import OverloadGuard
 from proxy.tests.harness import Harness, dest, request, run
+from proxy.timers import TimerWheel
 
 
 def _two(ports):
@@ -89,7 +90,7 @@ def test_it_stops_shedding_once_the_lag_has_stayed_low(caplog):
 def test_it_admits_a_share_of_new_calls_when_only_slightly_late():
     async def scenario():
         loop = asyncio.get_running_loop()
-        guard = OverloadGuard(loop, time.time)
+        guard = OverloadGuard(TimerWheel(loop), time.time)
         guard.lag = 0.25  # just past the 200 ms mark: cut to 70 %, not to nothing
         guard.update(loop.time())
         assert not guard.shedding and guard.admit == 1.0  # one late sample is a stall, not overload
@@ -108,7 +109,9 @@ def test_it_measures_how_long_a_datagram_has_waited_unread():
         tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             rx.bind(("127.0.0.1", 0))
-            guard = OverloadGuard(loop, time.time)
+            wheel = TimerWheel(loop)
+            wheel.start()
+            guard = OverloadGuard(wheel, time.time)
             guard.watch(rx)
             guard.start()
             assert guard.socks, "SO_TIMESTAMPNS not available"
@@ -119,6 +122,7 @@ def test_it_measures_how_long_a_datagram_has_waited_unread():
             rx.recv(100)
             await _until(lambda: guard.queue_delay == 0.0 and guard.lag < 0.05)
             guard.stop()
+            wheel.stop()
         finally:
             rx.close()
             tx.close()
@@ -149,7 +153,7 @@ def test_a_reply_waiting_unread_keeps_the_trying_timer_from_blaming_the_server()
 def test_one_stall_between_calm_samples_sheds_nothing():
     async def scenario():
         loop = asyncio.get_running_loop()
-        guard = OverloadGuard(loop, time.time)
+        guard = OverloadGuard(TimerWheel(loop), time.time)
         now = loop.time()
         for i, lag in enumerate((0.0, 0.4, 0.0, 0.0, 0.3, 0.0)):  # a busy host: the loop ran late twice
             guard.lag = lag
@@ -162,7 +166,7 @@ def test_one_stall_between_calm_samples_sheds_nothing():
 def test_a_backlog_left_by_a_stall_and_drained_sheds_nothing():
     async def scenario():
         loop = asyncio.get_running_loop()
-        guard = OverloadGuard(loop, time.time)
+        guard = OverloadGuard(TimerWheel(loop), time.time)
         now = loop.time()
         for i, lag in enumerate((0.0, 1.4, 1.1, 0.7, 0.3, 0.0)):  # the host stopped us 1.4 s; we catch up
             guard.lag = lag
@@ -175,7 +179,7 @@ def test_a_backlog_left_by_a_stall_and_drained_sheds_nothing():
 def test_a_backlog_that_keeps_its_age_is_overload():
     async def scenario():
         loop = asyncio.get_running_loop()
-        guard = OverloadGuard(loop, time.time)
+        guard = OverloadGuard(TimerWheel(loop), time.time)
         now = loop.time()
         for i, lag in enumerate((0.0, 0.3, 0.29, 0.31)):
             guard.lag = lag
