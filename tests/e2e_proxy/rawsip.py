@@ -93,3 +93,29 @@ def request(method, ruri, lport, rport, *, call_id=None, branch=None, cseq=1, ex
         f"{extra}"
         f"Content-Length: {len(body.encode())}\r\n\r\n{body}"
     )
+
+
+def hang_up(caller, invite, ok, proxy_port, timeout=3.0):
+    """ACK the 200 `ok` for our raw `invite`, then BYE along its Record-Route; the 200 for the BYE,
+    or None. A call left unACKed keeps its SIPp server waiting for the ACK until its graceful stop
+    gives up (10 s a server)."""
+    routes = ", ".join(reversed(ok.headers.get("record-route", [])))
+    contact = ok.header("contact").strip("<>").split(">")[0]
+    dialog = dict(call_id=_call_id(invite), from_tag="rawtag", extra=f"Route: {routes}\r\n")
+    for method, cseq in (("ACK", 1), ("BYE", 2)):
+        caller.send(
+            _with_to(request(method, contact, caller.port, proxy_port, cseq=cseq, **dialog), ok.header("to")).encode(), proxy_port
+        )
+    return caller.wait_response(lambda r: r.code == 200 and "BYE" in (r.header("cseq") or ""), timeout)
+
+
+def _call_id(invite):
+    for line in invite.decode().split("\r\n"):
+        if line.startswith("Call-ID:"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError("no Call-ID in our own INVITE")
+
+
+def _with_to(message, to):
+    lines = message.split("\r\n")
+    return "\r\n".join(f"To: {to}" if line.startswith("To:") else line for line in lines)

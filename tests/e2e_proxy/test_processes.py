@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.e2e_proxy.rawsip import UdpPeer, request
+from tests.e2e_proxy.rawsip import UdpPeer, hang_up, request
 from tests.e2e_proxy.sippctl import Sipp, uas_args, wait_udp_sip
 from tests.e2e_proxy.test_server_hung import invites_read_after
 
@@ -73,7 +73,9 @@ def test_a_retransmitted_invite_is_absorbed_by_the_process_holding_it(sharded):
             caller.send(invite, port)
             assert caller.wait_response(lambda r: r.code == 100, 2.0) is not None, sharded.report()
             caller.send(invite, port)
-            assert caller.wait_response(lambda r: r.code == 200, 3.0) is not None, sharded.report()
+            ok = caller.wait_response(lambda r: r.code == 200, 3.0)
+            assert ok is not None, sharded.report()
+            assert hang_up(caller, invite, ok, port) is not None, "no 200 for the BYE\n" + sharded.report()
     counts = sharded.stop_all_uas()
     assert sum(c.get("INVITE_Recv", 0) for c in counts.values()) == 6, counts
 
