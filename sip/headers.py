@@ -181,37 +181,26 @@ def split_commas(value, header="header"):
     return out
 
 
-def _find_outside_quotes(value, ch):
-    """Index of `ch` outside quoted strings, -1 if none, -2 for an unterminated quote. Jumps from
-    quote to quote with find: a caller's name ("Dialer 7") used to be walked byte by byte."""
+# Everything before the first "<" outside quoted strings (RFC 3261 §25.1: quoted-string, with
+# quoted-pair escapes). Possessive, so nothing is kept to backtrack into: linear, in C.
+_BEFORE_LT = re.compile(rb'(?:[^"<]++|"(?:[^"\\]++|\\.)*+")*+', re.DOTALL)
+
+
+def _find_lt_outside_quotes(value):
+    """Index of the first "<" outside quoted strings, -1 if none, -2 for an unterminated quote.
+    A loop in Python cost about 1 us per quoted string or escape: a 60 KB value made of them
+    held the loop 8-13 ms; this is 1.7 ms for the worst of them, and 0.9 us for a caller's name."""
     if b'"' not in value:
-        return value.find(ch)
-    i = 0
-    while True:
-        quote = value.find(b'"', i)
-        found = value.find(ch, i)
-        if found >= 0 and (quote < 0 or found < quote):
-            return found
-        if quote < 0:
-            return -1
-        # the closing quote is the next one not escaped by an odd run of backslashes
-        j = quote + 1
-        while True:
-            close = value.find(b'"', j)
-            if close < 0:
-                return -2
-            k = close - 1
-            while k > quote and value[k] == _BACKSLASH:
-                k -= 1
-            if (close - 1 - k) % 2 == 0:
-                break
-            j = close + 1
-        i = close + 1
+        return value.find(b"<")
+    end = _BEFORE_LT.match(value).end()
+    if end == len(value):
+        return -1
+    return end if value[end] == _LT else -2  # else it stopped at a quote it could not close
 
 
 def name_addr(value, header="header"):
     """Split `"Name" <uri>;params` or `uri;params` into (uri, params bytes after the address)."""
-    lt = _find_outside_quotes(value, b"<")
+    lt = _find_lt_outside_quotes(value)
     if lt == -2:
         raise SipSyntaxError("unterminated quoted string", header=header)
     if lt >= 0:

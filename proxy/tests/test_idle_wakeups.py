@@ -1,9 +1,8 @@
 """An idle proxy's own timers: how often it wakes when no call is up.
 
-At 200 calls/s the two-process proxy spent more CPU per call than Kamailio, and half of the
-difference was each worker waking about 200 times a second with nothing to do: the wheel's
-10 ms tick and the overload sampler's own 20 ms timer. Counted, not timed: a busy host makes
-fewer wake-ups, never more.
+An idle worker used 2.8 % of a core waking about 200 times a second with nothing to do: the
+wheel's 10 ms tick and the overload sampler's own 20 ms timer. Counted, not timed: a busy host
+makes fewer wake-ups, never more.
 """
 
 import asyncio
