@@ -1,7 +1,9 @@
 """An in-process proxy on real UDP sockets, with scripted SIP peers (no mocks).
 
 Ports: LBPANEL_TEST_PORT_BASE (default 25000) + 900..999 — the end-to-end tests use the
-first 900 of the block; each harness takes the next 10.
+first 900 of the block; each harness takes the next 10 in which every port is free. The range is
+shared (the browser tests' live server takes a TCP port of it for the whole session), so a block
+with any port held, over UDP or TCP, is skipped rather than handed out.
 """
 
 import asyncio
@@ -16,14 +18,18 @@ from proxy.core import Proxy
 from proxy.transport import UdpListener
 from sip.message import parse_message
 from sip.responses import response_bytes
+from tests.ports import is_free
 
 PORT_BASE = int(os.environ.get("LBPANEL_TEST_PORT_BASE") or 25000) + 900
 _blocks = itertools.count()
 
 
 def port_block():
-    base = PORT_BASE + 10 * (next(_blocks) % 10)
-    return iter(range(base, base + 10))
+    for _ in range(10):
+        base = PORT_BASE + 10 * (next(_blocks) % 10)
+        if all(is_free(port) for port in range(base, base + 10)):
+            return iter(range(base, base + 10))
+    raise RuntimeError(f"no block of 10 free ports in {PORT_BASE}..{PORT_BASE + 99} (LBPANEL_TEST_PORT_BASE)")
 
 
 def run(coro):
