@@ -25,6 +25,27 @@ STALE_AFTER_SECONDS = 3
 ROUND_LATE_MARGIN_SECONDS = 2
 
 
+@dataclass(frozen=True)
+class NodeLoad:
+    """A proxy's CPU load as the panel may state it: `figures` (lbcore.contract.node_load) and
+    `level` (lbcore.rules.load_level) are None when it cannot vouch for them, `why` says why."""
+
+    figures: dict | None
+    level: str | None
+    why: str = ""
+
+
+def node_load(node, limit_pct):
+    """`node`: a heartbeat document with its "age". A stale heartbeat's figure is from before it
+    stopped: unknown, not its last value."""
+    if node["age"] > STALE_AFTER_SECONDS:
+        return NodeLoad(None, None, f"no heartbeat for {node['age']:.0f} s")
+    figures = contract.node_load(node)
+    if figures is None:
+        return NodeLoad(None, None, "not reported: a proxy from before the load figure, or one started under a second ago")
+    return NodeLoad(figures, rules.load_level(figures, limit_pct))
+
+
 @dataclass
 class DestinationLive:
     active: int = 0

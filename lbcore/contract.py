@@ -28,6 +28,7 @@ Keys:
 
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -334,6 +335,7 @@ def encode_node(
     holds_address=None,
     carriers=None,
     steering=None,
+    load=None,
 ):
     """One proxy's heartbeat. `totals`: NODE_COUNTERS (+ "active"); `destinations`: id -> DEST_COUNTERS.
 
@@ -350,6 +352,9 @@ def encode_node(
     `carriers`: carrier name -> its figures since `started` (shape: lbcore.carriers).
     `steering`: for a worker of `--processes`, how its calls reach it: {"mode": "bpf" | "reader",
     "why": why the reader, when BPF was asked for by "auto" and the kernel refused it, else None}.
+    `load`: {"cpu": share of one core this process used, "delay_ms": its worst loop lag or queue
+    delay, "window_s": over how long}, None until it has a second to go on (proxy.load; read
+    with `node_load`).
     """
     return json.dumps(
         {
@@ -369,9 +374,25 @@ def encode_node(
             "holds_address": holds_address,
             "carriers": carriers or {},
             "steering": steering,
+            "load": load,
         },
         separators=(",", ":"),
     )
+
+
+def node_load(doc):
+    """A heartbeat's load figures as numbers ({"cpu", "delay_ms", "window_s"}), or None when it has
+    none: a proxy from before them, one started less than a second ago, or junk."""
+    raw = doc.get("load")
+    if not isinstance(raw, dict):
+        return None
+    try:
+        out = {k: float(raw[k]) for k in ("cpu", "delay_ms", "window_s")}
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not all(math.isfinite(v) and v >= 0 for v in out.values()):
+        return None
+    return out
 
 
 def decode_node(raw):

@@ -142,6 +142,28 @@ def propagation_ms(node):
     return max(0.0, (float(applied) - float(published)) * 1000)
 
 
+# -- how near a proxy is to its limit ------------------------------------------------------
+
+BUSY_MARGIN_PCT = 20  # "busy" from this far under the limit: time to plan a process or a node
+LOAD_LEVELS = ("ok", "busy", "limit")
+
+
+def load_level(load, limit_pct):
+    """Where a proxy process stands against the one core it can use: "limit" at or past
+    `limit_pct` % of it (the alert's threshold: past it the loop falls behind and new calls are
+    shed with 503), "busy" within BUSY_MARGIN_PCT under it, else "ok"; None when there is no
+    figure to judge (lbcore.contract.node_load gave None). A stale heartbeat is the caller's to
+    treat as unknown: its figure is from before it stopped."""
+    if load is None:
+        return None
+    pct = load["cpu"] * 100
+    if pct >= limit_pct:
+        return "limit"
+    if pct >= limit_pct - BUSY_MARGIN_PCT:
+        return "busy"
+    return "ok"
+
+
 # -- calls no live proxy vouches for ------------------------------------------------------
 
 

@@ -44,6 +44,7 @@ from lbcore.contract import (
 )
 from lbcore.redistarget import RedisTarget
 from proxy.background import Background, raise_if_cancelled
+from proxy.load import LoadMeter
 from proxy.resolver import address_is_here
 
 log = logging.getLogger("proxy.follower")
@@ -59,6 +60,7 @@ class Follower:
         self.listen = listen
         self.advertise = advertise  # (host, port or None)
         self.started = time.time()
+        self.load = LoadMeter()
         self.previous = None  # {"started", "written"} of the process before us under this name; {} if none
         self.client = None
         self.connected = False
@@ -191,6 +193,7 @@ class Follower:
                 totals, dests = accounting.snapshot()
                 carriers = self.core.carriers.snapshot(self.core.loop.time())
                 holds = await self._holds_address(client)
+                load = self.load.sample(self.core.overload.take_worst())
                 doc = encode_node(
                     self.node_name,
                     table_version=self.core.view.version,
@@ -205,6 +208,7 @@ class Follower:
                     holds_address=holds,
                     carriers=carriers,
                     steering=self.core.steering,
+                    load=load,
                 )
                 pipe = client.pipeline(transaction=False)
                 pipe.set(key, doc, ex=NODE_TTL_SECONDS)

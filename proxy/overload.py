@@ -91,6 +91,7 @@ class OverloadGuard:
         self.calm_since = None
         self.was_over = False  # the previous sample was past the mark
         self.prev_lag = 0.0  # and its lag
+        self.worst = 0.0  # the highest signal since the heartbeat last read it (take_worst)
 
     def watch(self, sock):
         """Sample the receive queue of a UDP listener socket (uvloop's pseudo-socket is fine)."""
@@ -146,7 +147,14 @@ class OverloadGuard:
                     queue = wall - t
         self.queue_delay = queue
         self.lag = max(self.loop_lag, queue) + self.injected
+        if self.lag > self.worst:
+            self.worst = self.lag
         self.update(now)
+
+    def take_worst(self):
+        """The highest signal since the last call (seconds): the heartbeat's load figure."""
+        worst, self.worst = self.worst, 0.0
+        return worst
 
     def update(self, now):
         lag, high = self.lag, self.high

@@ -16,15 +16,15 @@ from tests.ports import is_free
 
 logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every connection at INFO
 PORT_BASE = int(os.environ.get("LBPANEL_TEST_PORT_BASE") or 25000) + 700
-_ports = itertools.count(PORT_BASE)
+_ports = itertools.count()
 
 
 def free_port():
+    """The next free port of the hundred, round and round: a session starts more than a hundred
+    receivers (one or two a test), each stopped before the next test."""
     for _ in range(100):
-        port = next(_ports)
-        if port >= PORT_BASE + 100:
-            break
-        if is_free(port):
+        port = PORT_BASE + next(_ports) % 100
+        if is_free(port, reuse_addr=True):  # both receivers bind with SO_REUSEADDR
             return port
     raise RuntimeError(f"no free port in {PORT_BASE}..{PORT_BASE + 99}")
 

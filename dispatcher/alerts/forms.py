@@ -24,6 +24,7 @@ class AlertSettingsForm(forms.ModelForm):
             "rate_limit_per_minute",
             "proxy_silent_seconds",
             "shedding_quiet_seconds",
+            "proxy_busy_pct",
             "carrier_answer_rate_min_pct",
             "carrier_failure_rate_max_pct",
             "carrier_min_calls",

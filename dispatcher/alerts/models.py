@@ -49,6 +49,13 @@ class AlertSettings(SingletonModel):
         validators=[MinValueValidator(5), MaxValueValidator(86400)],
         help_text="A proxy that shed no INVITE for this long has stopped shedding.",
     )
+    proxy_busy_pct = models.PositiveSmallIntegerField(
+        "proxy busy threshold (% of a core)",
+        default=85,
+        validators=[MinValueValidator(10), MaxValueValidator(100)],
+        help_text="A proxy process that used this share of its one CPU core over its last 10 s is at its "
+        "limit (next, it sheds new calls with 503): alert, and show it red on Proxies.",
+    )
     carrier_answer_rate_min_pct = models.PositiveSmallIntegerField(
         "carrier answer rate minimum (%)",
         default=20,
@@ -170,3 +177,9 @@ class AlertMemory(SingletonModel):
 
     class Meta:
         verbose_name = verbose_name_plural = "alert memory"
+
+
+def proxy_busy_pct():
+    """The proxy busy threshold as saved, else its default (a page read must not insert the row)."""
+    saved = AlertSettings.objects.filter(pk=1).values_list("proxy_busy_pct", flat=True).first()
+    return saved if saved is not None else AlertSettings._meta.get_field("proxy_busy_pct").default

@@ -28,6 +28,7 @@ RULES = [
     Rule("set_unusable", "A set has no usable server", rules.set_unusable),
     Rule("proxy_silent", "A proxy stops reporting", rules.proxy_silent),
     Rule("proxy_shedding", "A proxy starts shedding load", rules.proxy_shedding),
+    Rule("proxy_busy", "A proxy process nears its CPU limit", rules.proxy_busy),
     Rule("probes_stopped", "No probe round for 3 × ping interval", rules.probes_stopped),
     Rule("carrier", "A carrier's answer or failure rate crosses its threshold", "dispatcher.alerts.carrier_rule.carrier_rule"),
 ]

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from django.urls import reverse
 
-from dispatcher.live import LiveSnapshot
+from dispatcher.live import STALE_AFTER_SECONDS, LiveSnapshot
 from dispatcher.models import DispatcherSet, ProbeSettings
 from dispatcher.servers import server_figures
 from lbcore import contract, rules
@@ -195,6 +195,38 @@ def proxy_shedding(snap, config):
             yield Finding(
                 key, False, f"Proxy {name} stopped shedding", f"No INVITE shed for {config.shedding_quiet_seconds} s.", link
             )
+
+
+BUSY_CLEAR_PCT = 10  # over once this far under the threshold: a proxy hovering at it does not flap
+
+
+def proxy_busy(snap, config):
+    """A proxy process that used proxy_busy_pct of its one core over its last 10 s: its next step is
+    shedding new calls with 503. Over once it is BUSY_CLEAR_PCT points under. A proxy with no
+    figure (from before them, just started) or a stale heartbeat is not judged."""
+    if snap.redis_error:
+        return
+    link = reverse("panel:dashboard") + "#proxies"
+    for node in snap.nodes:
+        load = contract.node_load(node)
+        if load is None or node["age"] > STALE_AFTER_SECONDS:
+            continue
+        name = node.get("name", "")
+        pct = load["cpu"] * 100
+        key = f"proxy:{name}:busy"
+        if rules.load_level(load, config.proxy_busy_pct) == "limit":
+            yield Finding(
+                key,
+                True,
+                f"Proxy {name} is at its CPU limit",
+                f"Proxy {name} used {pct:.0f} % of its CPU core over the last {load['window_s']:.0f} s "
+                f"(threshold {config.proxy_busy_pct} %; worst delay {load['delay_ms']:.0f} ms). One proxy "
+                "process uses one core: past it, new calls are shed with 503. Add a process "
+                "(LBPANEL_PROXY_PROCESSES) or a node.",
+                link,
+            )
+        elif pct < config.proxy_busy_pct - BUSY_CLEAR_PCT:
+            yield Finding(key, False, f"Proxy {name} has CPU headroom again", f"{pct:.0f} % of its core.", link)
 
 
 def probes_stopped(snap, config):

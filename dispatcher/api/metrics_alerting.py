@@ -5,6 +5,7 @@ behind the published table it is, and when the last probe round finished."""
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from dispatcher.choices import HealthState
+from dispatcher.live import node_load
 from dispatcher.models import ProbeSettings
 from dispatcher.servers import server_figures
 from lbcore import rules
@@ -49,8 +50,21 @@ def _nodes(snap):
         "Routing table versions a live proxy is behind the published one (0: up to date).",
         labels=["node"],
     )
+    cpu = GaugeMetricFamily(
+        "lbpanel_node_cpu_ratio",
+        "Share of one CPU core a proxy process used over its last 10 s (one process uses one core; near 1 it sheds). "
+        "Absent when unknown: a stale heartbeat, or a proxy that does not report it.",
+        labels=["node"],
+    )
+    delay = GaugeMetricFamily(
+        "lbpanel_node_delay_seconds", "A proxy's worst loop lag or receive-queue delay over the same window.", labels=["node"]
+    )
     for node in snap.nodes:
         name = node.get("name", "")
+        load = node_load(node, 100).figures  # the level is the panel's; the metric is the figure
+        if load is not None:
+            cpu.add_metric([name], load["cpu"])
+            delay.add_metric([name], load["delay_ms"] / 1000)
         totals = node.get("totals") or {}
         for key, family in counters.items():
             family.add_metric([name], int(totals.get(key) or 0))
@@ -59,6 +73,8 @@ def _nodes(snap):
             behind.add_metric([name], versions)
     yield from counters.values()
     yield behind
+    yield cpu
+    yield delay
 
 
 def _probe_rounds(snap):

@@ -249,6 +249,12 @@ class StatsSerializer(serializers.Serializer):
     destinations = DestinationStatsSerializer(many=True)
 
 
+class NodeLoadSerializer(serializers.Serializer):
+    cpu = serializers.FloatField(help_text="Share of one CPU core this proxy process used (0-1): one process uses one core.")
+    delay_ms = serializers.FloatField(help_text="Its worst loop lag or receive-queue delay over the window.")
+    window_s = serializers.FloatField(help_text="Over how many seconds (up to 10).")
+
+
 class NodeSerializer(serializers.Serializer):
     name = serializers.CharField()
     heartbeat = serializers.FloatField(help_text="Epoch seconds of the last heartbeat.")
@@ -269,6 +275,14 @@ class NodeSerializer(serializers.Serializer):
     holds_address = serializers.BooleanField(
         allow_null=True, help_text="Whether the advertised (floating) address is on this node now; null when it cannot tell."
     )
+    load = NodeLoadSerializer(allow_null=True, help_text="Its CPU load; null when unknown (load_unknown_why says why).")
+    load_level = serializers.ChoiceField(
+        choices=rules.LOAD_LEVELS,
+        allow_null=True,
+        help_text="ok; busy: within 20 points of the alerts' proxy busy threshold; limit: at or past it "
+        "(next it sheds new calls with 503). Null when unknown.",
+    )
+    load_unknown_why = serializers.CharField(allow_null=True)
 
 
 class ImportResultSerializer(serializers.Serializer):

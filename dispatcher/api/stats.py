@@ -1,5 +1,6 @@
 """Live numbers joined with configuration, for /api/v1/stats/, /api/v1/nodes/ and /metrics."""
 
+from dispatcher import live
 from dispatcher.models import Destination, DispatcherSet
 from lbcore import rules
 
@@ -59,22 +60,34 @@ def stats_document(snap):
     }
 
 
-def node_rows(snap):
+def node_rows(snap, busy_pct):
     return [
-        {
-            "name": node.get("name", ""),
-            "heartbeat": float(node.get("heartbeat", 0)),
-            "age": round(node["age"], 3),
-            "table_version": node.get("table_version"),
-            "behind": bool(rules.versions_behind(snap.table_version, node.get("table_version"))),
-            "started": node.get("started"),
-            "pid": node.get("pid"),
-            "listen": list(node.get("listen", [])),
-            "totals": {k: float(v) for k, v in (node.get("totals") or {}).items() if isinstance(v, (int, float))},
-            "table_applied_at": node.get("table_applied_at"),
-            "propagation_ms": rules.propagation_ms(node),
-            "advertise": node.get("advertise"),
-            "holds_address": node.get("holds_address"),
-        }
+        _with_load(
+            node,
+            busy_pct,
+            {
+                "name": node.get("name", ""),
+                "heartbeat": float(node.get("heartbeat", 0)),
+                "age": round(node["age"], 3),
+                "table_version": node.get("table_version"),
+                "behind": bool(rules.versions_behind(snap.table_version, node.get("table_version"))),
+                "started": node.get("started"),
+                "pid": node.get("pid"),
+                "listen": list(node.get("listen", [])),
+                "totals": {k: float(v) for k, v in (node.get("totals") or {}).items() if isinstance(v, (int, float))},
+                "table_applied_at": node.get("table_applied_at"),
+                "propagation_ms": rules.propagation_ms(node),
+                "advertise": node.get("advertise"),
+                "holds_address": node.get("holds_address"),
+            },
+        )
         for node in snap.nodes
     ]
+
+
+def _with_load(node, busy_pct, row):
+    load = live.node_load(node, busy_pct)
+    row["load"] = load.figures
+    row["load_level"] = load.level
+    row["load_unknown_why"] = load.why or None
+    return row

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from dispatcher import publication, services
+from dispatcher.alerts.models import proxy_busy_pct
 from dispatcher.api import serializers as s
 from dispatcher.api.auth import AUTHENTICATION, RolePermission
 from dispatcher.api.errors import call_service
@@ -157,7 +158,7 @@ class NodeViewSet(ApiMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     filter_backends = []
 
     def get_queryset(self):
-        return node_rows(snapshot())
+        return node_rows(snapshot(), proxy_busy_pct())
 
 
 class StatsView(ApiMixin, APIView):

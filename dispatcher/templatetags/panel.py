@@ -42,6 +42,12 @@ def duration(seconds):
 
 
 @register.filter
+def core_share(fraction):
+    """A share of one CPU core, 0.42 -> "42 %"."""
+    return "—" if fraction is None else f"{fraction * 100:.0f} %"
+
+
+@register.filter
 def ms(value):
     if value is None:
         return "—"

@@ -5,7 +5,7 @@ import time
 from lbcore import contract
 
 
-def write_node(redis, name, version, destinations):
+def write_node(redis, name, version, destinations, **more):
     totals = {
         "active": sum(d.get("active", 0) for d in destinations.values()),
         "invites": 10,
@@ -22,6 +22,7 @@ def write_node(redis, name, version, destinations):
         listen=["udp:127.0.0.1:5060"],
         totals=totals,
         destinations=destinations,
+        **more,
     )
     redis.set(contract.node_key(name), raw, ex=contract.NODE_TTL_SECONDS)
 
@@ -36,6 +37,20 @@ def test_nodes_show_heartbeat_and_applied_version(as_viewer, table, redis):
     assert (a["name"], a["table_version"], a["behind"]) == ("lb-a", 7, False)
     assert (b["name"], b["behind"]) == ("lb-b", True)
     assert 0 <= a["age"] < contract.NODE_TTL_SECONDS and a["listen"] == ["udp:127.0.0.1:5060"] and a["totals"]["invites"] == 10
+
+
+def test_nodes_say_how_near_each_is_to_its_cpu_limit_or_why_it_is_unknown(as_viewer, table, redis):
+    write_node(redis, "lb-a", 1, {}, load={"cpu": 0.9, "delay_ms": 12.5, "window_s": 10.0})
+    write_node(redis, "lb-b", 1, {}, load={"cpu": 0.3, "delay_ms": 0.4, "window_s": 10.0})
+    write_node(redis, "lb-c", 1, {})  # a proxy from before the figure
+    write_node(redis, "lb-d", 1, {}, heartbeat=time.time() - 4, load={"cpu": 0.2, "delay_ms": 1.0, "window_s": 10.0})
+    rows = {n["name"]: n for n in as_viewer.get("/api/v1/nodes/").json()["results"]}
+    assert rows["lb-a"]["load"] == {"cpu": 0.9, "delay_ms": 12.5, "window_s": 10.0} and rows["lb-a"]["load_level"] == "limit"
+    assert rows["lb-b"]["load_level"] == "ok" and rows["lb-b"]["load_unknown_why"] is None
+    assert (
+        rows["lb-c"]["load"] is None and rows["lb-c"]["load_level"] is None and "not reported" in rows["lb-c"]["load_unknown_why"]
+    )
+    assert rows["lb-d"]["load"] is None and rows["lb-d"]["load_unknown_why"] == "no heartbeat for 4 s"
 
 
 def test_stats_sum_live_nodes_per_destination_and_set(as_viewer, table, redis):

@@ -15,7 +15,7 @@ def samples(response):
     return found
 
 
-def write_node(redis, name, version, destinations=None):
+def write_node(redis, name, version, destinations=None, **more):
     raw = contract.encode_node(
         name,
         table_version=version,
@@ -24,6 +24,7 @@ def write_node(redis, name, version, destinations=None):
         listen=["udp:127.0.0.1:5060"],
         totals={"invites": 0},
         destinations=destinations or {},
+        **more,
     )
     redis.set(contract.node_key(name), raw, ex=contract.NODE_TTL_SECONDS)
 
@@ -53,6 +54,15 @@ def test_metrics_per_destination_and_node(anonymous, table, redis):
     assert found[("lbpanel_node_table_version", (("node", "lb-a"),))] == 4
     assert 0 <= found[("lbpanel_node_heartbeat_age_seconds", (("node", "lb-a"),))] < contract.NODE_TTL_SECONDS
     assert found[("lbpanel_table_version", ())] == 4 and found[("lbpanel_redis_up", ())] == 1
+
+
+def test_metrics_give_each_live_proxys_cpu_share_and_delay_and_nothing_for_a_stale_one(anonymous, table, redis):
+    write_node(redis, "lb-a", 1, {}, load={"cpu": 0.42, "delay_ms": 12.0, "window_s": 10.0})
+    write_node(redis, "lb-b", 1, {}, heartbeat=time.time() - 4, load={"cpu": 0.9, "delay_ms": 1.0, "window_s": 10.0})
+    found = samples(anonymous.get("/metrics"))
+    assert found[("lbpanel_node_cpu_ratio", (("node", "lb-a"),))] == 0.42
+    assert found[("lbpanel_node_delay_seconds", (("node", "lb-a"),))] == 0.012
+    assert ("lbpanel_node_cpu_ratio", (("node", "lb-b"),)) not in found  # its figure is from before it stopped
 
 
 def test_metrics_from_elsewhere_need_a_token(anonymous, viewer, table, redis):

@@ -117,3 +117,24 @@ def test_it_shows_how_each_worker_gets_its_calls_and_why_the_reader(panel, clust
     assert "kernel-steered" in row("lb1")
     assert "reader-steered" in row("lb2") and "Operation not permitted" in row("lb2")
     assert 'data-testid="steering"' not in row("lb3")
+
+
+def test_each_nodes_cpu_load_shows_against_the_alert_threshold_and_unknown_says_why(panel, cluster, redis):
+    from dispatcher.alerts.models import AlertSettings
+
+    AlertSettings.objects.update_or_create(pk=1, defaults={"proxy_busy_pct": 80})
+    write_node(redis, "lb1", load={"cpu": 0.42, "delay_ms": 1.25, "window_s": 10.0})
+    write_node(redis, "lb2", load={"cpu": 0.65, "delay_ms": 8.0, "window_s": 10.0})
+    write_node(redis, "lb3", load={"cpu": 0.81, "delay_ms": 40.0, "window_s": 10.0})
+    write_node(redis, "lb4")
+    write_node(redis, "lb5", heartbeat=time.time() - 20, load={"cpu": 0.1, "delay_ms": 1.0, "window_s": 10.0})
+    nodes = _nodes(panel.get("/sets/").content.decode())
+
+    def load(name):
+        return re.search(r'<td data-testid="load">(.*?)</td>', _row(nodes, name), re.S).group(1)
+
+    assert "badge green" in load("lb1") and "CPU 42 %" in load("lb1") and "1.2 ms" in load("lb1")
+    assert "badge orange" in load("lb2") and "CPU 65 %" in load("lb2")  # within 20 points of 80
+    assert "badge red" in load("lb3") and "CPU 81 %" in load("lb3") and "LBPANEL_PROXY_PROCESSES" in load("lb3")
+    assert "unknown" in load("lb4") and "not reported" in load("lb4")
+    assert "unknown" in load("lb5") and "no heartbeat for 20 s" in load("lb5") and "CPU" not in load("lb5")

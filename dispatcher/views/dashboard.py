@@ -2,6 +2,7 @@ from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 
 from dispatcher import live, publication
+from dispatcher.alerts.models import proxy_busy_pct
 from dispatcher.models import ProbeSettings
 from dispatcher.permissions import role_required
 from dispatcher.views import wants_partial
@@ -28,7 +29,7 @@ def board_context(snap):
         "snap": snap,
         "blocks": blocks,
         "cluster": cluster,
-        "nodes": node_rows(snap),
+        "nodes": node_rows(snap, proxy_busy_pct()),
         "departed": departed_nodes(snap),
         "publication": pub,
         "probing_stopped": probing,

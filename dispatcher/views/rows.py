@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from django.db.models import OuterRef, Q, Subquery
 
 from dispatcher.choices import ADMIN_STATE_COLOUR, HEALTH_COLOUR, AdminState, EventKind
-from dispatcher.live import STALE_AFTER_SECONDS, DestinationLive
+from dispatcher.live import STALE_AFTER_SECONDS, DestinationLive, node_load
 from dispatcher.models import Destination, DispatcherSet, Server, StateEvent
 from dispatcher.servers import ServerFigures, server_figures
 from lbcore import contract, rules
@@ -183,9 +183,10 @@ def build_board(snap):
     return list(blocks.values()), cluster
 
 
-def node_rows(snap):
+def node_rows(snap, busy_pct):
     """Each proxy with how far behind the published table it is (0 = current), how long its table
-    took to reach it, and whether it holds the floating address (None: it cannot tell)."""
+    took to reach it, whether it holds the floating address (None: it cannot tell), and its CPU
+    load against `busy_pct` (the alert's threshold)."""
     rows = []
     for node in snap.nodes:
         behind = rules.versions_behind(snap.table_version, node.get("table_version"))
@@ -197,6 +198,7 @@ def node_rows(snap):
                 "totals": node.get("totals") or {},
                 "propagation_ms": rules.propagation_ms(node),
                 "holds_address": node.get("holds_address"),
+                "load": node_load(node, busy_pct),
             }
         )
     return rows

@@ -97,3 +97,21 @@ def test_a_call_no_live_proxy_vouches_for_is_unvouched():
 
 def test_what_a_node_left_up_is_its_seen_and_inherited_calls():
     assert rules.calls_left({"active": {1: 2, 2: 1}, "unknown": {1: 3}}) == {1: 5, 2: 1}
+
+
+def test_a_proxys_load_level_against_the_threshold():
+    def level(cpu):
+        return rules.load_level({"cpu": cpu, "delay_ms": 0.0, "window_s": 10.0}, 85)
+
+    assert [level(c) for c in (0.0, 0.64, 0.65, 0.84, 0.85, 1.3)] == ["ok", "ok", "busy", "busy", "limit", "limit"]
+    assert rules.load_level(None, 85) is None
+
+
+def test_a_heartbeats_load_is_numbers_or_nothing():
+    from lbcore.contract import node_load
+
+    good = {"cpu": 0.5, "delay_ms": 2, "window_s": 10}
+    assert node_load({"load": good}) == {"cpu": 0.5, "delay_ms": 2.0, "window_s": 10.0}
+    for junk in (None, "busy", [], {"cpu": 0.5}, {**good, "cpu": "x"}, {**good, "cpu": float("nan")}, {**good, "delay_ms": -1}):
+        assert node_load({"load": junk}) is None, junk
+    assert node_load({}) is None

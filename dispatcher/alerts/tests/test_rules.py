@@ -52,6 +52,35 @@ def test_a_proxy_that_starts_shedding_fires_once_and_ends_after_a_quiet_spell(he
     assert len(about("proxy:proxy-a:shedding", "resolved")(webhook.bodies)) == 1
 
 
+def _load(redis, cpu, heartbeat=None):
+    write_node(redis, "proxy-a", heartbeat=heartbeat, load={"cpu": cpu, "delay_ms": 3.0, "window_s": 10.0})
+
+
+def test_a_proxy_at_its_cpu_threshold_fires_and_ends_well_under_it(healthy, alert_config, webhook, redis):
+    alert_config.proxy_busy_pct = 80
+    alert_config.save()
+    now = time.time()
+    _load(redis, 0.79)
+    engine.evaluate(now)
+    assert not about("proxy:proxy-a:busy", "firing")(webhook.bodies)
+    _load(redis, 0.83)
+    engine.evaluate(now + 5)
+    [alert] = about("proxy:proxy-a:busy", "firing")(webhook.bodies)
+    assert alert["title"] == "Proxy proxy-a is at its CPU limit"
+    assert "83 % of its CPU core" in alert["detail"] and "LBPANEL_PROXY_PROCESSES" in alert["detail"]
+    _load(redis, 0.75)  # under the threshold, not well under: no flapping
+    engine.evaluate(now + 10)
+    assert not about("proxy:proxy-a:busy", "resolved")(webhook.bodies)
+    _load(redis, 0.5, heartbeat=time.time() - 30)  # a stale figure says nothing: still open
+    engine.evaluate(now + 15)
+    assert not about("proxy:proxy-a:busy", "resolved")(webhook.bodies)
+    _load(redis, 0.6)
+    engine.evaluate(now + 20)
+    assert len(about("proxy:proxy-a:busy", "firing")(webhook.bodies)) == 1
+    [ended] = about("proxy:proxy-a:busy", "resolved")(webhook.bodies)
+    assert "60 %" in ended["detail"]
+
+
 def test_no_probe_round_for_three_intervals_fires(healthy, alert_config, webhook, redis):
     ProbeSettings.objects.update_or_create(pk=1, defaults={"ping_interval": 10})
     now = time.time()

@@ -20,10 +20,11 @@ def _form(**changes):
     data = {
         "webhook_url": "",
         "email_recipients": "",
-        "rules_on": ["server_down", "set_unusable", "proxy_silent", "proxy_shedding", "probes_stopped"],
+        "rules_on": ["server_down", "set_unusable", "proxy_silent", "proxy_shedding", "proxy_busy", "probes_stopped"],
         "rate_limit_per_minute": 10,
         "proxy_silent_seconds": 10,
         "shedding_quiet_seconds": 60,
+        "proxy_busy_pct": 85,
         "carrier_answer_rate_min_pct": 20,
         "carrier_failure_rate_max_pct": 30,
         "carrier_min_calls": 20,
@@ -80,7 +81,7 @@ def test_saving_is_audited_without_the_webhook_secret(as_admin, admin_user):
     assert response.status_code == 302
     config = AlertSettings.load()
     assert config.webhook_url == url and config.recipients == ["ops@example.test"]
-    assert config.rules_off == ["set_unusable", "proxy_silent", "proxy_shedding", "probes_stopped", "carrier"]
+    assert config.rules_off == ["set_unusable", "proxy_silent", "proxy_shedding", "proxy_busy", "probes_stopped", "carrier"]
     event = StateEvent.objects.get(subject="updated alert settings")
     assert event.actor == admin_user and event.kind == "config"
     assert "very-secret" not in str(event.after) + event.new and event.after["webhook_url"] == "https://hooks.example.test/…"
