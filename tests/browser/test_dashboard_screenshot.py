@@ -62,9 +62,16 @@ def demo_cluster(redis):
     halves = {k: {**v, "cps": v["cps"] / 2, "cps_1m": v["cps_1m"] / 2} for k, v in live.items()}
     half = {k: {**v, "active": v["active"] // 2} for k, v in halves.items()}
     rest = {k: {**v, "active": v["active"] - half[k]["active"]} for k, v in halves.items()}
-    for name, dests in (("proxy-a", half), ("proxy-b", rest)):
+    for name, dests, cpu in (("proxy-a", half, 0.41), ("proxy-b", rest, 0.72)):
         totals = {key: sum(d.get(key, 0) for d in dests.values()) for key in ("active", "invites", "answered")}
-        write_node(redis, name, destinations=dests, table_version=42, totals={**totals, "failovers": 3, "sent_503": 2, "shed": 0})
+        write_node(
+            redis,
+            name,
+            destinations=dests,
+            table_version=42,
+            totals={**totals, "failovers": 3, "sent_503": 2, "shed": 0},
+            load={"cpu": cpu, "delay_ms": 2.4, "window_s": 10.0},
+        )
 
 
 def test_dashboard_screenshot(page, admin_user, redis, tmp_path):
