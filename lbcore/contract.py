@@ -540,7 +540,8 @@ def decode_dns_warning(raw):
 #                         node's last flush: while the hash exists, readers count <node>'s calls from
 #                         it (a node without one, e.g. from before dialog records: its heartbeat)
 #
-# A proxy batches its changes in memory and runs DIALOGS_FLUSH_LUA every DIALOG_FLUSH_SECONDS; a node
+# A proxy batches its changes in memory and runs DIALOGS_FLUSH_LUA within DIALOG_FLUSH_SECONDS of a
+# change, and once a second with its claims (the "~" stamp and the TTLs); a node
 # whose heartbeat expired has its two hashes moved whole into a live node's by DIALOGS_CLAIM_LUA.
 # Each call is in exactly one node's hash, so summing every node's counts neither loses a dead
 # node's calls nor counts a call twice. Both hashes carry a TTL of dialog_timeout_s, renewed by

@@ -12,6 +12,7 @@ node's after a takeover) queues the removal of its record wherever it is; record
 from Redis (`adopt`) are counted here and expire like our own.
 """
 
+import asyncio
 import collections
 import heapq
 import time
@@ -68,6 +69,7 @@ class Accounting:
         self.remote_active = {}  # destination id -> calls up on the other live nodes
         self.adopted_expiry = []  # heap of (deadline, call-id) of calls adopted from Redis
         self.recording = False  # a DialogStore flushes record_adds / record_removals
+        self.record_wake = asyncio.Event()  # set by each change: the DialogStore sleeps while nothing changes
         self.record_adds = {}  # call-id -> (destination, INVITE, 2xx, start): answered, not yet in Redis
         self.record_removals = []  # call-ids ended, their records not yet removed from Redis
         self.ended_unknown = {}  # call-id -> None: BYEs of calls not in memory, insertion-ordered
@@ -133,6 +135,7 @@ class Accounting:
         self.expiry.append((now + self.core.view.dialog_timeout, call_id))
         if self.recording:
             self.record_adds[call_id] = (ct.dest, st.req, resp, now)  # encoded by the flusher
+            self.record_wake.set()
         c = self.dests[did]
         c.active += 1
         c.answered += 1
@@ -146,12 +149,14 @@ class Accounting:
             self.core.calllog.ended(call_id, msg)
             if self.recording and self.record_adds.pop(call_id, None) is None:
                 self.record_removals.append(call_id)
+                self.record_wake.set()
         elif msg is not None and self.recording and call_id not in self.ended_unknown:
             # not ours: a call of our previous process or of a dead node, whose record is in Redis
             if len(self.ended_unknown) >= _ENDED_MAX:
                 del self.ended_unknown[next(iter(self.ended_unknown))]
             self.ended_unknown[call_id] = None
             self.record_removals.append(call_id)
+            self.record_wake.set()
 
     def adopt(self, records):
         """Count calls whose records we took over (contract.DialogRecord): ours from now on, their
@@ -164,6 +169,7 @@ class Accounting:
                 continue
             if call_id in self.ended_unknown:
                 self.record_removals.append(call_id)  # its BYE passed while the record was on its way
+                self.record_wake.set()
                 continue
             self.dialogs[call_id] = rec.destination_id
             self.dests[rec.destination_id].active += 1

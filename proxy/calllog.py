@@ -2,9 +2,10 @@
 
 The message path only appends a tuple: `setup(st, code)` when a dispatched INVITE gets its
 final response, `ended(call_id, msg)` when a counted call ends (BYE, or expiry with msg None).
-`CallLog.run` wakes every FLUSH_SECONDS, turns those tuples into stream entries (parsing users,
-attempts, one joined string each) and sends them in one script call (lbcore.calls.FLUSH_LUA:
-XADDs trimmed by the table's call_log_max / call_log_retention_s).
+`CallLog.run` wakes FLUSH_SECONDS after the first tuple (not at all while none comes), turns
+those tuples into stream entries (parsing users, attempts, one joined string each) and sends them
+in one script call (lbcore.calls.FLUSH_LUA: XADDs trimmed by the table's call_log_max /
+call_log_retention_s).
 
 Memory has a cap both ways. The raw queue holds at most QUEUE_MAX tuples (it is emptied every
 flush, Redis or not); encoded entries wait for Redis in `pending`, at most PENDING_MAX of them.
@@ -44,6 +45,7 @@ class CallLog:
         self.dropped = 0
         self.written = 0
         self.stopped = asyncio.Event()
+        self.wake = asyncio.Event()  # set when the queue gets its first record (and on stop)
         self._routes = (None, {})  # (view, ip -> (setid, why)) for the view the cache is for
         self._last_warn = None
         self._last_trim = 0.0
@@ -56,7 +58,9 @@ class CallLog:
         """`now`: the loop's time of the final response."""
         if self.on:
             q = self.queue
-            if len(q) >= QUEUE_MAX:
+            if not q:
+                self.wake.set()
+            elif len(q) >= QUEUE_MAX:
                 q.popleft()
                 self._lost(1)
             q.append((st, code, now))
@@ -64,7 +68,9 @@ class CallLog:
     def ended(self, call_id, msg):
         if self.on:
             q = self.queue
-            if len(q) >= QUEUE_MAX:
+            if not q:
+                self.wake.set()
+            elif len(q) >= QUEUE_MAX:
                 q.popleft()
                 self._lost(1)
             q.append((call_id, msg, time.time()))
@@ -210,12 +216,24 @@ class CallLog:
                 if client is not None:
                     await _close(client)
                 client = None
-            try:
-                await asyncio.wait_for(self.stopped.wait(), FLUSH_SECONDS)
-            except TimeoutError:
-                pass
+            await self._pause()
         if client is not None:
             await _close(client)
+
+    async def _pause(self):
+        """Until the next flush: FLUSH_SECONDS while records wait (queued, or pending because Redis
+        failed), else until the message path queues one and then FLUSH_SECONDS to gather the rest:
+        a record still goes out within FLUSH_SECONDS of its call, and an idle proxy does not wake
+        ten times a second for nothing."""
+        if not self.queue and not self.pending:
+            self.wake.clear()
+            await self.wake.wait()
+        if self.stopped.is_set():
+            return
+        try:
+            await asyncio.wait_for(self.stopped.wait(), FLUSH_SECONDS)
+        except TimeoutError:
+            pass
 
     def _warn(self, exc):
         now = time.monotonic()
@@ -231,6 +249,7 @@ class CallLog:
 
     def stop(self):
         self.stopped.set()
+        self.wake.set()
 
     async def close(self, client_factory):
         """On a clean stop: send what is still queued (the caller bounds how long this may take)."""

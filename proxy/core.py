@@ -97,7 +97,7 @@ class Proxy:
         self.router = Router(self)
         self.sweeper = None
         self.gc = gcpolicy.Scheduler()
-        self.overload = OverloadGuard(self.wheel, time.time)
+        self.overload = OverloadGuard(self.wheel, time.time, busy=lambda: bool(self.servers or self.clients))
         self.hep = None  # the SIP capture sender (proxy.hep) while hep_destination is set
         self.capture = HepCapture(self)
         self.silence = SilenceWatch()

@@ -1,11 +1,11 @@
 """The calls this node carries, kept in Redis as they change, and the calls of dead nodes taken over.
 
 Nothing here runs on the message path: proxy.accounting queues each answered call and each end
-in memory, and `DialogStore.run` flushes the queue every DIALOG_FLUSH_SECONDS as one script call
-(lbcore.contract.DIALOGS_FLUSH_LUA). Once a second it also looks for nodes whose heartbeat has
-expired and moves their records into ours (DIALOGS_CLAIM_LUA), counting them from then on, so a
-dead node's calls are neither dropped from the counts nor left to drift (Kamailio #2322, OpenSIPS
-#2102). At start it counts the records its previous process (same node name) left.
+in memory, and `DialogStore.run` flushes the queue DIALOG_FLUSH_SECONDS after its first change
+as one script call (lbcore.contract.DIALOGS_FLUSH_LUA). Once a second it also looks for nodes
+whose heartbeat has expired and moves their records into ours (DIALOGS_CLAIM_LUA), counting them
+from then on, so a dead node's calls are neither dropped from the counts nor left to drift
+(Kamailio #2322, OpenSIPS #2102). At start it counts the records its previous process (same node name) left.
 
 With Redis away the queue waits in memory and goes out whole when Redis is back: adds are
 HSETNX and removals find-and-delete, so sending a batch twice changes nothing.
@@ -58,6 +58,7 @@ class DialogStore:
 
     def stop(self):
         self.stopped.set()
+        self.core.accounting.record_wake.set()
 
     @property
     def _ttl(self):
@@ -79,11 +80,12 @@ class DialogStore:
                     await self._load_own(client)
                     self.loaded = True
                 now = time.monotonic()
-                if now - last_claim >= CLAIM_EVERY_SECONDS:
+                claimed = now - last_claim >= CLAIM_EVERY_SECONDS
+                if claimed:
                     await self._claim_dead(client)
                     await self._forget_closed_elsewhere(client)
                     last_claim = now
-                await self.flush(client)
+                await self.flush(client, force=claimed)  # with the claims, the "~" stamp and TTLs too
                 if failing:
                     log.warning("dialog records written again")
                 failing = False
@@ -102,12 +104,28 @@ class DialogStore:
                 if client is not None:
                     await _close(client)
                 client = None
-            try:
-                await asyncio.wait_for(self.stopped.wait(), DIALOG_FLUSH_SECONDS)
-            except TimeoutError:
-                pass
+            await self._pause(failing, CLAIM_EVERY_SECONDS - (time.monotonic() - last_claim))
         if client is not None:
             await _close(client)
+
+    async def _pause(self, failing, until_claim):
+        """Until the next flush: DIALOG_FLUSH_SECONDS while changes wait (or Redis failed), else
+        until the message path makes one (then DIALOG_FLUSH_SECONDS to gather the rest) or the next
+        claim is due: a record still goes out within DIALOG_FLUSH_SECONDS of its call, and an idle
+        proxy wakes once a second for the claims, not ten times."""
+        acc = self.core.accounting
+        if not (acc.record_adds or acc.record_removals or failing) and until_claim > 0:
+            acc.record_wake.clear()
+            try:
+                await asyncio.wait_for(acc.record_wake.wait(), until_claim)
+            except TimeoutError:
+                return  # the claim is due: the loop runs it (and renews the stamp) at once
+        if self.stopped.is_set():
+            return
+        try:
+            await asyncio.wait_for(self.stopped.wait(), DIALOG_FLUSH_SECONDS)
+        except TimeoutError:
+            pass
 
     async def flush(self, client, force=False):
         """Send what changed since the last flush (and, once a second, the "~" stamp)."""

@@ -31,6 +31,10 @@ import struct
 log = logging.getLogger("proxy.overload")
 
 SAMPLE_EVERY = 0.02
+# With no transaction live and a calm signal there is nothing to shed: an idle proxy samples 5
+# times a second, not 50 (its wake-ups were most of an idle worker's CPU). The first request makes
+# a transaction, so a flood is sampled every SAMPLE_EVERY again from at most this much later.
+SAMPLE_IDLE_EVERY = 0.2
 DECREASE_EVERY = 0.1  # let a cut take effect on the queue before cutting again
 INCREASE_STEP = 0.02  # per calm sample: from nothing to everything in 1 s
 LEAVE_AFTER = 2.0
@@ -70,8 +74,9 @@ def head_received(sock):
 
 
 class OverloadGuard:
-    def __init__(self, wheel, wall_clock):
+    def __init__(self, wheel, wall_clock, busy=None):
         self.wheel = wheel
+        self.busy = busy or (lambda: True)  # whether any transaction is live (the core's)
         self.loop = wheel.loop
         self.wall_clock = wall_clock
         self.socks = []  # dup'd listener sockets we peek at (uvloop's own is a pseudo-socket)
@@ -130,7 +135,9 @@ class OverloadGuard:
 
     def _tick(self, _arg, _late):
         self._sample()
-        self.handle = self.wheel.call_later(SAMPLE_EVERY, self._tick, None)
+        calm = self.lag < self.high / 4 and self.admit >= 1.0 and not self.shedding
+        every = SAMPLE_IDLE_EVERY if calm and not self.busy() else SAMPLE_EVERY
+        self.handle = self.wheel.call_later(every, self._tick, None)
 
     def _sample(self):
         now = self.loop.time()

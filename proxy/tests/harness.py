@@ -27,7 +27,8 @@ _blocks = itertools.count()
 def port_block():
     for _ in range(10):
         base = PORT_BASE + 10 * (next(_blocks) % 10)
-        if all(is_free(port) for port in range(base, base + 10)):
+        # a closed TLS or TCP connection's TIME_WAIT is no holder: every server here binds with SO_REUSEADDR
+        if all(is_free(port, reuse_addr=True) for port in range(base, base + 10)):
             return iter(range(base, base + 10))
     raise RuntimeError(f"no block of 10 free ports in {PORT_BASE}..{PORT_BASE + 99} (LBPANEL_TEST_PORT_BASE)")
 

@@ -156,6 +156,40 @@ def test_the_flusher_runs_until_stopped(redis, redis_url):
     assert [e["call_id"] for e in _entries(redis)] == ["bg-1"]
 
 
+def test_an_idle_flusher_sleeps_until_a_record_comes_then_writes_it_within_a_flush(redis, redis_url):
+    """It used to wake every FLUSH_SECONDS with nothing to write: most of an idle proxy's wake-ups
+    after the overload sample. Now it waits for the message path's first record."""
+
+    async def scenario():
+        async with Harness(_two) as h:
+            log = h.core.calllog
+            flushes = 0
+            real_flush = log.flush
+
+            async def counting_flush(client):
+                nonlocal flushes
+                flushes += 1
+                await real_flush(client)
+
+            log.flush = counting_flush
+            task = asyncio.create_task(log.run(lambda: aioredis.from_url(redis_url)))
+            await asyncio.sleep(10 * calllog.FLUSH_SECONDS)
+            assert flushes == 1, f"{flushes} flushes in 10 x FLUSH_SECONDS with nothing queued"
+            queued_at = asyncio.get_running_loop().time()
+            log.ended(b"idle-1", None)
+            while not log.written:
+                await log.wake.wait()  # set again by the record; the write follows within a flush
+                await asyncio.sleep(calllog.FLUSH_SECONDS / 10)
+                assert asyncio.get_running_loop().time() - queued_at < 5, "the record was never written"
+            log.stop()
+            await task
+            return asyncio.get_running_loop().time() - queued_at
+
+    took = run(scenario())
+    assert [e["call_id"] for e in _entries(redis)] == ["idle-1"]
+    assert took < 1.0  # FLUSH_SECONDS and a Redis round trip, with room for a loaded host
+
+
 def test_a_cancelled_call_is_recorded_487_and_cancelled(redis, redis_url):
     async def scenario():
         async with Harness(_two) as h:

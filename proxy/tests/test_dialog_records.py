@@ -184,3 +184,40 @@ def test_an_adopted_call_whose_record_a_sibling_closed_stops_counting_here(redis
         await client.aclose()
 
     run(scenario())
+
+
+def test_an_idle_store_wakes_for_its_claims_only_and_writes_a_new_call_within_a_flush(redis, redis_url):
+    """It used to wake every DIALOG_FLUSH_SECONDS with nothing to write. Now it sleeps until the
+    message path changes something, or until its once-a-second claim, and the record still goes
+    out within a flush of the 2xx (DIALOG_FLUSH_SECONDS is what a SIGKILLed node may lose)."""
+    from lbcore.contract import DIALOG_FLUSH_SECONDS
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        core = _core("t-idle")
+        store = _store(core, redis_url)
+        flushes = 0
+        real_flush = store.flush
+
+        async def counting_flush(client, force=False):
+            nonlocal flushes
+            flushes += 1
+            await real_flush(client, force)
+
+        store.flush = counting_flush
+        task = loop.create_task(store.run())
+        try:
+            await asyncio.sleep(2.2)
+            assert flushes <= 4, f"{flushes} flushes in 2.2 s idle (one a claim, each second)"
+            answered_at = loop.time()
+            _answer(core, b"w1", 1)
+            while not redis.hexists(dialogs_key("t-idle"), "w1"):
+                assert loop.time() - answered_at < 5, "the record was never written"
+                await asyncio.sleep(0.01)
+            return loop.time() - answered_at
+        finally:
+            store.stop()
+            await task
+
+    took = run(scenario())
+    assert took < DIALOG_FLUSH_SECONDS + 0.4  # the flush window and a Redis round trip, on a loaded host
