@@ -24,6 +24,16 @@ class Background:
         return len(self.tasks)
 
 
+async def sleep_unless_stopped(stopped, seconds):
+    """Wait `seconds`, or less if the asyncio.Event `stopped` is set meanwhile (or already)."""
+    if stopped.is_set():
+        return
+    try:
+        await asyncio.wait_for(stopped.wait(), seconds)
+    except TimeoutError:
+        pass
+
+
 def raise_if_cancelled():
     """End a task whose cancellation was eaten on the way.
 

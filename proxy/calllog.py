@@ -21,7 +21,7 @@ import time
 from redis.exceptions import RedisError
 
 from lbcore import calls
-from proxy.background import raise_if_cancelled
+from proxy.background import raise_if_cancelled, sleep_unless_stopped
 from proxy.slices import Slicer
 
 log = logging.getLogger("proxy.calllog")
@@ -228,12 +228,7 @@ class CallLog:
         if not self.queue and not self.pending:
             self.wake.clear()
             await self.wake.wait()
-        if self.stopped.is_set():
-            return
-        try:
-            await asyncio.wait_for(self.stopped.wait(), FLUSH_SECONDS)
-        except TimeoutError:
-            pass
+        await sleep_unless_stopped(self.stopped, FLUSH_SECONDS)
 
     def _warn(self, exc):
         now = time.monotonic()

@@ -28,7 +28,7 @@ from lbcore.contract import (
     encode_dialog,
     node_key,
 )
-from proxy.background import raise_if_cancelled
+from proxy.background import raise_if_cancelled, sleep_unless_stopped
 from proxy.slices import Slicer
 
 HMGET_BATCH = 500  # adopted calls looked up per command
@@ -120,12 +120,7 @@ class DialogStore:
                 await asyncio.wait_for(acc.record_wake.wait(), until_claim)
             except TimeoutError:
                 return  # the claim is due: the loop runs it (and renews the stamp) at once
-        if self.stopped.is_set():
-            return
-        try:
-            await asyncio.wait_for(self.stopped.wait(), DIALOG_FLUSH_SECONDS)
-        except TimeoutError:
-            pass
+        await sleep_unless_stopped(self.stopped, DIALOG_FLUSH_SECONDS)
 
     async def flush(self, client, force=False):
         """Send what changed since the last flush (and, once a second, the "~" stamp)."""

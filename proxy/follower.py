@@ -43,7 +43,7 @@ from lbcore.contract import (
     vrrp_key,
 )
 from lbcore.redistarget import RedisTarget
-from proxy.background import Background, raise_if_cancelled
+from proxy.background import Background, raise_if_cancelled, sleep_unless_stopped
 from proxy.load import LoadMeter
 from proxy.resolver import address_is_here
 
@@ -75,10 +75,7 @@ class Follower:
         self.stopped.set()
 
     async def _pause(self, seconds):
-        try:
-            await asyncio.wait_for(self.stopped.wait(), seconds)
-        except TimeoutError:
-            pass
+        await sleep_unless_stopped(self.stopped, seconds)
 
     def _client(self):
         return redis_client(self.target, self.node_name)
