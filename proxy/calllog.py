@@ -225,6 +225,7 @@ class CallLog:
         failed), else until the message path queues one and then FLUSH_SECONDS to gather the rest:
         a record still goes out within FLUSH_SECONDS of its call, and an idle proxy does not wake
         ten times a second for nothing."""
+        raise_if_cancelled()  # a cancel redis-py ate in the flush: no sleep that only a record ends
         if not self.queue and not self.pending:
             self.wake.clear()
             await self.wake.wait()

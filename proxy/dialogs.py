@@ -113,6 +113,7 @@ class DialogStore:
         until the message path makes one (then DIALOG_FLUSH_SECONDS to gather the rest) or the next
         claim is due: a record still goes out within DIALOG_FLUSH_SECONDS of its call, and an idle
         proxy wakes once a second for the claims, not ten times."""
+        raise_if_cancelled()  # a cancel redis-py ate in the flush: no sleep that only a record ends
         acc = self.core.accounting
         if not (acc.record_adds or acc.record_removals or failing) and until_claim > 0:
             acc.record_wake.clear()
