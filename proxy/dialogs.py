@@ -5,7 +5,8 @@ in memory, and `DialogStore.run` flushes the queue DIALOG_FLUSH_SECONDS after it
 as one script call (lbcore.contract.DIALOGS_FLUSH_LUA). Once a second it also looks for nodes
 whose heartbeat has expired and moves their records into ours (DIALOGS_CLAIM_LUA), counting them
 from then on, so a dead node's calls are neither dropped from the counts nor left to drift
-(Kamailio #2322, OpenSIPS #2102). At start it counts the records its previous process (same node name) left.
+(Kamailio #2322, OpenSIPS #2102). At start it counts the records its previous process (same node
+name) left.
 
 With Redis away the queue waits in memory and goes out whole when Redis is back: adds are
 HSETNX and removals find-and-delete, so sending a batch twice changes nothing.

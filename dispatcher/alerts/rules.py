@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from django.urls import reverse
 
-from dispatcher.live import STALE_AFTER_SECONDS, LiveSnapshot
+from dispatcher.live import LiveSnapshot, node_load
 from dispatcher.models import DispatcherSet, ProbeSettings
 from dispatcher.servers import server_figures
 from lbcore import contract, rules
@@ -208,13 +208,14 @@ def proxy_busy(snap, config):
         return
     link = reverse("panel:dashboard") + "#proxies"
     for node in snap.nodes:
-        load = contract.node_load(node)
-        if load is None or node["age"] > STALE_AFTER_SECONDS:
+        judged = node_load(node, config.proxy_busy_pct)
+        if judged.figures is None:
             continue
+        load = judged.figures
         name = node.get("name", "")
         pct = load["cpu"] * 100
         key = f"proxy:{name}:busy"
-        if rules.load_level(load, config.proxy_busy_pct) == "limit":
+        if judged.level == "limit":
             yield Finding(
                 key,
                 True,
