@@ -1,22 +1,9 @@
-# The message path compiled (hotpath/) in an image that has a C compiler; the runtime image takes
-# only the extensions. Both images are the same CPython 3.11 on bookworm, so the ABI matches.
-FROM python:3.11-bookworm AS hotpath
-WORKDIR /app
-COPY requirements.txt .
-RUN pip install --no-cache-dir $(grep -E '^(Cython|setuptools)==' requirements.txt)
-COPY hotpath hotpath
-COPY sip sip
-COPY lbcore lbcore
-COPY proxy proxy
-RUN python -m hotpath.build
-
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 LBPANEL_VAR_DIR=/var/lib/lbpanel
 WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
-COPY --from=hotpath /app/build/hotpath /app/build/hotpath
 RUN LBPANEL_SECRET_KEY=build python manage.py collectstatic --noinput -v 0 \
     && useradd --system --home /var/lib/lbpanel lbpanel && mkdir -p /var/lib/lbpanel && chown lbpanel /var/lib/lbpanel
 USER lbpanel

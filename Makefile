@@ -6,14 +6,13 @@ BIN := $(VENV)/bin
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 APT_STAMP := var/.apt-updated
 
-.PHONY: run test test-fast lint venv deps test-deps services-test migrate clean help hotpath
+.PHONY: run test test-fast lint venv deps test-deps services-test migrate clean help
 
 help:
 	@echo "make run   - the whole system in the foreground (panel http://127.0.0.1:8000/, SIP udp+tcp 127.0.0.1:5060)"
 	@echo "make test  - install what the tests need, start PostgreSQL and Redis if needed, lint, run the suite"
 	@echo "make test-fast - the same without SIPp, Chromium and the whole-system tests (a minute or two)"
 	@echo "make lint  - ruff check and ruff format --check (pyproject.toml)"
-	@echo "make hotpath - compile the proxy's message path (Cython; make run and make test do it first)"
 
 $(BIN)/python:
 	@mkdir -p var
@@ -30,17 +29,7 @@ var/.test-deps: requirements.txt requirements-test.txt | $(BIN)/python
 
 deps: var/.deps
 
-# The proxy's message path compiled with Cython (hotpath/): needs a C compiler and Python's headers,
-# installed here when missing. Without them `make run` goes on with the Python source; `make test` does not.
-hotpath: var/.deps
-	@scripts/apt-ensure gcc:gcc
-	@$(BIN)/python -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
-		|| scripts/apt-ensure python3-config:python3-dev
-	$(BIN)/python -m hotpath.build
-
 run: var/.deps
-	@$(MAKE) --no-print-directory hotpath \
-		|| echo "make run: the message path is not compiled; the proxy runs its Python source, at about 1.8x the CPU per message"
 	@scripts/ensure-redis "$(REDIS_URL)"
 	$(BIN)/python manage.py migrate --noinput -v 0
 	$(BIN)/python manage.py ensure_admin
@@ -58,12 +47,11 @@ lint: var/.test-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: test-deps lint hotpath
+test: test-deps lint
 	@scripts/ensure-redis "$${LBPANEL_TEST_REDIS_URL:-redis://127.0.0.1:6379/15}"
 	@scripts/ensure-postgres
 	REDIS_URL=$${LBPANEL_TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \
 	DATABASE_URL=$${LBPANEL_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/lbpanel} \
-	LBPANEL_HOTPATH=$${LBPANEL_HOTPATH:-required} \
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 # The fast subset: no SIPp, no Chromium, nothing marked slow.
@@ -71,4 +59,4 @@ test-fast:
 	@$(MAKE) --no-print-directory test PYTEST_ARGS='-m "not browser and not sipp and not slow" $(PYTEST_ARGS)'
 
 clean:
-	rm -rf $(VENV) var/.deps var/.test-deps var/staticfiles build/hotpath
+	rm -rf $(VENV) var/.deps var/.test-deps var/staticfiles

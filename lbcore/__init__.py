@@ -3,7 +3,3 @@
 Django-free like sip/ (stdlib, and sip/ for header checks): the panel (dispatcher/), the prober
 (probes/) and the proxy (proxy/) import it; it imports none of them.
 """
-
-import hotpath
-
-hotpath.install()  # before any module of this package loads: see hotpath/__init__.py
