@@ -28,11 +28,15 @@ ROUND_LATE_MARGIN_SECONDS = 2
 @dataclass(frozen=True)
 class NodeLoad:
     """A proxy's CPU load as the panel may state it: `figures` (lbcore.contract.node_load) and
-    `level` (lbcore.rules.load_level) are None when it cannot vouch for them, `why` says why."""
+    `level` (lbcore.rules.load_level: the worse of the process and its reader) are None when it
+    cannot vouch for them, `why` says why. `cpu_level` and `reader_level` are each figure's own
+    (reader_level None without a reader, or when the worker could not read it)."""
 
     figures: dict | None
     level: str | None
     why: str = ""
+    cpu_level: str | None = None
+    reader_level: str | None = None
 
 
 def node_load(node, limit_pct):
@@ -43,7 +47,12 @@ def node_load(node, limit_pct):
     figures = contract.node_load(node)
     if figures is None:
         return NodeLoad(None, None, "not reported: a proxy from before the load figure, or one started under a second ago")
-    return NodeLoad(figures, rules.load_level(figures, limit_pct))
+    return NodeLoad(
+        figures,
+        rules.load_level(figures, limit_pct),
+        cpu_level=rules.share_level(figures["cpu"], limit_pct),
+        reader_level=rules.share_level(figures.get("reader_cpu"), limit_pct),
+    )
 
 
 @dataclass

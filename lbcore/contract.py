@@ -354,7 +354,8 @@ def encode_node(
     "why": why the reader, when BPF was asked for by "auto" and the kernel refused it, else None}.
     `load`: {"cpu": share of one core this process used, "delay_ms": its worst loop lag or queue
     delay, "window_s": over how long}, None until it has a second to go on (proxy.load; read
-    with `node_load`).
+    with `node_load`); a worker behind --steering reader adds "reader_cpu", the reader process's
+    share (None when it could not be read).
     """
     return json.dumps(
         {
@@ -382,7 +383,8 @@ def encode_node(
 
 def node_load(doc):
     """A heartbeat's load figures as numbers ({"cpu", "delay_ms", "window_s"}), or None when it has
-    none: a proxy from before them, one started less than a second ago, or junk."""
+    none: a proxy from before them, one started less than a second ago, or junk. A worker behind a
+    reader adds "reader_cpu": a number, or None when it did not know it (or sent junk)."""
     raw = doc.get("load")
     if not isinstance(raw, dict):
         return None
@@ -392,7 +394,15 @@ def node_load(doc):
         return None
     if not all(math.isfinite(v) and v >= 0 for v in out.values()):
         return None
+    if "reader_cpu" in raw:
+        out["reader_cpu"] = _share(raw["reader_cpu"])
     return out
+
+
+def _share(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None
 
 
 def decode_node(raw):

@@ -152,11 +152,19 @@ def load_level(load, limit_pct):
     """Where a proxy process stands against the one core it can use: "limit" at or past
     `limit_pct` % of it (the alert's threshold: past it the loop falls behind and new calls are
     shed with 503), "busy" within BUSY_MARGIN_PCT under it, else "ok"; None when there is no
-    figure to judge (lbcore.contract.node_load gave None). A stale heartbeat is the caller's to
-    treat as unknown: its figure is from before it stopped."""
+    figure to judge (lbcore.contract.node_load gave None). A worker behind a reader stands where
+    the busier of the two does: every datagram from callers waits for the reader first. A stale
+    heartbeat is the caller's to treat as unknown: its figure is from before it stopped."""
     if load is None:
         return None
-    pct = load["cpu"] * 100
+    return share_level(max(load["cpu"], load.get("reader_cpu") or 0.0), limit_pct)
+
+
+def share_level(share, limit_pct):
+    """load_level for one process's share of a core (0-1); None for None."""
+    if share is None:
+        return None
+    pct = share * 100
     if pct >= limit_pct:
         return "limit"
     if pct >= limit_pct - BUSY_MARGIN_PCT:

@@ -61,6 +61,7 @@ class Follower:
         self.advertise = advertise  # (host, port or None)
         self.started = time.time()
         self.load = LoadMeter()
+        self.reader_load = None  # a worker behind --steering reader: that process's meter (proxy.server)
         self.previous = None  # {"started", "written"} of the process before us under this name; {} if none
         self.client = None
         self.connected = False
@@ -190,7 +191,7 @@ class Follower:
                 totals, dests = accounting.snapshot()
                 carriers = self.core.carriers.snapshot(self.core.loop.time())
                 holds = await self._holds_address(client)
-                load = self.load.sample(self.core.overload.take_worst())
+                load = self._load()
                 doc = encode_node(
                     self.node_name,
                     table_version=self.core.view.version,
@@ -279,6 +280,14 @@ class Follower:
         lis = self.core.listeners[0] if self.core.listeners else None
         port = port or (lis.port if lis is not None else 5060)
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    def _load(self):
+        load = self.load.sample(self.core.overload.take_worst())
+        if self.reader_load is not None:
+            reader = self.reader_load.sample(0.0)
+            if load is not None:
+                load["reader_cpu"] = reader["cpu"] if reader is not None else None
+        return load
 
     async def _holds_address(self, client):
         """Is the floating address (the advertised one, else the one we listen on) on this node?

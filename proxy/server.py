@@ -1,6 +1,7 @@
 """Wiring: bind the listeners, follow Redis, heartbeat, stop cleanly on SIGTERM/SIGINT."""
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -10,6 +11,7 @@ from proxy import gcpolicy, sharding, stagetiming
 from proxy.core import FIRST_WORKER_MARK, Proxy
 from proxy.dialogs import DialogStore
 from proxy.follower import Follower
+from proxy.load import LoadMeter, process_cpu_seconds
 from proxy.tls_listener import TlsAcceptor, listening_socket
 from proxy.transport import TcpConnection, TcpListener, UdpListener, raise_file_limit
 
@@ -89,6 +91,8 @@ async def serve(listen, redis_url, node_name, suspect_hooks=(), stop_event=None,
     core.pool.limits()  # says at start-up when the open file limit, not the setting, caps inbound TCP
     specs = [f"{p}:{h}:{port}" for p, h, port in listen]
     follower = Follower(core, redis_url, node_name, specs, advertise)
+    if worker is not None and not worker.steered:  # the reader is our parent (proxy.sharding.run)
+        follower.reader_load = LoadMeter(cpu_clock=functools.partial(process_cpu_seconds, os.getppid()))
     core.on_suspect.append(follower.publish_suspect)
     core.on_suspect.extend(suspect_hooks)
     tasks = [loop.create_task(follower.run(), name="follower")]

@@ -201,9 +201,10 @@ BUSY_CLEAR_PCT = 10  # over once this far under the threshold: a proxy hovering 
 
 
 def proxy_busy(snap, config):
-    """A proxy process that used proxy_busy_pct of its one core over its last 10 s: its next step is
-    shedding new calls with 503. Over once it is BUSY_CLEAR_PCT points under. A proxy with no
-    figure (from before them, just started) or a stale heartbeat is not judged."""
+    """A proxy process that used proxy_busy_pct of its one core over its last 10 s, or whose reader
+    did (--steering reader): its next step is shedding new calls with 503. Over once both are
+    BUSY_CLEAR_PCT points under. A proxy with no figure (from before them, just started) or a stale
+    heartbeat is not judged."""
     if snap.redis_error:
         return
     link = reverse("panel:dashboard") + "#proxies"
@@ -213,14 +214,25 @@ def proxy_busy(snap, config):
             continue
         load = judged.figures
         name = node.get("name", "")
-        pct = load["cpu"] * 100
+        pct = max(load["cpu"], load.get("reader_cpu") or 0.0) * 100
         key = f"proxy:{name}:busy"
-        if judged.level == "limit":
+        if judged.level == "limit" and judged.cpu_level != "limit":
+            yield Finding(
+                key,
+                True,
+                f"Proxy {name}'s reader is at its CPU limit",
+                f"The reader process that hands proxy {name} its datagrams from callers (--steering reader) used "
+                f"{load['reader_cpu'] * 100:.0f} % of its CPU core over the last {load['window_s']:.0f} s (threshold "
+                f"{config.proxy_busy_pct} %; the worker itself {load['cpu'] * 100:.0f} %). Every worker's calls wait "
+                "for it: let the kernel steer them instead (CAP_BPF, --steering bpf) or add a node.",
+                link,
+            )
+        elif judged.level == "limit":
             yield Finding(
                 key,
                 True,
                 f"Proxy {name} is at its CPU limit",
-                f"Proxy {name} used {pct:.0f} % of its CPU core over the last {load['window_s']:.0f} s "
+                f"Proxy {name} used {load['cpu'] * 100:.0f} % of its CPU core over the last {load['window_s']:.0f} s "
                 f"(threshold {config.proxy_busy_pct} %; worst delay {load['delay_ms']:.0f} ms). One proxy "
                 "process uses one core: past it, new calls are shed with 503. Add a process "
                 "(LBPANEL_PROXY_PROCESSES) or a node.",

@@ -59,12 +59,20 @@ def _nodes(snap):
     delay = GaugeMetricFamily(
         "lbpanel_node_delay_seconds", "A proxy's worst loop lag or receive-queue delay over the same window.", labels=["node"]
     )
+    reader = GaugeMetricFamily(
+        "lbpanel_node_reader_cpu_ratio",
+        "A worker behind --steering reader: the reader process's share of one CPU core over the same window "
+        "(every datagram from callers passes it first). Absent without a reader, or when unknown.",
+        labels=["node"],
+    )
     for node in snap.nodes:
         name = node.get("name", "")
         load = node_load(node, 100).figures  # the level is the panel's; the metric is the figure
         if load is not None:
             cpu.add_metric([name], load["cpu"])
             delay.add_metric([name], load["delay_ms"] / 1000)
+            if load.get("reader_cpu") is not None:
+                reader.add_metric([name], load["reader_cpu"])
         totals = node.get("totals") or {}
         for key, family in counters.items():
             family.add_metric([name], int(totals.get(key) or 0))
@@ -75,6 +83,7 @@ def _nodes(snap):
     yield behind
     yield cpu
     yield delay
+    yield reader
 
 
 def _probe_rounds(snap):

@@ -253,6 +253,18 @@ class NodeLoadSerializer(serializers.Serializer):
     cpu = serializers.FloatField(help_text="Share of one CPU core this proxy process used (0-1): one process uses one core.")
     delay_ms = serializers.FloatField(help_text="Its worst loop lag or receive-queue delay over the window.")
     window_s = serializers.FloatField(help_text="Over how many seconds (up to 10).")
+    reader_cpu = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        help_text="A worker behind --steering reader: the reader process's share of one core (0-1), which every "
+        "datagram from callers passes first; null when the worker could not read it. Absent otherwise.",
+    )
+
+    def to_representation(self, instance):
+        out = super().to_representation(instance)
+        if "reader_cpu" not in instance:  # no reader: absent, where null means a reader not known
+            del out["reader_cpu"]
+        return out
 
 
 class NodeSerializer(serializers.Serializer):
@@ -280,7 +292,7 @@ class NodeSerializer(serializers.Serializer):
         choices=rules.LOAD_LEVELS,
         allow_null=True,
         help_text="ok; busy: within 20 points of the alerts' proxy busy threshold; limit: at or past it "
-        "(next it sheds new calls with 503). Null when unknown.",
+        "(next it sheds new calls with 503). Of the busier of the process and its reader. Null when unknown.",
     )
     load_unknown_why = serializers.CharField(allow_null=True)
 

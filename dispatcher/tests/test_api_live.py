@@ -53,6 +53,14 @@ def test_nodes_say_how_near_each_is_to_its_cpu_limit_or_why_it_is_unknown(as_vie
     assert rows["lb-d"]["load"] is None and rows["lb-d"]["load_unknown_why"] == "no heartbeat for 4 s"
 
 
+def test_a_worker_behind_a_reader_gives_the_readers_share_too(as_viewer, table, redis):
+    write_node(redis, "lb-a", 1, {}, load={"cpu": 0.3, "delay_ms": 1.0, "window_s": 10.0, "reader_cpu": 0.9})
+    write_node(redis, "lb-b", 1, {}, load={"cpu": 0.3, "delay_ms": 1.0, "window_s": 10.0, "reader_cpu": None})
+    rows = {n["name"]: n for n in as_viewer.get("/api/v1/nodes/").json()["results"]}
+    assert rows["lb-a"]["load"]["reader_cpu"] == 0.9 and rows["lb-a"]["load_level"] == "limit"
+    assert rows["lb-b"]["load"]["reader_cpu"] is None and rows["lb-b"]["load_level"] == "ok"
+
+
 def test_stats_sum_live_nodes_per_destination_and_set(as_viewer, table, redis):
     d1, d2, _d3, d4 = table["dests"]
     write_node(redis, "lb-a", 1, {d1.pk: {"active": 3, "invites": 10, "answered": 9, "failovers": 1, "cps": 0.5}})

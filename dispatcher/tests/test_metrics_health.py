@@ -63,6 +63,16 @@ def test_metrics_give_each_live_proxys_cpu_share_and_delay_and_nothing_for_a_sta
     assert found[("lbpanel_node_cpu_ratio", (("node", "lb-a"),))] == 0.42
     assert found[("lbpanel_node_delay_seconds", (("node", "lb-a"),))] == 0.012
     assert ("lbpanel_node_cpu_ratio", (("node", "lb-b"),)) not in found  # its figure is from before it stopped
+    assert not [k for k in found if k[0] == "lbpanel_node_reader_cpu_ratio"]  # no reader, no figure
+
+
+def test_metrics_give_a_workers_reader_where_it_is_known(anonymous, redis):
+    write_node(redis, "lb-r0", 1, {}, load={"cpu": 0.3, "delay_ms": 1.0, "window_s": 10.0, "reader_cpu": 0.77})
+    write_node(redis, "lb-r1", 1, {}, load={"cpu": 0.3, "delay_ms": 1.0, "window_s": 10.0, "reader_cpu": None})
+    found = samples(anonymous.get("/metrics"))
+    assert found[("lbpanel_node_reader_cpu_ratio", (("node", "lb-r0"),))] == 0.77
+    assert ("lbpanel_node_reader_cpu_ratio", (("node", "lb-r1"),)) not in found
+    assert found[("lbpanel_node_cpu_ratio", (("node", "lb-r1"),))] == 0.3
 
 
 def test_metrics_from_elsewhere_need_a_token(anonymous, viewer, table, redis):

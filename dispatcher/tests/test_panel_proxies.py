@@ -119,6 +119,26 @@ def test_it_shows_how_each_worker_gets_its_calls_and_why_the_reader(panel, clust
     assert 'data-testid="steering"' not in row("lb3")
 
 
+def test_a_worker_shows_its_readers_load_beside_its_own(panel, cluster, redis):
+    # --steering reader: the reader has no heartbeat of its own; at its limit every worker's calls
+    # wait, while the workers' own figures show headroom
+    from dispatcher.alerts.models import AlertSettings
+
+    AlertSettings.objects.update_or_create(pk=1, defaults={"proxy_busy_pct": 80})
+    write_node(redis, "lb1", load={"cpu": 0.3, "delay_ms": 1.0, "window_s": 10.0, "reader_cpu": 0.92})
+    write_node(redis, "lb2", load={"cpu": 0.3, "delay_ms": 1.0, "window_s": 10.0, "reader_cpu": None})
+    write_node(redis, "lb3", load={"cpu": 0.3, "delay_ms": 1.0, "window_s": 10.0})  # one process, or kernel-steered
+    nodes = _nodes(panel.get("/sets/").content.decode())
+
+    def load(name):
+        return re.search(r'<td data-testid="load">(.*?)</td>', _row(nodes, name), re.S).group(1)
+
+    assert "badge green" in load("lb1") and "CPU 30 %" in load("lb1")  # the worker itself has headroom
+    assert re.search(r'badge red" data-testid="reader-cpu"[^>]*>reader 92 %', load("lb1")), load("lb1")
+    assert "reader unknown" in load("lb2") and "/proc" in load("lb2")
+    assert "reader" not in load("lb3")
+
+
 def test_each_nodes_cpu_load_shows_against_the_alert_threshold_and_unknown_says_why(panel, cluster, redis):
     from dispatcher.alerts.models import AlertSettings
 

@@ -107,6 +107,18 @@ def test_a_proxys_load_level_against_the_threshold():
     assert rules.load_level(None, 85) is None
 
 
+def test_a_worker_behind_a_busy_reader_stands_where_the_reader_does():
+    # --steering reader: every datagram from callers waits for the reader first
+    def level(cpu, reader):
+        return rules.load_level({"cpu": cpu, "delay_ms": 0.0, "window_s": 10.0, "reader_cpu": reader}, 85)
+
+    assert level(0.3, 0.9) == "limit"
+    assert level(0.3, 0.7) == "busy"
+    assert level(0.9, 0.1) == "limit"
+    assert level(0.3, None) == "ok"  # the reader unknown: judged on what is known
+    assert rules.share_level(None, 85) is None
+
+
 def test_a_heartbeats_load_is_numbers_or_nothing():
     from lbcore.contract import node_load
 
@@ -115,3 +127,6 @@ def test_a_heartbeats_load_is_numbers_or_nothing():
     for junk in (None, "busy", [], {"cpu": 0.5}, {**good, "cpu": "x"}, {**good, "cpu": float("nan")}, {**good, "delay_ms": -1}):
         assert node_load({"load": junk}) is None, junk
     assert node_load({}) is None
+    assert node_load({"load": {**good, "reader_cpu": 0.7}}) == {"cpu": 0.5, "delay_ms": 2.0, "window_s": 10.0, "reader_cpu": 0.7}
+    for junk in (None, "x", True, -0.1, float("inf"), [0.5]):  # unknown, while the worker's own figure stands
+        assert node_load({"load": {**good, "reader_cpu": junk}})["reader_cpu"] is None, junk

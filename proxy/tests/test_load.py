@@ -79,6 +79,52 @@ def test_the_guard_hands_the_heartbeat_its_worst_signal_since_the_last_read():
     run(scenario())
 
 
+def test_another_processs_cpu_time_is_read_from_proc_whatever_its_name():
+    # the reader under --steering reader is read this way; a process may name itself anything,
+    # ")" and spaces included, and /proc/<pid>/stat puts that name before the figures
+    import subprocess
+    import sys
+
+    from proxy.load import process_cpu_seconds
+
+    burn = (
+        "import time, sys\n"
+        "open('/proc/self/comm', 'w').write('r) 1 2 (x')\n"
+        "end = time.process_time() + 0.4\n"
+        "while time.process_time() < end: pass\n"
+        "print('burnt', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", burn], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "burnt\n"
+        assert open(f"/proc/{child.pid}/comm").read().strip() == "r) 1 2 (x"
+        used = process_cpu_seconds(child.pid)
+        assert used is not None and 0.35 <= used < 5, used
+    finally:
+        child.stdin.close()
+        child.wait(10)
+    assert process_cpu_seconds(child.pid) is None  # gone (reaped): unknown, not zero
+
+
+def test_a_meter_whose_clock_cannot_be_read_says_nothing_rather_than_span_the_gap():
+    clocks = Clocks()
+    readable = [True]
+    meter = LoadMeter(cpu_clock=lambda: clocks.cpu if readable[0] else None, clock=lambda: clocks.now)
+    for _ in range(3):
+        meter.sample(0.0)
+        clocks.advance(1.0, 0.5)
+    assert meter.sample(0.0)["cpu"] == 0.5
+    readable[0] = False
+    clocks.advance(1.0, 0.5)
+    assert meter.sample(0.0) is None
+    readable[0] = True
+    clocks.advance(1.0, 0.9)
+    assert meter.sample(0.0) is None  # a fresh start: one reading is no figure
+    clocks.advance(1.0, 0.9)
+    assert meter.sample(0.0)["cpu"] == 0.9
+
+
 def test_a_proxy_that_held_its_loop_says_so_in_its_heartbeat(redis, redis_url):
     """Real heartbeats to real Redis: an idle proxy reports a small share, one whose loop was busy
     for 1.5 s reports most of a core and a delay of about that long."""

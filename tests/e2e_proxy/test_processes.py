@@ -61,6 +61,13 @@ def test_calls_spread_over_both_processes_and_their_counts_add_up(sharded):
     assert all(n["totals"]["invites"] > calls // 4 for n in nodes), [n["totals"] for n in nodes]
     # the panel shows each worker's steering (and why the reader, when the kernel refused)
     assert [n["steering"] for n in nodes] == [{"mode": sharded.steering, "why": None}] * 2
+    # and, behind a reader, that process's share of a core beside each worker's own
+    nodes = _wait_nodes(sharded, lambda ns: all(n.get("load") for n in ns), "load figures")
+    for node in nodes:
+        if sharded.steering == "reader":
+            assert isinstance(node["load"]["reader_cpu"], float) and 0 <= node["load"]["reader_cpu"] < 1, node["load"]
+        else:
+            assert "reader_cpu" not in node["load"], node["load"]
     counts = sharded.stop_all_uas()
     assert sum(c.get("INVITE_Recv", 0) for c in counts.values()) == calls, counts
 

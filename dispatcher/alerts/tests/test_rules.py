@@ -81,6 +81,33 @@ def test_a_proxy_at_its_cpu_threshold_fires_and_ends_well_under_it(healthy, aler
     assert "60 %" in ended["detail"]
 
 
+def test_a_busy_reader_in_front_of_an_idle_worker_fires_and_names_the_reader(healthy, alert_config, webhook, redis):
+    # --steering reader: the worker has headroom, but every datagram from callers waits for the reader
+    alert_config.proxy_busy_pct = 80
+    alert_config.save()
+    now = time.time()
+
+    def load(cpu, reader):
+        write_node(redis, "proxy-a", load={"cpu": cpu, "delay_ms": 3.0, "window_s": 10.0, "reader_cpu": reader})
+
+    load(0.3, 0.79)
+    engine.evaluate(now)
+    assert not about("proxy:proxy-a:busy", "firing")(webhook.bodies)
+    load(0.3, 0.91)
+    engine.evaluate(now + 5)
+    [alert] = about("proxy:proxy-a:busy", "firing")(webhook.bodies)
+    assert alert["title"] == "Proxy proxy-a's reader is at its CPU limit"
+    assert "used 91 % of its CPU core" in alert["detail"] and "the worker itself 30 %" in alert["detail"]
+    assert "--steering bpf" in alert["detail"]
+    load(0.3, 0.75)  # the reader under the threshold, not well under: still open
+    engine.evaluate(now + 10)
+    assert not about("proxy:proxy-a:busy", "resolved")(webhook.bodies)
+    load(0.3, None)  # unknown reader: judged on the worker alone, which has headroom
+    engine.evaluate(now + 15)
+    [ended] = about("proxy:proxy-a:busy", "resolved")(webhook.bodies)
+    assert "30 %" in ended["detail"]
+
+
 def test_no_probe_round_for_three_intervals_fires(healthy, alert_config, webhook, redis):
     ProbeSettings.objects.update_or_create(pk=1, defaults={"ping_interval": 10})
     now = time.time()
