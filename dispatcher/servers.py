@@ -48,7 +48,7 @@ class ServerFigures:
     active_calls: int | None = None  # over every set and live proxy; None: unknown
     cps: float = 0.0  # new calls per second now, over every set and live proxy
     cps_1m: float = 0.0  # the same averaged over the last minute
-    drained: bool | None = None  # True: safe to restart; None: unknown, never "safe"
+    drained: bool | None = None  # True: safe to restart (no set sends it calls, none up); None: unknown, never "safe"
     unknown_reason: str = ""  # why active_calls is None
     dns_warning: str = ""  # its host name stopped resolving on a live proxy, which uses its last addresses
     dns_unknown: bool = False  # dns_warning is what proxies that stopped reporting last saw: nobody's word now
@@ -99,7 +99,7 @@ def _figures(server, dests, snap, reporting):
     out.health = worst.state if worst else "unknown"
     out.rtt_ms = worst.rtt_ms if worst else None
     out.active_calls = rules.server_calls(counts)
-    out.drained = rules.drained(counts, reporting=reporting)
+    out.drained = rules.drained(((s.admin_state, s.active_calls) for s in out.sets), reporting=reporting)
     out.cps = round(out.cps, 3)
     out.cps_1m = round(out.cps_1m, 3)
     out.dns_warning = dns_text(dns)

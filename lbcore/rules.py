@@ -276,13 +276,18 @@ def server_calls(calls):
     return total
 
 
-def drained(calls, *, reporting=True):
-    """Whether a server is safe to restart: True only when its calls, summed over every set (each of
-    `calls` is one row's count over every live proxy), are 0. False while any known count is above
-    0, whatever else is unknown. Otherwise None (unknown, never "safe") while a row's count is unknown
-    (a proxy that carried its calls stopped reporting, or restarted with calls up: unvouched_calls)
-    or no proxy is `reporting` at all, so nobody vouches for the 0."""
-    calls = list(calls)
+def drained(rows, *, reporting=True):
+    """Whether a server is safe to restart, from its rows in every set as (admin state, calls: that
+    row's count over every live proxy, None when unknown). True only when no set sends it new calls
+    (no row active) and its calls, summed over every set, are 0. False while a row is active (a
+    restart would drop the calls that set sends it next) or any known count is above 0, whatever
+    else is unknown. Otherwise None (unknown, never "safe") while a row's count is unknown (a proxy
+    that carried its calls stopped reporting, or restarted with calls up: unvouched_calls) or no
+    proxy is `reporting` at all, so nobody vouches for the 0."""
+    rows = list(rows)
+    if any(state == ACTIVE for state, _ in rows):
+        return False
+    calls = [n for _, n in rows]
     if any(n for n in calls if n is not None):
         return False
     if not reporting or any(n is None for n in calls):

@@ -119,7 +119,8 @@ class LbpanelCollector:
         )
         drained = GaugeMetricFamily(
             "lbpanel_server_drained",
-            "1 when no call is up on the server in any set: safe to restart; absent while unknown.",
+            "1 when no set sends the server new calls and no call is up on it in any set: safe to restart; "
+            "0 when not; absent while unknown.",
             labels=labels,
         )
         dns_failing = GaugeMetricFamily(

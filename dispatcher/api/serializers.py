@@ -83,8 +83,9 @@ class DestinationSerializer(ServiceSaveMixin, serializers.ModelSerializer):
         help_text="Calls up through this row, summed over live proxies; null when no live proxy can vouch for the count."
     )
     drained = serializers.SerializerMethodField(
-        help_text="Whether its server is safe to restart: true only when the server has no call up in any set on any "
-        "live proxy; null when unknown. A row at 0 calls is not enough: the box may carry calls through another set."
+        help_text="Whether its server is safe to restart: true only when no set sends the server new calls (no row "
+        "active) and it has no call up in any set on any live proxy; null when unknown. A row at 0 calls is not enough: "
+        "the box may take or carry calls through another set."
     )
 
     class Meta:
@@ -344,8 +345,9 @@ class ServerSerializer(serializers.ModelSerializer):
     cps = serializers.SerializerMethodField(help_text="New calls per second over the last 10 s, over every set and live proxy.")
     cps_1m = serializers.SerializerMethodField(help_text="The same, averaged over the last minute.")
     drained = serializers.SerializerMethodField(
-        help_text="true: no call up in any set on any live proxy, safe to restart; false: calls up; null: unknown "
-        "(a proxy that carried its calls is not reporting, or restarted with calls up)."
+        help_text="true: no set sends it new calls and no call is up in any set on any live proxy, safe to restart; "
+        "false: a set still sends it calls, or calls are up; null: unknown (a proxy that carried its calls is not "
+        "reporting, or restarted with calls up)."
     )
     dns_warning = serializers.SerializerMethodField(
         help_text="Set while its host name has stopped resolving on a live proxy: when, why, and the last "

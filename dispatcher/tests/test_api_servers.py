@@ -33,6 +33,11 @@ def calls(**by_dest):
     }
 
 
+def maintenance(server):
+    """Every row of `server` in maintenance, as if published long ago."""
+    Destination.objects.filter(server=server).update(admin_state="inactive")
+
+
 def test_it_lists_each_server_once_with_its_sets(as_viewer, seed, redis):
     write_node(redis)
     body = as_viewer.get("/api/v1/servers/").json()
@@ -45,7 +50,7 @@ def test_it_lists_each_server_once_with_its_sets(as_viewer, seed, redis):
         "port": 5080,
         "admin_state": "active",
         "active_calls": 0,
-        "drained": True,
+        "drained": False,  # in service: a restart drops the next call, whatever the count now
     }
     assert [(s["setid"], s["destination_id"], s["active_calls"]) for s in ast1["sets"]] == [
         (1, row(seed["ast1"], 1).pk, 0),
@@ -74,13 +79,18 @@ def test_a_set_at_zero_is_not_drained_while_another_set_carries_calls(as_viewer,
     assert (body["active_calls"], body["drained"]) == (12, False)
     dest = as_viewer.get(f"/api/v1/destinations/{row(ast3, 1).pk}/").json()
     assert (dest["server"], dest["active_calls"], dest["drained"]) == (ast3.pk, 0, False)
-    write_node(redis)  # the last call in set 2 ends
+    write_node(redis)  # the last call in set 2 ends, but set 2 still sends it new calls
+    assert as_viewer.get(f"/api/v1/servers/{ast3.pk}/").json()["drained"] is False
+    assert as_viewer.get(f"/api/v1/destinations/{row(ast3, 1).pk}/").json()["drained"] is False
+    as_operator.post(f"/api/v1/destinations/{row(ast3, 2).pk}/state", {"state": "inactive"}, format="json")
     assert as_viewer.get(f"/api/v1/servers/{ast3.pk}/").json()["drained"] is True
     assert as_viewer.get(f"/api/v1/destinations/{row(ast3, 1).pk}/").json()["drained"] is True
 
 
 def test_it_is_unknown_while_a_proxy_that_carried_calls_is_not_reporting(as_viewer, seed, redis):
     ast2 = seed["ast2"]
+    maintenance(ast2)
+    maintenance(seed["ast1"])
     write_node(redis, "lb-a")
     # lb-b carried 5 calls through set 2 and stopped sending heartbeats.
     redis.set(
@@ -95,6 +105,7 @@ def test_it_is_unknown_while_a_proxy_that_carried_calls_is_not_reporting(as_view
 
 
 def test_it_is_unknown_while_no_proxy_reports(as_viewer, seed, redis):
+    maintenance(seed["ast1"])
     body = as_viewer.get(f"/api/v1/servers/{seed['ast1'].pk}/").json()
     assert (body["active_calls"], body["drained"]) == (None, None)
     assert body["active_unknown"] == "no proxy reporting; counts unknown"

@@ -55,6 +55,7 @@ def test_a_dead_nodes_records_still_count_beside_the_live_nodes(as_viewer, seed,
 
 
 def test_a_node_with_no_calls_left_reads_0_and_drained(as_viewer, seed, redis):
+    Destination.objects.filter(server=seed["ast1"]).update(admin_state="inactive")
     ast1 = Destination.objects.get(server=seed["ast1"], dset__setid=1)
     write_node(redis, "lb1", destinations={ast1.pk: {"active": 1}})  # its last heartbeat, before the BYE
     redis.hset(contract.dialog_counts_key("lb1"), "~", 1.0)  # the BYE's flush left only the stamp

@@ -31,6 +31,7 @@ def row(server, setid):
 
 def test_it_exports_each_servers_calls_and_cps(anonymous, seed, redis):
     ast1 = seed["ast1"]
+    Destination.objects.filter(server=seed["ast2"]).update(admin_state="inactive")
     write_node(
         redis,
         "lb-a",
@@ -45,11 +46,13 @@ def test_it_exports_each_servers_calls_and_cps(anonymous, seed, redis):
     assert found[("lbpanel_server_cps", labels(ast1))] == 4.5
     assert found[("lbpanel_server_drained", labels(ast1))] == 0
     assert found[("lbpanel_server_active_calls", labels(seed["ast2"]))] == 0
-    assert found[("lbpanel_server_drained", labels(seed["ast2"]))] == 1
+    assert found[("lbpanel_server_drained", labels(seed["ast2"]))] == 1  # in maintenance everywhere, 0 calls
+    assert found[("lbpanel_server_drained", labels(seed["ast3"]))] == 0  # 0 calls, but in service
 
 
 def test_an_unknown_count_is_absent_and_flagged(anonymous, seed, redis):
     ast3 = seed["ast3"]
+    Destination.objects.filter(server=ast3).update(admin_state="inactive")  # else in service: known not drained
     write_node(redis, "lb-a")
     redis.set(
         contract.node_calls_key("lb-b"),

@@ -243,3 +243,21 @@ def test_a_row_at_zero_is_not_drained_while_its_server_has_calls_in_another_set(
     assert "safe to restart" not in detail and "12 calls on ast3 through set 2" in detail
     write_node(redis, destinations={rows[(1, 3)].id: {"active": 0}, rows[(2, 3)].id: {"active": 0}})
     assert "drained — safe to restart" in as_viewer.get(f"/destinations/{rows[(1, 3)].id}/").content.decode()
+
+
+def test_a_row_at_zero_is_not_safe_to_restart_while_another_set_sends_its_box_calls(as_viewer, seed, redis):
+    # Found by hand: maintenance in set 1 only, no call up anywhere at that second. The row said
+    # "drained — safe to restart"; the next call through set 2 landed on the box.
+    rows = seed["rows"]
+    Destination.objects.filter(pk=rows[(1, 3)].pk).update(admin_state=AdminState.INACTIVE)
+    write_node(redis, destinations={rows[(1, 3)].id: {"active": 0}, rows[(2, 3)].id: {"active": 0}})
+    board = as_viewer.get("/sets/").content.decode()
+    set1 = board[board.index(f'id="dest-{rows[(1, 3)].id}"') :]
+    set1 = set1[: set1.index("</tr>")]
+    assert "safe to restart" in set1 and "drained" not in set1
+    assert "not safe to restart — ast3 still takes new calls through set 2" in set1
+    detail = as_viewer.get(f"/destinations/{rows[(1, 3)].id}/").content.decode()
+    assert "drained — safe to restart" not in detail and "ast3 still takes new calls through set 2" in detail
+    # set 2 too: now nothing sends it calls, and none are up
+    Destination.objects.filter(pk=rows[(2, 3)].pk).update(admin_state=AdminState.INACTIVE)
+    assert "drained — safe to restart" in as_viewer.get(f"/destinations/{rows[(1, 3)].id}/").content.decode()

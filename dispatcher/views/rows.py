@@ -85,8 +85,9 @@ class DestinationRow:
     @property
     def drained(self):
         """Safe to restart: in maintenance and its server (the same box, in every set) drained by
-        lbcore.rules.drained: no call up in any set, none that no live proxy can count. A row at 0
-        whose box still carries calls through another set is not safe to restart."""
+        lbcore.rules.drained: no set sends it new calls, no call up in any set, none that no live
+        proxy can count. A row at 0 whose box still takes calls through another set is not safe to
+        restart."""
         return self.is_inactive and self.server.drained is True
 
     @property
@@ -97,14 +98,26 @@ class DestinationRow:
         return self.server.unknown_reason if self.server.drained is None and not self.stale else ""
 
     @property
+    def in_service_elsewhere(self):
+        """Its box takes new calls through another set: not safe to restart, whatever its count."""
+        return any(s.admin_state == AdminState.ACTIVE for s in self.server.sets if s.destination_id != self.id)
+
+    @property
     def still_elsewhere(self):
-        """'3 calls on ast3 through set 2' while its box carries calls through another set, or ''."""
-        others = [s for s in self.server.sets if s.destination_id != self.id and s.active_calls]
-        if not others:
-            return ""
-        calls = sum(s.active_calls for s in others)
-        sets = ", ".join(str(s.setid) for s in others)
-        return f"{calls} call{'s' if calls != 1 else ''} on {self.server.server.name} through set{'s' if len(others) > 1 else ''} {sets}"
+        """Why its box is not drained although this row is in maintenance: 'ast3 still takes new
+        calls through set 2' and/or '3 calls on ast3 through set 2', or ''."""
+        name = self.server.server.name
+        others = [s for s in self.server.sets if s.destination_id != self.id]
+        in_service = [str(s.setid) for s in others if s.admin_state == AdminState.ACTIVE]
+        busy = [s for s in others if s.active_calls]
+        parts = []
+        if in_service:
+            parts.append(f"{name} still takes new calls through set{'s' if len(in_service) > 1 else ''} {', '.join(in_service)}")
+        if busy:
+            calls = sum(s.active_calls for s in busy)
+            sets = ", ".join(str(s.setid) for s in busy)
+            parts.append(f"{calls} call{'s' if calls != 1 else ''} on {name} through set{'s' if len(busy) > 1 else ''} {sets}")
+        return "; ".join(parts)
 
     @property
     def calls_unknown(self):
