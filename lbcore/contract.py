@@ -622,13 +622,19 @@ def decode_dialog_counts(raw):
 
 
 # KEYS: lb:dialogs:<me>, lb:dialogcounts:<me>, then (lb:dialogs:<x>, lb:dialogcounts:<x>) for every
-# other node that may hold records. ARGV: ttl, now, n, n x (call-id, destination id, record), m,
-# m x call-id.
+# other node that may hold records. ARGV: ttl, now, expect, n, n x (call-id, destination id,
+# record), m, m x call-id.
 # Adds go to our hash; each removal is looked for in ours first, then in the others' (a call we
 # adopt by its BYE, before or without a claim). Returns the Call-IDs removed from another's hash.
+# `expect` 1: this process has written its counts before, so they must exist; if they do not,
+# Redis lost them (restarted empty, flushed, a replica without them, or they expired while the
+# proxy could not reach it): nothing is written and 0 is returned, so the proxy writes every call
+# it carries at once. Writing this batch and the "~" stamp alone would make a hash of a few calls
+# look like the whole truth, and the panel would read 0 calls on a box that carries them.
 DIALOGS_FLUSH_LUA = """
 local ttl = tonumber(ARGV[1])
-local i = 3
+if ARGV[3] == '1' and redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+local i = 4
 local n = tonumber(ARGV[i]); i = i + 1
 for _ = 1, n do
   if redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 2]) == 1 then

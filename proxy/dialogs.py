@@ -9,7 +9,10 @@ from then on, so a dead node's calls are neither dropped from the counts nor lef
 name) left.
 
 With Redis away the queue waits in memory and goes out whole when Redis is back: adds are
-HSETNX and removals find-and-delete, so sending a batch twice changes nothing.
+HSETNX and removals find-and-delete, so sending a batch twice changes nothing. A Redis that comes
+back without our hashes (restarted empty, flushed, a replica that lacked them) is told apart by the
+flush script, which then writes nothing: the store keeps every record it wrote or took over, and
+writes them all again before the "~" stamp says its hash is whole.
 """
 
 import asyncio
@@ -55,6 +58,8 @@ class DialogStore:
         self.stopped = asyncio.Event()
         self.loaded = False
         self.last_flush = 0.0
+        self.wrote = False  # a flush of ours succeeded: our counts hash must exist from then on
+        self.records = {}  # call-id -> encoded record of every call in our hash: what a lost hash is rebuilt from
         core.accounting.recording = True
 
     def stop(self):
@@ -133,29 +138,55 @@ class DialogStore:
             return
         acc.record_adds, acc.record_removals = {}, []
         try:
-            elsewhere = await self._send(client, now, adds, removals)
+            encoded = await self._encode(adds)
+            elsewhere = await self._send(client, now, encoded, removals, expect=self.wrote)
+            if elsewhere == 0:  # Redis lost our hash: everything we carry, then the stamp
+                kept = {c: r for c, r in self.records.items() if c in acc.dialogs and c not in encoded}
+                log.warning(
+                    "Redis lost this node's dialog records (restarted empty, flushed, or expired while away): "
+                    "writing the %d calls it carries again",
+                    len(kept) + len(encoded),
+                )
+                elsewhere = await self._send(client, now, {**kept, **encoded}, removals, expect=False)
         except BaseException:
             # not sent, or not known to be: put the batch back in front (sending it twice is harmless)
             adds.update(acc.record_adds)
             acc.record_adds = adds
             acc.record_removals = removals + acc.record_removals
             raise
+        self.wrote = True
         self.last_flush = now
+        self.records.update(encoded)
+        for call_id in removals:
+            self.records.pop(call_id, None)
         if elsewhere:
             acc.totals["adopted"] += len(elsewhere)
 
-    async def _send(self, client, now, adds, removals):
-        args = [self._ttl, round(now, 3), len(adds)]
+    async def _encode(self, adds):
+        """call-id -> (destination id, record) for the answered calls queued."""
         node = self.node_name
         slicer = Slicer()  # a pile left by a slow spell must not hold the message path
+        out = {}
         for call_id, (dest, req, resp, start) in adds.items():
             await slicer.tick()
-            args.append(call_id)
-            args.append(dest.id)
             to_tag = resp.to_tag if resp is not None else None
-            args.append(encode_dialog(dest.id, dest.server_id, dest.setid, _text(req.from_tag), _text(to_tag), node, start))
+            out[call_id] = (
+                dest.id,
+                encode_dialog(dest.id, dest.server_id, dest.setid, _text(req.from_tag), _text(to_tag), node, start),
+            )
+        return out
+
+    async def _send(self, client, now, encoded, removals, expect):
+        args = [self._ttl, round(now, 3), 1 if expect else 0, len(encoded)]
+        slicer = Slicer()
+        for call_id, (dest_id, record) in encoded.items():
+            await slicer.tick()
+            args.append(call_id)
+            args.append(dest_id)
+            args.append(record)
         args.append(len(removals))
         args.extend(removals)
+        node = self.node_name
         keys = [dialogs_key(node), dialog_counts_key(node)]
         if removals:
             others = sorted(self.others, key=lambda name: name in self.siblings)  # siblings last
@@ -169,6 +200,7 @@ class DialogStore:
         """Count what our previous process (same node name) left in lb:dialogs:<us>."""
         raw = await client.hgetall(dialogs_key(self.node_name))
         taken = self.core.accounting.adopt(_decode_all(raw.items()))
+        self._keep(raw.items())
         if taken:
             log.warning("counting %d calls our previous process left up (lb:dialogs:%s)", taken, self.node_name)
 
@@ -184,6 +216,7 @@ class DialogStore:
             for call_id, rec in zip(chunk, await client.hmget(key, chunk), strict=True):
                 if rec is None:
                     acc.closed_elsewhere(call_id)
+                    self.records.pop(call_id, None)
 
     async def _claim_dead(self, client):
         """Take over the records of every node whose heartbeat has expired."""
@@ -199,10 +232,19 @@ class DialogStore:
             raw = await self._claim_script(keys=keys, args=[self._ttl], client=client)
             if not raw:
                 continue  # alive, or another node claimed them first
-            pairs = zip(raw[0::2], raw[1::2], strict=True)
+            pairs = list(zip(raw[0::2], raw[1::2], strict=True))
             taken = self.core.accounting.adopt(_decode_all(pairs))
+            self._keep(pairs)
             self.core.accounting.totals["adopted"] += taken
             log.warning("node %s stopped reporting: took over its %d calls up", name, taken)
+
+    def _keep(self, pairs):
+        """Remember the records now in our hash that we count (taken over, or our predecessor's)."""
+        dialogs = self.core.accounting.dialogs
+        for call_id, raw in pairs:
+            key = call_id if isinstance(call_id, bytes) else call_id.encode()
+            if key in dialogs:
+                self.records[key] = (dialogs[key], raw)
 
     async def close(self):
         """On a clean stop: send what is still queued. The records stay: the calls are still up on

@@ -13,11 +13,11 @@ from lbcore.contract import (
 )
 
 
-def _flush(redis, node, adds=(), removals=(), others=(), now=1000.0):
+def _flush(redis, node, adds=(), removals=(), others=(), now=1000.0, expect=0):
     keys = [dialogs_key(node), dialog_counts_key(node)]
     for other in others:
         keys += [dialogs_key(other), dialog_counts_key(other)]
-    args = [3600, now, len(adds)]
+    args = [3600, now, expect, len(adds)]
     for call_id, did in adds:
         args += [call_id, did, encode_dialog(did, 7, 1, "ft", "tt", node, 999.5)]
     args += [len(removals), *removals]
@@ -38,6 +38,15 @@ def test_a_record_round_trips():
 
 def test_counts_skip_the_stamp_and_zeros():
     assert decode_dialog_counts({b"~": b"1000.5", b"4": b"2", b"5": b"0"}) == {4: 2}
+
+
+def test_a_flush_that_expects_our_hash_and_finds_none_writes_nothing(redis):
+    # Redis lost it (restarted empty): a stamp over a partial batch would read as "these are all"
+    assert _flush(redis, "lb1", adds=[("c1", 4)], expect=1) == 0
+    assert not redis.exists(dialogs_key("lb1"), dialog_counts_key("lb1"))
+    assert _flush(redis, "lb1", adds=[("c1", 4)]) == []
+    assert _flush(redis, "lb1", adds=[("c2", 4)], expect=1) == []  # there now: a plain flush
+    assert _counts(redis, "lb1") == {4: 2}
 
 
 def test_a_flush_adds_once_and_counts_per_destination(redis):
@@ -82,7 +91,7 @@ def test_closing_a_record_in_a_sibling_workers_hash_is_no_takeover(redis):
     keys = [dialogs_key("lb"), dialog_counts_key("lb")]
     for other in ("dead", "lb-1"):
         keys += [dialogs_key(other), dialog_counts_key(other)]
-    args = [3600, 1000.0, 0, 2, "c1", "c2", 4]  # keys 1..4: ours and another node's; 5..6: a sibling's
+    args = [3600, 1000.0, 0, 0, 2, "c1", "c2", 4]  # keys 1..4: ours and another node's; 5..6: a sibling's
     elsewhere = redis.register_script(DIALOGS_FLUSH_LUA)(keys=keys, args=args)
     assert elsewhere == [b"c1"]
     assert _counts(redis, "dead") == {} and _counts(redis, "lb-1") == {}

@@ -221,3 +221,37 @@ def test_an_idle_store_wakes_for_its_claims_only_and_writes_a_new_call_within_a_
 
     took = run(scenario())
     assert took < DIALOG_FLUSH_SECONDS + 0.4  # the flush window and a Redis round trip, on a loaded host
+
+
+def test_a_redis_that_lost_our_records_gets_every_call_again_not_a_stamp_that_says_none(redis, redis_url):
+    # Found by hand: Redis restarted empty with 6 calls up; the next flush wrote only the "~" stamp,
+    # and for as long as the calls lasted the panel read 0 calls, "drained — safe to restart".
+    async def scenario():
+        core = _core()
+        store = _store(core, redis_url)
+        client = aioredis.from_url(redis_url)
+        store._flush_script = client.register_script(DIALOGS_FLUSH_LUA)
+        store._claim_script = client.register_script(DIALOGS_CLAIM_LUA)
+        redis.hset(dialogs_key("t-prev"), b"adopted-1", encode_dialog(2, 12, 1, "ft", "tt", "t-prev", time.time()))
+        redis.hset(dialog_counts_key("t-prev"), "2", 1)
+        await store._claim_dead(client)  # a dead node's call, taken over: ours to rewrite too
+        for n in range(5):
+            _answer(core, b"c%d" % n, 1)
+        await store.flush(client)
+        core.accounting.bye(b"c4", object())
+        await store.flush(client)
+        assert _counts(redis, "t-dlg") == {1: 4, 2: 1}
+        redis.flushdb()  # what a Redis restart without persistence leaves
+        await store.flush(client, force=True)  # the once-a-second stamp: nothing changed since
+        assert _counts(redis, "t-dlg") == {1: 4, 2: 1}
+        assert set(redis.hkeys(dialogs_key("t-dlg"))) == {b"c0", b"c1", b"c2", b"c3", b"adopted-1"}
+        assert redis.hget(dialog_counts_key("t-dlg"), "~") is not None
+        # and with changes waiting when it happens: they go out with the rest, none twice
+        redis.flushdb()
+        _answer(core, b"c9", 2)
+        core.accounting.bye(b"c0", object())
+        await store.flush(client)
+        assert _counts(redis, "t-dlg") == {1: 3, 2: 2}
+        await client.aclose()
+
+    run(scenario())
