@@ -10,7 +10,7 @@ snapshot with `redis_error` set, never an exception in a page.
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from django.utils import timezone
@@ -20,6 +20,7 @@ from dispatcher.redis_client import get_redis
 from lbcore import contract, rules
 
 STALE_AFTER_SECONDS = 3
+NOBODY_REPORTING = "no proxy reporting; counts unknown"
 # A round ends within its probe timeout of starting, and starts within a tick of being due:
 # past interval + timeout + this, the next round is late, so the worker or beat has stopped.
 ROUND_LATE_MARGIN_SECONDS = 2
@@ -65,15 +66,29 @@ class DestinationLive:
     cps_1m: float = 0.0  # the same over the last minute
     # calls no live proxy vouches for (lbcore.rules.unvouched_calls): then `active` is not the count
     unvouched: list = field(default_factory=list)
+    # False while no proxy has reported for STALE_AFTER_SECONDS: every figure here is from before
+    # they stopped (or nothing at all), and none is said as current (LiveSnapshot.for_destination)
+    reporting: bool = True
 
     @property
     def active_known(self):
         """The active count, or None when no live proxy can vouch for it (never a 0 that may be false)."""
-        return None if self.unvouched else self.active
+        return None if self.unvouched or not self.reporting else self.active
+
+    @property
+    def cps_known(self):
+        """New calls per second now, None while no proxy reports (a proxy that stopped is not 0 calls a second)."""
+        return round(self.cps, 3) if self.reporting else None
+
+    @property
+    def cps_1m_known(self):
+        return round(self.cps_1m, 3) if self.reporting else None
 
     @property
     def unknown_reason(self):
         """'proxy lb1 restarted at 14:02 with 40 calls up; counts unknown', or ''."""
+        if not self.reporting:
+            return NOBODY_REPORTING
         return unvouched_text(self.unvouched)
 
 
@@ -107,10 +122,16 @@ class LiveSnapshot:
         return age is None or age > STALE_AFTER_SECONDS
 
     def for_destination(self, destination_id):
-        return self.destinations.get(destination_id, DestinationLive())
+        """Its figures summed over the nodes; marked not `reporting` while the snapshot is stale."""
+        live = self.destinations.get(destination_id)
+        if live is None:
+            live = DestinationLive()
+        if self.stale and live.reporting:
+            live = replace(live, reporting=False)
+        return live
 
     def totals(self, destination_ids=None):
-        total = DestinationLive()
+        total = DestinationLive(reporting=not self.stale)
         for dest_id, live in self.destinations.items():
             if destination_ids is None or dest_id in destination_ids:
                 total.active += live.active

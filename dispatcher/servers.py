@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from django.db.models import Prefetch
 
 from dispatcher.choices import AdminState
-from dispatcher.live import dns_text, dns_unknown_text, unvouched_text
+from dispatcher.live import NOBODY_REPORTING, dns_text, dns_unknown_text, unvouched_text
 from dispatcher.models import Destination, Server
 from lbcore import rules
 
@@ -46,8 +46,8 @@ class ServerFigures:
     health: str = "unknown"  # the worst of its rows'
     rtt_ms: float | None = None  # the last probe of the row whose health it shows
     active_calls: int | None = None  # over every set and live proxy; None: unknown
-    cps: float = 0.0  # new calls per second now, over every set and live proxy
-    cps_1m: float = 0.0  # the same averaged over the last minute
+    cps: float | None = 0.0  # new calls per second now, over every set and live proxy; None: nobody reporting
+    cps_1m: float | None = 0.0  # the same averaged over the last minute
     drained: bool | None = None  # True: safe to restart (no set sends it calls, none up); None: unknown, never "safe"
     unknown_reason: str = ""  # why active_calls is None
     dns_warning: str = ""  # its host name stopped resolving on a live proxy, which uses its last addresses
@@ -100,15 +100,16 @@ def _figures(server, dests, snap, reporting):
     out.rtt_ms = worst.rtt_ms if worst else None
     out.active_calls = rules.server_calls(counts)
     out.drained = rules.drained(((s.admin_state, s.active_calls) for s in out.sets), reporting=reporting)
-    out.cps = round(out.cps, 3)
-    out.cps_1m = round(out.cps_1m, 3)
+    # a proxy that stopped reporting is not 0 calls a second: unknown
+    out.cps = round(out.cps, 3) if reporting else None
+    out.cps_1m = round(out.cps_1m, 3) if reporting else None
     out.dns_warning = dns_text(dns)
     if not out.dns_warning and not reporting and dns_unknown:
         # Live proxies that do not complain resolve the name: their silence is an answer. With none
         # reporting, nobody looks it up; the last failure seen is shown, as unknown, not dropped.
         out.dns_warning, out.dns_unknown = dns_unknown_text(dns_unknown), True
     if out.active_calls is None:
-        out.unknown_reason = unvouched_text(_merged(unvouched)) if reporting else "no proxy reporting; counts unknown"
+        out.unknown_reason = unvouched_text(_merged(unvouched)) if reporting else NOBODY_REPORTING
     return out
 
 

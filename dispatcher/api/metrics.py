@@ -63,7 +63,7 @@ class LbpanelCollector:
         )
         cps = GaugeMetricFamily(
             "lbpanel_destination_cps",
-            "New INVITEs per second over the last minute, summed over live proxies.",
+            "New INVITEs per second over the last 10 s, summed over live proxies; absent while no proxy reports.",
             labels=DEST_LABELS,
         )
         invites = CounterMetricFamily(
@@ -90,10 +90,11 @@ class LbpanelCollector:
             for value in HealthState.values:
                 health.add_metric(labels + [value], 1 if state == value else 0)
             usable.add_metric(labels, 1 if rules.usable(dest, effective) else 0)
-            unknown.add_metric(labels, 1 if live.unvouched else 0)
-            if not live.unvouched:
-                active.add_metric(labels, live.active)
-            cps.add_metric(labels, live.cps)
+            unknown.add_metric(labels, 1 if live.active_known is None else 0)
+            if live.active_known is not None:
+                active.add_metric(labels, live.active_known)
+            if live.cps_known is not None:
+                cps.add_metric(labels, live.cps_known)
             invites.add_metric(labels, live.invites)
             answered.add_metric(labels, live.answered)
             failovers.add_metric(labels, live.failovers)
@@ -135,7 +136,8 @@ class LbpanelCollector:
                 active.add_metric(values, figures.active_calls)
             if figures.drained is not None:
                 drained.add_metric(values, 1 if figures.drained else 0)
-            cps.add_metric(values, figures.cps)
+            if figures.cps is not None:
+                cps.add_metric(values, figures.cps)
             if not figures.dns_unknown:  # nobody looks the name up: absent, not 0 or 1
                 dns_failing.add_metric(values, 1 if figures.dns_warning else 0)
         yield from (active, unknown, cps, drained, dns_failing)

@@ -221,8 +221,11 @@ class DestinationStatsSerializer(serializers.Serializer):
     active_unknown = serializers.CharField(
         allow_null=True, help_text="Why active is null, e.g. 'proxy lb1 restarted at 14:02 with 40 calls up; counts unknown'."
     )
-    cps = serializers.FloatField(help_text="New calls per second over the last 10 s, summed over live proxies.")
-    cps_1m = serializers.FloatField(help_text="New calls per second over the last minute.")
+    cps = serializers.FloatField(
+        allow_null=True,
+        help_text="New calls per second over the last 10 s, summed over live proxies; null while no proxy reports.",
+    )
+    cps_1m = serializers.FloatField(allow_null=True, help_text="New calls per second over the last minute; null likewise.")
     invites = serializers.IntegerField()
     answered = serializers.IntegerField()
     failovers = serializers.IntegerField()
@@ -234,8 +237,11 @@ class SetStatsSerializer(serializers.Serializer):
     destinations = serializers.IntegerField()
     usable = serializers.IntegerField()
     active = serializers.IntegerField(allow_null=True, help_text="null when any of its destinations' counts is unknown.")
-    cps = serializers.FloatField(help_text="New calls per second over the last 10 s, summed over live proxies.")
-    cps_1m = serializers.FloatField(help_text="New calls per second over the last minute.")
+    cps = serializers.FloatField(
+        allow_null=True,
+        help_text="New calls per second over the last 10 s, summed over live proxies; null while no proxy reports.",
+    )
+    cps_1m = serializers.FloatField(allow_null=True, help_text="New calls per second over the last minute; null likewise.")
     invites = serializers.IntegerField()
     answered = serializers.IntegerField()
     failovers = serializers.IntegerField()
@@ -342,7 +348,9 @@ class ServerSerializer(serializers.ModelSerializer):
         help_text="Calls up over every set and live proxy; null when no live proxy can vouch for the count."
     )
     active_unknown = serializers.SerializerMethodField(help_text="Why active_calls is null, else null.")
-    cps = serializers.SerializerMethodField(help_text="New calls per second over the last 10 s, over every set and live proxy.")
+    cps = serializers.SerializerMethodField(
+        help_text="New calls per second over the last 10 s, over every set and live proxy; null while no proxy reports."
+    )
     cps_1m = serializers.SerializerMethodField(help_text="The same, averaged over the last minute.")
     drained = serializers.SerializerMethodField(
         help_text="true: no set sends it new calls and no call is up in any set on any live proxy, safe to restart; "
@@ -404,11 +412,11 @@ class ServerSerializer(serializers.ModelSerializer):
     def get_active_unknown(self, server):
         return self._figures(server).unknown_reason or None
 
-    @extend_schema_field(OpenApiTypes.DOUBLE)
+    @extend_schema_field({"type": "number", "format": "double", "nullable": True})
     def get_cps(self, server):
         return self._figures(server).cps
 
-    @extend_schema_field(OpenApiTypes.DOUBLE)
+    @extend_schema_field({"type": "number", "format": "double", "nullable": True})
     def get_cps_1m(self, server):
         return self._figures(server).cps_1m
 

@@ -23,14 +23,23 @@ def destination_rows(snap):
                 "rtt_ms": health.rtt_ms,
                 "active": live.active_known,
                 "active_unknown": live.unknown_reason or None,
-                "cps": round(live.cps, 3),
-                "cps_1m": round(live.cps_1m, 3),
+                "cps": live.cps_known,
+                "cps_1m": live.cps_1m_known,
                 "invites": live.invites,
                 "answered": live.answered,
                 "failovers": live.failovers,
             }
         )
     return rows
+
+
+def _sum_known(values, digits=None):
+    """The sum, or None when any part is unknown: a total with a hole in it is not a total."""
+    values = list(values)
+    if any(v is None for v in values):
+        return None
+    total = sum(values)
+    return round(total, digits) if digits is not None else total
 
 
 def stats_document(snap):
@@ -45,9 +54,9 @@ def stats_document(snap):
                 "destinations": len(mine),
                 "usable": sum(r["usable"] for r in mine),
                 **{key: sum(r[key] for r in mine) for key in ("invites", "answered", "failovers")},
-                "active": None if any(r["active"] is None for r in mine) else sum(r["active"] for r in mine),
-                "cps": round(sum(r["cps"] for r in mine), 3),
-                "cps_1m": round(sum(r["cps_1m"] for r in mine), 3),
+                "active": _sum_known(r["active"] for r in mine),
+                "cps": _sum_known((r["cps"] for r in mine), 3),
+                "cps_1m": _sum_known((r["cps_1m"] for r in mine), 3),
             }
         )
     return {

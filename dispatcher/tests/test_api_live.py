@@ -85,6 +85,23 @@ def test_stats_sum_live_nodes_per_destination_and_set(as_viewer, table, redis):
     assert sets[2]["active"] == 7
 
 
+def test_stats_say_unknown_not_0_while_no_proxy_reports(as_viewer, table, redis):
+    # Found by hand: the proxy SIGSTOPped, the panel said "—" and "unknown"; the API said active 0,
+    # active_unknown null, cps 0.0: a stopped proxy is not an idle one.
+    d1 = table["dests"][0]
+    write_node(redis, "lb-a", 1, {d1.pk: {"active": 3, "cps": 0.5}}, heartbeat=time.time() - 10)
+    body = as_viewer.get("/api/v1/stats/").json()
+    row = {r["id"]: r for r in body["destinations"]}[d1.pk]
+    assert (row["active"], row["cps"], row["cps_1m"]) == (None, None, None)
+    assert row["active_unknown"] == "no proxy reporting; counts unknown"
+    assert all(s["active"] is None and s["cps"] is None for s in body["sets"])
+    server = as_viewer.get(f"/api/v1/servers/{d1.server_id}/").json()
+    assert (server["active_calls"], server["cps"], server["cps_1m"]) == (None, None, None)
+    write_node(redis, "lb-a", 1, {d1.pk: {"active": 3, "cps": 0.5}})  # it reports again
+    row = {r["id"]: r for r in as_viewer.get("/api/v1/stats/").json()["destinations"]}[d1.pk]
+    assert (row["active"], row["cps"], row["active_unknown"]) == (3, 0.5, None)
+
+
 def test_stats_say_when_redis_is_away(as_viewer, table, settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     body = as_viewer.get("/api/v1/stats/").json()

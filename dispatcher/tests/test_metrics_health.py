@@ -75,6 +75,18 @@ def test_metrics_give_a_workers_reader_where_it_is_known(anonymous, redis):
     assert found[("lbpanel_node_cpu_ratio", (("node", "lb-r1"),))] == 0.3
 
 
+def test_metrics_leave_out_what_nobody_reports_now(anonymous, table, redis):
+    # the proxy stopped (SIGSTOP, a hung host): its last heartbeat is still in Redis for a while
+    d1 = table["dests"][0]
+    write_node(redis, "lb-a", 4, {d1.pk: {"active": 6, "cps": 1.5}}, heartbeat=time.time() - 10)
+    found = samples(anonymous.get("/metrics"))
+    labels = (("duid", "ast1"), ("id", str(d1.pk)), ("set", "1"), ("uri", "sip:127.0.0.1:5081"))
+    assert ("lbpanel_destination_active_calls", labels) not in found
+    assert found[("lbpanel_destination_active_calls_unknown", labels)] == 1
+    assert ("lbpanel_destination_cps", labels) not in found
+    assert not [k for k in found if k[0] in ("lbpanel_server_cps", "lbpanel_server_active_calls")]
+
+
 def test_metrics_from_elsewhere_need_a_token(anonymous, viewer, table, redis):
     assert anonymous.get("/metrics", REMOTE_ADDR=FOREIGN_ADDRESS).status_code == 401
     assert client_for(viewer, write=False).get("/metrics", REMOTE_ADDR=FOREIGN_ADDRESS).status_code == 200
