@@ -233,7 +233,7 @@ Beside the REST API, the panel answers on three more paths (not described operat
 | --- | --- | --- |
 | `POST /rpc` | Kamailio's JSON-RPC 2.0, as kamcmd sends it: `dispatcher.list`, `dispatcher.set_state` and `dispatcher.set_duid_state` (one set's row), `dispatcher.reload`, `dispatcher.ping_active` | a token (viewer); `set_state`, `set_duid_state` and `reload` need the operator role |
 | `GET /metrics` | Prometheus text: per destination, per server (`lbpanel_server_active_calls{server="ast1"}`, `lbpanel_server_cps`, `lbpanel_server_drained`) and per proxy | a token, or an address in `LBPANEL_METRICS_ALLOWED` |
-| `GET /healthz` | 200 when the database, Redis, the prober, a proxy and the publication are all well, else 503 naming what is not | anyone: it says nothing secret |
+| `GET /healthz` | 200 when the database, Redis, the prober, a proxy and the publication are all well, else 503 naming what is not; alert channels that fail are listed under `warnings`, never a 503 | anyone: it says nothing secret |
 """,
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -89,6 +89,13 @@ class WebhookReceiver:
 class _Keep:
     def __init__(self, inbox):
         self.inbox = inbox
+        self.refuse_recipients = None  # an SMTP reply such as "550 5.1.1 no such user": every RCPT TO gets it
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 (aiosmtpd's name)
+        if self.refuse_recipients:
+            return self.refuse_recipients
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
         message = message_from_bytes(envelope.content)
@@ -99,17 +106,31 @@ class _Keep:
 
 
 class SmtpReceiver:
+    """`refuse_recipients = "550 5.1.1 no such user"` plays a server that refuses every recipient."""
+
     def __init__(self):
         self.inbox = Inbox()
         self.port = free_port()
-        self.controller = Controller(_Keep(self.inbox), hostname="127.0.0.1", port=self.port)
+        self.handler = _Keep(self.inbox)
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        self._stopped = False
+
+    @property
+    def refuse_recipients(self):
+        return self.handler.refuse_recipients
+
+    @refuse_recipients.setter
+    def refuse_recipients(self, reply):
+        self.handler.refuse_recipients = reply
 
     def start(self):
         self.controller.start()
         return self
 
     def stop(self):
-        self.controller.stop()
+        if not self._stopped:  # a test may have stopped it already, to play a dead server
+            self._stopped = True
+            self.controller.stop()
 
     @property
     def messages(self):

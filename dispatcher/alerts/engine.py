@@ -17,7 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 
 from dispatcher import live
-from dispatcher.alerts import channels, registry
+from dispatcher.alerts import channels, registry, status
 from dispatcher.alerts.models import (
     EMAIL,
     FIRING,
@@ -177,7 +177,7 @@ def deliver(channel, config, at):
         batches = [[d] for d in pending]
     else:  # the last message the limit allows carries every notice left
         batches = [[d] for d in pending[: budget - 1]] + [pending[budget - 1 :]]
-    sent = 0
+    sent, failure = 0, None
     for batch in batches:
         notices = [d.notice for d in batch]
         subject, text, body = channels.single(notices[0]) if len(batch) == 1 else channels.digest(notices, limit)
@@ -190,17 +190,24 @@ def deliver(channel, config, at):
             )
             for delivery in pending[sent:]:
                 AlertDelivery.objects.filter(pk=delivery.pk).update(attempts=delivery.attempts + 1, error=str(exc)[:500])
+            failure = exc
             break
         AlertDelivery.objects.filter(pk__in=ids).update(state=AlertDelivery.SENT, sent=at, in_digest=len(batch) > 1, error="")
         AlertMessage.objects.create(channel=channel, sent=at, notices=len(batch))
         AlertEpisode.objects.filter(notices__deliveries__pk__in=ids).update(last_sent=at)
         sent += len(batch)
+    # Seen by the panel (banner, Configuration → Alerts), /metrics and /healthz, not only in this log.
+    if sent:
+        status.record_success(channel, at)
+    if failure is not None:
+        status.record_failure(channel, at, failure.reason)
     return sent
 
 
 def send_test(config, actor):
     """A person's "Send test alert": every configured channel at once, not rate limited.
-    Returns [(channel, None or the error)], and records it in the audit log."""
+    Returns [(channel, None or the error)], and records it in the audit log and in each channel's
+    delivery status (a real attempt: a working channel clears the banner, a broken one raises it)."""
     at = datetime.now(UTC)
     link = absolute(reverse("panel:config-alerts"))
     notice = AlertNotice(
@@ -219,8 +226,10 @@ def send_test(config, actor):
             channels.send(channel, config, subject, text, body)
         except channels.ChannelError as exc:
             log.warning("alerts: test alert: %s", exc)
+            status.record_failure(channel, at, exc.reason)
             results.append((channel, str(exc)))
         else:
+            status.record_success(channel, at)
             results.append((channel, None))
     summary = "; ".join(f"{c}: {'delivered' if e is None else e}" for c, e in results) or "no channel configured"
     StateEvent.objects.create(

@@ -168,6 +168,38 @@ class AlertMessage(models.Model):
     notices = models.PositiveIntegerField(default=1)
 
 
+class AlertChannelStatus(models.Model):
+    """How delivery on one channel went lately: the panel's banner, Configuration → Alerts, /metrics and
+    /healthz read it. One row per channel, updated in place on each attempt (the worker's evaluations,
+    which try a channel only while it has something to send, and the test button): it never grows.
+    Saving another webhook URL or other recipients deletes the row: the new target was never tried."""
+
+    channel = models.CharField(max_length=10, choices=CHANNELS, unique=True)
+    last_success = models.DateTimeField(null=True, blank=True)
+    last_failure = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(
+        max_length=300, blank=True, help_text="Why the last failure failed, without the webhook's secret path."
+    )
+    consecutive_failures = models.PositiveIntegerField(default=0, help_text="Failed attempts since the last success.")
+    failing_since = models.DateTimeField(null=True, blank=True, help_text="The first of the consecutive failures.")
+    failures_total = models.PositiveBigIntegerField(default=0, help_text="Every failed attempt (a counter for /metrics).")
+
+    class Meta:
+        verbose_name = verbose_name_plural = "alert channel status"
+
+    def __str__(self):
+        return f"{self.channel}: {'failing' if self.failing else 'ok'}"
+
+    @property
+    def failing(self):
+        """The latest attempt failed."""
+        return self.consecutive_failures > 0
+
+    @property
+    def tried(self):
+        return self.last_success is not None or self.last_failure is not None
+
+
 class AlertMemory(SingletonModel):
     """What rules remember between evaluations (nodes seen, shed counters) and how many evaluations ran."""
 

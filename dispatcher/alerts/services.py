@@ -5,6 +5,8 @@ from urllib.parse import urlsplit
 
 from django.db import transaction
 
+from dispatcher.alerts import status
+from dispatcher.alerts.models import EMAIL, WEBHOOK
 from dispatcher.choices import Cause, EventKind
 from dispatcher.models import StateEvent
 
@@ -41,6 +43,13 @@ def save_alert_settings(config, *, actor, cause=Cause.USER, reason=""):
     config.full_clean()
     before = type(config).objects.filter(pk=1).first()
     config.save()
+    retargeted = [
+        channel
+        for channel, field in ((WEBHOOK, "webhook_url"), (EMAIL, "recipients"))
+        if before is None or getattr(before, field) != getattr(config, field)
+    ]
+    if retargeted:
+        status.forget(retargeted)  # a new target was never tried: the old one's failures are not its own
     old, new = (_snapshot(before) if before else None), _snapshot(config)
     if old != new:
         changed = [k for k in AUDITED if old is None or old[k] != new[k]]

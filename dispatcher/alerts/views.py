@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from dispatcher.alerts import engine
+from dispatcher.alerts import engine, status
 from dispatcher.alerts.forms import AlertSettingsForm
 from dispatcher.alerts.models import AlertEpisode, AlertSettings
 from dispatcher.alerts.services import save_alert_settings
@@ -30,6 +30,7 @@ def alert_settings(request):
             return redirect("panel:config-alerts")
     context = {
         "form": form,
+        "delivery": status.channel_states(),  # the saved settings' channels, not the form's
         "open_episodes": AlertEpisode.objects.filter(closed=None).order_by("-opened")[:RECENT],
         "recent": AlertEpisode.objects.exclude(closed=None).order_by("-closed")[:RECENT],
     }

@@ -1,6 +1,12 @@
 """GET /healthz: is every part the system needs alive? 200 when so, 503 naming what is not.
 
 No authentication, so a load balancer or monitor can ask; it says nothing secret.
+
+Alert delivery (the webhook or e-mail failing) is under `warnings`, not `checks`: it never makes the
+answer 503. A load balancer or orchestrator acting on /healthz would take the panel out of service or
+restart it, which mends no webhook and hides the banner that says what is wrong; the SIP proxies and the
+prober work on. It is reported, without the error text (which can name recipients), for a monitor that
+reads the body; /metrics has LbpanelAlertDeliveryFailing for paging, the panel the reason.
 """
 
 import time
@@ -12,6 +18,7 @@ from django.views.decorators.http import require_safe
 from redis.exceptions import RedisError
 
 from dispatcher import publication
+from dispatcher.alerts.status import channel_states
 from dispatcher.database_errors import database_problem
 from dispatcher.live import snapshot
 from dispatcher.models import ProbeSettings, WriteCheck
@@ -88,6 +95,30 @@ def check_proxies(snap):
     return result
 
 
+def check_alert_delivery():
+    """Each configured alert channel: is its latest attempt a success? Never a reason for 503 (above)."""
+    try:
+        states = channel_states()
+    except DatabaseError:
+        return {"ok": False, "error": "unknown while the database is down", "channels": {}}
+    channels = {
+        s.channel: {
+            "ok": not s.failing,
+            "tried": s.status is not None,
+            "consecutive_failures": s.status.consecutive_failures if s.status else 0,
+            "last_success": s.status.last_success.isoformat() if s.status and s.status.last_success else None,
+            "last_failure": s.status.last_failure.isoformat() if s.status and s.status.last_failure else None,
+        }
+        for s in states
+    }
+    failing = [s for s in states if s.failing]
+    result = {"ok": not failing, "channels": channels}
+    if failing:
+        said = ", ".join(s.failed for s in failing)
+        result["error"] = f"alerts are not being delivered: {said} (the reason is on /config/alerts/)"
+    return result
+
+
 @require_safe
 def healthz(request):
     now = time.time()
@@ -104,5 +135,6 @@ def healthz(request):
         checks["proxies"] = {"ok": False, "nodes": [], "error": "unknown while Redis is down"}
         checks["publication"] = {"ok": False, "error": "unknown while Redis is down"}
     down = [name for name, check in checks.items() if not check["ok"]]
-    body = {"status": "down" if down else "ok", "down": down, "checks": checks}
+    warnings = {"alert_delivery": check_alert_delivery()}
+    body = {"status": "down" if down else "ok", "down": down, "checks": checks, "warnings": warnings}
     return JsonResponse(body, status=503 if down else 200)

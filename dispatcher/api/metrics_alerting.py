@@ -1,9 +1,11 @@
 """The /metrics families deploy/prometheus/alerts.yml and deploy/grafana/lbpanel.json need beyond the
 per-destination ones: a server's health, each proxy's counters (shedding, 503s, failovers) and how far
-behind the published table it is, and when the last probe round finished."""
+behind the published table it is, when the last probe round finished, and whether the panel's own
+alerts reach their channels."""
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from dispatcher.alerts.status import channel_states
 from dispatcher.choices import HealthState
 from dispatcher.live import node_load
 from dispatcher.models import ProbeSettings
@@ -28,6 +30,7 @@ def alerting_families(snap):
     yield from _server_health(snap)
     yield from _nodes(snap)
     yield from _probe_rounds(snap)
+    yield from _alert_delivery()
 
 
 def _server_health(snap):
@@ -96,3 +99,30 @@ def _probe_rounds(snap):
     if not snap.redis_error:
         paused.add_metric([], 1 if snap.probing_paused else 0)
     yield from (last, interval, paused)
+
+
+def _alert_delivery():
+    """Per configured alert channel (webhook, email): an unconfigured one has no series, so a channel
+    removed stops LbpanelAlertDeliveryFailing."""
+    failures = CounterMetricFamily(
+        "lbpanel_alert_delivery_failures",
+        "Failed attempts to deliver the panel's alerts on this channel (retried every evaluation while failing).",
+        labels=["channel"],
+    )
+    consecutive = GaugeMetricFamily(
+        "lbpanel_alert_delivery_consecutive_failures",
+        "Failed attempts on this channel since its last success: above 0, its latest attempt failed and its alerts wait.",
+        labels=["channel"],
+    )
+    success = GaugeMetricFamily(
+        "lbpanel_alert_last_delivery_success_timestamp_seconds",
+        "When an alert (or test alert) last reached this channel (epoch); absent if none ever did.",
+        labels=["channel"],
+    )
+    for state in channel_states():
+        row = state.status
+        failures.add_metric([state.channel], row.failures_total if row else 0)
+        consecutive.add_metric([state.channel], row.consecutive_failures if row else 0)
+        if row is not None and row.last_success is not None:
+            success.add_metric([state.channel], row.last_success.timestamp())
+    yield from (failures, consecutive, success)

@@ -6,6 +6,7 @@ from django import template
 from django.utils import timezone
 
 from dispatcher import live, publication
+from dispatcher.alerts import status as alert_status
 from dispatcher.choices import CAUSE_COLOUR
 from dispatcher.roles import has_role as _has_role
 from dispatcher.roles import role_of
@@ -102,3 +103,12 @@ def publication_banner(context):
     if not isinstance(snap, live.LiveSnapshot):
         snap = live.snapshot()
     return {"publication": publication.status(snap)}
+
+
+@register.inclusion_tag("partials/_alert_delivery_banner.html", takes_context=True)
+def alert_delivery_banner(context):
+    """ "Alerts are not being delivered", on every page (and in the Servers and Sets live fragments,
+    refreshed every 2 s) while a configured channel's latest attempt failed. One small query when
+    none is failing."""
+    user = context.get("user")
+    return {"failing": alert_status.failing_channels(), "can_configure": bool(user) and _has_role(user, "admin")}

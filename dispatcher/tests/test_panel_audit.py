@@ -55,7 +55,7 @@ def test_it_paginates_and_keeps_the_filter(as_viewer, cluster, redis, django_ass
         StateEvent(destination=cluster["ast1"], subject="set 1 ast1", kind="health", old="up", new="down", cause="probe")
         for _ in range(120)
     )
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):  # 8, and the alert channels failing (the banner on every page)
         html = as_viewer.get("/audit/?cause=probe").content.decode()
     assert rows(html) == 50 and "page 1 of 3" in html and "?cause=probe&amp;page=2" in html
     assert rows(as_viewer.get("/audit/?cause=probe&page=3").content.decode()) == 20
