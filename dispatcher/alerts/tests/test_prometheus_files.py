@@ -39,7 +39,7 @@ def promtool(*args):
 def test_promtool_checks_the_rules():
     result = promtool("check", "rules", str(RULES))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 12 rules found" in result.stdout
+    assert "SUCCESS: 13 rules found" in result.stdout
 
 
 def test_promtool_unit_tests_pass():
@@ -71,7 +71,9 @@ def test_every_rule_names_metrics_lbpanel_exports(exported):
     exprs = _rule_exprs()
     assert {"LbpanelServerDown", "LbpanelSetNoUsableServer", "LbpanelProxyNotReporting", "LbpanelProxyShedding"} <= set(exprs)
     assert {"LbpanelProbeRoundsStopped", "LbpanelCarrierAnswerRateLow", "LbpanelCarrierFailureRateHigh"} <= set(exprs)
-    assert {"LbpanelProxyWorkerDropping", "LbpanelProxyBusy", "LbpanelProxyReaderBusy"} <= set(exprs)
+    assert {"LbpanelProxyWorkerDropping", "LbpanelProxyBusy", "LbpanelProxyReaderBusy", "LbpanelAlertDeliveryFailing"} <= set(
+        exprs
+    )
     for name, expr in exprs.items():
         unknown = set(METRIC.findall(expr)) - exported - CARRIER_METRICS
         assert not unknown, f"{name} names metrics /metrics does not export: {unknown}"
