@@ -21,6 +21,7 @@ from lbcore import contract, rules
 
 STALE_AFTER_SECONDS = 3
 NOBODY_REPORTING = "no proxy reporting; counts unknown"
+REDIS_UNREADABLE = "Redis cannot be read; counts unknown"
 # A round ends within its probe timeout of starting, and starts within a tick of being due:
 # past interval + timeout + this, the next round is late, so the worker or beat has stopped.
 ROUND_LATE_MARGIN_SECONDS = 2
@@ -69,6 +70,7 @@ class DestinationLive:
     # False while no proxy has reported for STALE_AFTER_SECONDS: every figure here is from before
     # they stopped (or nothing at all), and none is said as current (LiveSnapshot.for_destination)
     reporting: bool = True
+    not_reporting_why: str = ""  # why not, when not: nobody reporting, or Redis unreadable
 
     @property
     def active_known(self):
@@ -88,7 +90,7 @@ class DestinationLive:
     def unknown_reason(self):
         """'proxy lb1 restarted at 14:02 with 40 calls up; counts unknown', or ''."""
         if not self.reporting:
-            return NOBODY_REPORTING
+            return self.not_reporting_why or NOBODY_REPORTING
         return unvouched_text(self.unvouched)
 
 
@@ -127,7 +129,7 @@ class LiveSnapshot:
         if live is None:
             live = DestinationLive()
         if self.stale and live.reporting:
-            live = replace(live, reporting=False)
+            live = replace(live, reporting=False, not_reporting_why=REDIS_UNREADABLE if self.redis_error else NOBODY_REPORTING)
         return live
 
     def totals(self, destination_ids=None):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from django.db.models import Prefetch
 
 from dispatcher.choices import AdminState
-from dispatcher.live import NOBODY_REPORTING, dns_text, dns_unknown_text, unvouched_text
+from dispatcher.live import NOBODY_REPORTING, REDIS_UNREADABLE, dns_text, dns_unknown_text, unvouched_text
 from dispatcher.models import Destination, Server
 from lbcore import rules
 
@@ -109,7 +109,10 @@ def _figures(server, dests, snap, reporting):
         # reporting, nobody looks it up; the last failure seen is shown, as unknown, not dropped.
         out.dns_warning, out.dns_unknown = dns_unknown_text(dns_unknown), True
     if out.active_calls is None:
-        out.unknown_reason = unvouched_text(_merged(unvouched)) if reporting else NOBODY_REPORTING
+        if reporting:
+            out.unknown_reason = unvouched_text(_merged(unvouched))
+        else:
+            out.unknown_reason = REDIS_UNREADABLE if snap.redis_error else NOBODY_REPORTING
     return out
 
 

@@ -100,6 +100,24 @@ def test_it_shows_a_redis_outage_without_crashing(as_viewer, cluster, settings):
     assert b"sip:127.0.0.1:25081" in response.content  # configuration still shown
 
 
+def test_with_redis_away_health_and_counts_are_unknown_not_not_probed(as_viewer, cluster, settings):
+    # Found by hand: with Redis down every row said "not probed", the server rows "no history yet",
+    # and the bar "0/N in service": the proxies were routing on, and the servers had been probed.
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    for page in ("/sets/", "/"):
+        html = as_viewer.get(page).content.decode()
+        assert "not probed" not in html and "no history yet" not in html, page
+        assert 'data-testid="probe-unknown"' in html, page
+        bar = html[html.index('data-testid="in-service"') :]
+        assert bar[bar.index("<b") : bar.index("</b>")].endswith(">?"), page
+        assert "no proxy reporting" not in html.split('data-testid="redis-error"')[1], page  # the cause is Redis
+    from dispatcher.models import Destination
+
+    detail = as_viewer.get(f"/destinations/{Destination.objects.first().pk}/").content.decode()
+    assert "not probed" not in detail and "no proxy reporting" not in detail
+    assert "Redis cannot be read" in detail
+
+
 def test_drained_says_safe_to_restart_only_at_zero_calls(as_viewer, cluster, redis):
     ast2 = cluster["ast2"]
     write_node(redis, destinations={ast2.id: {"active": 3}})

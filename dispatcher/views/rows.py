@@ -33,6 +33,7 @@ class DestinationRow:
     server: ServerFigures  # its server's figures over every set: drain is the server's, not the row's
     not_applied: bool = False  # its admin state has not reached lb:table (dispatcher/publication.py)
     applied_unknown: bool = False  # whether it has cannot be told: Redis is unreadable
+    unreadable: str = ""  # Redis could not be read (snap.redis_error): its probe result and history are unknown
 
     @property
     def id(self):
@@ -179,7 +180,9 @@ def make_row(dest, snap, figures=None):
         figures = {f.server.id: f for f in server_figures(snap, Server.objects.filter(pk=dest.server_id))}
     live = snap.for_destination(dest.id)
     server = figures[dest.server_id]
-    return DestinationRow(dest=dest, live=live, health=snap.health.get(dest.id), stale=snap.stale, server=server)
+    return DestinationRow(
+        dest=dest, live=live, health=snap.health.get(dest.id), stale=snap.stale, server=server, unreadable=snap.redis_error
+    )
 
 
 def build_board(snap):

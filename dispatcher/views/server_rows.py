@@ -62,6 +62,11 @@ class ServerRow:
         return any(r.usable for r in self.rows)
 
     @property
+    def unreadable(self):
+        """Why its probe result and history cannot be read (Redis), or ''."""
+        return next((r.unreadable for r in self.rows if r.unreadable), "")
+
+    @property
     def health_state(self):
         return rules.worst_health(r.health_state for r in self.rows)
 
