@@ -1,7 +1,9 @@
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect
 from django.urls import reverse
 
@@ -107,6 +109,21 @@ class DestinationAdmin(AuditedAdmin):
         self._set(request, queryset, "inactive")
 
 
+class ServerAdminForm(forms.ModelForm):
+    class Meta:
+        model = Server
+        fields = ["name"]
+
+    def clean_name(self):
+        # Names are unique whatever the case; the constraint alone would say so above the form, unnamed.
+        name = self.cleaned_data["name"]
+        try:
+            services.check_server_name_free(self.instance, name.strip())
+        except ValidationError as exc:
+            raise ValidationError(exc.message_dict["name"]) from None
+        return name
+
+
 @admin.register(Server)
 class ServerAdmin(admin.ModelAdmin):
     """Servers come and go with the destinations that name them; here they are renamed, and put into
@@ -115,6 +132,7 @@ class ServerAdmin(admin.ModelAdmin):
     list_display = ("name", "transport", "hostport", "sets", "admin_state", "name_edited")
     list_filter = ("transport", "name_edited")
     search_fields = ("name", "host", "destinations__duid")
+    form = ServerAdminForm
     fields = ("name", "transport", "host", "port", "name_edited", "created", "updated")
     readonly_fields = ("transport", "host", "port", "name_edited", "created", "updated")
     actions = ["make_active", "make_inactive", "make_disabled"]

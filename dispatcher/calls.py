@@ -80,13 +80,17 @@ def server_filter(value):
     from dispatcher.models import Destination, Server  # noqa: PLC0415 (keeps the module importable for the scan)
 
     value = value.strip()
-    server = None
-    if value.isdigit():
-        server = Server.objects.filter(pk=int(value)).first()
-    if server is None:
-        server = Server.objects.filter(name__iexact=value).first()
-    if server is None:
+    # Every server the value names, by id and by name (names are unique whatever the case, but a
+    # name may be another server's id): more than one is refused, never one of them picked.
+    found = list(Server.objects.filter(name__iexact=value)[:2])
+    if value.isascii() and value.isdigit():
+        found += [s for s in Server.objects.filter(pk=int(value)) if s not in found]
+    if not found:
         raise FilterError("server", f"No server has the id or name {value!r}.")
+    if len(found) > 1:
+        which = "; ".join(f"id {s.pk}, {s.name!r} ({s.transport} {s.hostport})" for s in sorted(found, key=lambda s: s.pk))
+        raise FilterError("server", f"{value!r} is more than one server ({which}): search by the name or id of the one you mean.")
+    server = found[0]
     dest_ids = frozenset(Destination.objects.filter(server=server).values_list("id", flat=True))
     return frozenset({server.pk}), dest_ids
 

@@ -73,10 +73,19 @@ class Cause(models.TextChoices):
     PROXY = "proxy", "Proxy"
     IMPORT = "import", "Import"
     ALERT = "alert", "Alert engine"
+    UPGRADE = "upgrade", "Upgrade"  # a migration changed it (0020: a server's name another had too)
 
 
-# Who caused a change, by colour: people orange, machines blue, bulk imports grey.
-CAUSE_COLOUR = {"user": "orange", "api": "blue", "probe": "blue", "proxy": "blue", "import": "grey", "alert": "blue"}
+# Who caused a change, by colour: people orange, machines blue, bulk imports and upgrades grey.
+CAUSE_COLOUR = {
+    "user": "orange",
+    "api": "blue",
+    "probe": "blue",
+    "proxy": "blue",
+    "import": "grey",
+    "alert": "blue",
+    "upgrade": "grey",
+}
 
 
 class EventKind(models.TextChoices):

@@ -8,6 +8,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 
 from dispatcher.choices import (
     ADMIN_STATE_COLOUR,
@@ -91,7 +92,7 @@ class Server(models.Model):
     name = models.CharField(
         max_length=100,
         validators=[validate_no_control_characters],
-        help_text="The DUID its destinations agree on, else host:port, until someone names it.",
+        help_text="The DUID its destinations agree on, else host:port, until someone names it. Unique, whatever the case.",
     )
     name_edited = models.BooleanField(default=False, help_text="Named by a person: imports no longer rename it.")
     created = models.DateTimeField(auto_now_add=True)
@@ -104,7 +105,15 @@ class Server(models.Model):
                 fields=["transport", "host", "port"],
                 name="server_endpoint_unique",
                 violation_error_message="There is already a server at this transport, host and port.",
-            )
+            ),
+            # The call lookup (and people) find a server by its name, whatever the case: two servers
+            # named alike would make it pick one of them. Names the rows give are kept apart too
+            # (lbcore.rules.server_name_choices).
+            models.UniqueConstraint(
+                Lower("name"),
+                name="server_name_unique",
+                violation_error_message="There is already a server with this name (names are compared without case).",
+            ),
         ]
 
     def __str__(self):

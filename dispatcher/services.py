@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from dispatcher import kamailio_weight, publication, publisher
@@ -98,7 +98,8 @@ def _endpoint(uri):
 
 def _servers_at(wanted):
     """endpoint -> Server for each of `wanted` (endpoint -> a DUID to name a new one by), making the
-    missing ones in one statement; one query to read them whatever their number."""
+    missing ones in one statement; one query to read them whatever their number. A new server takes
+    the first of its names (lbcore.rules.server_name_choices) no server holds."""
 
     def existing():
         # A big import reads every server rather than send thousands of hosts as parameters.
@@ -106,20 +107,28 @@ def _servers_at(wanted):
         return {s.endpoint: s for s in found if s.endpoint in wanted}
 
     servers = existing()
-    missing = [e for e in wanted if e not in servers]
-    if missing:
-        # ignore_conflicts: a server another change made meanwhile is read back, not made twice.
+    for _attempt in range(3):
+        missing = [e for e in wanted if e not in servers]
+        if not missing:
+            return servers
+        taken = {rules.server_name_key(n) for n in Server.objects.values_list("name", flat=True)}
+        names = rules.derive_server_names(((e, "", [wanted[e]], *e) for e in missing), taken)
+        # ignore_conflicts: a server another change made meanwhile is read back, not made twice; one
+        # whose name another change took meanwhile is missing still, and chooses again.
         Server.objects.bulk_create(
-            [Server(transport=t, host=h, port=p, name=rules.server_name([wanted[(t, h, p)]], h, p)) for t, h, p in missing],
-            ignore_conflicts=True,
+            [Server(transport=t, host=h, port=p, name=names[(t, h, p)]) for t, h, p in missing], ignore_conflicts=True
         )
         servers = existing()
+    missing = [e for e in wanted if e not in servers]
+    if missing:
+        raise IntegrityError(f"Other changes kept taking the names of the new servers {', '.join(map(str, missing))}; try again.")
     return servers
 
 
 def settle_servers(server_ids=None):
     """After rows were added, moved, renamed or removed (`server_ids`; None: every server): a server
-    no row lists any more is deleted, and one no person named takes the name its rows now give it.
+    no row lists any more is deleted, and one no person named takes the name its rows now give it
+    (the first of its choices no other server holds: lbcore.rules.derive_server_names).
 
     Deleted, not kept: a server is what the rows say. One with no rows takes no calls and cannot be
     put into maintenance, so listing it would only show a box that is "drained" because nothing
@@ -137,30 +146,75 @@ def settle_servers(server_ids=None):
     duids = {}
     for server_id, duid in Destination.objects.filter(server__in=servers).values_list("server_id", "duid"):
         duids.setdefault(server_id, []).append(duid)
-    renamed = []
+    derived = {s.pk: s for s in servers.filter(name_edited=False, pk__in=duids.keys()).order_by("pk")}
+    if not derived:
+        return
+    taken = {rules.server_name_key(n) for n in Server.objects.exclude(pk__in=derived.keys()).values_list("name", flat=True)}
+    names = rules.derive_server_names(((s.pk, s.name, duids[s.pk], *s.endpoint) for s in derived.values()), taken)
+    renamed = [s for s in derived.values() if names[s.pk] != s.name]
+    _rename_all(renamed, names)
+
+
+def _rename_all(servers, names):
+    """Give each of `servers` its name in `names` (pk -> name) in bulk. A name one of them leaves for
+    another of them is first freed: the database checks the unique names row by row, so a swap in one
+    statement would clash with itself. The placeholder holds a control character, which no name may."""
     now = timezone.now()
-    for server in servers.filter(name_edited=False, pk__in=duids.keys()):
-        name = rules.server_name(duids[server.pk], server.host, server.port)
-        if name != server.name:
-            server.name, server.updated = name, now
-            renamed.append(server)
-    Server.objects.bulk_update(renamed, ["name", "updated"], batch_size=1000)
+    wanted = {rules.server_name_key(names[s.pk]): s.pk for s in servers}
+    passing = [s for s in servers if wanted.get(rules.server_name_key(s.name), s.pk) != s.pk]
+    for server in passing:
+        server.name = f"\x1frenaming {server.pk}"
+    Server.objects.bulk_update(passing, ["name"], batch_size=1000)
+    for server in servers:
+        server.name, server.updated = names[server.pk], now
+    Server.objects.bulk_update(servers, ["name", "updated"], batch_size=1000)
+
+
+class ServerNameTaken(ValidationError):
+    """A name another server has (ignoring case): the API answers it as a clash (409), naming the field."""
+
+    def __init__(self, name, other):
+        case = "" if other.name == name else f" (as {other.name!r}: names are compared without case)"
+        super().__init__(
+            {
+                "name": f"Another server, {other.transport} {other.hostport}, is named {name!r}{case}: "
+                "choose another name, or rename that server first."
+            }
+        )
+
+
+def check_server_name_free(server, name):
+    """Raises ServerNameTaken when a server other than `server` has `name`, whatever the case."""
+    other = Server.objects.filter(name__iexact=name).exclude(pk=server.pk).first()
+    if other is not None:
+        raise ServerNameTaken(name, other)
 
 
 @transaction.atomic
 def rename_server(server, name, *, actor=None, cause=Cause.USER, reason=""):
     """Name a server (panel, API, admin); an import no longer renames it. An empty name gives it back
-    the name its rows give it. Audited; nothing is published (the proxies route by id)."""
+    the name its rows give it (the first of them no other server has). Names are unique whatever the
+    case: a name another server has raises ServerNameTaken. Audited; nothing is published (the
+    proxies route by id)."""
     server = Server.objects.select_for_update().get(pk=server.pk)
     before = {"name": server.name, "name_edited": server.name_edited}
     name = name.strip()
     if name:
         server.name, server.name_edited = name, True
     else:
-        duids = server.destinations.values_list("duid", flat=True)
-        server.name, server.name_edited = rules.server_name(duids, server.host, server.port), False
+        duids = list(server.destinations.values_list("duid", flat=True))
+        taken = {rules.server_name_key(n) for n in Server.objects.exclude(pk=server.pk).values_list("name", flat=True)}
+        names = rules.derive_server_names([(server.pk, server.name, duids, *server.endpoint)], taken)
+        server.name, server.name_edited = names[server.pk], False
     server.full_clean(validate_constraints=False)
-    server.save(update_fields=["name", "name_edited", "updated"])
+    check_server_name_free(server, server.name)
+    try:
+        with transaction.atomic():
+            server.save(update_fields=["name", "name_edited", "updated"])
+    except IntegrityError:
+        # Another change gave the name to another server since the check: say which.
+        check_server_name_free(server, server.name)
+        raise
     after = {"name": server.name, "name_edited": server.name_edited}
     if before != after:
         _config_event(

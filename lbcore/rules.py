@@ -244,6 +244,77 @@ def server_name(duids, host, port):
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def server_name_key(name):
+    """What makes two server names one: case is ignored (the call lookup finds a server by its name
+    whatever the case, so "AST4" and "ast4" would be one name there). The database's unique
+    constraint on lower(name) says the same."""
+    return name.lower()
+
+
+def server_name_choices(duids, transport, host, port):
+    """The names a server no person named may take, best first: server_name's, then host:port, then
+    transport:host:port (Kamailio's socket notation), then that numbered. Names are unique, and two
+    servers' rows may give the same name (one DUID in two sets, one host:port over UDP and TCP):
+    the second takes its next choice."""
+    base = _base_choices(duids, transport, host, port)
+    yield from base
+    n = 2
+    while True:
+        yield f"{base[-1]} ({n})"
+        n += 1
+
+
+def _base_choices(duids, transport, host, port):
+    hostport = server_name((), host, port)
+    return list(dict.fromkeys((server_name(duids, host, port), hostport, f"{transport}:{hostport}")))
+
+
+def derive_server_names(servers, taken):
+    """{key: name} for servers no person named, each the first of its server_name_choices that no
+    other server holds. `servers`: (key, current name, duids, transport, host, port), in the order
+    they choose; `taken`: the server_name_key of every other server's name.
+
+    Stable: a server keeps the name it has unless a better one of its choices is free, so a name
+    never moves from one server to another because of a change to neither. Of servers whose current
+    names clash, the first in `servers` keeps it."""
+    servers = list(servers)
+    reserved = {}  # name key -> the server's key holding it
+    held = {}  # server's key -> the rank of its current name among its choices
+    for key, current, duids, transport, host, port in servers:
+        rank = _choice_rank(current, duids, transport, host, port)
+        name_key = server_name_key(current)
+        if rank is not None and name_key not in taken and name_key not in reserved:
+            reserved[name_key] = key
+            held[key] = rank
+    names = {}
+    for key, current, duids, transport, host, port in servers:
+        rank = held.get(key)
+        for i, name in enumerate(server_name_choices(duids, transport, host, port)):
+            if rank is not None and i >= rank:
+                names[key] = current
+                break
+            name_key = server_name_key(name)
+            if name_key not in taken and reserved.get(name_key, key) == key:
+                if rank is not None:
+                    del reserved[server_name_key(current)]
+                reserved[name_key] = key
+                names[key] = name
+                break
+    return names
+
+
+def _choice_rank(name, duids, transport, host, port):
+    # Where `name` stands in server_name_choices (compared exactly), None when it is none of them.
+    base = _base_choices(duids, transport, host, port)
+    if name in base:
+        return base.index(name)
+    prefix = f"{base[-1]} ("
+    number = name[len(prefix) : -1] if name.startswith(prefix) and name.endswith(")") else ""
+    if number.isascii() and number.isdigit() and not number.startswith("0") and int(number) >= 2:
+        return len(base) + int(number) - 2
+    return None
+
+
 MIXED = "mixed"
 
 

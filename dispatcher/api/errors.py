@@ -5,7 +5,7 @@ from django.db import IntegrityError
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException
 
-from dispatcher.services import SetInUse
+from dispatcher.services import ServerNameTaken, SetInUse
 
 
 class Conflict(APIException):
@@ -22,12 +22,14 @@ def field_errors(exc):
 
 
 def call_service(func, *args, **kwargs):
-    """Run a dispatcher.services writer; its ValidationError becomes 400, a lost uniqueness race or a
-    set still in use 409."""
+    """Run a dispatcher.services writer; its ValidationError becomes 400, a name another server has,
+    a lost uniqueness race or a set still in use 409."""
     try:
         return func(*args, **kwargs)
     except SetInUse as exc:
         raise Conflict({"setid": exc.reasons}) from None
+    except ServerNameTaken as exc:
+        raise Conflict(field_errors(exc)) from None
     except DjangoValidationError as exc:
         raise serializers.ValidationError(field_errors(exc)) from None
     except IntegrityError as exc:

@@ -336,7 +336,9 @@ class ServerSerializer(serializers.ModelSerializer):
     name = serializers.CharField(
         max_length=100,
         allow_blank=True,
-        help_text="Editable (admin); empty gives back the DUID its rows agree on, else host:port.",
+        help_text="Editable (admin). Unique, whatever the case: a name another server has is refused (409, naming "
+        "the field). Empty gives back the DUID its rows agree on, else host:port (or transport:host:port when "
+        "another server has that name).",
     )
     admin_state = serializers.SerializerMethodField(help_text="The state its rows share, or mixed (see state_summary).")
     state_summary = serializers.SerializerMethodField(

@@ -42,3 +42,13 @@ def test_maintenance_from_the_admin_covers_every_set(admin_client, ast1, monkeyp
 def test_servers_are_not_added_or_deleted_in_the_admin(admin_client, ast1):
     assert admin_client.get(reverse("admin:dispatcher_server_add")).status_code == 403
     assert admin_client.get(reverse("admin:dispatcher_server_delete", args=[ast1.pk])).status_code == 403
+
+
+def test_a_name_another_server_has_is_a_field_error(admin_client, ast1):
+    other = Destination.objects.create(dset=DispatcherSet.objects.get(setid=1), uri="sip:10.0.0.12:5080", duid="ast2").server
+    response = admin_client.post(reverse("admin:dispatcher_server_change", args=[other.pk]), {"name": "AST1"})
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == ["name"] and "udp 10.0.0.11:5080" in errors["name"][0]
+    assert Server.objects.get(pk=other.pk).name == "ast2"
+    assert not StateEvent.objects.filter(subject__startswith="renamed server").exists()

@@ -81,6 +81,28 @@ def test_a_scan_that_stops_early_says_how_far_it_looked(redis, log):
     assert result.calls == [] and result.truncated and result.searched_until is not None
 
 
+def test_a_server_filter_that_names_two_servers_is_refused(as_viewer, log):
+    # A name is unique, but may be another server's id: say so, rather than search one of the two.
+    from dispatcher.models import Server
+
+    first, second = (d.server_id for d in log["dests"][:2])
+    Server.objects.filter(pk=second).update(name=str(first))
+    response = as_viewer.get(URL, {"server": str(first)})
+    assert response.status_code == 400
+    (message,) = response.json()["server"]
+    assert f"is more than one server (id {first}, 'ast1' (udp 127.0.0.1:5081); id {second}, '{first}'" in message
+    assert [c["call_id"] for c in as_viewer.get(URL, {"server": str(second)}).json()["results"]] == ["up-1", "fo-1@x"]
+
+
+def test_a_duid_two_boxes_share_names_one_server(as_viewer, log):
+    # The table's set 2 lists another box under DUID ast1: its server is named by its address, so the
+    # lookup by "ast1" is set 1's box, whichever of the two was made first.
+    from dispatcher.models import Server
+
+    assert Server.objects.filter(name__iexact="ast1").count() == 1
+    assert Server.objects.get(port=5091).name == "127.0.0.1:5091"
+
+
 def test_a_deleted_server_reads_as_its_uri(as_viewer, log):
     d3 = log["dests"][2]
     uri = d3.uri

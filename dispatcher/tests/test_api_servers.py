@@ -132,6 +132,23 @@ def test_an_admin_renames_a_server(as_admin, seed):
     assert Server.objects.get(pk=seed["ast1"].pk).host == "10.0.0.11"
 
 
+def test_a_name_another_server_has_is_refused_naming_the_field(as_admin, seed):
+    # The ops engineer's bug: PATCH {"name": "ast4"} answered 200 while a server was named ast4, and
+    # the call lookup by that name then found the wrong one of the two.
+    url = f"/api/v1/servers/{seed['ast3'].pk}/"
+    for name in ("ast1", "AST1", " ast1 "):
+        response = as_admin.patch(url, {"name": name}, format="json")
+        assert response.status_code == 409, (name, response.content)
+        (message,) = response.json()["name"]
+        assert "udp 10.0.0.11:5080" in message and "choose another name" in message
+    assert "compared without case" in as_admin.patch(url, {"name": "AST1"}, format="json").json()["name"][0]
+    assert Server.objects.get(pk=seed["ast3"].pk).name == "ast3"
+    assert Server.objects.filter(name__iexact="ast1").count() == 1
+    # A server may take its own name in another case.
+    response = as_admin.patch(f"/api/v1/servers/{seed['ast1'].pk}/", {"name": "AST1"}, format="json")
+    assert response.status_code == 200 and response.json()["name"] == "AST1"
+
+
 def test_it_refuses_an_operator_a_rename(as_operator, seed):
     response = as_operator.patch(f"/api/v1/servers/{seed['ast1'].pk}/", {"name": "x"}, format="json")
     assert response.status_code == 403 and "admin role" in response.json()["detail"]

@@ -110,3 +110,56 @@ def test_import_adds_rows_to_a_server_that_exists(db, no_publish):
     import_dispatcher_list("2 sip:10.0.0.11:5080 0 10 weight=40;duid=ast1\n")
     assert Destination.objects.get(dset__setid=2).server == existing.server
     assert Server.objects.count() == 1
+
+
+def test_two_servers_whose_rows_give_one_name_get_two(db, no_publish):
+    # One DUID in two sets on two boxes, one host:port over UDP and TCP: the second server takes its
+    # next name, where it was the first's too (and the call lookup by that name picked one of them).
+    import_dispatcher_list(
+        "1 sip:10.0.0.11:5080 0 0 duid=ast1\n"
+        "2 sip:10.0.0.21:5080 0 0 duid=ast1\n"
+        "3 sip:10.0.0.11:5080;transport=tcp 0 0 duid=ast1\n"
+    )
+    assert servers() == {
+        "ast1": ("udp", "10.0.0.11", 5080, 1),
+        "10.0.0.21:5080": ("udp", "10.0.0.21", 5080, 1),
+        "10.0.0.11:5080": ("tcp", "10.0.0.11", 5080, 1),
+    }
+    one = DispatcherSet.objects.get(setid=1)
+    dest = Destination.objects.create(dset=one, uri="sip:10.0.0.21:5080;transport=tcp", duid="ast2")
+    assert dest.server.name == "ast2"
+    four = DispatcherSet.objects.create(setid=4)
+    dest = Destination.objects.create(dset=four, uri="sip:10.0.0.11:5080;transport=tls", duid="ast1")
+    assert dest.server.name == "tls:10.0.0.11:5080"
+    # Imported again, nothing moves; once ast1's box goes, the next server its rows name ast1 takes it.
+    import_dispatcher_list("2 sip:10.0.0.21:5080 0 0 duid=ast1\n")
+    assert Server.objects.get(host="10.0.0.21", transport="udp").name == "10.0.0.21:5080"
+    Destination.objects.get(uri="sip:10.0.0.11:5080").delete()
+    import_dispatcher_list("2 sip:10.0.0.21:5080 0 0 duid=ast1\n")
+    assert Server.objects.get(host="10.0.0.21", transport="udp").name == "ast1"
+
+
+def test_a_persons_name_is_not_given_to_another_server(db, admin_user, no_publish):
+    one = DispatcherSet.objects.create(setid=1)
+    a = Destination.objects.create(dset=one, uri="sip:10.0.0.11:5080", duid="ast1")
+    services.rename_server(a.server, "ast9", actor=admin_user)
+    # A new row whose DUID is that name: its server is made (no IntegrityError), under its address.
+    b = save_config(Destination(dset=one, uri="sip:10.0.0.19:5080", duid="ast9"))
+    assert (b.server.name, b.server.name_edited) == ("10.0.0.19:5080", False)
+    # A rename to a name another server has, whatever the case, is refused naming the field.
+    with pytest.raises(services.ServerNameTaken) as refused:
+        services.rename_server(b.server, "AST9", actor=admin_user)
+    assert list(refused.value.message_dict) == ["name"]
+    assert Server.objects.get(pk=b.server.pk).name == "10.0.0.19:5080"
+    # Handing the name back to the rows gives the first free one of theirs.
+    services.rename_server(a.server, "ast9-old", actor=admin_user)
+    services.rename_server(b.server, "box", actor=admin_user)
+    services.rename_server(b.server, "")
+    assert Server.objects.get(pk=b.server.pk).name == "ast9"
+
+
+def test_two_servers_swap_names_in_one_import(db, no_publish):
+    # The database checks unique names row by row: a swap in one statement would clash with itself.
+    import_dispatcher_list("1 sip:10.0.0.11:5080 0 0 duid=ast1\n2 sip:10.0.0.12:5080 0 0 duid=ast2\n")
+    import_dispatcher_list("1 sip:10.0.0.11:5080 0 0 duid=ast2\n2 sip:10.0.0.12:5080 0 0 duid=ast1\n")
+    assert {s.host: s.name for s in Server.objects.all()} == {"10.0.0.11": "ast2", "10.0.0.12": "ast1"}

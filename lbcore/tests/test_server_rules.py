@@ -24,6 +24,43 @@ def test_it_names_a_server_by_the_duid_its_rows_agree_on():
     assert rules.server_name([], "2001:db8::1", 5080) == "[2001:db8::1]:5080"
 
 
+def test_a_name_another_server_has_goes_to_the_next_choice():
+    choices = rules.server_name_choices(["ast1"], "tcp", "10.0.0.11", 5080)
+    assert [next(choices) for _ in range(5)] == [
+        "ast1",
+        "10.0.0.11:5080",
+        "tcp:10.0.0.11:5080",
+        "tcp:10.0.0.11:5080 (2)",
+        "tcp:10.0.0.11:5080 (3)",
+    ]
+    udp = (1, "", ["ast1"], "udp", "10.0.0.11", 5080)
+    tcp = (2, "", ["ast1"], "tcp", "10.0.0.11", 5080)
+    # One DUID on two endpoints, one host:port over two transports: never one name twice.
+    assert rules.derive_server_names([udp, tcp], set()) == {1: "ast1", 2: "10.0.0.11:5080"}
+    assert rules.derive_server_names([udp, tcp], {"ast1"}) == {1: "10.0.0.11:5080", 2: "tcp:10.0.0.11:5080"}
+    # Case is ignored: the taken names are keys (server_name_key).
+    assert rules.derive_server_names([udp], {rules.server_name_key("AST1")}) == {1: "10.0.0.11:5080"}
+    taken = {"ast1", "10.0.0.11:5080", "udp:10.0.0.11:5080", "udp:10.0.0.11:5080 (2)"}
+    assert rules.derive_server_names([udp], taken) == {1: "udp:10.0.0.11:5080 (3)"}
+
+
+def test_derived_names_stay_where_they_are():
+    # The tcp server holds host:port (the udp one was made later, or held ast1 then): neither moves.
+    udp = (1, "tcp:10.0.0.11:5080", ["ast1"], "udp", "10.0.0.11", 5080)
+    tcp = (2, "10.0.0.11:5080", ["ast1"], "tcp", "10.0.0.11", 5080)
+    assert rules.derive_server_names([udp, tcp], {"ast1"}) == {1: "udp:10.0.0.11:5080", 2: "10.0.0.11:5080"}
+    udp = (1, "udp:10.0.0.11:5080", ["ast1"], "udp", "10.0.0.11", 5080)
+    assert rules.derive_server_names([udp, tcp], {"ast1"}) == {1: "udp:10.0.0.11:5080", 2: "10.0.0.11:5080"}
+    # A better name set free is taken: here the DUID, once no other server has it.
+    assert rules.derive_server_names([udp, tcp], set()) == {1: "ast1", 2: "10.0.0.11:5080"}
+    # Names that clash (a database from before they were unique): the first keeps it.
+    a, b = (1, "ast1", ["ast1"], "udp", "10.0.0.11", 5080), (2, "ast1", ["ast1"], "udp", "10.0.0.12", 5080)
+    assert rules.derive_server_names([a, b], set()) == {1: "ast1", 2: "10.0.0.12:5080"}
+    # Two rows swap DUIDs: each takes the other's name.
+    a, b = (1, "ast2", ["ast1"], "udp", "10.0.0.11", 5080), (2, "ast1", ["ast2"], "udp", "10.0.0.12", 5080)
+    assert rules.derive_server_names([a, b], set()) == {1: "ast1", 2: "ast2"}
+
+
 def test_its_admin_state_is_its_rows_or_mixed():
     assert rules.server_admin_state(["inactive", "inactive"]) == "inactive"
     assert rules.server_admin_state(["inactive", "active"]) == rules.MIXED
