@@ -1,5 +1,7 @@
 """What the API reads and writes. Writes go through dispatcher.services (see errors.call_service)."""
 
+from collections.abc import Mapping
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -11,6 +13,44 @@ from dispatcher.choices import AdminState, Cause, HealthState
 from dispatcher.models import Destination, DispatcherSet, ProbeSettings, Server, SourceRule, StateEvent
 from dispatcher.validators import normalise_network, validate_network
 from lbcore import rules
+
+# Sent by the browsable API's HTML forms beside the fields; not a field, and never refused.
+FORM_KEYS = {"csrfmiddlewaretoken"}
+
+
+class RefusesWhatItCannotWrite:
+    """A key in a request body that this endpoint cannot write, a read-only field or no field at all,
+    is a 400 naming it: DRF would drop it without a word, and a script that sent {"host": ...} to a
+    server, or "wieght" to a destination, would get 200 and believe it changed something.
+
+    `read_only_reasons` and `unknown_reasons` (field -> message) say why and what to do instead."""
+
+    read_only_reasons = {}
+    unknown_reasons = {}
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            writable = [name for name, f in self.fields.items() if not f.read_only]
+            errors = {}
+            for key in data:
+                field = self.fields.get(key)
+                if key in FORM_KEYS or (field is not None and not field.read_only):
+                    continue
+                if field is None:
+                    errors[key] = [
+                        self.unknown_reasons.get(key) or f"No such field here; the fields it takes: {', '.join(writable)}."
+                    ]
+                else:
+                    errors[key] = [self.read_only_reasons.get(key) or "Read-only: the API shows it and cannot change it."]
+            if errors:
+                # With whatever else is wrong (a field it needs that was misspelt is also missing).
+                try:
+                    super().to_internal_value(data)
+                except serializers.ValidationError as exc:
+                    if isinstance(exc.detail, dict):
+                        errors = {**errors, **exc.detail}
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
 
 
 class ServiceSaveMixin:
@@ -35,7 +75,7 @@ class ServiceSaveMixin:
             raise Conflict({field: [message]})
 
 
-class DispatcherSetSerializer(ServiceSaveMixin, serializers.ModelSerializer):
+class DispatcherSetSerializer(RefusesWhatItCannotWrite, ServiceSaveMixin, serializers.ModelSerializer):
     destination_count = serializers.SerializerMethodField()
 
     class Meta:
@@ -68,7 +108,7 @@ class DispatcherSetSerializer(ServiceSaveMixin, serializers.ModelSerializer):
         return attrs
 
 
-class DestinationSerializer(ServiceSaveMixin, serializers.ModelSerializer):
+class DestinationSerializer(RefusesWhatItCannotWrite, ServiceSaveMixin, serializers.ModelSerializer):
     set = serializers.SlugRelatedField(
         source="dset", slug_field="setid", queryset=DispatcherSet.objects.all(), help_text="The set's setid."
     )
@@ -116,6 +156,14 @@ class DestinationSerializer(ServiceSaveMixin, serializers.ModelSerializer):
         read_only_fields = ["health", "health_changed"]
         validators = []  # the (set, uri) and (set, duid) clashes are 409s, checked in validate()
 
+    read_only_reasons = {
+        "server": "Read-only: a destination's server is the one its URI names; change uri.",
+        "health": "Read-only: health comes from the probes and the proxies; set admin_state to take a destination out.",
+        "health_changed": "Read-only: when the probes or the proxies last changed its health.",
+        "flags": "Read-only: the dispatcher.list flags come from admin_state and probing; set those.",
+        "kamailio_flags": "Read-only: the letters come from admin_state, health and probing; set admin_state or probing.",
+    }
+
     @extend_schema_field(OpenApiTypes.STR)
     def get_kamailio_flags(self, dest):
         return rules.flag_letters(dest.admin_state, dest.health, dest.probing)
@@ -140,7 +188,7 @@ class DestinationSerializer(ServiceSaveMixin, serializers.ModelSerializer):
         return attrs
 
 
-class SourceRuleSerializer(ServiceSaveMixin, serializers.ModelSerializer):
+class SourceRuleSerializer(RefusesWhatItCannotWrite, ServiceSaveMixin, serializers.ModelSerializer):
     set = serializers.SlugRelatedField(
         source="dset", slug_field="setid", queryset=DispatcherSet.objects.all(), help_text="The set's setid."
     )
@@ -167,7 +215,7 @@ class SourceRuleSerializer(ServiceSaveMixin, serializers.ModelSerializer):
         return attrs
 
 
-class ProbeSettingsSerializer(ServiceSaveMixin, serializers.ModelSerializer):
+class ProbeSettingsSerializer(RefusesWhatItCannotWrite, ServiceSaveMixin, serializers.ModelSerializer):
     class Meta:
         model = ProbeSettings
         exclude = ["id"]
@@ -197,7 +245,7 @@ class StateEventSerializer(serializers.ModelSerializer):
         ]
 
 
-class StateChangeSerializer(serializers.Serializer):
+class StateChangeSerializer(RefusesWhatItCannotWrite, serializers.Serializer):
     state = serializers.ChoiceField(
         choices=AdminState.choices, help_text="active (A), inactive (I: maintenance) or disabled (D)."
     )
@@ -316,8 +364,13 @@ class ImportResultSerializer(serializers.Serializer):
     )
 
 
-class ImportRequestSerializer(serializers.Serializer):
+class ImportRequestSerializer(RefusesWhatItCannotWrite, serializers.Serializer):
     text = serializers.CharField(help_text="The dispatcher.list content.", allow_blank=True, trim_whitespace=False)
+
+    unknown_reasons = {
+        "dry_run": "dry_run is a query parameter, not part of the body: POST /api/v1/dispatcher.list?dry_run=1.",
+        "replace": "replace is a query parameter, not part of the body: POST /api/v1/dispatcher.list?replace=1.",
+    }
 
 
 SERVER_ADMIN_STATES = [*AdminState.values, rules.MIXED]
@@ -330,7 +383,7 @@ class ServerSetSerializer(serializers.Serializer):
     active_calls = serializers.IntegerField(allow_null=True, help_text="Calls up through this set; null when unknown.")
 
 
-class ServerSerializer(serializers.ModelSerializer):
+class ServerSerializer(RefusesWhatItCannotWrite, serializers.ModelSerializer):
     """A server with its live figures; they come from the view's LiveFigures (dispatcher.servers)."""
 
     name = serializers.CharField(
@@ -386,6 +439,15 @@ class ServerSerializer(serializers.ModelSerializer):
             "sets",
         ]
         read_only_fields = ["transport", "host", "port"]
+
+    read_only_reasons = {
+        **dict.fromkeys(
+            ("transport", "host", "port"),
+            "Read-only: a server is the endpoint its destinations' URIs name; change the uri of its destinations "
+            "(/api/v1/destinations/), which moves them to the server at the new address.",
+        ),
+        "admin_state": 'Read-only here: POST /api/v1/servers/{id}/state with {"state": ...} changes it in every set.',
+    }
 
     def _figures(self, server):
         return self.context["live"].server(server.id)

@@ -101,3 +101,17 @@ def test_unknown_destination_is_404(as_admin, as_viewer):
 def test_wrong_method_is_405(as_admin, table):
     assert as_admin.put(URL, NEW, format="json").status_code == 405
     assert as_admin.post(f"{URL}{table['dests'][0].pk}/", NEW, format="json").status_code == 405
+
+
+def test_a_field_it_cannot_change_is_refused_naming_it(as_admin, table):
+    dest = table["dests"][0]
+    response = as_admin.patch(f"{URL}{dest.pk}/", {"weight": 7, "health": "up", "server": 99, "wieght": 8}, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert sorted(body) == ["health", "server", "wieght"]
+    assert "change uri" in body["server"][0] and "admin_state" in body["health"][0]
+    assert body["wieght"][0].startswith("No such field here; the fields it takes: set, uri, duid, priority, weight,")
+    assert Destination.objects.get(pk=dest.pk).weight == 50  # nothing of the request was applied
+    response = as_admin.post(URL, {**NEW, "flags": 1}, format="json")
+    assert response.status_code == 400 and "admin_state and probing" in response.json()["flags"][0]
+    assert not Destination.objects.filter(uri=NEW["uri"]).exists()

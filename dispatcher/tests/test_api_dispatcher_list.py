@@ -64,9 +64,19 @@ def test_bad_query_and_body_name_the_field(as_admin, db):
     response = as_admin.generic("POST", URL + "?dry_run=perhaps", "", content_type="text/plain")
     assert response.status_code == 400 and list(response.json()) == ["dry_run"]
     response = as_admin.post(URL, {"txt": "1 sip:127.0.0.1:5099"}, format="json")
-    assert response.status_code == 400 and list(response.json()) == ["text"]
+    assert response.status_code == 400 and sorted(response.json()) == ["text", "txt"]
     response = as_admin.generic("POST", URL, b"1 sip:127.0.0.1:5099 0 0 x=\xff", content_type="text/plain")
     assert response.status_code == 400 and list(response.json()) == ["text"]
+
+
+def test_dry_run_in_the_body_is_refused_not_ignored(as_admin, db):
+    # It was dropped without a word, and the import made for real what the client meant to preview.
+    response = as_admin.post(URL, {"text": "1 sip:127.0.0.1:5099\n", "dry_run": True}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "dry_run": ["dry_run is a query parameter, not part of the body: POST /api/v1/dispatcher.list?dry_run=1."]
+    }
+    assert not Destination.objects.filter(uri="sip:127.0.0.1:5099").exists()
 
 
 def test_it_requires_authentication(anonymous):

@@ -127,9 +127,6 @@ def test_an_admin_renames_a_server(as_admin, seed):
     response = as_admin.patch(f"/api/v1/servers/{seed['ast1'].pk}/", {"name": "Asterisk A"}, format="json")
     assert response.status_code == 200 and response.json()["name"] == "Asterisk A"
     assert Server.objects.get(pk=seed["ast1"].pk).name_edited
-    # The endpoint is what the server is: not editable.
-    as_admin.patch(f"/api/v1/servers/{seed['ast1'].pk}/", {"host": "10.9.9.9"}, format="json")
-    assert Server.objects.get(pk=seed["ast1"].pk).host == "10.0.0.11"
 
 
 def test_a_name_another_server_has_is_refused_naming_the_field(as_admin, seed):
@@ -147,6 +144,31 @@ def test_a_name_another_server_has_is_refused_naming_the_field(as_admin, seed):
     # A server may take its own name in another case.
     response = as_admin.patch(f"/api/v1/servers/{seed['ast1'].pk}/", {"name": "AST1"}, format="json")
     assert response.status_code == 200 and response.json()["name"] == "AST1"
+
+
+def test_a_field_it_cannot_change_is_refused_naming_it(as_admin, seed):
+    # PATCH {"host": ...} answered 200 and changed nothing: the endpoint is what the server is.
+    url = f"/api/v1/servers/{seed['ast1'].pk}/"
+    response = as_admin.patch(url, {"name": "Asterisk A", "host": "10.9.9.9", "port": 5090}, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert sorted(body) == ["host", "port"]
+    assert "change the uri of its destinations" in body["host"][0]
+    assert Server.objects.get(pk=seed["ast1"].pk).name == "ast1"  # nothing of the request was applied
+    response = as_admin.patch(url, {"drained": True}, format="json")
+    assert response.status_code == 400 and "Read-only" in response.json()["drained"][0]
+    response = as_admin.patch(url, {"admin_state": "inactive"}, format="json")
+    assert response.status_code == 400 and "/state" in response.json()["admin_state"][0]
+    response = as_admin.patch(url, {"nmae": "Asterisk A"}, format="json")
+    assert response.status_code == 400 and response.json() == {"nmae": ["No such field here; the fields it takes: name."]}
+    assert Server.objects.get(pk=seed["ast1"].pk).host == "10.0.0.11"
+
+
+def test_a_state_change_refuses_what_it_cannot_do(as_operator, seed):
+    # {"sets": [1]} would have put the server into maintenance in every set without a word.
+    response = as_operator.post(f"/api/v1/servers/{seed['ast1'].pk}/state", {"state": "inactive", "sets": [1]}, format="json")
+    assert response.status_code == 400 and list(response.json()) == ["sets"]
+    assert set(seed["ast1"].destinations.values_list("admin_state", flat=True)) == {"active"}
 
 
 def test_it_refuses_an_operator_a_rename(as_operator, seed):

@@ -63,6 +63,16 @@ def test_it_updates_a_set(as_admin, table):
     assert DispatcherSet.objects.get(setid=1).algorithm == 8
 
 
+def test_a_field_it_cannot_change_is_refused_naming_it(as_admin, table):
+    response = as_admin.patch(f"{URL}1/", {"algorithm": 8, "destination_count": 0, "algoritm": 9}, format="json")
+    assert response.status_code == 400 and sorted(response.json()) == ["algoritm", "destination_count"]
+    assert response.json()["destination_count"] == ["Read-only: the API shows it and cannot change it."]
+    assert DispatcherSet.objects.get(setid=1).algorithm != 8
+    response = as_admin.post("/api/v1/source-rules/", {"network": "192.0.2.0/24", "set": 1, "id": 7}, format="json")
+    assert response.status_code == 400 and list(response.json()) == ["id"]
+    assert not SourceRule.objects.exists()
+
+
 def test_unknown_set_is_404(as_admin, as_viewer):
     assert as_viewer.get(f"{URL}99/").status_code == 404
     assert as_admin.delete(f"{URL}99/").status_code == 404
