@@ -92,6 +92,12 @@ class DestinationAdmin(AuditedAdmin):
     readonly_fields = ("server", "health", "health_changed", "created", "updated")
     actions = ["make_active", "make_inactive"]
 
+    def get_changeform_initial_data(self, request):
+        # A new row's weight as the panel's form and the API give it, not the model's 0 (a backup).
+        initial = super().get_changeform_initial_data(request)
+        initial.setdefault("weight", services.new_destination_weight(initial.get("dset")))
+        return initial
+
     @admin.display(description="flags")
     def flags_letters(self, obj):
         return f"{rules.flag_letters(obj.admin_state, None, obj.probing)} ({obj.flags})"

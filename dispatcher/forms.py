@@ -8,6 +8,7 @@ from dispatcher.choices import ALGORITHM_HELP, PROBE_PRESETS, AdminState, Algori
 from dispatcher.kamailio_list import ATTRS_WITH_FIELDS, parse_attrs, without_field_attrs
 from dispatcher.kamailio_weight import outside_kamailio, weight_problem
 from dispatcher.models import Destination, DispatcherSet, ProbeSettings, ProxySettings, SourceRule
+from dispatcher.services import new_destination_weight
 
 
 class StateChangeForm(forms.Form):
@@ -73,9 +74,9 @@ class DestinationForm(forms.ModelForm):
     def __init__(self, *args, initial=None, **kwargs):
         super().__init__(*args, initial=initial, **kwargs)
         # A new row starts with the weight its set's rows carry (1 in an empty or unknown set), not the
-        # model's 0, which a dispatcher.list line without weight= keeps (services.import_list).
+        # model's 0, which a dispatcher.list line without weight= keeps; the API's default is the same.
         if self.instance.pk is None and "weight" not in (initial or {}):
-            self.initial["weight"] = _usual_weight((initial or {}).get("dset"))
+            self.initial["weight"] = new_destination_weight((initial or {}).get("dset"))
         # The attributes that have their own fields are edited there; save_config writes them back in.
         self.initial["attrs"] = without_field_attrs(self.initial.get("attrs") or "")
 
@@ -117,12 +118,6 @@ class DestinationForm(forms.ModelForm):
             if field in ATTRS_WITH_FIELDS:
                 label = self.fields[field].label
                 self.add_error("attrs", f"{key}={value or ''}: set this in the {label} field, which writes {field}= itself.")
-
-
-def _usual_weight(dset_pk):
-    """The weight most of the set's rows carry, 1 when there are none."""
-    weights = list(Destination.objects.filter(dset=dset_pk).values_list("weight", flat=True)) if str(dset_pk).isdigit() else []
-    return max(set(weights), key=weights.count) if weights else 1
 
 
 class SourceRuleForm(forms.ModelForm):

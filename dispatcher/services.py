@@ -72,6 +72,19 @@ def _subject(dest):
     return f"set {dest.dset.setid} {dest.uri}" + (f" ({dest.duid})" if dest.duid else "")
 
 
+# --- destinations -----------------------------------------------------------------
+
+
+def new_destination_weight(dset_pk):
+    """The weight a new destination gets when nobody says (the panel's form starts with it, the API
+    uses it when a POST has no weight): the weight most of the set's rows carry, 1 when there are
+    none or the set is not known. Never the model's 0 by accident, which in a weighted set means a
+    backup (calls only when every weighted row fails); a dispatcher.list line without weight= keeps
+    Kamailio's 0 (import_dispatcher_list)."""
+    weights = list(Destination.objects.filter(dset=dset_pk).values_list("weight", flat=True)) if str(dset_pk).isdigit() else []
+    return max(set(weights), key=weights.count) if weights else 1
+
+
 # --- servers ----------------------------------------------------------------------
 
 

@@ -155,6 +155,16 @@ class DestinationSerializer(RefusesWhatItCannotWrite, ServiceSaveMixin, serializ
         ]
         read_only_fields = ["health", "health_changed"]
         validators = []  # the (set, uri) and (set, duid) clashes are 409s, checked in validate()
+        extra_kwargs = {
+            "weight": {
+                "required": False,
+                "help_text": "Share of calls in sets using algorithm 4, 9 or 11. Omitted on create: the weight most of "
+                "the set's destinations carry, 1 in an empty set, as the panel's form starts with (never 0 by "
+                "accident: 0 in a weighted set means a backup, calls only when every destination with a weight "
+                "fails, Kamailio's meaning). Kamailio reads 1-100 only: the dispatcher.list export refuses a "
+                "larger weight unless told to write it anyway.",
+            }
+        }
 
     read_only_reasons = {
         "server": "Read-only: a destination's server is the one its URI names; change uri.",
@@ -179,6 +189,8 @@ class DestinationSerializer(RefusesWhatItCannotWrite, ServiceSaveMixin, serializ
 
     def validate(self, attrs):
         dset = attrs.get("dset", getattr(self.instance, "dset", None))
+        if self.instance is None and "weight" not in attrs:
+            attrs["weight"] = services.new_destination_weight(dset.pk)
         uri = attrs.get("uri", getattr(self.instance, "uri", None))
         duid = attrs.get("duid", getattr(self.instance, "duid", ""))
         same_set = Destination.objects.filter(dset=dset)

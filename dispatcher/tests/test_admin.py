@@ -24,6 +24,14 @@ def test_destination_search_and_filters(admin_client, table):
     assert b"sip:127.0.0.1:5081" in response.content
 
 
+def test_a_new_destination_in_the_admin_starts_with_the_forms_weight(admin_client, table):
+    # Not the model's 0, which in a weighted set makes a backup.
+    form = admin_client.get(reverse("admin:dispatcher_destination_add")).context["adminform"].form
+    assert form.initial["weight"] == 1
+    form = admin_client.get(reverse("admin:dispatcher_destination_add"), {"dset": table.pk}).context["adminform"].form
+    assert form.initial["weight"] == 50
+
+
 def test_saving_in_the_admin_is_audited(admin_client, table, monkeypatch):
     monkeypatch.setattr("dispatcher.publisher.publish_table", lambda: None)
     dest = Destination.objects.get()

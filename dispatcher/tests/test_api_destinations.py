@@ -103,6 +103,31 @@ def test_wrong_method_is_405(as_admin, table):
     assert as_admin.post(f"{URL}{table['dests'][0].pk}/", NEW, format="json").status_code == 405
 
 
+def test_a_new_destination_without_weight_gets_the_forms_weight_not_0(as_admin, table):
+    # 0 in a weighted set means a backup: a script that forgot the field made one without a word.
+    from dispatcher.models import DispatcherSet
+
+    new = {k: v for k, v in NEW.items() if k != "weight"}
+    Destination.objects.filter(dset__setid=1).update(weight=30)
+    response = as_admin.post(URL, new, format="json")
+    assert response.status_code == 201 and response.json()["weight"] == 30  # the weight the set's rows carry
+    DispatcherSet.objects.create(setid=3, name="empty")
+    response = as_admin.post(URL, {**new, "set": 3, "uri": "sip:127.0.0.1:5098"}, format="json")
+    assert response.status_code == 201 and response.json()["weight"] == 1  # as the form, in an empty set
+    assert Destination.objects.get(uri="sip:127.0.0.1:5098").attrs == "weight=1;duid=ast9"
+    # Said is kept, 0 included; an update without weight keeps the row's.
+    response = as_admin.post(URL, {**new, "set": 3, "uri": "sip:127.0.0.1:5097", "duid": "", "weight": 0}, format="json")
+    assert response.status_code == 201 and response.json()["weight"] == 0
+    dest = Destination.objects.get(uri="sip:127.0.0.1:5097")
+    assert as_admin.patch(f"{URL}{dest.pk}/", {"priority": 3}, format="json").json()["weight"] == 0
+
+
+def test_the_schema_says_what_an_omitted_weight_is(as_viewer, db):
+    schema = as_viewer.get("/api/schema/?format=json").json()["components"]["schemas"]
+    weight = schema["Destination"]["properties"]["weight"]
+    assert "Omitted on create: the weight most of the set's destinations carry, 1 in an empty set" in weight["description"]
+
+
 def test_a_field_it_cannot_change_is_refused_naming_it(as_admin, table):
     dest = table["dests"][0]
     response = as_admin.patch(f"{URL}{dest.pk}/", {"weight": 7, "health": "up", "server": 99, "wieght": 8}, format="json")
