@@ -16,12 +16,18 @@ from lbcore import rules
 
 # Sent by the browsable API's HTML forms beside the fields; not a field, and never refused.
 FORM_KEYS = {"csrfmiddlewaretoken"}
+# When the object was made or last changed: in every GET body, moved by every write, so a body sent
+# back after a change elsewhere carries an old one. Nobody asks to change them by sending them.
+STAMPS = {"created", "updated", "health_changed", "admin_changed"}
 
 
 class RefusesWhatItCannotWrite:
     """A key in a request body that this endpoint cannot write, a read-only field or no field at all,
     is a 400 naming it: DRF would drop it without a word, and a script that sent {"host": ...} to a
     server, or "wieght" to a destination, would get 200 and believe it changed something.
+
+    A read-only field sent with the value it has now is no change asked for, and passes: a script
+    that GETs an object, edits one field and PUTs the whole body back keeps working.
 
     `read_only_reasons` and `unknown_reasons` (field -> message) say why and what to do instead."""
 
@@ -32,10 +38,18 @@ class RefusesWhatItCannotWrite:
         if isinstance(data, Mapping):
             writable = [name for name, f in self.fields.items() if not f.read_only]
             errors = {}
+            current = None
             for key in data:
                 field = self.fields.get(key)
                 if key in FORM_KEYS or (field is not None and not field.read_only):
                     continue
+                if field is not None and key in STAMPS:
+                    continue
+                if field is not None and self.instance is not None:
+                    if current is None:
+                        current = self.to_representation(self.instance)
+                    if key in current and current[key] == data[key]:
+                        continue  # what it is already: a GET body sent back
                 if field is None:
                     errors[key] = [
                         self.unknown_reasons.get(key) or f"No such field here; the fields it takes: {', '.join(writable)}."

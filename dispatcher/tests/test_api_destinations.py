@@ -140,3 +140,16 @@ def test_a_field_it_cannot_change_is_refused_naming_it(as_admin, table):
     response = as_admin.post(URL, {**NEW, "flags": 1}, format="json")
     assert response.status_code == 400 and "admin_state and probing" in response.json()["flags"][0]
     assert not Destination.objects.filter(uri=NEW["uri"]).exists()
+
+
+def test_a_get_body_sent_back_with_one_field_changed_is_accepted(as_admin, table):
+    # GET, edit, PUT the whole body: the read-only fields carry the values they have, no change asked
+    dest = table["dests"][0]
+    body = as_admin.get(f"/api/v1/destinations/{dest.pk}/").json()
+    body["weight"] = 42
+    response = as_admin.put(f"/api/v1/destinations/{dest.pk}/", body, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["weight"] == 42
+    body["health"] = "up" if body["health"] != "up" else "down"  # a read-only field, changed: refused
+    response = as_admin.put(f"/api/v1/destinations/{dest.pk}/", body, format="json")
+    assert response.status_code == 400 and list(response.json()) == ["health"]
