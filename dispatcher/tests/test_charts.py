@@ -57,3 +57,18 @@ def test_the_sparkline_fits_its_box():
     xs_ys = [tuple(map(float, p.split(","))) for p in chart.lines[0].split()]
     assert all(0 <= x <= charts.SPARK_WIDTH and 0 <= y <= charts.SPARK_HEIGHT for x, y in xs_ys)
     assert xs_ys[-1][1] < xs_ys[0][1]  # 8 calls drawn above 0
+
+
+def test_a_chart_with_no_measured_value_has_no_peak_only_a_scale():
+    """The scale needs a top (1); the caption's max must not be it: no reply, no max (issue: "max 1.0 ms")."""
+    timeouts = charts.rtt_chart([{"t": T0 - 60 + i, "rtt_ms": None, "code": None} for i in range(33)])
+    assert timeouts.peak is None and timeouts.y_max == 1.0 and len(timeouts.marks) == 33
+    idle = charts.sparkline([{"t": T0 - 20, "active": 0}, {"t": T0 - 10, "active": 0}], now=T0)
+    assert idle.peak == 0 and idle.y_max == 1
+    assert charts.calls_chart([{"t": T0 - 60, "active": 0}], now=T0).peak == 0
+
+
+def test_the_peak_is_the_largest_measured_value():
+    chart = charts.rtt_chart([{"t": T0 - 2, "rtt_ms": 0.4, "code": 200}, {"t": T0 - 1, "rtt_ms": None, "code": None}])
+    assert chart.peak == 0.4
+    assert charts.sparkline([{"t": T0 - 20, "active": 3}, {"t": T0 - 10, "active": 7}], now=T0).peak == 7

@@ -39,6 +39,31 @@ def test_it_draws_the_rtt_of_the_last_probes(as_viewer, cluster, redis):
     assert "last 4 probes" in html and "max 5.0 ms" in html
 
 
+def caption(html, testid):
+    start = html.index(f'data-testid="{testid}"')
+    return html[start : html.index("</h3>", start)]
+
+
+def test_an_rtt_chart_of_timeouts_claims_no_max(as_viewer, cluster, redis):
+    """Every probe timed out: the caption said "max 1.0 ms", the top of an empty scale."""
+    ast1 = cluster["ast1"]
+    for i in range(33):
+        redis.lpush(contract.rtt_key(ast1.id), json.dumps({"t": time.time() - 60 + i, "rtt_ms": None, "code": None}))
+    html = as_viewer.get(f"/destinations/{ast1.id}/").content.decode()
+    text = caption(html, "rtt-caption")
+    assert "last 33 probes" in text and "no reply to any of them" in text and "max" not in text
+    chart = html.split('data-testid="rtt-chart"')[1].split("</svg>")[0]
+    assert chart.count("<circle") == 33 and " ms</text>" not in chart  # no value on the scale either
+
+
+def test_a_calls_history_of_zeros_claims_no_max(as_viewer, cluster, redis):
+    ast1 = cluster["ast1"]
+    for i in range(6):
+        redis.lpush(contract.calls_key(ast1.id), json.dumps({"t": round(time.time() - 60 + 10 * i, 1), "active": 0}))
+    text = caption(as_viewer.get(f"/destinations/{ast1.id}/").content.decode(), "calls-history-caption")
+    assert "no calls this hour" in text and "max" not in text
+
+
 def test_it_draws_calls_by_proxy(as_viewer, cluster, redis):
     ast1 = cluster["ast1"]
     write_node(redis, "proxy-a", destinations={ast1.id: {"active": 6}})

@@ -208,6 +208,18 @@ def test_the_sparkline_sums_the_server_s_sets_per_sample(as_viewer, seed, redis)
     assert 'data-testid="sparkline"' in ast1 and "up to 19, now 19" in ast1
 
 
+def test_a_server_with_no_calls_all_hour_shows_no_max(as_viewer, seed, redis):
+    """Its sparkline said "max 1" (the scale's top) and "up to 1" for an hour of zeros."""
+    rows, now = seed["rows"], time.time()
+    for i in range(5):
+        t = round(now - 50 + 10 * i, 1)
+        for setid in (1, 2):
+            redis.lpush(contract.calls_key(rows[(setid, 1)].id), json.dumps({"t": t, "active": 0}))
+    ast1 = server_html(as_viewer.get("/").content.decode(), seed["ast1"])
+    assert 'data-testid="sparkline"' in ast1 and "no calls this hour" in ast1
+    assert "max 1" not in ast1 and "up to 1" not in ast1
+
+
 def test_the_page_polls_its_fragment(as_viewer, seed, redis):
     page = as_viewer.get("/").content.decode()
     assert 'hx-get="/" hx-trigger="every 2s"' in page

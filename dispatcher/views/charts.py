@@ -33,7 +33,10 @@ class Chart:
     marks: list = field(default_factory=list)  # (x, y) of probes that timed out or failed
     bars: list = field(default_factory=list)  # dicts: x, y, w, h, label, value
     ticks: list = field(default_factory=list)  # time axis: dicts x, label
-    y_max: float = 0.0
+    y_max: float = 0.0  # the top of the scale: never a figure to print (1 when nothing was measured)
+    # the largest value measured: None when no sample carries one (every probe timed out); what a
+    # caption may call the max. A scale is not a measurement: print this, never y_max.
+    peak: float | None = None
     empty: bool = True
     count: int = 0
     baseline: float = HEIGHT - PAD
@@ -88,7 +91,8 @@ def rtt_chart(samples):
     if not samples:
         return chart
     rtts = [s.get("rtt_ms") for s in samples]
-    chart.y_max = max([r for r in rtts if r is not None], default=1.0) or 1.0
+    chart.peak = max((r for r in rtts if r is not None), default=None)
+    chart.y_max = chart.peak or 1.0
     times = [s.get("t") for s in samples]
     timed = all(isinstance(t, int | float) for t in times) and times[-1] > times[0]
     if timed:
@@ -113,7 +117,8 @@ def bar_chart(items):
     chart = Chart()
     if not items:
         return chart
-    chart.y_max = max(v for _, v in items) or 1
+    chart.peak = max(v for _, v in items)
+    chart.y_max = chart.peak or 1
     slot = (WIDTH - 2 * PAD) / len(items)
     usable_h = HEIGHT - 2 * PAD
     for i, (label, value) in enumerate(items):
@@ -139,7 +144,8 @@ def _series(chart, samples, *, start, end, left, right, top, bottom):
     if not inside:
         return None
     values = [int(s.get("active", 0)) for s in inside]
-    chart.y_max = max(values) or 1
+    chart.peak = max(values)
+    chart.y_max = chart.peak or 1
     x_of = _time_x(start, end, left, right)
     gap = GAP_INTERVALS * contract.CALLS_SAMPLE_SECONDS
     runs, previous = [], None
