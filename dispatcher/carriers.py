@@ -69,6 +69,7 @@ class CarrierRow:
 
     @property
     def setup_p50(self):
+        """The histogram bucket the median setup time lies in (lbcore.carriers.SetupBucket), None with no calls."""
         return lc.quantile(self.figures["setup_buckets"], 0.5)
 
     @property

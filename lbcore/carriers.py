@@ -14,13 +14,15 @@ The shape of one carrier there:
 calls = answered + canceled + redirected + every failure class. Setup time is from the INVITE's
 arrival to the final response sent (the 2xx for an answered call); a canceled call is not in it,
 its length being the caller's choice. Fixed buckets, the same on every node, so the panel adds
-nodes' histograms bucket by bucket and takes quantiles from the sum.
+nodes' histograms bucket by bucket and takes quantiles from the sum. A quantile is the bucket it falls
+in (`quantile`), never a point interpolated inside it.
 
 Counted at the final response, so calls still ringing are in no figure but `cps`. An INVITE refused
 statelessly for overload (Router.shed) is a call failed 5xx with no setup time.
 """
 
 import bisect
+from typing import NamedTuple
 
 FAILURE_CLASSES = ("4xx", "5xx", "6xx", "timeout")
 ANSWERED, CANCELED, REDIRECTED = "answered", "canceled", "redirected"
@@ -114,9 +116,21 @@ def answer_rate(answered, calls):
     return answered / calls if calls else None
 
 
+class SetupBucket(NamedTuple):
+    """Where a setup-time quantile lies, as far as a histogram knows: above `low` and at most `high`
+    (seconds), `high` None past the last edge. A point inside the bucket would be invented: 100 calls
+    of 2-4 ms are "at most 50 ms", never "25 ms"."""
+
+    low: float
+    high: float | None
+
+
 def quantile(buckets, q):
-    """The q-quantile of a setup histogram, interpolated inside its bucket (as Prometheus'
-    histogram_quantile does); None with no calls. In the overflow bucket: the last edge (a floor)."""
+    """The bucket that holds the q-quantile of a setup histogram (SetupBucket); None with no calls.
+
+    Only the bucket is known: no interpolation inside it (Prometheus' histogram_quantile would say
+    25 ms for calls that all took 3 ms). Every reader (the Carriers page, the API, /metrics) takes
+    its figure from here: the page shows the bucket, the API and /metrics its upper bound."""
     total = sum(buckets)
     if not total:
         return None
@@ -124,9 +138,11 @@ def quantile(buckets, q):
     seen = 0
     for i, n in enumerate(buckets):
         if n and seen + n >= rank:
-            if i == len(SETUP_EDGES):
-                return float(SETUP_EDGES[-1])
-            low = SETUP_EDGES[i - 1] if i else 0.0
-            return low + (SETUP_EDGES[i] - low) * (rank - seen) / n
+            return _bucket(i)
         seen += n
-    return float(SETUP_EDGES[-1])
+    return _bucket(len(SETUP_EDGES))
+
+
+def _bucket(i):
+    low = float(SETUP_EDGES[i - 1]) if i else 0.0
+    return SetupBucket(low, float(SETUP_EDGES[i]) if i < len(SETUP_EDGES) else None)

@@ -5,6 +5,8 @@ as Prometheus' rate() expects). `lbpanel_carrier_figures_partial` is 1 while the
 (a proxy stopped reporting or restarted, or none reports): the page says what.
 """
 
+import math
+
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from dispatcher.carriers import carrier_figures
@@ -28,7 +30,9 @@ def carrier_metrics(snap):
     )
     setup = GaugeMetricFamily(
         "lbpanel_carrier_setup_seconds",
-        "Setup time (INVITE received to final response sent, canceled calls left out); absent with no calls.",
+        "Setup time (INVITE received to final response sent, canceled calls left out), an upper bound: the quantile is "
+        "at most this, the top of the histogram bucket it falls in (buckets are the resolution; no point inside one is "
+        "claimed); +Inf past the last bucket edge; absent with no calls.",
         labels=["carrier", "quantile"],
     )
     partial = GaugeMetricFamily(
@@ -45,7 +49,7 @@ def carrier_metrics(snap):
         if figures.cps_known:
             cps.add_metric(name, row.cps)
         for q in SETUP_QUANTILES:
-            value = quantile(row.figures["setup_buckets"], q)
-            if value is not None:
-                setup.add_metric([row.name, str(q)], value)
+            bucket = quantile(row.figures["setup_buckets"], q)
+            if bucket is not None:
+                setup.add_metric([row.name, str(q)], math.inf if bucket.high is None else bucket.high)
     yield from (calls, answered, failures, cps, setup, partial)

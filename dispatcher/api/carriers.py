@@ -22,6 +22,11 @@ class RecentSerializer(serializers.Serializer):
     failed = serializers.IntegerField()
 
 
+class SetupRangeSerializer(serializers.Serializer):
+    low = serializers.FloatField(help_text="Seconds: the quantile is above this (0: the first bucket).")
+    high = serializers.FloatField(allow_null=True, help_text="Seconds: the quantile is at most this; null past the last edge.")
+
+
 class CarrierSerializer(serializers.Serializer):
     name = serializers.CharField(help_text='The source rule\'s description (else its network), or "other".')
     networks = serializers.ListField(child=serializers.CharField())
@@ -36,14 +41,39 @@ class CarrierSerializer(serializers.Serializer):
     cps = serializers.FloatField(
         allow_null=True, help_text="New INVITEs per second over the last 10 s; null when no proxy reports."
     )
-    setup_p50 = serializers.FloatField(allow_null=True, help_text="Seconds from INVITE to final response; null with no calls.")
-    setup_p95 = serializers.FloatField(allow_null=True)
+    setup_p50 = serializers.SerializerMethodField(
+        help_text="Seconds from INVITE to final response: an upper bound, the median is at most this. Setup times are "
+        "counted in buckets (setup_buckets), so this is the top of the bucket the median falls in (setup_p50_range), "
+        "never a point inside it. null with no calls, or when the median is past the last bucket edge."
+    )
+    setup_p95 = serializers.SerializerMethodField(help_text="As setup_p50, for the 95th percentile.")
+    setup_p50_range = serializers.SerializerMethodField(
+        help_text="The bucket the median setup time falls in: above `low` and at most `high` seconds; `high` null past "
+        f"the last edge ({SETUP_EDGES[-1]} s). null with no calls."
+    )
+    setup_p95_range = serializers.SerializerMethodField(help_text="As setup_p50_range, for the 95th percentile.")
     setup_buckets = serializers.ListField(
         child=serializers.IntegerField(),
         source="figures.setup_buckets",
         help_text=f"Calls by setup time, bucket upper bounds {list(SETUP_EDGES)} s, then the slower ones.",
     )
     recent = serializers.SerializerMethodField()
+
+    @extend_schema_field({"type": "number", "format": "double", "nullable": True})
+    def get_setup_p50(self, row):
+        return row.setup_p50.high if row.setup_p50 else None
+
+    @extend_schema_field({"type": "number", "format": "double", "nullable": True})
+    def get_setup_p95(self, row):
+        return row.setup_p95.high if row.setup_p95 else None
+
+    @extend_schema_field(SetupRangeSerializer(allow_null=True))
+    def get_setup_p50_range(self, row):
+        return row.setup_p50._asdict() if row.setup_p50 else None
+
+    @extend_schema_field(SetupRangeSerializer(allow_null=True))
+    def get_setup_p95_range(self, row):
+        return row.setup_p95._asdict() if row.setup_p95 else None
 
     @extend_schema_field(RecentSerializer)
     def get_recent(self, row):

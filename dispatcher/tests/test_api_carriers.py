@@ -19,8 +19,18 @@ def test_it_answers_each_carriers_figures(as_viewer, redis):
     assert (a["calls"], a["answered"], a["answer_rate"], a["cps"]) == (10, 7, 0.7, 1.5)
     assert a["failures"] == {"4xx": 0, "5xx": 2, "6xx": 0, "timeout": 1}
     assert a["networks"] == ["203.0.113.10/32", "203.0.113.11/32"] and a["sets"] == [2]
-    assert a["setup_p50"] == 0.025 and a["recent"] == {"seconds": 300, "calls": 10, "answered": 7, "failed": 3}
+    assert a["recent"] == {"seconds": 300, "calls": 10, "answered": 7, "failed": 3}
+    # every call took 40 ms: the median is at most 50 ms (the bucket's top), not an interpolated 25 ms
+    assert (a["setup_p50"], a["setup_p50_range"]) == (0.05, {"low": 0.0, "high": 0.05})
     assert (rows["Carrier B"]["calls"], rows["Carrier B"]["answer_rate"], rows["Carrier B"]["setup_p95"]) == (0, None, None)
+    assert rows["Carrier B"]["setup_p95_range"] is None
+
+
+def test_a_setup_quantile_past_the_last_bucket_has_no_upper_bound(as_viewer, redis):
+    two_carriers()
+    write_carriers(redis, "lb-a", {"Carrier A": figures(2, 2, setup=[200.0, 300.0])})
+    a = as_viewer.get(URL).json()["carriers"][0]
+    assert (a["setup_p95"], a["setup_p95_range"]) == (None, {"low": 120.0, "high": None})
 
 
 def test_a_proxy_that_stopped_reporting_makes_it_partial_with_why(as_viewer, redis):

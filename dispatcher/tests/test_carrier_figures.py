@@ -26,7 +26,7 @@ def test_two_live_proxies_add_up_and_quantiles_come_from_their_merged_histograms
     assert (a.calls, a.answered, a.answer_rate) == (20, 17, 0.85)
     assert a.failed == {"4xx": 0, "5xx": 2, "6xx": 0, "timeout": 1} and a.failures == 3
     assert a.cps == 2.0
-    assert a.setup_p50 == 0.05 and 2 < a.setup_p95 < 3
+    assert a.setup_p50 == (0.0, 0.05) and a.setup_p95 == (2, 3)  # the buckets: no point inside one is known
 
 
 def test_a_stale_heartbeat_makes_the_figures_partial_and_says_which_proxy(db, redis):

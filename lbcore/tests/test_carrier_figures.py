@@ -29,9 +29,18 @@ def test_quantiles_come_from_the_merged_buckets_of_several_nodes():
     c.add_figures(merged, a)
     c.add_figures(merged, b)
     assert merged["setup_buckets"][0] == 50 and merged["setup_buckets"][c.setup_bucket(2.5)] == 50
-    assert c.quantile(merged["setup_buckets"], 0.5) == pytest.approx(0.05)  # the top of the fast half
-    # 95 % of 100 calls: the 45th of the 50 slow ones, interpolated between 2 and 3 s
-    assert c.quantile(merged["setup_buckets"], 0.95) == pytest.approx(2 + 45 / 50)
+    assert c.quantile(merged["setup_buckets"], 0.5) == (0.0, 0.05)  # the fast half's bucket
+    # 95 % of 100 calls: the 45th of the 50 slow ones, somewhere between 2 and 3 s: no point in it is known
+    assert c.quantile(merged["setup_buckets"], 0.95) == (2, 3)
+
+
+def test_a_quantile_is_its_bucket_never_a_point_interpolated_inside_it():
+    """Every call took 2-4 ms: the page said p50 25 ms, p95 48 ms (points made up inside 0-50 ms)."""
+    buckets = c.empty_figures()["setup_buckets"]
+    for seconds in (0.002, 0.003, 0.004) * 10:
+        buckets[c.setup_bucket(seconds)] += 1
+    assert c.quantile(buckets, 0.5) == c.SetupBucket(0.0, 0.05)
+    assert c.quantile(buckets, 0.95) == c.SetupBucket(0.0, 0.05)
 
 
 def test_no_calls_has_no_quantile_nor_answer_rate():
@@ -40,10 +49,10 @@ def test_no_calls_has_no_quantile_nor_answer_rate():
     assert c.answer_rate(3, 4) == 0.75
 
 
-def test_the_overflow_bucket_reads_as_the_last_edge():
+def test_the_overflow_bucket_is_above_the_last_edge_with_no_upper_bound():
     buckets = c.empty_figures()["setup_buckets"]
     buckets[-1] = 3
-    assert c.quantile(buckets, 0.95) == c.SETUP_EDGES[-1]
+    assert c.quantile(buckets, 0.95) == (c.SETUP_EDGES[-1], None)
 
 
 def test_a_node_that_stopped_reporting_adds_its_counts_but_not_its_rate_nor_recent_window():
