@@ -43,7 +43,8 @@ class SetFigures:
 class ServerFigures:
     server: Server
     sets: list = field(default_factory=list)  # SetFigures, by setid
-    health: str = "unknown"  # the worst of its rows'
+    health: str = "unknown"  # the worst of its measured rows' (lbcore.rules.server_health)
+    health_unknown: str = ""  # why health is unknown when something says: "not probed — disabled"
     rtt_ms: float | None = None  # the last probe of the row whose health it shows
     active_calls: int | None = None  # over every set and live proxy; None: unknown
     cps: float | None = 0.0  # new calls per second now, over every set and live proxy; None: nobody reporting
@@ -79,24 +80,24 @@ def server_figures(snap, servers=None):
 
 def _figures(server, dests, snap, reporting):
     out = ServerFigures(server=server)
-    worst = None
+    healths = []
     unvouched = []
     dns, dns_unknown = [], []
     for dest in dests:
         dns += snap.dns.get(dest.id, ())
         dns_unknown += snap.dns_unknown.get(dest.id, ())
         live = snap.for_destination(dest.id)
-        health = rules.effective_health(snap.health.get(dest.id), dest.health)
+        health = rules.known_health(dest.admin_state, rules.effective_health(snap.health.get(dest.id), dest.health))
+        healths.append((dest.admin_state, health))
         out.sets.append(SetFigures(dest.dset.setid, dest.id, dest.admin_state, live.active_known if reporting else None))
         out.cps += live.cps
         out.cps_1m += live.cps_1m
         unvouched += live.unvouched
-        if worst is None or rules.worst_health((worst.state, health.state)) != worst.state:
-            worst = health
-        elif health.state == worst.state and worst.rtt_ms is None:
-            worst = health  # as bad, and it has a probe time to show
     counts = [s.active_calls for s in out.sets]
+    speaks = rules.server_health(healths)
+    worst = healths[speaks][1] if speaks is not None else None
     out.health = worst.state if worst else "unknown"
+    out.health_unknown = worst.reason if worst and worst.state == "unknown" else ""
     out.rtt_ms = worst.rtt_ms if worst else None
     out.active_calls = rules.server_calls(counts)
     out.drained = rules.drained(((s.admin_state, s.active_calls) for s in out.sets), reporting=reporting)

@@ -53,6 +53,28 @@ def effective_health(live, recorded_state, since=0.0):
     return Health(state=recorded_state, since=since)
 
 
+NOT_PROBED_DISABLED = "not probed — disabled"
+
+
+def unmeasured(admin_state):
+    """Why nothing measures a destination's health now, or "": a disabled one is in no probe round,
+    gets no recovery probe nor a probe for a proxy's suspect mark (probe_allowed), and no proxy sends
+    it a call, so nothing that could change its health reaches it."""
+    return NOT_PROBED_DISABLED if admin_state == DISABLED else ""
+
+
+def known_health(admin_state, health):
+    """The health a reader may state (the panel, the API, /metrics, JSON-RPC, the alerts): `health`
+    (effective_health's), except for a destination nothing measures (`unmeasured`): whatever lb:health
+    or the database last said of it was measured before it was disabled, and the box may have died or
+    come back since, so its health is unknown, `reason` saying why. Not what the proxy routes by: a
+    disabled destination takes no call whatever its health (usable)."""
+    why = unmeasured(admin_state)
+    if why:
+        return Health(state=UNKNOWN, since=0.0, reason=why)
+    return health
+
+
 def state_letter(admin_state, health_state=None):
     """Kamailio's state letter: D disabled, I inactive (maintenance, or taken down by its probes,
     as Kamailio marks it), else A."""
@@ -331,9 +353,27 @@ _HEALTH_RANK = {UP: 0, UNKNOWN: 1, SUSPECT: 2, DOWN: 3}
 
 
 def worst_health(states):
-    """A server's health: its rows are the same box, so the worst any of them shows (down, suspect,
-    unknown, up); unknown when it has none."""
+    """The worst of health states (down, suspect, unknown, up); unknown when there are none."""
     return max(states, key=lambda s: _HEALTH_RANK.get(s, 1), default=UNKNOWN)
+
+
+def server_health(rows):
+    """Which of a server's rows speaks for its health: the index in `rows`, (admin_state, Health as
+    known_health gives it) pairs, one per set; None with no rows. Its rows are one box, so the worst
+    health any of them shows (down, suspect, unknown, up), among equally bad ones the first with a probe
+    time to show. A row nothing measures (`unmeasured`: disabled) speaks only when every row is one:
+    the box is probed through its other rows, and a disabled row's last health is nobody's word now."""
+    measured = [i for i, (admin_state, _) in enumerate(rows) if not unmeasured(admin_state)]
+    best = None
+    for i in measured or range(len(rows)):
+        health = rows[i][1]
+        if best is None:
+            best = i
+            continue
+        rank, best_rank = _HEALTH_RANK.get(health.state, 1), _HEALTH_RANK.get(rows[best][1].state, 1)
+        if rank > best_rank or (rank == best_rank and rows[best][1].rtt_ms is None and health.rtt_ms is not None):
+            best = i
+    return best
 
 
 def server_calls(calls):

@@ -45,7 +45,7 @@ class LbpanelCollector:
         )
         health = GaugeMetricFamily(
             "lbpanel_destination_health",
-            "Health from probes and proxies (1 for the current one).",
+            "Health from probes and proxies (1 for the current one); unknown for a disabled destination, which nothing probes.",
             labels=DEST_LABELS + ["health"],
         )
         usable = GaugeMetricFamily(
@@ -82,7 +82,7 @@ class LbpanelCollector:
         )
         for dest in Destination.objects.select_related("dset"):
             labels = [str(dest.id), str(dest.dset.setid), dest.uri, dest.duid]
-            effective = rules.effective_health(snap.health.get(dest.id), dest.health)
+            effective = rules.known_health(dest.admin_state, rules.effective_health(snap.health.get(dest.id), dest.health))
             state, rtt_ms = effective.state, effective.rtt_ms
             live = snap.for_destination(dest.id)
             for value in AdminState.values:

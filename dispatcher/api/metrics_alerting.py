@@ -36,7 +36,8 @@ def alerting_families(snap):
 def _server_health(snap):
     health = GaugeMetricFamily(
         "lbpanel_server_health",
-        "A server's health, the worst of its rows' (1 for the current one); absent while Redis cannot be read.",
+        "A server's health, the worst of its rows' that something probes (1 for the current one); unknown when "
+        "disabled in every set; absent while Redis cannot be read.",
         labels=["id", "server", "health"],
     )
     if not snap.redis_error:

@@ -136,7 +136,7 @@ def dispatcher_list(request, params):
     for setid, dests in by_set.items():
         targets = []
         for dest in dests:
-            health = rules.effective_health(snap.health.get(dest.id), dest.health)
+            health = rules.known_health(dest.admin_state, rules.effective_health(snap.health.get(dest.id), dest.health))
             state = health.state
             # P when the next round probes it: the round reads the row's health, as here.
             probed = rules.probed(dest.admin_state, dest.probing, probing_mode, dest.health, dest.extra_flags)
@@ -368,7 +368,7 @@ def oclist(request, params):
     probing_mode, snap = ProbeSettings.load().probing_mode, snapshot()
     rows = []
     for dest in dests:
-        health = rules.effective_health(snap.health.get(dest.id), dest.health)
+        health = rules.known_health(dest.admin_state, rules.effective_health(snap.health.get(dest.id), dest.health))
         probed = rules.probed(dest.admin_state, dest.probing, probing_mode, dest.health, dest.extra_flags)
         rows.append(
             {

@@ -130,6 +130,12 @@ class DestinationSerializer(RefusesWhatItCannotWrite, ServiceSaveMixin, serializ
         read_only=True, help_text="The dispatcher.list flags integer (1 inactive, 4 disabled, 8 probing)."
     )
     kamailio_flags = serializers.SerializerMethodField(help_text="kamcmd letters: A/I/D, T while suspect, P when probed.")
+    health = serializers.SerializerMethodField(
+        help_text="The health last recorded; unknown for a disabled destination, which nothing probes (health_unknown)."
+    )
+    health_unknown = serializers.SerializerMethodField(
+        help_text="Why health is unknown, when something says: 'not probed — disabled'; else null."
+    )
     server = serializers.PrimaryKeyRelatedField(
         read_only=True, help_text="The server (/api/v1/servers/{id}/) its URI names: one box, in any number of sets."
     )
@@ -158,6 +164,7 @@ class DestinationSerializer(RefusesWhatItCannotWrite, ServiceSaveMixin, serializ
             "admin_state",
             "probing",
             "health",
+            "health_unknown",
             "health_changed",
             "flags",
             "kamailio_flags",
@@ -188,9 +195,20 @@ class DestinationSerializer(RefusesWhatItCannotWrite, ServiceSaveMixin, serializ
         "kamailio_flags": "Read-only: the letters come from admin_state, health and probing; set admin_state or probing.",
     }
 
+    def _known_health(self, dest):
+        return rules.known_health(dest.admin_state, rules.effective_health(None, dest.health))
+
+    @extend_schema_field({"type": "string", "enum": list(HealthState.values)})
+    def get_health(self, dest):
+        return self._known_health(dest).state
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_health_unknown(self, dest):
+        return rules.unmeasured(dest.admin_state) or None
+
     @extend_schema_field(OpenApiTypes.STR)
     def get_kamailio_flags(self, dest):
-        return rules.flag_letters(dest.admin_state, dest.health, dest.probing)
+        return rules.flag_letters(dest.admin_state, self._known_health(dest).state, dest.probing)
 
     @extend_schema_field({"type": "integer", "nullable": True})
     def get_active_calls(self, dest):
@@ -284,7 +302,10 @@ class DestinationStatsSerializer(serializers.Serializer):
     uri = serializers.CharField()
     duid = serializers.CharField()
     admin_state = serializers.CharField()
-    health = serializers.CharField()
+    health = serializers.CharField(help_text="unknown for a disabled destination: nothing probes it (see health_unknown).")
+    health_unknown = serializers.CharField(
+        allow_null=True, help_text="Why health is unknown, when something says: 'not probed — disabled'; else null."
+    )
     kamailio_flags = serializers.CharField()
     usable = serializers.BooleanField()
     rtt_ms = serializers.FloatField(allow_null=True)
@@ -423,7 +444,13 @@ class ServerSerializer(RefusesWhatItCannotWrite, serializers.ModelSerializer):
     state_summary = serializers.SerializerMethodField(
         help_text="When mixed, which set is in which state: 'maintenance in set 1 only'."
     )
-    health = serializers.SerializerMethodField(help_text="The worst of its rows' health.")
+    health = serializers.SerializerMethodField(
+        help_text="The worst of its rows' health; a disabled row's is not counted, nothing probes it, so a server "
+        "disabled in every set is unknown (see health_unknown)."
+    )
+    health_unknown = serializers.SerializerMethodField(
+        help_text="Why health is unknown, when something says: 'not probed — disabled'; else null."
+    )
     rtt_ms = serializers.SerializerMethodField(help_text="The last probe's round trip, in ms; null when none answered.")
     active_calls = serializers.SerializerMethodField(
         help_text="Calls up over every set and live proxy; null when no live proxy can vouch for the count."
@@ -455,6 +482,7 @@ class ServerSerializer(RefusesWhatItCannotWrite, serializers.ModelSerializer):
             "admin_state",
             "state_summary",
             "health",
+            "health_unknown",
             "rtt_ms",
             "active_calls",
             "active_unknown",
@@ -489,6 +517,10 @@ class ServerSerializer(RefusesWhatItCannotWrite, serializers.ModelSerializer):
     @extend_schema_field({"type": "string", "enum": list(HealthState.values)})
     def get_health(self, server):
         return self._figures(server).health
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_health_unknown(self, server):
+        return self._figures(server).health_unknown or None
 
     @extend_schema_field({"type": "number", "format": "double", "nullable": True})
     def get_rtt_ms(self, server):

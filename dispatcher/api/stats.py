@@ -2,13 +2,13 @@
 
 from dispatcher import live
 from dispatcher.models import Destination, DispatcherSet
-from lbcore import rules
+from lbcore import contract, rules
 
 
 def destination_rows(snap):
     rows = []
     for dest in Destination.objects.select_related("dset").order_by("dset__setid", "-priority", "id"):
-        health = rules.effective_health(snap.health.get(dest.id), dest.health)
+        health = rules.known_health(dest.admin_state, rules.effective_health(snap.health.get(dest.id), dest.health))
         live = snap.for_destination(dest.id)
         rows.append(
             {
@@ -18,6 +18,7 @@ def destination_rows(snap):
                 "duid": dest.duid,
                 "admin_state": dest.admin_state,
                 "health": health.state,
+                "health_unknown": (health.reason or None) if health.state == contract.UNKNOWN else None,
                 "kamailio_flags": rules.flag_letters(dest.admin_state, health.state, dest.probing),
                 "usable": rules.usable(dest, health),
                 "rtt_ms": health.rtt_ms,

@@ -44,8 +44,18 @@ class DestinationRow:
         return rules.effective_health(self.health, self.dest.health)
 
     @property
+    def known_health(self):
+        """The health the panel may state (lbcore.rules.known_health): unknown, with why, for a disabled row."""
+        return rules.known_health(self.dest.admin_state, self.effective_health)
+
+    @property
+    def not_probed(self):
+        """'not probed — disabled' when nothing measures its health (lbcore.rules.unmeasured), else ''."""
+        return rules.unmeasured(self.dest.admin_state)
+
+    @property
     def health_state(self):
-        return self.effective_health.state
+        return self.known_health.state
 
     @property
     def health_label(self):

@@ -68,12 +68,21 @@ class ServerRow:
 
     @property
     def health_state(self):
-        return rules.worst_health(r.health_state for r in self.rows)
+        row = self.health_row
+        return row.health_state if row else contract.UNKNOWN
 
     @property
     def health_row(self):
-        """The row whose health the server shows (its worst): its last probe is the server's."""
-        return next((r for r in self.rows if r.health_state == self.health_state), None)
+        """The row whose health the server shows (lbcore.rules.server_health: the worst of the rows
+        something measures): its last probe is the server's."""
+        speaks = rules.server_health([(r.dest.admin_state, r.known_health) for r in self.rows])
+        return self.rows[speaks] if speaks is not None else None
+
+    @property
+    def not_probed(self):
+        """'not probed — disabled' when no row of it is probed, else ''."""
+        row = self.health_row
+        return row.not_probed if row else ""
 
     @property
     def health(self):
@@ -83,6 +92,11 @@ class ServerRow:
     @property
     def health_label(self):
         return self.health_state.capitalize()
+
+    @property
+    def health_reason(self):
+        row = self.health_row
+        return row.known_health.reason if row else ""
 
     @property
     def health_colour(self):

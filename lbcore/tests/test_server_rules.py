@@ -3,7 +3,7 @@
 import pytest
 
 from lbcore import rules
-from lbcore.contract import ACTIVE, DISABLED, INACTIVE
+from lbcore.contract import ACTIVE, DISABLED, INACTIVE, Health
 from sip.errors import SipSyntaxError
 
 
@@ -73,6 +73,25 @@ def test_its_health_is_the_worst_of_its_rows():
     assert rules.worst_health(["up", "unknown"]) == "unknown"
     assert rules.worst_health(["up", "up"]) == "up"
     assert rules.worst_health([]) == "unknown"
+
+
+def test_a_disabled_destinations_health_is_unknown_with_why():
+    """Nothing probes it nor sends it a call: its last "down" is from before it was disabled."""
+    down = Health(state="down", rtt_ms=None, fails=3, reason="3 probes unanswered")
+    known = rules.known_health("disabled", down)
+    assert (known.state, known.reason, known.rtt_ms, known.fails) == ("unknown", "not probed — disabled", None, 0)
+    assert rules.known_health("inactive", down) is down and rules.known_health("active", down) is down
+    assert rules.unmeasured("disabled") == "not probed — disabled" and rules.unmeasured("inactive") == ""
+
+
+def test_the_server_health_comes_from_the_rows_something_probes():
+    up, down = Health(state="up", rtt_ms=3.0), Health(state="down")
+    disabled = rules.known_health("disabled", down)
+    assert rules.server_health([("active", up), ("active", down)]) == 1
+    assert rules.server_health([("disabled", disabled), ("active", up)]) == 1  # disabled in set 1 only: up
+    assert rules.server_health([("disabled", disabled), ("disabled", disabled)]) == 0  # unknown, with why
+    assert rules.server_health([("active", Health(state="up")), ("inactive", up)]) == 1  # as bad, with a probe time
+    assert rules.server_health([]) is None
 
 
 def test_its_calls_are_the_sum_or_unknown():

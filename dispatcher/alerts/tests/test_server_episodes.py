@@ -82,6 +82,18 @@ def test_a_disabled_server_closes_its_episode_without_claiming_it_is_up(healthy,
     assert closed["title"] == "Server ast1 is disabled"
 
 
+def test_a_row_disabled_while_down_does_not_keep_its_server_down(healthy, alert_config, webhook, redis):
+    """ast1 is up through set 1; its row in set 2 was disabled while down and is probed by nobody since."""
+    from dispatcher.models import Destination
+    from dispatcher.tests.panel_support import make_set
+
+    ast1 = healthy["ast1"]
+    stale = Destination.objects.create(dset=make_set(2, "inbound"), uri=ast1.uri, duid="ast1", admin_state="disabled")
+    write_health(redis, stale.id, contract.DOWN, rtt_ms=None, code=None, reason="3 probes unanswered")
+    engine.evaluate()
+    assert not about(f"server:{ast1.server_id}:down", "firing")(webhook.bodies)
+
+
 @pytest.mark.parametrize("state", [contract.UNKNOWN, contract.SUSPECT])
 def test_an_unsettled_health_keeps_the_episode_open(healthy, alert_config, webhook, redis, state):
     ast1 = healthy["ast1"]
