@@ -9,12 +9,15 @@ from django.urls import reverse
 
 from dispatcher import services
 from dispatcher.choices import Cause
+from dispatcher.forms import BoundedModelForm
 from dispatcher.models import ApiToken, Destination, DispatcherSet, ProbeSettings, ProxySettings, Server, SourceRule, StateEvent
 from lbcore import rules
 
 
 class AuditedAdmin(admin.ModelAdmin):
     """Saves and deletes go through services, so the admin audits and publishes like the panel."""
+
+    form = BoundedModelForm  # one minimum per number field, as in the panel
 
     def save_model(self, request, obj, form, change):
         services.save_config(obj, actor=request.user, cause=Cause.USER, reason="Django admin")

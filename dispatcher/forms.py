@@ -3,12 +3,40 @@ saving always goes through dispatcher.services."""
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist
+from django.core.validators import MinValueValidator
 
 from dispatcher.choices import ALGORITHM_HELP, PROBE_PRESETS, AdminState, Algorithm, Cause, EventKind, LoadMode
 from dispatcher.kamailio_list import ATTRS_WITH_FIELDS, parse_attrs, without_field_attrs
 from dispatcher.kamailio_weight import outside_kamailio, weight_problem
 from dispatcher.models import Destination, DispatcherSet, ProbeSettings, ProxySettings, SourceRule
 from dispatcher.services import new_destination_weight
+
+
+class BoundedModelForm(forms.ModelForm):
+    """A model form whose number fields state the model's minimum, once. Django gives a
+    PositiveIntegerField's form field a minimum of 0 and leaves the model's MinValueValidator(1) to
+    the model check after it, so -1 was refused with "greater than or equal to 0" and then 0 with
+    "greater than or equal to 1". Each number field takes the highest minimum of the two."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            if not isinstance(field, forms.IntegerField | forms.FloatField | forms.DecimalField):
+                continue
+            try:
+                model_field = self._meta.model._meta.get_field(name)
+            except FieldDoesNotExist:
+                continue
+            lows = [v.limit_value for v in model_field.validators if type(v) is MinValueValidator]
+            if field.min_value is not None:
+                lows.append(field.min_value)
+            if not lows or max(lows) == field.min_value:
+                continue
+            field.min_value = max(lows)
+            field.validators = [v for v in field.validators if type(v) is not MinValueValidator]
+            field.validators.append(MinValueValidator(field.min_value))
+            field.widget.attrs["min"] = field.min_value
 
 
 class StateChangeForm(forms.Form):
@@ -27,7 +55,7 @@ def algorithm_choices():
     return [(value, f"{label} — {ALGORITHM_HELP[value]}") for value, label in Algorithm.choices]
 
 
-class DispatcherSetForm(forms.ModelForm):
+class DispatcherSetForm(BoundedModelForm):
     algorithm = forms.TypedChoiceField(
         choices=algorithm_choices, coerce=int, widget=forms.RadioSelect, initial=Algorithm.ROUND_ROBIN
     )
@@ -50,11 +78,17 @@ class DispatcherSetForm(forms.ModelForm):
 
 
 # Where weight 0 means "only when every other destination fails" (proxy/selection.py): a weight
-# of 0 among weighted rows makes a backup, and a weighted row among 0s takes every call.
+# of 0 among weighted rows makes a backup, and a weighted row among 0s takes every call. Algorithm 11
+# weighs each row by its rweight, and by its weight only where its rweight is 0 (selection.rweight).
 WEIGHTED_ALGORITHMS = (Algorithm.ROUND_ROBIN, Algorithm.WEIGHT, Algorithm.RELATIVE_WEIGHT)
 
 
-class DestinationForm(forms.ModelForm):
+def _share(algorithm, weight, rweight):
+    """What a row's calls are weighed by in a set using `algorithm`."""
+    return (rweight or weight) if algorithm == Algorithm.RELATIVE_WEIGHT else weight
+
+
+class DestinationForm(BoundedModelForm):
     class Meta:
         model = Destination
         fields = ["dset", "uri", "duid", "priority", "weight", "rweight", "maxload", "attrs", "probing", "description"]
@@ -66,9 +100,11 @@ class DestinationForm(forms.ModelForm):
         help_texts = {
             "attrs": "Kamailio's dispatcher.list attributes, separated by ;. socket and ping_from are used; "
             "others are kept and exported as written. weight, rweight, duid and maxload come from their own fields.",
-            "weight": "Share of calls in sets using algorithm 4, 9 or 11. 0 there means a backup: "
-            "calls only when every destination with a weight fails (Kamailio's meaning). Kamailio reads 1-100 only: "
+            "weight": "Share of calls in sets using algorithm 4 or 9 (algorithm 11 uses rweight, and this weight only "
+            "for a row whose rweight is 0). 0 there means a backup: calls only when every destination with a weight "
+            "fails (Kamailio's meaning). Algorithm 10 counts a row's calls per unit of weight. Kamailio reads 1-100 only: "
             "the dispatcher.list export refuses a larger weight unless told to write it anyway.",
+            "rweight": "Share of calls in sets using algorithm 11 (relative weight), 1-100; 0: the row's weight is used.",
         }
 
     def __init__(self, *args, initial=None, **kwargs):
@@ -86,14 +122,18 @@ class DestinationForm(forms.ModelForm):
         dest = self.instance
         if outside_kamailio(dest.weight):
             return f"{dest.uri}: {weight_problem(dest.weight)}; the dispatcher.list export refuses it unless written anyway."
-        if dest.dset.algorithm not in WEIGHTED_ALGORITHMS:
+        algorithm = dest.dset.algorithm
+        if algorithm not in WEIGHTED_ALGORITHMS:
             return ""
-        others = set(Destination.objects.filter(dset=dest.dset).exclude(pk=dest.pk).values_list("weight", flat=True))
+        rows = Destination.objects.filter(dset=dest.dset).exclude(pk=dest.pk).values_list("weight", "rweight")
+        others = {_share(algorithm, weight, rweight) for weight, rweight in rows}
         if not others:
             return ""
-        if dest.weight == 0 and max(others) > 0:
-            return f"{dest.uri} has weight 0: in set {dest.dset.setid} it gets calls only when every weighted destination fails."
-        if dest.weight > 0 and others == {0}:
+        mine = _share(algorithm, dest.weight, dest.rweight)
+        what = "weight 0 and rweight 0" if algorithm == Algorithm.RELATIVE_WEIGHT else "weight 0"
+        if mine == 0 and max(others) > 0:
+            return f"{dest.uri} has {what}: in set {dest.dset.setid} it gets calls only when every weighted destination fails."
+        if mine > 0 and others == {0}:
             return (
                 f"{dest.uri} is the only destination with a weight in set {dest.dset.setid}: it gets every call while it is up."
             )
@@ -120,13 +160,13 @@ class DestinationForm(forms.ModelForm):
                 self.add_error("attrs", f"{key}={value or ''}: set this in the {label} field, which writes {field}= itself.")
 
 
-class SourceRuleForm(forms.ModelForm):
+class SourceRuleForm(BoundedModelForm):
     class Meta:
         model = SourceRule
         fields = ["network", "dset", "description"]
 
 
-class ProbeSettingsForm(forms.ModelForm):
+class ProbeSettingsForm(BoundedModelForm):
     class Meta:
         model = ProbeSettings
         fields = [
@@ -142,7 +182,7 @@ class ProbeSettingsForm(forms.ModelForm):
         ]
 
 
-class ProxySettingsForm(forms.ModelForm):
+class ProxySettingsForm(BoundedModelForm):
     class Meta:
         model = ProxySettings
         fields = [

@@ -5,9 +5,10 @@ from django import forms
 
 from dispatcher.alerts.models import AlertSettings
 from dispatcher.alerts.registry import RULES
+from dispatcher.forms import BoundedModelForm
 
 
-class AlertSettingsForm(forms.ModelForm):
+class AlertSettingsForm(BoundedModelForm):
     rules_on = forms.MultipleChoiceField(
         label="Rules that alert",
         required=False,

@@ -1,5 +1,7 @@
 """The Django admin is usable: every changelist and change form renders, and saves go through services."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -55,6 +57,19 @@ def test_saving_in_the_admin_is_audited(admin_client, table, monkeypatch):
     assert dest.weight == 60 and dest.attrs == "weight=60;duid=ast1"
     assert StateEvent.objects.filter(destination=dest, kind="admin", new="inactive", cause="user").exists()
     assert StateEvent.objects.filter(destination=dest, kind="config").exists()
+
+
+def test_the_admin_states_one_minimum_per_number_field(admin_client, table):
+    """As the panel: -1 was "greater than or equal to 0", then 0 "greater than or equal to 1"."""
+    from dispatcher.models import ProbeSettings
+
+    ProbeSettings.load()
+    url = reverse("admin:dispatcher_probesettings_change", args=[1])
+    page = admin_client.get(url).content.decode()
+    field = re.search(r'<input[^>]*name="probing_threshold"[^>]*>', page).group(0)
+    assert 'min="1"' in field
+    answer = admin_client.post(url, {"ping_interval": 15, "probing_threshold": -1, "inactive_threshold": 1}).content.decode()
+    assert "greater than or equal to 1." in answer and "greater than or equal to 0." not in answer
 
 
 def test_the_audit_log_cannot_be_edited(admin_client, table):

@@ -174,3 +174,41 @@ def test_the_overview_lists_everything(panel_admin, cluster, redis, django_asser
     with django_assert_max_num_queries(9):
         html = panel_admin.get("/config/").content.decode()
     assert "set 1 · agents" in html and "sip:127.0.0.1:25083" in html and "Source rules" in html
+
+
+def test_the_overview_says_1_good_reply_and_1_failed_probe(panel_admin, redis):
+    """It said "Up after 1 good replies" (the default threshold)."""
+    ProbeSettings.objects.update_or_create(pk=1, defaults={"probing_threshold": 1, "inactive_threshold": 1})
+    html = panel_admin.get("/config/").content.decode()
+    assert "<dd>1 good reply</dd>" in html and "<dd>1 failed probe (" in html
+    ProbeSettings.objects.filter(pk=1).update(probing_threshold=3, inactive_threshold=2)
+    html = panel_admin.get("/config/").content.decode()
+    assert "<dd>2 good replies</dd>" in html and "<dd>3 failed probes (" in html
+
+
+PROBES = {
+    "ping_interval": 15,
+    "probing_threshold": 3,
+    "inactive_threshold": 1,
+    "ping_reply_codes": "",
+    "ping_method": "OPTIONS",
+    "ping_from": "sip:dispatcher@localhost",
+    "ping_timeout_ms": 2000,
+    "probing_mode": 1,
+    "recovery_interval": 1,
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "minimum"), [("probing_threshold", 1), ("inactive_threshold", 1), ("ping_interval", 1), ("ping_timeout_ms", 50)]
+)
+def test_a_number_field_states_one_minimum_whatever_is_under_it(panel_admin, redis, field, minimum):
+    """-1 was refused with "greater than or equal to 0", then 0 with "greater than or equal to 1"."""
+    from dispatcher.forms import ProbeSettingsForm
+
+    for value in (-1, 0, minimum - 1):
+        form = ProbeSettingsForm(data={**PROBES, field: value}, instance=ProbeSettings.load())
+        assert form.errors[field] == [f"Ensure this value is greater than or equal to {minimum}."], value
+    assert ProbeSettingsForm().fields[field].widget.attrs["min"] == minimum
+    page = panel_admin.post("/config/probes/", {**PROBES, field: -1}).content.decode()
+    assert f"greater than or equal to {minimum}." in page and "greater than or equal to 0." not in page

@@ -3,7 +3,8 @@ other destination fails" (issue 11). A dispatcher.list line without weight= stil
 
 import re
 
-from dispatcher.models import Destination
+from dispatcher.choices import Algorithm
+from dispatcher.models import Destination, DispatcherSet
 from dispatcher.services import import_dispatcher_list
 
 
@@ -45,3 +46,25 @@ def test_a_list_line_without_weight_keeps_kamailios_0(db, monkeypatch):
     monkeypatch.setattr("dispatcher.publisher.publish_table", lambda: None)
     import_dispatcher_list("1 sip:127.0.0.1:25091 0 0 duid=ast10\n")
     assert Destination.objects.get(duid="ast10").weight == 0
+
+
+def test_the_weight_help_says_algorithm_11_weighs_by_rweight(panel_admin, cluster, redis):
+    """It said the weight is the share of calls in sets using algorithm 4, 9 or 11; 11 uses rweight."""
+    html = panel_admin.get(f"/config/destinations/new/?set={cluster['set'].id}").content.decode()
+    assert "algorithm 4, 9 or 11" not in html
+    assert "algorithm 11 uses rweight, and this weight only for a row whose rweight is 0" in html
+    assert "Share of calls in sets using algorithm 11 (relative weight), 1-100; 0: the row&#x27;s weight is used." in html
+
+
+def test_in_an_algorithm_11_set_a_row_with_an_rweight_is_no_backup(panel_admin, cluster, redis):
+    DispatcherSet.objects.filter(pk=cluster["set"].pk).update(algorithm=Algorithm.RELATIVE_WEIGHT)
+    response = panel_admin.post("/config/destinations/new/", new_destination(cluster, weight=0, rweight=50), follow=True)
+    assert Destination.objects.get(duid="ast9").rweight == 50
+    assert "weighted destination fails" not in response.content.decode()
+    response = panel_admin.post(
+        "/config/destinations/new/", new_destination(cluster, weight=0, duid="ast8", uri="sip:127.0.0.1:25091"), follow=True
+    )
+    assert (
+        "has weight 0 and rweight 0: in set 1 it gets calls only when every weighted destination fails"
+        in response.content.decode()
+    )
