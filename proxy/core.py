@@ -377,6 +377,12 @@ class Proxy:
                 self.hep.inbound(data, listener, addr, conn is not None)
             self.router.malformed(data, exc, listener, addr, conn)
             return
+        except Exception:
+            # a parser bug, not the sender's: dropped, and one packet that triggers it must not reach
+            # the event loop's own handler, which logs a traceback for every datagram
+            if self.crash_logs.allow(self.loop.time()):
+                log.exception("failed to parse a message from %s:%s", addr[0], addr[1])
+            return
         try:
             if self.stream_owner is not None and conn is None and self._for_first_worker(data, msg, addr):
                 self.stream_owner(data, addr)  # worker 0 captures it (HEP) when it handles it
@@ -717,6 +723,9 @@ class Proxy:
             self.router.stray_response(msg, addr)
             return
         num, method = msg.cseq
+        if msg.get(b"to") is None or msg.get(b"from") is None:
+            # before anything changes state: an ACK or a BYE is built from these (RFC 3261 8.1.3.3)
+            raise SipSyntaxError("response without To or From", header="To" if msg.get(b"to") is None else "From")
         if method == b"CANCEL":
             if ct.t_cancel is not None:
                 ct.t_cancel.cancel()

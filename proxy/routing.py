@@ -112,14 +112,22 @@ class Router:
             self.refuse(msg, txkey, listener, reply_addr, conn, 482, b"Loop Detected", "request looped back to us", addr)
             return
         st = core.new_server(key, msg, listener, reply_addr, conn, source if untrusted else None)
-        mf = msg.max_forwards
-        if mf == 0:
-            core.reply(st, 483, b"Too Many Hops")
-            return
-        if msg.to_tag is not None:
-            self.in_dialog(msg, st, untrusted)
-        else:
-            self.out_of_dialog(msg, st, addr)
+        try:
+            mf = msg.max_forwards
+            if mf == 0:
+                core.reply(st, 483, b"Too Many Hops")
+                return
+            if msg.to_tag is not None:
+                self.in_dialog(msg, st, untrusted)
+            else:
+                self.out_of_dialog(msg, st, addr)
+        except SipSyntaxError as exc:
+            if st.final_code is not None or st.branches:
+                raise  # answered, or sent on: the transaction runs its course
+            # a header read after the transaction was made (a Route, the R-URI): answered through
+            # it, so it lingers out and leaves the tables (it stayed for good, a slot of max_per_source too)
+            self.malformed_logs.warning(core.loop.time(), "malformed SIP from %s:%s: %s", addr[0], addr[1], exc)
+            core.reply(st, 400, b"Bad Request (" + _phrase(str(exc)) + b")")
 
     def shed(self, msg, txkey, listener, reply_addr, conn):
         """503 + Retry-After, stateless: a retransmission gets another one, the ACK is dropped."""

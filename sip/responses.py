@@ -1,5 +1,6 @@
 """Build responses to a request (RFC 3261 §8.2.6): copy Via, From, To, Call-ID, CSeq."""
 
+from sip.errors import SipSyntaxError
 from sip.headers import Via, check_header_value, param
 
 _COPIED = (b"via", b"from", b"call-id", b"cseq")
@@ -17,7 +18,7 @@ def response_bytes(req, code, reason, *, to_tag=None, extra=(), server=None):
             out.append(lines[i])
         elif name == b"to":
             line = lines[i]
-            if to_tag and code != 100 and req.to_tag is None:
+            if to_tag and code != 100 and _untagged(req):
                 line = line + b";tag=" + to_tag
             out.append(line)
     out.extend(extra)
@@ -29,6 +30,15 @@ def response_bytes(req, code, reason, *, to_tag=None, extra=(), server=None):
         out.append(b"Server: " + server)
     out.append(b"Content-Length: 0")
     return b"\r\n".join(out) + b"\r\n\r\n"
+
+
+def _untagged(req):
+    """Whether a tag may be added to the request's To: not when it has one, nor when it cannot be
+    read (the 400 for that very To goes back with it as it came)."""
+    try:
+        return req.to_tag is None
+    except SipSyntaxError:
+        return False
 
 
 def add_received(via, source_ip, source_port):
