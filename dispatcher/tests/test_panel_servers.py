@@ -166,8 +166,18 @@ def test_maintenance_changes_every_set_and_answers_with_the_row(as_operator, ope
     assert event.actor == operator and event.reason == "kernel update"
 
 
-def test_return_to_service_is_one_click(as_operator, operator, seed, redis):
+def test_return_to_service_asks_first_and_says_which_sets_it_overrides(as_operator, operator, seed, redis):
+    # Found by hand: Return was one click where Maintenance and Disable ask, and on a server in
+    # maintenance in one set only it activated that set too; a script's click on the wrong row
+    # returned a box still being worked on.
     set_state(seed["rows"][(2, 1)], AdminState.INACTIVE, actor=operator)
+    board = as_operator.get("/").content.decode()
+    row = board[board.index(f'id="server-{seed["ast1"].id}"') :]
+    row = row[: row.index("</tr>")]
+    assert f'hx-get="/servers/{seed["ast1"].id}/confirm/active/"' in row, row
+    dialog = as_operator.get(f"/servers/{seed['ast1'].id}/confirm/active/", **HTMX).content.decode()
+    assert "Return to service ast1?" in dialog and "in the sets where it was in maintenance or disabled too" in dialog
+    assert set(Destination.objects.filter(server=seed["ast1"]).values_list("admin_state", flat=True)) == {"active", "inactive"}
     html = as_operator.post(f"/servers/{seed['ast1'].id}/state/", {"state": "active"}, **HTMX).content.decode()
     assert 'data-testid="server-state">Active<' in html
     assert set(Destination.objects.filter(server=seed["ast1"]).values_list("admin_state", flat=True)) == {"active"}

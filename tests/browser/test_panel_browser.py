@@ -58,7 +58,8 @@ def test_operator_returns_a_server_to_service(page, operator, cluster, redis):
     ast2 = cluster["ast2"]
     open_sets(page, "operator")
     mark_page(page)
-    row(page, ast2).get_by_test_id("return").click()
+    row(page, ast2).get_by_test_id("return").click()  # asks first, as Maintenance and Disable do
+    page.get_by_test_id("confirm").get_by_test_id("confirm-button").click()
     expect(row(page, ast2).get_by_test_id("flags")).to_have_text("A")
     assert was_not_reloaded(page)
 
