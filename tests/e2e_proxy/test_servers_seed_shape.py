@@ -147,7 +147,9 @@ def test_servers_count_and_drain_across_both_sets(seed_cluster, operator, viewer
     # Every call has ended, and the last new one was set up more than 10 s ago: the current rate reads 0.
     servers, counts, table = wait_steady(cluster, api, deadline_s=3)
     print(f"every call ended:\n{table}")
-    assert all(s["active_calls"] == 0 and s["drained"] is True and s["cps"] == 0 for s in servers.values()), table
+    assert all(s["active_calls"] == 0 and s["cps"] == 0 for s in servers.values()), table
+    # safe to restart: ast3, in maintenance everywhere; the others still take new calls at 0 (lbcore.rules.drained)
+    assert {n: s["drained"] for n, s in servers.items()} == {1: False, 2: False, 3: True}, table
     final = cluster.stop_all_uas()
     assert final[3]["INVITE_Recv"] == invites_before, f"ast3 got new calls in maintenance: {final}"
     assert final[3]["BYE_Recv"] == final[3]["INVITE_Recv"], f"ast3's calls must end through the proxy: {final}"
