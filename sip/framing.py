@@ -74,6 +74,7 @@ def _content_length(buf, end):
     if m is None:
         return 0
     value = bytes(m.group(1)).strip()
-    if not value.isdigit():
-        raise SipSyntaxError(f"Content-Length is not a number: {value[:20]!r}", header="Content-Length")
+    # at most 10 digits (as parse_message): int() refuses more than 4300 with a ValueError
+    if len(value) > 10 or not value.isdigit():
+        raise SipSyntaxError(f"Content-Length is not a number of at most 10 digits: {value[:20]!r}", header="Content-Length")
     return int(value)

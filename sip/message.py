@@ -348,9 +348,11 @@ def parse_message(data, *, stream=False):
         cl_index = -1
     if cl_index >= 0:
         cl = values[cl_index]
-        if not cl.isdigit():
+        # at most 10 digits, as CSeq: enough for any length, and int() never sees the 4301
+        # digits it refuses with a ValueError (bytes.isdigit() is ASCII digits only)
+        if len(cl) > 10 or not cl.isdigit():
             raise SipSyntaxError(
-                f"Content-Length is not a number: {cl[:20]!r}",
+                f"Content-Length is not a number of at most 10 digits: {cl[:20]!r}",
                 header="Content-Length",
                 offset=_offset_of_line(lines, cl_index + 1),
             )

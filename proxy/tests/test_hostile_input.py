@@ -1,0 +1,46 @@
+"""Bytes from anyone that the parser cannot read are answered as malformed (a 400 for a request,
+nothing for a response) or close their TCP connection as unframeable: never an exception out of
+the message handler (uvloop's traceback per datagram, unthrottled) nor a logged crash."""
+
+import logging
+
+from proxy.tests.harness import Harness, request, run
+from proxy.tests.tcp_support import TcpHarness, options
+
+MANY_DIGITS = b"5" * 4301  # more than int() takes (sys.get_int_max_str_digits)
+
+
+def _none(ports):
+    return [], []
+
+
+def _crashes(caplog):
+    return [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_content_length_of_thousands_of_digits_is_a_400(caplog):
+    async def scenario():
+        async with Harness(_none) as h:
+            bad = request(b"OPTIONS", h.uac_port, h.proxy_port, b"cl-digits")
+            h.send(bad.replace(b"Content-Length: 0", b"Content-Length: " + MANY_DIGITS))
+            reply = await h.uac.recv()
+            assert reply.code == 400 and b"Content-Length" in reply.reason
+            h.send(request(b"OPTIONS", h.uac_port, h.proxy_port, b"after"))
+            assert (await h.uac.recv()).code == 200
+
+    run(scenario())
+    assert _crashes(caplog) == []
+
+
+def test_a_tcp_content_length_of_thousands_of_digits_closes_the_connection_as_unframeable(caplog):
+    async def scenario():
+        async with TcpHarness(_none) as h:
+            c = await h.connect()
+            c.write(options(h.proxy_port, c.lport).replace(b"Content-Length: 0", b"Content-Length: " + MANY_DIGITS))
+            await c.closed_within(1.0)
+            assert h.core.accounting.totals["tcp_closed_unframeable"] == 1
+            assert await (await h.connect()).ask() == 200
+
+    with caplog.at_level(logging.WARNING):
+        run(scenario())
+    assert _crashes(caplog) == []
