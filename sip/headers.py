@@ -249,7 +249,19 @@ def tag_of(value, header):
     return tag or None
 
 
-_VIA = re.compile(rb"^\s*SIP\s*/\s*2\.0\s*/\s*([A-Za-z]+)\s+([^;\s]+)\s*(.*)$", re.DOTALL)
+# One via-parm, strictly: RFC 3261 §20.42 sent-by = host [":" port], host = hostname / IPv4address
+# / IPv6reference. A host is written with letters, digits, "-" and "." (and "_", which some hosts'
+# names carry), an IPv6 reference with hex digits, ":" and "." between brackets; a port is 1-5
+# ASCII digits. No control character, NUL, quote or non-ASCII byte gets into Via.host, and int()
+# never sees more than 5 digits. Anything else is diagnosed by _via_error (the rare path).
+_VIA = re.compile(
+    rb"\s*SIP\s*/\s*2\.0\s*/\s*([A-Za-z]+)\s+(?:([A-Za-z0-9._-]+)|\[([0-9A-Fa-f:.]+)\])(?::([0-9]{1,5}))?\s*(.*)",
+    re.DOTALL,
+)
+# The same, loosely (sent-by up to the first ";" or space): only to say what is wrong.
+_VIA_LOOSE = re.compile(rb"\s*SIP\s*/\s*2\.0\s*/\s*([A-Za-z]+)\s+([^;\s]+)\s*(.*)", re.DOTALL)
+_VIA_HOST = re.compile(rb"[A-Za-z0-9._-]+")
+_VIA_HOST6 = re.compile(rb"[0-9A-Fa-f:.]+")
 
 
 class Via:
@@ -281,27 +293,38 @@ class Via:
 def parse_via(value):
     """Parse one via-parm (not a comma list)."""
     m = _VIA.match(value)
+    if m is not None:
+        transport, host, host6, port_text, params = m.groups()
+        port = None if port_text is None else int(port_text)  # at most 5 ASCII digits
+        params = params.rstrip()
+        if (port is None or 0 < port < 65536) and (not params or params[0] == 0x3B):  # ";"
+            return Via(transport.upper().decode("ascii"), (host or host6).decode("ascii"), port, params, value)
+    raise SipSyntaxError(_via_error(value), header="Via")
+
+
+def _via_error(value):
+    """What is wrong with a via-parm parse_via refused."""
+    m = _VIA_LOOSE.match(value)
     if m is None:
-        raise SipSyntaxError(f"not a Via value: {value[:60]!r}", header="Via")
-    transport, sent_by, params = m.groups()
+        return f"not a Via value: {value[:60]!r}"
+    _, sent_by, params = m.groups()
     if sent_by.startswith(b"["):
         end = sent_by.find(b"]")
         if end < 0:
-            raise SipSyntaxError("IPv6 sent-by is not closed with ]", header="Via")
+            return "IPv6 sent-by is not closed with ]"
         host, tail = sent_by[1:end], sent_by[end + 1 :]
         if tail and not tail.startswith(b":"):
-            raise SipSyntaxError(f"unexpected {tail!r} after IPv6 sent-by", header="Via")
-        port_text = tail[1:] if tail else b""
+            return f"unexpected {tail[:30]!r} after IPv6 sent-by"
+        port_text = tail[1:] if tail else None
+        good_host = _VIA_HOST6.fullmatch(host)
     else:
-        host, _, port_text = sent_by.partition(b":")
-    port = None
-    if port_text:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise SipSyntaxError(f"sent-by port must be 1-65535, got {port_text[:10]!r}", header="Via")
-        port = int(port_text)
+        host, colon, port_text = sent_by.partition(b":")
+        port_text = port_text if colon else None
+        good_host = _VIA_HOST.fullmatch(host)
     if not host:
-        raise SipSyntaxError("Via has no sent-by host", header="Via")
-    params = params.strip()
-    if params and not params.startswith(b";"):
-        raise SipSyntaxError(f"junk after sent-by: {params[:30]!r}", header="Via")
-    return Via(transport.upper().decode("ascii"), host.decode("latin-1"), port, params, value)
+        return "Via has no sent-by host"
+    if good_host is None:
+        return f"sent-by host {host[:40]!r} is not a host name or IP address"
+    if port_text is not None and not (0 < len(port_text) <= 5 and port_text.isdigit() and 0 < int(port_text) < 65536):
+        return f"sent-by port must be 1-65535, got {port_text[:10]!r}"
+    return f"junk after sent-by: {params[:30]!r}"

@@ -44,3 +44,16 @@ def test_a_tcp_content_length_of_thousands_of_digits_closes_the_connection_as_un
     with caplog.at_level(logging.WARNING):
         run(scenario())
     assert _crashes(caplog) == []
+
+
+def test_a_via_port_of_thousands_of_digits_is_malformed_not_a_crash(caplog):
+    async def scenario():
+        async with Harness(_none) as h:
+            h.send(b"OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP h:" + MANY_DIGITS + b"\r\n\r\n")
+            h.send(request(b"OPTIONS", h.uac_port, h.proxy_port, b"after"))
+            assert (await h.uac.recv()).code == 200
+
+    with caplog.at_level(logging.WARNING):
+        run(scenario())
+    assert _crashes(caplog) == []
+    assert any("malformed SIP" in r.getMessage() for r in caplog.records)
