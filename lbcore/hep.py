@@ -29,7 +29,7 @@ def parse_hep_destination(text):
             raise ValueError("the port is missing, e.g. 10.0.0.5:9060")
         if ":" in host and _is_ipv6(host + ":" + port):
             raise ValueError("an IPv6 address goes in brackets before the port, e.g. [2001:db8::5]:9060")
-    if not port.isdigit() or not 0 < int(port) < 65536:
+    if not (port.isascii() and port.isdigit()) or len(port) > 5 or not 0 < int(port) < 65536:
         raise ValueError(f"port {port!r} is not a number from 1 to 65535")
     if not host:
         raise ValueError("the host is missing, e.g. 10.0.0.5:9060")
@@ -52,7 +52,8 @@ def _host_error(host, bracketed):
     except ValueError:
         if bracketed:
             return f"{host!r} is not an IPv6 address"
-        if host.replace(".", "").isdigit():
+        digits = host.replace(".", "")
+        if digits.isascii() and digits.isdigit():
             return f"{host!r} is not an IPv4 address"
         labels = host.rstrip(".").split(".")
         if len(host) > 253 or not all(_LABEL.match(label) for label in labels):

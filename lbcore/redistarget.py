@@ -80,7 +80,7 @@ def parse_sentinel(value):
     """ "host:port" or "[v6]:port" -> (host, port)."""
     value = value.strip()
     host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not (port.isascii() and port.isdigit()) or len(port) > 5 or not 0 < int(port) < 65536:
         raise ValueError(f"REDIS_SENTINELS entry {value!r} is not host:port")
     return host.strip("[]"), int(port)
 

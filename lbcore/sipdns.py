@@ -123,10 +123,11 @@ def nameservers(text):
             host, port = item.split(":")
         if not _is_literal(host):
             raise ValueError(f"SIP_DNS_SERVERS: {item!r} is not an IP address (name servers are given by address)")
-        try:
+        if isinstance(port, str):
+            # ASCII digits: int() also reads " 53", "+53", "5_3" and "٥٣"
+            if not (port.isascii() and port.isdigit()) or len(port) > 5:
+                raise ValueError(f"SIP_DNS_SERVERS: {item!r} has a bad port")
             port = int(port)
-        except ValueError:
-            raise ValueError(f"SIP_DNS_SERVERS: {item!r} has a bad port") from None
         if not 0 < port < 65536:
             raise ValueError(f"SIP_DNS_SERVERS: {item!r} has a port out of range")
         out.append((host, port))

@@ -572,7 +572,7 @@ def parse_listen(spec):
         host, _, port = rest[1:].partition("]:")
     else:
         host, _, port = rest.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not host or not (port.isascii() and port.isdigit()) or len(port) > 5 or not 0 < int(port) < 65536:
         raise ValueError(f"listen {spec!r}: expected proto:host:port")
     return proto, host, int(port)
 
@@ -590,6 +590,10 @@ def parse_advertise(spec):
         host, port = text, ""  # a bare IPv6 address
     else:
         host, _, port = text.partition(":")
-    if not host or any(c in host for c in " <>;,@\"'/") or (port and (not port.isdigit() or not 0 < int(port) < 65536)):
+    if (
+        not host
+        or any(c in host for c in " <>;,@\"'/")
+        or (port and (not (port.isascii() and port.isdigit()) or len(port) > 5 or not 0 < int(port) < 65536))
+    ):
         raise ValueError(f"advertise {spec!r}: expected HOST[:PORT] or [IPv6][:PORT]")
     return host, int(port) if port else None

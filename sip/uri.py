@@ -12,8 +12,9 @@ DEFAULT_PORTS = {"sip": 5060, "sips": 5061}
 # No space, control character, quote or angle bracket: each would let the URI end its header line
 # or its <...> and start something else.
 _URI_CHARS = re.compile(r"[A-Za-z0-9\-_.!~*'()%;/:@&=+$,\[\]]+")
+# \Z, not $: "$" also matches before a final "\n", which would let a host name end with one
 _HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
+    r"^(?=.{1,253}\Z)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?\Z"
 )
 
 
@@ -69,7 +70,7 @@ def parse_uri(text):
     host, port = _split_hostport(hostport, text)
     transport = params.get("transport")
     if transport is not None and transport.lower() not in TRANSPORTS:
-        raise SipSyntaxError(f"transport must be udp, tcp or tls, got {transport!r}")
+        raise SipSyntaxError(f"transport must be udp, tcp or tls, got {transport[:20]!r}")
     return SipUri(scheme=scheme, host=host, port=port, user=user, params=params)
 
 
@@ -92,38 +93,43 @@ def parse_wire_uri(text):
 
 def _split_hostport(hostport, text):
     if not hostport:
-        raise SipSyntaxError(f"URI has no host: {text!r}")
+        raise SipSyntaxError(f"URI has no host: {text[:80]!r}")
     port = None
     if hostport.startswith("["):
         end = hostport.find("]")
         if end < 0:
-            raise SipSyntaxError(f"IPv6 literal is not closed with ]: {text!r}")
+            raise SipSyntaxError(f"IPv6 literal is not closed with ]: {text[:80]!r}")
         host, tail = hostport[1:end], hostport[end + 1 :]
+        if "%" in host:  # ipaddress takes a zone id of any characters; RFC 3261's IPv6reference has none
+            raise SipSyntaxError(f"{host[:80]!r} is not an IPv6 address (no %zone in a SIP URI)")
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
-            raise SipSyntaxError(f"{host!r} is not an IPv6 address") from None
+            raise SipSyntaxError(f"{host[:80]!r} is not an IPv6 address") from None
         if tail:
             if not tail.startswith(":"):
-                raise SipSyntaxError(f"unexpected {tail!r} after IPv6 literal")
+                raise SipSyntaxError(f"unexpected {tail[:30]!r} after IPv6 literal")
             port = _port(tail[1:])
         return host, port
     host, colon, port_text = hostport.partition(":")
     if colon:
         port = _port(port_text)
     if not host:
-        raise SipSyntaxError(f"URI has no host: {text!r}")
-    if host.replace(".", "").isdigit():
+        raise SipSyntaxError(f"URI has no host: {text[:80]!r}")
+    digits = host.replace(".", "")
+    if digits.isascii() and digits.isdigit():  # str.isdigit() alone also takes "²" and "٣"
         try:
             ipaddress.IPv4Address(host)
         except ValueError:
-            raise SipSyntaxError(f"{host!r} is not a valid IPv4 address") from None
+            raise SipSyntaxError(f"{host[:80]!r} is not a valid IPv4 address") from None
     elif not _HOSTNAME.match(host):
-        raise SipSyntaxError(f"{host!r} is not a valid host name")
+        raise SipSyntaxError(f"{host[:80]!r} is not a valid host name")
     return host.lower(), port
 
 
 def _port(text):
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise SipSyntaxError(f"port must be 1-65535, got {text!r}")
+    # ASCII digits only: str.isdigit() takes "²" (int() refuses it: ValueError) and "٥" (int()
+    # reads 5); and at most 5 of them, so int() never sees thousands
+    if not (text.isascii() and text.isdigit()) or len(text) > 5 or not 0 < int(text) < 65536:
+        raise SipSyntaxError(f"port must be 1-65535, got {text[:10]!r}")
     return int(text)

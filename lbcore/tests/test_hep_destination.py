@@ -28,6 +28,9 @@ def test_it_reads_host_and_port(text, parsed):
         ("10.0.0.5:0", "1 to 65535"),
         ("10.0.0.5:65536", "1 to 65535"),
         ("10.0.0.5:http", "1 to 65535"),
+        ("10.0.0.5:\u0669\u0660\u0666\u0660", "1 to 65535"),  # Arabic-Indic 9060: int() reads it
+        ("10.0.0.5:\u00b2", "1 to 65535"),  # superscript 2: str.isdigit(), int() refuses it
+        ("10.0.0.5:" + "9" * 4301, "1 to 65535"),
         (":9060", "host is missing"),
         ("2001:db8::5:9060", "brackets"),
         ("[2001:db8::5]", "brackets"),

@@ -29,6 +29,8 @@ def test_with_sentinels_the_url_gives_only_db_and_password():
         ("", "lb", "REDIS_SENTINELS is not"),
         ("10.0.0.1", "lb", "'10.0.0.1' is not host:port"),
         ("10.0.0.1:0", "lb", "is not host:port"),
+        ("10.0.0.1:\u0662\u0666\u0663\u0667\u0669", "lb", "is not host:port"),  # int() reads 26379
+        ("10.0.0.1:\u00b2", "lb", "is not host:port"),
     ],
 )
 def test_it_refuses_a_half_or_bad_sentinel_setting(sentinels, master, message):

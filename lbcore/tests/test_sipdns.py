@@ -110,6 +110,10 @@ def test_sip_dns_servers_is_read_strictly():
         sipdns.nameservers("dns.example:53")
     with pytest.raises(ValueError, match="bad port"):
         sipdns.nameservers("127.0.0.1:x")
+    # int() reads these as 53; a port is ASCII digits
+    for port in ("+53", "5_3", " 53", "\u0665\u0663"):
+        with pytest.raises(ValueError, match="bad port"):
+            sipdns.nameservers("127.0.0.1:" + port)
 
 
 def test_ttl_bounds_fail_fast():

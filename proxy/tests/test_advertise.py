@@ -114,7 +114,10 @@ def test_it_reads_advertise_specs(spec, parsed):
     assert parse_advertise(spec) == parsed
 
 
-@pytest.mark.parametrize("spec", ["", "1.2.3.4:0", "1.2.3.4:x", "a b:5060", "[::1", "host;evil=1"])
+@pytest.mark.parametrize(
+    "spec",
+    ["", "1.2.3.4:0", "1.2.3.4:x", "a b:5060", "[::1", "host;evil=1", "1.2.3.4:\u0665\u0660\u0668\u0660", "1.2.3.4:\u00b2"],
+)
 def test_it_names_a_bad_advertise_spec(spec):
     with pytest.raises(ValueError, match="advertise"):
         parse_advertise(spec)

@@ -57,3 +57,16 @@ def test_a_via_port_of_thousands_of_digits_is_malformed_not_a_crash(caplog):
         run(scenario())
     assert _crashes(caplog) == []
     assert any("malformed SIP" in r.getMessage() for r in caplog.records)
+
+
+def test_a_route_port_of_a_unicode_digit_is_malformed_not_a_crash(caplog):
+    async def scenario():
+        async with Harness(_none) as h:
+            bye = request(b"BYE", h.uac_port, h.proxy_port, b"sup", to_tag=b"2", routes=[b"<sip:h:\xb2>"])
+            h.send(bye)
+            reply = await h.uac.recv()
+            assert reply.code == 400 and b"port" in reply.reason
+
+    with caplog.at_level(logging.WARNING):
+        run(scenario())
+    assert _crashes(caplog) == []

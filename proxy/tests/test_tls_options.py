@@ -21,6 +21,9 @@ def test_it_parses_a_tls_listener():
     assert parse_listen("tls:0.0.0.0:5061") == ("tls", "0.0.0.0", 5061)
     with pytest.raises(ValueError, match="protocol must be udp, tcp or tls"):
         parse_listen("sctp:127.0.0.1:5060")
+    for port in ("\u0665\u0660\u0666\u0661", "\u00b2"):  # int() reads the first as 5061, refuses the second
+        with pytest.raises(ValueError, match="expected proto:host:port"):
+            parse_listen("tls:0.0.0.0:" + port)
 
 
 def test_it_builds_verifying_contexts_from_the_files(pki):
