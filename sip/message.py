@@ -263,6 +263,9 @@ def _headers_slow(lines):
     names = []
     hlines = []
     values = []
+    # continuation lines by the index of the header they continue, joined once at the end:
+    # adding each to the growing header took 16-35 ms for 16,000 of them (quadratic)
+    folded = {}
     for i in range(1, len(lines)):
         line = lines[i]
         if not line:
@@ -270,8 +273,11 @@ def _headers_slow(lines):
         if line[0] in (0x20, 0x09):  # folded continuation of the previous header
             if not hlines:
                 raise SipSyntaxError("continuation line before any header", offset=_offset_of_line(lines, i))
-            hlines[-1] = hlines[-1] + b" " + line.strip()
-            values[-1] = (values[-1] + b" " + line.strip()).strip()
+            more = folded.get(len(hlines) - 1)
+            if more is None:
+                folded[len(hlines) - 1] = [line.strip()]
+            else:
+                more.append(line.strip())
             continue
         colon = line.find(b":")
         if colon <= 0:
@@ -284,6 +290,9 @@ def _headers_slow(lines):
         names.append(name)
         hlines.append(line)
         values.append(line[colon + 1 :].strip())
+    for index, more in folded.items():
+        hlines[index] = b" ".join([hlines[index], *more])
+        values[index] = b" ".join(filter(None, [values[index], *more]))  # stripped pieces, one space between
     return names, hlines, values
 
 
