@@ -73,12 +73,13 @@ class SipMessage:
         return out
 
     def first_of_list(self, name):
-        """First element of a comma-list header (Via, Route...), or None."""
+        """First element of a comma-list header (Via, Route...), or None (absent, or only commas)."""
         v = self.get(name)
         if v is None:
             return None
         if b"," in v:
-            return split_commas(v, name.decode())[0]
+            parts = split_commas(v, name.decode())
+            return parts[0] if parts else None  # "Via: , ," has no element
         return v
 
     @property

@@ -70,3 +70,16 @@ def test_a_route_port_of_a_unicode_digit_is_malformed_not_a_crash(caplog):
     with caplog.at_level(logging.WARNING):
         run(scenario())
     assert _crashes(caplog) == []
+
+
+def test_a_via_of_only_commas_is_malformed_not_a_crash(caplog):
+    async def scenario():
+        async with Harness(_none) as h:
+            h.send(request(b"OPTIONS", h.uac_port, h.proxy_port, b"commas").replace(b"Via: ", b"Via: , ,\r\nX-Was: "))
+            h.send(request(b"OPTIONS", h.uac_port, h.proxy_port, b"after"))
+            assert (await h.uac.recv()).code == 200
+
+    with caplog.at_level(logging.WARNING):
+        run(scenario())
+    assert _crashes(caplog) == []
+    assert any("malformed SIP" in r.getMessage() for r in caplog.records)

@@ -127,3 +127,12 @@ def test_folding_keeps_one_space_between_pieces_of_the_value_and_the_line_as_it_
     assert msg.get(b"subject") == b"a b"
     assert msg.lines[0] == b"Subject:  a  b"
     assert msg.get(b"to") == b"<sip:t>"
+
+
+@pytest.mark.parametrize("value", [b",", b" , ,", b",,,"])
+def test_a_list_of_only_commas_has_no_first_element(value):
+    msg = parse_message(b"OPTIONS sip:a SIP/2.0\r\nVia: " + value + b"\r\nRoute: " + value + b"\r\n\r\n")
+    assert msg.first_of_list(b"route") is None
+    with pytest.raises(SipSyntaxError) as err:
+        msg.via  # was IndexError out of first_of_list
+    assert err.value.header == "Via"
