@@ -28,7 +28,8 @@ BUSY = "busy"
 
 
 def literal(host):
-    """The canonical text of an IP literal in any spelling, else None (a name)."""
+    """The canonical text of an IP literal in any spelling, else None (a name, or no host at all:
+    `host` may come from anyone's Via, so any text gives an answer, never an exception)."""
     if not host:
         return None
     c = host[0]
@@ -39,15 +40,17 @@ def literal(host):
             ip = ipaddress.IPv6Address(host)
         except ValueError:
             return None
+        if ip.scope_id is not None:
+            return None  # "fe80::1%eth0": ipaddress takes a zone of any characters, NUL included
         mapped = ip.ipv4_mapped
         return str(mapped) if mapped is not None else str(ip)
-    if not (c.isdigit()):
+    if not "0" <= c <= "9":  # str.isdigit() is also true for "²"
         return None
     try:
         # inet_aton is the C library's reading (hex, octal, short forms), and it is what
         # getaddrinfo would have done with such a "name"
         return socket.inet_ntoa(socket.inet_aton(host))
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL ("embedded null character"), or not ASCII
         return None
 
 

@@ -554,7 +554,15 @@ class Router:
         host = (nv.received or nv.host.encode()).decode("latin-1")
         ip = literal(host)
         rport = nv.rport
-        port = int(rport) if rport else (nv.port or 5060)
+        if rport:
+            # anyone's Via: "abc" or thousands of digits made int() raise ValueError; past 65535
+            # uvloop sends to the port mod 65536 (past the hop checks: 65536 + 5060 is us) and
+            # asyncio's loop closes the listener (OverflowError); 0 is no port
+            if len(rport) > 5 or not rport.isdigit() or not 0 < int(rport) < 65536:
+                raise SipSyntaxError(f"rport must be 1-65535, got {rport[:10]!r}", header="Via")
+            port = int(rport)
+        else:
+            port = nv.port or 5060
         proto = nv.transport.lower()
         if ip is None or core.hop_refusal(proto, ip, port) is not None:
             return  # a name (we resolve nothing for a response) or an address we never send to

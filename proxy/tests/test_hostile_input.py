@@ -4,6 +4,8 @@ the message handler (uvloop's traceback per datagram, unthrottled) nor a logged 
 
 import logging
 
+import pytest
+
 from proxy.tests.harness import Harness, request, run
 from proxy.tests.tcp_support import TcpHarness, options
 
@@ -83,3 +85,52 @@ def test_a_via_of_only_commas_is_malformed_not_a_crash(caplog):
         run(scenario())
     assert _crashes(caplog) == []
     assert any("malformed SIP" in r.getMessage() for r in caplog.records)
+
+
+def _stray(h, second_via):
+    """A response no transaction knows whose top Via is ours: relayed statelessly to the next Via."""
+    return (
+        b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKstray\r\n" % h.proxy_port
+        + b"Via: "
+        + second_via
+        + b"\r\nFrom: <sip:a@127.0.0.1>;tag=a\r\nTo: <sip:b@127.0.0.1>;tag=b\r\n"
+        b"Call-ID: stray\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        b";received=1\x00",  # inet_aton: ValueError "embedded null character"
+        b";received=\xb2",  # "²": str.isdigit()
+        b";received=fe80::1%\x00",  # an IPv6 zone of any characters
+        b";rport=abc",
+        b";rport=" + MANY_DIGITS,
+        b";rport=99999",  # sendto: OverflowError (asyncio's loop closes the listener on it)
+        b";rport=WRAPPED",  # 65536 + the UAC's port: uvloop sends to the port mod 65536
+        b";rport=0",
+    ],
+)
+def test_a_stray_response_with_a_bad_next_via_is_dropped_not_a_crash(caplog, params):
+    async def scenario():
+        async with Harness(_none) as h:
+            wrapped = b"%d" % (65536 + h.uac_port)
+            h.send(_stray(h, b"SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKnext" % h.uac_port + params.replace(b"WRAPPED", wrapped)))
+            assert await h.uac.silent(0.3, skip=())
+            h.send(_stray(h, b"SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKnext;rport=%d" % (h.uac_port, h.uac_port)))
+            assert (await h.uac.recv(skip=())).code == 200  # a good one is relayed
+
+    with caplog.at_level(logging.WARNING):
+        run(scenario())
+    assert _crashes(caplog) == []
+
+
+def test_a_stray_response_with_a_nul_in_the_next_via_host_is_dropped_not_a_crash(caplog):
+    async def scenario():
+        async with Harness(_none) as h:
+            h.send(_stray(h, b"SIP/2.0/UDP 1\x00"))  # the fuzzer's: ValueError out of literal()
+            assert await h.uac.silent(0.3, skip=())
+
+    with caplog.at_level(logging.WARNING):
+        run(scenario())
+    assert _crashes(caplog) == []

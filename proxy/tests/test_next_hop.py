@@ -21,6 +21,14 @@ def test_it_reads_every_spelling_of_an_ipv4_address():
     assert literal("1host.example") is None
 
 
+def test_any_text_is_a_literal_or_none_never_an_exception():
+    from proxy.resolver import literal
+
+    # a Via's host or received= from anyone: inet_aton raised ValueError on a NUL
+    for text in ("1\x00", "127.0.0.1\x00", "\xb2", "1\xb2", "[fe80::1%eth0]", "fe80::1%\x00", "[::1%25x]", "[]", "["):
+        assert literal(text) is None, text
+
+
 def test_it_recognises_itself_under_an_alias_and_does_not_loop():
     async def scenario():
         async with Harness(_one) as h:
