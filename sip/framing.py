@@ -14,7 +14,7 @@ MAX_MESSAGE = 65535
 
 
 class StreamFramer:
-    __slots__ = ("buf", "pings", "max_size", "scanned", "total")
+    __slots__ = ("buf", "pings", "max_size", "scanned", "total", "crlf")
 
     def __init__(self, max_size=MAX_MESSAGE):
         self.buf = bytearray()
@@ -24,6 +24,9 @@ class StreamFramer:
         # segment must not make every read rescan the whole buffer (quadratic CPU)
         self.scanned = 0
         self.total = 0  # size of the message whose body is still arriving
+        # the end of a CR/LF run that ended the last read (at most 3 bytes, after its last
+        # ping): a double-CRLF ping read in pieces is still one
+        self.crlf = b""
 
     def feed(self, data):
         """Add bytes; return the list of complete messages now available.
@@ -33,6 +36,11 @@ class StreamFramer:
         """
         buf = self.buf
         buf += data
+        carry = self.crlf
+        if carry:  # the last read ended in a CR/LF run: does this one go on with it?
+            self.crlf = b""
+            if buf[:1] not in (b"\r", b"\n"):
+                carry = b""
         out = []
         while buf:
             skip = 0
@@ -40,8 +48,14 @@ class StreamFramer:
             while skip < n and buf[skip] in (0x0D, 0x0A):
                 skip += 1
             if skip:
-                if skip >= 4 and buf[:4] == b"\r\n\r\n":
-                    self.pings += 1
+                run = carry + bytes(buf[:skip])
+                carry = b""
+                pings = run.count(b"\r\n\r\n")
+                if pings:
+                    self.pings += pings
+                    run = run[run.rfind(b"\r\n\r\n") + 4 :]
+                if skip == n:
+                    self.crlf = run[-3:]  # the run may go on in the next read
                 del buf[:skip]
                 self.scanned = 0
                 continue

@@ -101,6 +101,21 @@ def test_crlf_keepalives_keep_a_connection_open():
     run(scenario())
 
 
+def test_a_ping_in_two_segments_gets_its_pong():
+    async def scenario():
+        async with TcpHarness(_none) as h:
+            c = await h.connect()
+            for _ in range(2):
+                c.write(b"\r\n")
+                await c.writer.drain()
+                await asyncio.sleep(0.05)  # two reads on the proxy's side
+                c.write(b"\r\n")
+                assert await asyncio.wait_for(c.reader.readexactly(2), 1.0) == b"\r\n"  # pong
+            assert await c.ask() == 200
+
+    run(scenario())
+
+
 def test_an_oversized_message_closes_its_connection_with_a_log_line(caplog):
     async def scenario():
         async with TcpHarness(_none) as h:

@@ -29,6 +29,35 @@ def test_it_skips_crlf_keepalives_and_counts_pings():
     assert framer.feed(b"\r\n" + INVITE) == [INVITE]
 
 
+def test_a_ping_read_in_pieces_is_counted():
+    for cut in (1, 2, 3):
+        framer = StreamFramer()
+        for i in range(0, 4, cut):
+            framer.feed(b"\r\n\r\n"[i : i + cut])
+        assert framer.pings == 1, cut
+
+
+def test_every_ping_of_a_connection_is_counted_however_it_is_read():
+    framer = StreamFramer()
+    for n in range(1, 4):
+        assert framer.feed(b"\r\n") == [] and framer.feed(b"\r\n") == []
+        assert framer.pings == n
+    framer.pings = 0
+    assert framer.feed(b"\r\n\r\n") == [] and framer.pings == 1  # whole, after pieces
+
+
+def test_crlfs_around_a_message_are_no_ping():
+    framer = StreamFramer()
+    assert framer.feed(b"\r\n") == []
+    assert framer.feed(INVITE + b"\r\n") == [INVITE]
+    assert framer.feed(RESPONSE) == [RESPONSE]
+    assert framer.pings == 0
+    assert framer.feed(b"\r") == [] and framer.feed(b"\n" + INVITE) == [INVITE]
+    assert framer.pings == 0
+    assert framer.feed(b"\r") == [] and framer.feed(b"\n\r\n" + INVITE) == [INVITE]
+    assert framer.pings == 1  # a ping, then a message
+
+
 def test_it_refuses_a_stream_it_cannot_frame():
     with pytest.raises(SipSyntaxError) as err:
         StreamFramer().feed(INVITE.replace(b"Content-Length: 4", b"Content-Length: x"))
