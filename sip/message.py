@@ -242,9 +242,13 @@ class SipMessage:
 
     def head_bytes(self):
         """Header lines and the blank line, without the start line (for per-branch Via prepending)."""
+        if not self.lines:
+            return _CRLF  # only the blank line: another CRLF would be read as the body's start
         return _CRLF.join(self.lines) + b"\r\n\r\n"
 
     def to_bytes(self):
+        if not self.lines:
+            return self.start_line() + b"\r\n\r\n" + self.body
         return self.start_line() + _CRLF + _CRLF.join(self.lines) + b"\r\n\r\n" + self.body
 
     def __bytes__(self):

@@ -1,3 +1,5 @@
+import pytest
+
 from sip.message import parse_message
 from sip.tests.fixtures import COMPACT, INVITE, RESPONSE
 
@@ -5,6 +7,16 @@ from sip.tests.fixtures import COMPACT, INVITE, RESPONSE
 def test_it_serializes_an_untouched_message_byte_for_byte():
     for raw in (INVITE, COMPACT, RESPONSE):
         assert parse_message(raw).to_bytes() == raw
+
+
+@pytest.mark.parametrize(
+    "data", [b"OPTIONS sip:a SIP/2.0\r\n\r\n", b"SIP/2.0 200 OK\r\n\r\nbody", b"BYE sip:b SIP/2.0\r\n\r\n\r\n"]
+)
+def test_a_message_without_header_lines_serializes_byte_for_byte(data):
+    msg = parse_message(data)
+    assert msg.to_bytes() == data  # an extra CRLF used to turn into body
+    assert parse_message(msg.to_bytes()).body == msg.body
+    assert msg.start_line() + b"\r\n" + msg.head_bytes() + msg.body == data
 
 
 def test_it_prepends_a_via_and_decrements_max_forwards():
