@@ -296,8 +296,11 @@ def _headers_slow(lines):
         hlines.append(line)
         values.append(line[colon + 1 :].strip())
     for index, more in folded.items():
-        hlines[index] = b" ".join([hlines[index], *more])
-        values[index] = b" ".join(filter(None, [values[index], *more]))  # stripped pieces, one space between
+        # RFC 3261 §7.3.1: the whitespace around a line fold is one space, in the line we forward
+        # as in the value we read, so the line parses again to the same value
+        more = list(filter(None, more))
+        hlines[index] = b" ".join([hlines[index].rstrip(), *more])
+        values[index] = b" ".join(filter(None, [values[index], *more]))
     return names, hlines, values
 
 

@@ -71,6 +71,20 @@ def test_it_joins_folded_header_lines():
     assert parse_message(raw).call_id == b"folded-id"
 
 
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"Via: SIP/2.0/UDP h;: \r\n rport",  # the fuzzer's: trailing space before the fold
+        b"Subject: a \t\r\n \r\n\t b  \r\n c",
+        b"Subject:\r\n \r\n x",
+    ],
+)
+def test_a_folded_header_is_forwarded_as_a_line_that_reads_the_same(head):
+    msg = parse_message(b"OPTIONS sip:a SIP/2.0\r\n" + head + b"\r\n\r\n")
+    again = parse_message(msg.to_bytes())
+    assert (again.names, again.values) == (msg.names, msg.values)
+
+
 def test_it_cuts_a_datagram_body_at_content_length():
     msg = parse_message(INVITE + b"trailing junk")
     assert msg.body == b"v=0\n"
