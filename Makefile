@@ -6,13 +6,14 @@ BIN := $(VENV)/bin
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 APT_STAMP := var/.apt-updated
 
-.PHONY: run test test-fast lint venv deps test-deps services-test migrate clean help
+.PHONY: run test test-fast lint venv deps test-deps services-test migrate clean help fuzz
 
 help:
 	@echo "make run   - the whole system in the foreground (panel http://127.0.0.1:8000/, SIP udp+tcp 127.0.0.1:5060)"
 	@echo "make test  - install what the tests need, start PostgreSQL and Redis if needed, lint, run the suite"
 	@echo "make test-fast - the same without SIPp, Chromium and the whole-system tests (a minute or two)"
 	@echo "make lint  - ruff check and ruff format --check (pyproject.toml)"
+	@echo "make fuzz  - coverage-guided fuzzing of the SIP edge with atheris, FUZZ_SECONDS per harness (fuzz/README.md)"
 
 $(BIN)/python:
 	@mkdir -p var
@@ -57,6 +58,13 @@ test: test-deps lint
 # The fast subset: no SIPp, no Chromium, nothing marked slow.
 test-fast:
 	@$(MAKE) --no-print-directory test PYTEST_ARGS='-m "not browser and not sipp and not slow" $(PYTEST_ARGS)'
+
+# Not part of make test: fuzzing finds new inputs, make test replays what it found (fuzz/README.md).
+fuzz: var/.test-deps
+	$(BIN)/pip install -q atheris==3.0.0
+	@for h in parser proxy framing; do \
+		mkdir -p var/fuzz-$$h && $(BIN)/python fuzz/fuzz_$$h.py -max_total_time=$${FUZZ_SECONDS:-600} var/fuzz-$$h || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) var/.deps var/.test-deps var/staticfiles
