@@ -77,3 +77,16 @@ def default_args(argv, **defaults):
     given = {a.split("=", 1)[0].lstrip("-") for a in argv[1:] if a.startswith("-")}
     extra = [f"-{k}={v}" for k, v in defaults.items() if k not in given]
     return [argv[0], *extra, *argv[1:]]
+
+
+def seed_corpus(argv, seeds):
+    """Fill the corpus directory named in argv (libFuzzer's first non-flag argument) with `seeds()`
+    when it is empty, so a first run starts from real SIP rather than from nothing."""
+    corpus = [a for a in argv[1:] if not a.startswith("-")]
+    if not corpus:
+        return
+    d = Path(corpus[0])
+    d.mkdir(parents=True, exist_ok=True)
+    if not any(d.iterdir()):
+        for i, s in enumerate(seeds()):
+            (d / f"seed-{i:02d}").write_bytes(s)

@@ -468,13 +468,7 @@ def seeds():
 
 
 def main():
-    corpus = [a for a in sys.argv[1:] if not a.startswith("-")]
-    if corpus:
-        d = Path(corpus[0])
-        d.mkdir(parents=True, exist_ok=True)
-        if not any(d.iterdir()):
-            for i, s in enumerate(seeds()):
-                (d / f"seed-{i:02d}").write_bytes(s)
+    _common.seed_corpus(sys.argv, seeds)
     args = _common.default_args(sys.argv, max_len=8192, timeout=30, rss_limit_mb=6144, dict=Path(__file__).with_name("sip.dict"))
     atheris.Setup(args, TestOneInput)
     try:

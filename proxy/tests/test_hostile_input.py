@@ -20,6 +20,13 @@ def _crashes(caplog):
     return [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+def _runs_clean(caplog, scenario):
+    """Run the scenario with warnings captured: nothing may be logged at ERROR (a crash)."""
+    with caplog.at_level(logging.WARNING):
+        run(scenario())
+    assert _crashes(caplog) == []
+
+
 def test_a_content_length_of_thousands_of_digits_is_a_400(caplog):
     async def scenario():
         async with Harness(_none) as h:
@@ -43,9 +50,7 @@ def test_a_tcp_content_length_of_thousands_of_digits_closes_the_connection_as_un
             assert h.core.accounting.totals["tcp_closed_unframeable"] == 1
             assert await (await h.connect()).ask() == 200
 
-    with caplog.at_level(logging.WARNING):
-        run(scenario())
-    assert _crashes(caplog) == []
+    _runs_clean(caplog, scenario)
 
 
 def test_a_via_port_of_thousands_of_digits_is_malformed_not_a_crash(caplog):
@@ -55,9 +60,7 @@ def test_a_via_port_of_thousands_of_digits_is_malformed_not_a_crash(caplog):
             h.send(request(b"OPTIONS", h.uac_port, h.proxy_port, b"after"))
             assert (await h.uac.recv()).code == 200
 
-    with caplog.at_level(logging.WARNING):
-        run(scenario())
-    assert _crashes(caplog) == []
+    _runs_clean(caplog, scenario)
     assert any("malformed SIP" in r.getMessage() for r in caplog.records)
 
 
@@ -69,9 +72,7 @@ def test_a_route_port_of_a_unicode_digit_is_malformed_not_a_crash(caplog):
             reply = await h.uac.recv()
             assert reply.code == 400 and b"port" in reply.reason
 
-    with caplog.at_level(logging.WARNING):
-        run(scenario())
-    assert _crashes(caplog) == []
+    _runs_clean(caplog, scenario)
 
 
 def test_a_via_of_only_commas_is_malformed_not_a_crash(caplog):
@@ -81,9 +82,7 @@ def test_a_via_of_only_commas_is_malformed_not_a_crash(caplog):
             h.send(request(b"OPTIONS", h.uac_port, h.proxy_port, b"after"))
             assert (await h.uac.recv()).code == 200
 
-    with caplog.at_level(logging.WARNING):
-        run(scenario())
-    assert _crashes(caplog) == []
+    _runs_clean(caplog, scenario)
     assert any("malformed SIP" in r.getMessage() for r in caplog.records)
 
 
@@ -120,9 +119,7 @@ def test_a_stray_response_with_a_bad_next_via_is_dropped_not_a_crash(caplog, par
             h.send(_stray(h, b"SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKnext;rport=%d" % (h.uac_port, h.uac_port)))
             assert (await h.uac.recv(skip=())).code == 200  # a good one is relayed
 
-    with caplog.at_level(logging.WARNING):
-        run(scenario())
-    assert _crashes(caplog) == []
+    _runs_clean(caplog, scenario)
 
 
 def test_a_stray_response_with_a_nul_in_the_next_via_host_is_dropped_not_a_crash(caplog):
@@ -131,6 +128,4 @@ def test_a_stray_response_with_a_nul_in_the_next_via_host_is_dropped_not_a_crash
             h.send(_stray(h, b"SIP/2.0/UDP 1\x00"))  # the fuzzer's: ValueError out of literal()
             assert await h.uac.silent(0.3, skip=())
 
-    with caplog.at_level(logging.WARNING):
-        run(scenario())
-    assert _crashes(caplog) == []
+    _runs_clean(caplog, scenario)
